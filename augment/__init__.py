@@ -1,0 +1,1 @@
+"""Symmetry transforms (numba kernels), encodings, dataset building; ARC, Sudoku and maze domains."""

@@ -1,0 +1,59 @@
+"""The contract between data (augment) and model (solver): a source of token examples.
+
+Every domain (ARC, Sudoku, mazes) exposes its examples through `ExampleSource`; the trainer and
+the predictor read nothing else. Token 0 is PAD in every domain and is ignored by the loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+PAD = 0  # in every domain; label positions holding PAD are ignored by the loss
+
+
+class Batch(NamedTuple):
+    inputs: np.ndarray  # (B, seq_len) uint8 tokens
+    labels: np.ndarray  # (B, seq_len) uint8 tokens; PAD positions carry no loss
+    puzzle_ids: np.ndarray  # (B,) int32 rows of the puzzle-embedding table (0 = blank)
+
+
+class ExampleSource(Protocol):
+    seq_len: int
+    vocab_size: int
+    num_puzzles: int  # rows of the puzzle-embedding table, row 0 (blank) included
+
+    def __len__(self) -> int: ...
+
+    def batch(self, indices: np.ndarray, seed: int) -> Batch:
+        """Examples at `indices`; any randomness (e.g. translation) derives from `seed` alone."""
+        ...
+
+
+@dataclass
+class ArraySource:
+    """Materialised examples held in arrays (Sudoku, mazes, tests)."""
+
+    inputs: np.ndarray
+    labels: np.ndarray
+    puzzle_ids: np.ndarray
+    vocab_size: int
+    num_puzzles: int
+
+    def __post_init__(self) -> None:
+        if self.inputs.shape != self.labels.shape or self.inputs.ndim != 2:
+            raise ValueError(f"inputs {self.inputs.shape} and labels {self.labels.shape} must be equal 2-D shapes")
+        if self.puzzle_ids.shape != (len(self.inputs),):
+            raise ValueError(f"puzzle_ids {self.puzzle_ids.shape} must be ({len(self.inputs)},)")
+
+    @property
+    def seq_len(self) -> int:
+        return self.inputs.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def batch(self, indices: np.ndarray, seed: int) -> Batch:
+        return Batch(self.inputs[indices], self.labels[indices], self.puzzle_ids[indices].astype(np.int32))

@@ -1,0 +1,1 @@
+"""Click CLI, configs and presets, stages, run directory, terminal UI, benchmarks."""

@@ -1,0 +1,88 @@
+"""The `arc-pipeline` command. Imports click and rich only: each command's module (and torch,
+numba) loads when that command runs, so `arc-pipeline --help` is instant."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+# name -> (module, attribute, one-line help). Groups (bench, generate) register the same way.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("pipeline.commands.run", "run", "Run every stage, resuming where a previous run stopped."),
+    "ingest": ("pipeline.commands.stage", "ingest", "Stage: load, validate and normalise train and target tasks."),
+    "build": ("pipeline.commands.stage", "build", "Stage: build the augmented dataset."),
+    "train": ("pipeline.commands.stage", "train", "Stage: train the TRM (resumable, multi-GPU)."),
+    "adapt": ("pipeline.commands.stage", "adapt", "Stage: fine-tune on the target tasks' demonstrations."),
+    "predict": ("pipeline.commands.stage", "predict", "Stage: predict every augmented test input and vote."),
+    "submit": ("pipeline.commands.stage", "submit", "Stage: write submission.json from the votes."),
+    "report": ("pipeline.commands.stage", "report", "Stage: write report.html for a run."),
+    "datasets": ("pipeline.commands.datasets", "datasets", "List the built-in ARC data sets."),
+    "check": ("pipeline.commands.check", "check", "Validate every task of a data source."),
+    "show": ("pipeline.commands.show", "show", "Draw a task in the terminal or to PNG."),
+    "overlap": ("pipeline.commands.overlap", "overlap", "Tasks of B identical to, or leaked from, tasks of A."),
+    "validate": ("pipeline.commands.validate", "validate", "Check a submission.json as Kaggle would."),
+    "score": ("pipeline.commands.score", "score", "Score a submission.json (or a run directory) against solutions."),
+    "generate": ("pipeline.commands.generate", "generate", "Generate Sudoku or maze data sets."),
+    "bench": ("pipeline.commands.bench", "bench", "Benchmarks that print figures."),
+    "bundle": ("pipeline.commands.bundle", "bundle", "Build the offline Kaggle folder."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported only when invoked (or when their help is asked)."""
+
+    def __init__(self, *args, registry: dict[str, tuple[str, str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.registry = registry
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.registry)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.registry:
+            return None
+        module, attr, _ = self.registry[name]
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:  # a command not built yet must not break the others
+            help_text = self.registry[name][2]
+
+            @click.command(name, help=f"{help_text} (unavailable: {e})")
+            def unavailable() -> None:
+                raise click.ClickException(f"command {name!r} is unavailable: {e}")
+
+            return unavailable
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self.registry[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+class Main(LazyGroup):
+    def invoke(self, ctx: click.Context):
+        from arc.errors import ArcError
+
+        try:
+            return super().invoke(ctx)
+        except ArcError as e:
+            if ctx.meta.get("debug"):
+                raise
+            from pipeline import ui
+
+            ui.error(str(e))
+            ctx.exit(1)
+
+
+@click.group(cls=Main, registry=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """ARC-AGI competition pipeline around Tiny Recursive Models."""
+    ctx.meta["debug"] = debug
+
+
+if __name__ == "__main__":  # python -m pipeline.cli
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Thin Click commands, one module each; registered lazily in pipeline.cli."""

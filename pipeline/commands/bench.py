@@ -1,0 +1,18 @@
+"""`arc-pipeline bench ...`: each benchmark is its own module under pipeline/bench/."""
+
+import click
+
+from pipeline.cli import LazyGroup
+
+BENCHES = {
+    "augment": ("pipeline.bench.augment", "cmd", "numba vs numpy, the 1000-augmentation build, loader throughput."),
+    "train": ("pipeline.bench.train", "cmd", "Training examples/s at the paper's ARC config and a tiny one."),
+    "learn": ("pipeline.bench.learn", "cmd", "TRM vs no-recursion baseline on generated 6x6 Sudoku."),
+    "infer": ("pipeline.bench.infer", "cmd", "Predictions/s with halting on and off; voting time."),
+    "suite": ("pipeline.bench.suite", "cmd", "The whole chain on a generated suite of simple ARC tasks."),
+}
+
+
+@click.group("bench", cls=LazyGroup, registry=BENCHES)
+def bench() -> None:
+    """Benchmarks: commands that print figures (add --json for one JSON object)."""

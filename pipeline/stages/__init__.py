@@ -1,0 +1,1 @@
+"""Pipeline stages: each a function run(cfg, run_dir) -> result."""

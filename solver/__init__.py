@@ -1,0 +1,1 @@
+"""The Tiny Recursive Model: config, layers, model, losses, optimizers, training, inference, voting."""

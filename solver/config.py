@@ -1,0 +1,53 @@
+"""Typed, frozen configs for the model and its training. Names follow the paper (x, y, z;
+n_latent = n, n_recursions = T, max_steps = N_sup)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int = 12
+    seq_len: int = 900  # answer tokens (the puzzle-embedding positions come on top)
+    num_puzzles: int = 1  # rows of the puzzle-embedding table; row 0 is the blank puzzle
+    hidden: int = 512
+    heads: int = 8
+    expansion: float = 4.0  # SwiGLU inner = round_up(2/3 * expansion * hidden, 256)
+    layers: int = 2
+    n_latent: int = 4  # n: z updates per recursion
+    n_recursions: int = 3  # T: recursions per supervision step (T-1 without grad)
+    max_steps: int = 16  # N_sup: supervision steps per example
+    mixer: Literal["attention", "mlp"] = "attention"
+    pos_encoding: Literal["rope", "learned", "none"] = "rope"
+    puzzle_emb_len: int = 16  # positions prepended; 0 disables puzzle embeddings
+    rope_theta: float = 10000.0
+    rms_eps: float = 1e-5
+    halt_exploration: float = 0.1  # probability a slot is forced to a random minimum of steps
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    global_batch: int = 768
+    steps: int = 1000  # optimizer steps (one supervision step for every slot each)
+    lr: float = 1e-4
+    lr_warmup: int = 2000
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    lr_min_ratio: float = 1.0  # cosine floor as a fraction of lr
+    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.1
+    optimizer: Literal["adam_atan2", "adamw"] = "adam_atan2"
+    puzzle_lr: float = 1e-2
+    puzzle_weight_decay: float = 0.1
+    ema: float = 0.999  # 0 disables
+    halt_loss_weight: float = 0.5
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
+    compile: bool = False
+    eval_every: int = 0  # steps between held-out evaluations; 0 = only at the end
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    time_budget_s: float = 0.0  # 0 = none; stop (with a checkpoint) when reached

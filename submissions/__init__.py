@@ -1,0 +1,1 @@
+"""Kaggle submission.json: write, validate, score."""
