@@ -1,0 +1,188 @@
+"""Voting over augmented predictions: identical grids per (task, test index) pooled, ranked, scored.
+
+A prediction frame has one row per prediction (`PREDICTION_SCHEMA`): the grid, already mapped back
+through the inverse augmentation, as row-major bytes plus its shape (null grid = the decoded canvas
+held no valid grid). `vote` pools identical grids and ranks them; `pass_at_k` scores the ranking
+against known test outputs; `to_candidates` hands the top grids to the submission writer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Mapping, Sequence
+
+import numpy as np
+import polars as pl
+
+from arc.io import atomic_path
+from arc.task import Task
+
+PREDICTION_SCHEMA = {
+    "task_id": pl.String,
+    "test_index": pl.Int32,
+    "grid": pl.Binary,  # row-major uint8 cells of the grid (values 0..9); null = no valid grid
+    "rows": pl.UInt8,
+    "cols": pl.UInt8,
+    "halt_prob": pl.Float32,  # sigmoid(halt logit) at the step the prediction was taken
+    "steps": pl.Int16,  # supervision steps used
+}
+GROUP = ["task_id", "test_index"]
+CANDIDATE = ["rows", "cols", "grid"]
+PASS_KS = (1, 2, 5, 10, 100, 1000)
+
+
+@dataclass(frozen=True)
+class VoteConfig:
+    # votes: most votes first, ties by mean halting probability (the reference's rule);
+    # halt: highest mean halting probability first, ties by votes;
+    # weighted: highest summed halting probability (votes x mean) first, ties by votes.
+    rank: Literal["votes", "halt", "weighted"] = "votes"
+    top_k: int = 10  # candidates per test input kept in predictions.parquet
+
+    def __post_init__(self) -> None:
+        if self.rank not in ("votes", "halt", "weighted"):
+            raise ValueError(f"VoteConfig.rank must be votes, halt or weighted, not {self.rank!r}")
+        if self.top_k < 2:
+            raise ValueError(f"VoteConfig.top_k must be >= 2 (two attempts per test input), not {self.top_k}")
+
+
+def grid_to_bytes(grid: np.ndarray) -> tuple[bytes, int, int]:
+    g = np.ascontiguousarray(grid, dtype=np.uint8)
+    return g.tobytes(), g.shape[0], g.shape[1]
+
+
+def grid_from_bytes(data: bytes, rows: int, cols: int) -> np.ndarray:
+    return np.frombuffer(data, dtype=np.uint8).reshape(rows, cols).copy()
+
+
+def predictions_frame(
+    task_ids: Sequence[str],
+    test_indices: Sequence[int],
+    grids: Sequence[np.ndarray | None],
+    halt_probs: Sequence[float] | np.ndarray,
+    steps: Sequence[int] | np.ndarray,
+) -> pl.DataFrame:
+    """A prediction frame from per-prediction lists; a None grid stays a null row."""
+    data, rows, cols = [], [], []
+    for g in grids:
+        if g is None:
+            data.append(None)
+            rows.append(0)
+            cols.append(0)
+        else:
+            b, r, c = grid_to_bytes(g)
+            data.append(b)
+            rows.append(r)
+            cols.append(c)
+    return pl.DataFrame(
+        {
+            "task_id": list(task_ids),
+            "test_index": np.asarray(test_indices, dtype=np.int32),
+            "grid": data,
+            "rows": np.asarray(rows, dtype=np.uint8),
+            "cols": np.asarray(cols, dtype=np.uint8),
+            "halt_prob": np.asarray(halt_probs, dtype=np.float32),
+            "steps": np.asarray(steps, dtype=np.int16),
+        },
+        schema=PREDICTION_SCHEMA,
+    )
+
+
+def vote(predictions: pl.DataFrame, cfg: VoteConfig = VoteConfig()) -> pl.DataFrame:
+    """Every distinct grid per (task, test index), ranked (rank 1 = best) by `cfg.rank`.
+
+    Columns: task_id, test_index, rank, grid, rows, cols, votes, mean_halt_prob, mean_steps.
+    Ties left by the rule are broken by shape then bytes, so the order never depends on input order.
+    """
+    pooled = (
+        predictions.filter(pl.col("grid").is_not_null())
+        .group_by(GROUP + CANDIDATE)
+        .agg(
+            pl.len().cast(pl.Int32).alias("votes"),
+            pl.col("halt_prob").mean().cast(pl.Float32).alias("mean_halt_prob"),
+            pl.col("steps").cast(pl.Float32).mean().alias("mean_steps"),
+        )
+    )
+    if cfg.rank == "votes":
+        keys, desc = ["votes", "mean_halt_prob"], [True, True]
+    elif cfg.rank == "halt":
+        keys, desc = ["mean_halt_prob", "votes"], [True, True]
+    else:
+        pooled = pooled.with_columns((pl.col("mean_halt_prob") * pl.col("votes")).alias("_weight"))
+        keys, desc = ["_weight", "votes"], [True, True]
+    ranked = pooled.sort(GROUP + keys + CANDIDATE, descending=[False, False] + desc + [False, False, False])
+    ranked = ranked.with_columns((pl.int_range(pl.len()).over(GROUP) + 1).cast(pl.Int32).alias("rank"))
+    return ranked.select(
+        "task_id", "test_index", "rank", "grid", "rows", "cols", "votes", "mean_halt_prob", "mean_steps"
+    )
+
+
+def _solutions_frame(tasks: Mapping[str, Task]) -> pl.DataFrame:
+    ids, idx, data, rows, cols = [], [], [], [], []
+    for tid, task in tasks.items():
+        for i, pair in enumerate(task.test):
+            if pair.output is None:
+                continue
+            b, r, c = grid_to_bytes(pair.output)
+            ids.append(tid)
+            idx.append(i)
+            data.append(b)
+            rows.append(r)
+            cols.append(c)
+    return pl.DataFrame(
+        {"task_id": ids, "test_index": idx, "grid": data, "rows": rows, "cols": cols},
+        schema={k: PREDICTION_SCHEMA[k] for k in ("task_id", "test_index", "grid", "rows", "cols")},
+    )
+
+
+def solution_ranks(voted: pl.DataFrame, tasks: Mapping[str, Task]) -> pl.DataFrame:
+    """One row per known test output: task_id, test_index, rank of the right grid (null = never predicted)."""
+    sols = _solutions_frame(tasks)
+    hits = voted.select(GROUP + CANDIDATE + ["rank"])
+    return sols.join(hits, on=GROUP + CANDIDATE, how="left").select("task_id", "test_index", "rank")
+
+
+def pass_at_k(voted: pl.DataFrame, tasks: Mapping[str, Task], ks: Sequence[int] = PASS_KS) -> dict[int, float]:
+    """Fraction of known test outputs whose right grid is ranked within the top K, for each K.
+
+    Iterates over the solutions, so a test input with no prediction counts as a miss.
+    """
+    ranks = solution_ranks(voted, tasks)["rank"].to_numpy()
+    if len(ranks) == 0:
+        return {k: 0.0 for k in ks}
+    filled = np.where(np.isnan(ranks.astype(np.float64)), np.inf, ranks.astype(np.float64))
+    return {k: float(np.mean(filled <= k)) for k in ks}
+
+
+def to_candidates(
+    voted: pl.DataFrame, tasks: Mapping[str, Task] | None = None, k: int = 2
+) -> dict[str, list[list[np.ndarray]]]:
+    """`candidates[task_id][test_index]` = up to k ranked grids, the submission writer's input.
+
+    With `tasks`, every task and every test input is present (an empty list where nothing was
+    predicted, so the writer's fallback applies); predictions for unknown tasks are dropped.
+    """
+    top = voted.filter(pl.col("rank") <= k).sort(GROUP + ["rank"])
+    out: dict[str, list[list[np.ndarray]]] = {}
+    if tasks is not None:
+        out = {tid: [[] for _ in task.test] for tid, task in tasks.items()}
+    for tid, i, data, r, c in top.select("task_id", "test_index", "grid", "rows", "cols").iter_rows():
+        if tasks is None:
+            slots = out.setdefault(tid, [])
+            while len(slots) <= i:
+                slots.append([])
+        elif tid not in out or i >= len(out[tid]):
+            continue
+        out[tid][i].append(grid_from_bytes(data, r, c))
+    return out
+
+
+def write_predictions(path: str | Path, voted: pl.DataFrame, top_k: int) -> None:
+    """predictions.parquet: the top_k candidates per test input, written atomically."""
+    with atomic_path(path) as tmp:
+        voted.filter(pl.col("rank") <= top_k).write_parquet(tmp)
+
+
+def read_predictions(path: str | Path) -> pl.DataFrame:
+    return pl.read_parquet(path)
