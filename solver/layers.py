@@ -1,0 +1,126 @@
+"""Building blocks of the TRM network: fp32 RMSNorm, bias-free linears, SwiGLU, RoPE attention,
+the sequence-axis MLP mixer, and the post-norm block that composes them."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# std of a standard normal truncated to [-2, 2]; dividing by it makes the truncated draw have
+# exactly the std asked for (plain trunc_normal_ would come out ~12% narrow)
+_TRUNC2_STD = 0.8796256610342398
+
+
+def trunc_normal_(t: torch.Tensor, std: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Fill `t` with a normal truncated at two sigmas whose resulting std is exactly `std`."""
+    if std == 0:
+        return t.zero_()
+    sigma = std / _TRUNC2_STD
+    return nn.init.trunc_normal_(t, mean=0.0, std=sigma, a=-2 * sigma, b=2 * sigma, generator=generator)
+
+
+def rms_norm(h: torch.Tensor, eps: float) -> torch.Tensor:
+    """RMSNorm without a learned scale, computed in fp32 and returned in the input's dtype."""
+    return F.rms_norm(h.float(), (h.shape[-1],), eps=eps).to(h.dtype)
+
+
+def swiglu_inner(width: int, expansion: float) -> int:
+    """SwiGLU inner size: 2/3 of the expanded width, rounded up to a multiple of 256."""
+    return 256 * math.ceil(2 / 3 * expansion * width / 256)
+
+
+class Linear(nn.Linear):
+    """A linear layer initialised with a truncated normal of std 1/sqrt(fan_in)."""
+
+    def __init__(self, fan_in: int, fan_out: int, bias: bool = False):
+        super().__init__(fan_in, fan_out, bias=bias)
+
+    def init(self, generator: torch.Generator | None) -> None:
+        trunc_normal_(self.weight, 1 / math.sqrt(self.in_features), generator)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+
+class SwiGLU(nn.Module):
+    """silu(gate) * up, projected back; gate and up share one matmul."""
+
+    def __init__(self, width: int, expansion: float):
+        super().__init__()
+        inner = swiglu_inner(width, expansion)
+        self.gate_up = Linear(width, 2 * inner)
+        self.down = Linear(inner, width)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up(h).chunk(2, dim=-1)
+        return self.down(F.silu(gate) * up)
+
+
+class Rotary(nn.Module):
+    """Rotary position tables (cos, sin) for every position, in the rotate-half convention."""
+
+    def __init__(self, head_dim: int, positions: int, theta: float):
+        super().__init__()
+        inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+        angles = torch.outer(torch.arange(positions, dtype=torch.float32), inv_freq)
+        angles = torch.cat([angles, angles], dim=-1)  # (S, head_dim)
+        # (S, 1, head_dim): broadcasts over heads in the (B, S, heads, head_dim) layout
+        self.register_buffer("cos", angles.cos()[:, None, :], persistent=False)
+        self.register_buffer("sin", angles.sin()[:, None, :], persistent=False)
+
+
+def apply_rotary(t: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate (B, S, heads, head_dim) by the position tables."""
+    half = t.shape[-1] // 2
+    rotated = torch.cat([-t[..., half:], t[..., :half]], dim=-1)
+    return t * cos + rotated * sin
+
+
+class Attention(nn.Module):
+    """Non-causal multi-head self-attention over the whole sequence (SDPA kernel)."""
+
+    def __init__(self, hidden: int, heads: int):
+        super().__init__()
+        if hidden % heads:
+            raise ValueError(f"hidden {hidden} must be divisible by heads {heads}")
+        self.heads = heads
+        self.head_dim = hidden // heads
+        self.qkv = Linear(hidden, 3 * hidden)
+        self.out = Linear(hidden, hidden)
+
+    def forward(self, h: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        b, s, _ = h.shape
+        q, k, v = self.qkv(h).view(b, s, 3, self.heads, self.head_dim).unbind(dim=2)
+        if rotary is not None:
+            cos, sin = (r.to(q.dtype) for r in rotary)
+            q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        # SDPA wants (B, heads, S, head_dim); transposed views avoid copies
+        o = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        return self.out(o.transpose(1, 2).reshape(b, s, -1))
+
+
+class SequenceMLP(nn.Module):
+    """The MLP variant's mixer: a SwiGLU across the sequence axis (fixed small contexts)."""
+
+    def __init__(self, positions: int, expansion: float):
+        super().__init__()
+        self.mlp = SwiGLU(positions, expansion)
+
+    def forward(self, h: torch.Tensor, rotary: object = None) -> torch.Tensor:
+        return self.mlp(h.transpose(1, 2)).transpose(1, 2)
+
+
+class Block(nn.Module):
+    """Post-norm block: h = norm(h + mixer(h)); h = norm(h + swiglu(h))."""
+
+    def __init__(self, mixer: nn.Module, hidden: int, expansion: float, eps: float):
+        super().__init__()
+        self.mixer = mixer
+        self.mlp = SwiGLU(hidden, expansion)
+        self.eps = eps
+
+    def forward(self, h: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        h = rms_norm(h + self.mixer(h, rotary), self.eps)
+        return rms_norm(h + self.mlp(h), self.eps)

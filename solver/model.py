@@ -1,0 +1,149 @@
+"""The Tiny Recursive Model (Jolicoeur-Martineau 2025): one small network used for both updates,
+
+    z <- net(z + y + x)   n times   (latent reasoning)
+    y <- net(y + z)                 (answer update)
+
+which together are one recursion; a supervision step runs T recursions, the first T-1 without
+gradients. x is the embedded question (puzzle embedding prepended), y the embedded current answer,
+z the latent state. The caller (trainer, predictor) owns the carries, halting and refill.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from solver.config import ModelConfig
+from solver.layers import Attention, Block, Linear, Rotary, SequenceMLP, trunc_normal_
+from solver.puzzle_emb import PuzzleEmbedding
+
+HALT_BIAS_INIT = -5.0  # sigmoid(-5) ~ 0.007: nothing halts before the head has learned
+
+
+class TRM(nn.Module):
+    """The network, its embeddings and heads, and one supervision step of the recursion."""
+
+    def __init__(self, cfg: ModelConfig, seed: int = 0):
+        super().__init__()
+        self.cfg = cfg
+        h, p = cfg.hidden, cfg.puzzle_emb_len
+        self.positions = p + cfg.seq_len
+        if cfg.mixer not in ("attention", "mlp"):
+            raise ValueError(f"mixer must be 'attention' or 'mlp', got {cfg.mixer!r}")
+        if cfg.pos_encoding not in ("rope", "learned", "none"):
+            raise ValueError(f"pos_encoding must be 'rope', 'learned' or 'none', got {cfg.pos_encoding!r}")
+        if cfg.n_recursions < 1 or cfg.n_latent < 1:
+            raise ValueError(f"n_recursions and n_latent must be >= 1, got {cfg.n_recursions}, {cfg.n_latent}")
+
+        self.embed_scale = math.sqrt(h)
+        self.tokens = nn.Embedding(cfg.vocab_size, h)
+        self.pos = nn.Parameter(torch.empty(self.positions, h)) if cfg.pos_encoding == "learned" else None
+        self.rotary = (
+            Rotary(h // cfg.heads, self.positions, cfg.rope_theta)
+            if cfg.pos_encoding == "rope" and cfg.mixer == "attention"
+            else None
+        )
+        self.puzzle_emb = PuzzleEmbedding(cfg.num_puzzles, h)
+
+        def mixer() -> nn.Module:
+            if cfg.mixer == "attention":
+                return Attention(h, cfg.heads)
+            return SequenceMLP(self.positions, cfg.expansion)
+
+        self.blocks = nn.ModuleList(Block(mixer(), h, cfg.expansion, cfg.rms_eps) for _ in range(cfg.layers))
+        self.lm_head = Linear(h, cfg.vocab_size)
+        self.halt_head = Linear(h, 1, bias=True)
+        # the starting y and z: fixed random vectors, never trained, broadcast to every position
+        self.register_buffer("y_init", torch.empty(h))
+        self.register_buffer("z_init", torch.empty(h))
+        self.reset_parameters(torch.Generator().manual_seed(seed))
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Initialise as TRM.md says (truncated normals; halting head weight 0, bias -5)."""
+        h = self.cfg.hidden
+        trunc_normal_(self.tokens.weight, 1 / math.sqrt(h), generator)
+        if self.pos is not None:
+            trunc_normal_(self.pos, 1 / math.sqrt(h), generator)
+        for m in self.modules():
+            if isinstance(m, Linear):
+                m.init(generator)
+        self.halt_head.weight.zero_()
+        self.halt_head.bias.fill_(HALT_BIAS_INIT)
+        trunc_normal_(self.y_init, 1.0, generator)
+        trunc_normal_(self.z_init, 1.0, generator)
+        self.puzzle_emb.reset_parameters()
+
+    def embed(self, inputs: torch.Tensor, puzzle_ids: torch.Tensor) -> torch.Tensor:
+        """x (B, P+L, H): puzzle vector at position 0, zeros at 1..P-1, then the tokens; times sqrt(H)."""
+        e = self.tokens(inputs.long())
+        p = self.cfg.puzzle_emb_len
+        if p > 0:
+            b, h = e.shape[0], e.shape[2]
+            rows = self.puzzle_emb(puzzle_ids.long()).to(e.dtype)
+            prefix = torch.cat([rows[:, None, :], rows.new_zeros(b, p - 1, h)], dim=1)
+            e = torch.cat([prefix, e], dim=1)
+        if self.pos is not None:
+            e = (e + self.pos) * math.sqrt(0.5)  # keep unit scale when adding two unit-scale terms
+        x = self.embed_scale * e
+        # the residual stream runs in the autocast dtype (bf16 on GPU) like the reference
+        device = x.device.type
+        if torch.is_autocast_enabled(device):
+            x = x.to(torch.get_autocast_dtype(device))
+        return x
+
+    def initial_state(
+        self, batch_size: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(y, z), each (B, P+L, H): the fixed start vectors at every position (fresh tensors)."""
+        device = self.y_init.device if device is None else device
+        dtype = self.y_init.dtype if dtype is None else dtype
+        shape = (batch_size, self.positions, self.cfg.hidden)
+        y = self.y_init.to(device=device, dtype=dtype).expand(shape).clone()
+        z = self.z_init.to(device=device, dtype=dtype).expand(shape).clone()
+        return y, z
+
+    def net(self, h: torch.Tensor, inject: torch.Tensor) -> torch.Tensor:
+        """The one network: the blocks applied to the summed inputs."""
+        h = h + inject
+        rotary = (self.rotary.cos, self.rotary.sin) if self.rotary is not None else None
+        for block in self.blocks:
+            h = block(h, rotary)
+        return h
+
+    def recursion(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """n latent updates z <- net(z + y + x), then the answer update y <- net(y + z)."""
+        for _ in range(self.cfg.n_latent):
+            z = self.net(z, y + x)
+        y = self.net(y, z)
+        return y, z
+
+    def step(
+        self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One supervision step -> (y, z, logits (B, L, V) fp32, halt_logit (B,) fp32).
+
+        T-1 recursions without gradients, the last with full backprop through its n+1 calls.
+        (y, z) come back un-detached; the caller detaches them before the next step.
+        """
+        y, z = y.to(x.dtype), z.to(x.dtype)
+        with torch.no_grad():
+            for _ in range(self.cfg.n_recursions - 1):
+                y, z = self.recursion(x, y, z)
+        y, z = self.recursion(x, y, z)
+        logits = self.lm_head(y[:, self.cfg.puzzle_emb_len :]).float()
+        halt_logit = self.halt_head(y[:, 0]).float().squeeze(-1)
+        return y, z, logits, halt_logit
+
+    def forward(
+        self, inputs: torch.Tensor, puzzle_ids: torch.Tensor, y: torch.Tensor, z: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """embed + step in one call, so a DDP-wrapped model runs its hooks: step(embed(...), y, z)."""
+        return self.step(self.embed(inputs, puzzle_ids), y, z)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters (the puzzle table is a buffer and is not counted)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,126 @@
+"""Optimizers and schedule: AdamATan2 in plain torch (foreach ops, no compiled extension), AdamW as
+an option, sign-SGD for the sparse puzzle table, and warm-up then constant or cosine."""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import torch
+
+from solver.config import TrainConfig
+
+
+class AdamATan2(torch.optim.Optimizer):
+    """Adam with atan2(m, sqrt(v)) in place of m / (sqrt(v) + eps): bounded, scale-invariant, no eps.
+
+    Per step t: p *= 1 - lr*wd; m = lerp(m, g, 1-b1); v = lerp(v, g*g, 1-b2);
+    p -= lr / (1 - b1^t) * atan2(m, sqrt(v) / sqrt(1 - b2^t)).
+    """
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor] | Iterable[dict],
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.9, 0.95),
+        weight_decay: float = 0.1,
+    ):
+        if lr < 0 or weight_decay < 0 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"bad AdamATan2 settings: lr={lr}, betas={betas}, weight_decay={weight_decay}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):  # noqa: ANN001 - torch's signature
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params, grads, ms, vs = [], [], [], []
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError("AdamATan2 does not take sparse gradients")
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0  # a plain int: loads under torch.load(weights_only=True)
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] += 1
+                params.append(p)
+                grads.append(p.grad)
+                ms.append(state["exp_avg"])
+                vs.append(state["exp_avg_sq"])
+            if params:
+                self._update(group, params, grads, ms, vs, self.state[params[0]]["step"])
+        return loss
+
+    @staticmethod
+    def _update(group: dict, params, grads, ms, vs, step: int) -> None:
+        lr, wd = group["lr"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        if wd != 0:
+            torch._foreach_mul_(params, 1 - lr * wd)
+        torch._foreach_lerp_(ms, grads, 1 - beta1)
+        torch._foreach_lerp_(vs, torch._foreach_mul(grads, grads), 1 - beta2)
+        denom = torch._foreach_sqrt(vs)
+        torch._foreach_div_(denom, math.sqrt(1 - beta2**step))
+        # torch has no foreach atan2: one fused kernel per tensor (a handful of tensors per model)
+        updates = [torch.atan2(m, d) for m, d in zip(ms, denom)]
+        torch._foreach_add_(params, updates, alpha=-lr / (1 - beta1**step))
+
+
+def make_optimizer(params: Iterable[torch.Tensor], cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The dense optimizer cfg.optimizer names, at cfg.lr / cfg.betas / cfg.weight_decay."""
+    params = list(params)
+    if cfg.optimizer == "adam_atan2":
+        return AdamATan2(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, foreach=True)
+    raise ValueError(f"optimizer must be 'adam_atan2' or 'adamw', got {cfg.optimizer!r}")
+
+
+def lr_at(step: int, cfg: TrainConfig, base: float | None = None) -> float:
+    """Learning rate for 0-based optimizer step `step`: linear warm-up, then constant or cosine.
+
+    `base` defaults to cfg.lr (pass cfg.puzzle_lr for the puzzle table, which shares the schedule).
+    Warm-up reaches the full rate at step cfg.lr_warmup - 1 (the first step is not wasted at 0).
+    Cosine decays from the end of warm-up to base * cfg.lr_min_ratio at cfg.steps.
+    """
+    base = cfg.lr if base is None else base
+    if step < cfg.lr_warmup:
+        return base * (step + 1) / cfg.lr_warmup
+    if cfg.lr_schedule == "constant":
+        return base
+    if cfg.lr_schedule != "cosine":
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {cfg.lr_schedule!r}")
+    progress = min(1.0, (step - cfg.lr_warmup) / max(1, cfg.steps - cfg.lr_warmup))
+    floor = cfg.lr_min_ratio
+    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every param group's learning rate."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+@torch.no_grad()
+def sign_sgd_update(
+    table: torch.Tensor, ids: torch.Tensor, grads: torch.Tensor, lr: float, weight_decay: float
+) -> None:
+    """Sparse sign-SGD with decoupled weight decay on the rows `ids` of `table` (in place).
+
+    Gradients of repeated ids are summed first; then for each distinct row u:
+    table[u] = table[u] * (1 - lr*wd) - lr * sign(sum of its grads). Other rows are untouched.
+    """
+    if ids.numel() == 0:
+        return
+    ids = ids.to(table.device).long()
+    unique, inverse = torch.unique(ids, return_inverse=True)
+    summed = torch.zeros(len(unique), table.shape[1], dtype=torch.float32, device=table.device)
+    summed.index_add_(0, inverse, grads.to(device=table.device, dtype=torch.float32))
+    rows = table[unique]
+    rows.mul_(1 - lr * weight_decay).sub_(lr * summed.sign().to(rows.dtype))
+    table[unique] = rows
