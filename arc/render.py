@@ -33,34 +33,59 @@ _HIDDEN = (60, 60, 60)  # the box drawn where a test output is unknown
 # --- terminal ---------------------------------------------------------------------------------
 
 
-def grid_text(grid: np.ndarray):
-    """A rich Text drawing each cell as two coloured spaces (about square in a terminal)."""
+def grid_text(grid: np.ndarray, *, compact: bool = False, digits: bool = False):
+    """A rich Text of a grid: two coloured spaces per cell, or with `compact` one half-block
+    character per cell and two grid rows per text line (both about square in a terminal).
+    `digits` writes the colour numbers instead, for output without colour (pipes, logs)."""
     from rich.text import Text
 
+    g = np.asarray(grid)
     text = Text()
-    for r, row in enumerate(np.asarray(grid)):
+    if digits:
+        sep = "" if compact else " "
+        text.append("\n".join(sep.join(str(int(v)) for v in row) for row in g))
+        return text
+    if not compact:
+        for r, row in enumerate(g):
+            if r:
+                text.append("\n")
+            for v in row:
+                text.append("  ", style=f"on {PALETTE[int(v)]}")
+        return text
+    for r in range(0, g.shape[0], 2):
         if r:
             text.append("\n")
-        for v in row:
-            text.append("  ", style=f"on {PALETTE[int(v)]}")
+        for c in range(g.shape[1]):
+            top = PALETTE[int(g[r, c])]
+            if r + 1 < g.shape[0]:
+                text.append("\u2580", style=f"{top} on {PALETTE[int(g[r + 1, c])]}")
+            else:
+                text.append("\u2580", style=top)
     return text
 
 
-def task_renderable(task: Task):
-    """A rich table of the task's pairs, input beside output; hidden test outputs show as '?'."""
+def task_renderable(task: Task, max_width: int | None = None, *, digits: bool = False):
+    """A rich table of the task's pairs, input beside output; hidden test outputs show as '?'.
+    Cells are drawn compact when the widest pair would not fit in `max_width`; `digits` as in
+    `grid_text`."""
     from rich.table import Table
     from rich.text import Text
 
+    pairs = (*task.train, *task.test)
+    widest = max(p.input.shape[1] + (0 if p.output is None else p.output.shape[1]) for p in pairs)
+    compact = max_width is not None and 2 * widest + 30 > max_width
     table = Table(title=f"task {task.id}", show_lines=True, title_justify="left")
-    table.add_column("pair")
-    table.add_column("input")
-    table.add_column("output")
+    table.add_column("pair", no_wrap=True)
+    table.add_column("input", no_wrap=True)
+    table.add_column("output", no_wrap=True)
 
     def add(label: str, p: Pair) -> None:
         h, w = p.input.shape
-        out = Text("?") if p.output is None else grid_text(p.output)
-        oshape = "" if p.output is None else f"{p.output.shape[0]}x{p.output.shape[1]}"
-        table.add_row(f"{label}\n{h}x{w} -> {oshape}", grid_text(p.input), out)
+        if p.output is None:
+            out, oshape = Text("?"), "?"
+        else:
+            out, oshape = grid_text(p.output, compact=compact, digits=digits), f"{p.output.shape[0]}x{p.output.shape[1]}"
+        table.add_row(f"{label}\n{h}x{w} -> {oshape}", grid_text(p.input, compact=compact, digits=digits), out)
 
     for i, p in enumerate(task.train):
         add(f"train {i}", p)
