@@ -71,7 +71,7 @@ def load_submission(path: str | Path) -> Any:
     except json.JSONDecodeError as e:
         raise ArcError(
             f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
-            "regenerate it with `arc-pipeline submit`"
+            "fix the file or write it again with `arc-pipeline submit`"
         ) from None
 
 
@@ -98,7 +98,7 @@ def validate(submission: Any, tasks: TaskLike) -> list[str]:
         except ArcError as e:
             return [str(e)]
     if not isinstance(submission, dict):
-        return [f"submission is {type(submission).__name__}, not a JSON object {{task_id: [entries]}}"]
+        return [f"submission is {type(submission).__name__}, not a JSON object mapping task ids to lists of entries"]
     tasks = as_task_map(tasks)
     problems: list[str] = []
     for task_id, task in tasks.items():

@@ -83,7 +83,8 @@ def _candidates_for(task: Task, per_task: Any) -> list[Any]:
         )
     if extra:
         raise ArcError(
-            f"task {task.id}: candidates for test index {extra} but the task has {n} test inputs "
+            f"task {task.id}: candidates for test index {', '.join(map(str, extra))} "
+            f"but the task has {n} test inputs "
             f"(valid indices 0..{n - 1}); the predictions do not match these tasks"
         )
     return lists

@@ -84,9 +84,9 @@ def test_unknown_task_is_an_error_naming_it():
 
 
 def test_too_many_test_indices_is_an_error():
-    with pytest.raises(ArcError, match=r"task t2: candidates for test index \[1\]"):
+    with pytest.raises(ArcError, match="task t2: candidates for test index 1 but"):
         build_submission(_tasks(), {"t2": [[A], [B]]})
-    with pytest.raises(ArcError, match=r"task t2: candidates for test index \[5\]"):
+    with pytest.raises(ArcError, match="task t2: candidates for test index 5 but"):
         build_submission(_tasks(), {"t2": {5: [A]}})
 
 

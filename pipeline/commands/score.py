@@ -1,0 +1,84 @@
+"""`arc-pipeline score SUBMISSION --solutions SRC`: micro, macro and tasks fully solved."""
+
+import json
+from pathlib import Path
+
+import click
+
+_CHALLENGES, _SOLUTIONS = "_challenges.json", "_solutions.json"
+
+
+def _task_source(source: str) -> str:
+    """A Kaggle *_solutions.json is read through its sibling *_challenges.json (which loads both)."""
+    path = Path(source)
+    if path.name.endswith(_SOLUTIONS):
+        sibling = path.with_name(path.name[: -len(_SOLUTIONS)] + _CHALLENGES)
+        if sibling.exists():
+            return str(sibling)
+    return source
+
+
+def _write_table(frame, path: Path) -> None:
+    from arc.errors import ArcError
+    from arc.io import atomic_path
+
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise ArcError(f"{path}: --per-task writes .csv or .parquet; choose one of those extensions")
+    with atomic_path(path) as tmp:
+        if suffix == ".csv":
+            frame.write_csv(tmp)
+        else:
+            frame.write_parquet(tmp)
+
+
+@click.command("score")
+@click.argument("submission", type=click.Path(path_type=Path))
+@click.option(
+    "--solutions",
+    "source",
+    required=True,
+    help="Tasks with known test outputs: a built-in name, a directory, a *_challenges.json "
+    "(with its *_solutions.json beside it) or the *_solutions.json itself.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option(
+    "--per-task",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write one row per task (task_id, outputs, correct, fraction, solved) to FILE (.csv or .parquet).",
+)
+def score(submission: Path, source: str, as_json: bool, per_task: Path | None) -> None:
+    """Score a submission.json (or a run directory holding one) against known test outputs."""
+    from rich.markup import escape
+
+    from arc.load import load
+    from pipeline import ui
+    from submissions.score import score as score_of
+    from submissions.validate import load_submission, validate
+
+    tasks = load(_task_source(source))
+    parsed = load_submission(submission)
+    result = score_of(parsed, tasks)
+    problems = validate(parsed, tasks)
+    if problems:  # still scored (missing parts count 0), but the user must know Kaggle would refuse it
+        ui.warn(
+            f"{escape(str(submission))}: {len(problems)} problem(s) Kaggle would reject, first: "
+            f"{escape(problems[0])} (see `arc-pipeline validate`)"
+        )
+    if per_task is not None:
+        _write_table(result.per_task_frame(), per_task)
+    if as_json:
+        out = {"submission": str(submission), "solutions": source, **result.to_dict()}
+        ui.console.print(json.dumps(out), markup=False, highlight=False, soft_wrap=True)
+        return
+    ui.table(
+        f"{escape(str(submission))} against {escape(source)}",
+        ["metric", "score", "counts"],
+        [
+            ["micro", f"{result.micro:.4f}", f"{result.outputs_correct}/{result.outputs} test outputs right"],
+            ["macro", f"{result.macro:.4f}", f"mean over {result.tasks} tasks"],
+            ["tasks solved", f"{result.tasks_solved}/{result.tasks}", "every test output right"],
+        ],
+    )
+    if per_task is not None:
+        ui.info(f"per-task table: {escape(str(per_task))}")
