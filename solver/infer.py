@@ -1,0 +1,199 @@
+"""Prediction with halting at inference and continuous batching.
+
+Every example of the `test` split (each augmented copy of each target test input) runs through
+supervision steps until its halting logit turns positive (after `min_steps`) or `max_steps` is
+reached; a finished slot takes the next example at once, so the batch stays full. `halt="off"`
+runs every example for all `max_steps` (the reference's behaviour). Predictions are decoded,
+mapped back through the inverse augmentation and returned as a `solver.vote` prediction frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import numpy as np
+import polars as pl
+import torch
+
+from solver.vote import PREDICTION_SCHEMA, predictions_frame
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    batch_size: int = 256  # slots run together; freed slots are refilled at once
+    halt: Literal["on", "off"] = "on"  # off: every example runs max_steps (the reference)
+    min_steps: int = 1  # steps before the halting logit is trusted
+    max_steps: int = 0  # 0 = the model's max_steps (N_sup)
+    use_ema: bool = True  # evaluate with the EMA weights when the checkpoint has them
+    seed: int = 0  # passed to the source (test examples are not translated; kept for the contract)
+
+    def __post_init__(self) -> None:
+        if self.halt not in ("on", "off"):
+            raise ValueError(f"PredictConfig.halt must be 'on' or 'off', not {self.halt!r}")
+        if self.batch_size < 1 or self.min_steps < 1 or self.max_steps < 0:
+            raise ValueError("PredictConfig needs batch_size >= 1, min_steps >= 1 and max_steps >= 0")
+
+
+@dataclass(frozen=True)
+class Raw:
+    """Undecoded results, one row per example, in the order of `index`."""
+
+    index: np.ndarray  # (N,) example indices into the source
+    tokens: np.ndarray  # (N, L) uint8 predicted tokens
+    halt_prob: np.ndarray  # (N,) float32 sigmoid(halt logit) at the step taken
+    steps: np.ndarray  # (N,) int16 supervision steps used
+
+
+def _max_steps(model, cfg: PredictConfig) -> int:
+    return cfg.max_steps or int(model.cfg.max_steps)
+
+
+@torch.no_grad()
+def run_steps(
+    model, source, indices: np.ndarray, runtime, cfg: PredictConfig, on_progress: Progress | None = None
+) -> Raw:
+    """Run the examples at `indices` to their halting step with continuous batching."""
+    indices = np.asarray(indices, dtype=np.int64)
+    n, seq_len = len(indices), source.seq_len
+    tokens = np.zeros((n, seq_len), dtype=np.uint8)
+    halt_prob = np.zeros(n, dtype=np.float32)
+    steps_used = np.zeros(n, dtype=np.int16)
+    if n == 0:
+        return Raw(indices, tokens, halt_prob, steps_used)
+    max_steps = _max_steps(model, cfg)
+    min_steps = min(cfg.min_steps, max_steps)
+    dev = runtime.device
+    was_training = model.training
+    model.eval()
+
+    def load(lo: int, hi: int):
+        b = source.batch(indices[lo:hi], cfg.seed)
+        inputs = torch.from_numpy(np.asarray(b.inputs, dtype=np.int64)).to(dev)
+        ids = torch.from_numpy(np.asarray(b.puzzle_ids, dtype=np.int64)).to(dev)
+        x = model.embed(inputs, ids)
+        y, z = model.initial_state(hi - lo, dev)
+        return x, y, z
+
+    try:
+        with runtime.autocast():
+            width = min(cfg.batch_size, n)
+            x, y, z = load(0, width)
+            slot = torch.arange(width, device=dev)  # position in `indices` held by each slot
+            count = torch.zeros(width, dtype=torch.int64, device=dev)
+            queued = width
+            while slot.numel():
+                y, z, logits, halt_logit = model.step(x, y, z)
+                count += 1
+                done = count >= max_steps
+                if cfg.halt == "on":
+                    done |= (count >= min_steps) & (halt_logit.float() > 0)
+                if bool(done.any()):
+                    d = done.nonzero().squeeze(1)
+                    where = slot[d].cpu().numpy()
+                    tokens[where] = logits[d].argmax(-1).to(torch.uint8).cpu().numpy()
+                    halt_prob[where] = torch.sigmoid(halt_logit[d].float()).cpu().numpy()
+                    steps_used[where] = count[d].cpu().numpy()
+                    if on_progress is not None:
+                        on_progress(len(where))
+                    k = min(len(d), n - queued)
+                    if k:  # refill freed slots with the next examples
+                        fill = d[:k]
+                        x[fill], y[fill], z[fill] = load(queued, queued + k)
+                        slot[fill] = torch.arange(queued, queued + k, device=dev)
+                        count[fill] = 0
+                        queued += k
+                    if k < len(d):  # queue empty: shrink the batch to the slots still running
+                        keep = torch.ones_like(done)
+                        keep[d[k:]] = False
+                        x, y, z, slot, count = x[keep], y[keep], z[keep], slot[keep], count[keep]
+    finally:
+        model.train(was_training)
+    return Raw(indices, tokens, halt_prob, steps_used)
+
+
+def shard(n: int, rank: int, world_size: int) -> np.ndarray:
+    """This rank's example indices: a strided shard, so every rank gets a similar mix."""
+    return np.arange(rank, n, world_size, dtype=np.int64)
+
+
+def pack(raw: Raw, per_rank: int) -> np.ndarray:
+    """One rank's results as a (per_rank, L + 3) float64 block; rows past the shard carry index -1."""
+    n, seq_len = len(raw.index), raw.tokens.shape[1]
+    # float64 holds tokens, indices, steps and halting probabilities exactly enough for one collective
+    packed = np.zeros((per_rank, seq_len + 3), dtype=np.float64)
+    packed[:, seq_len + 2] = -1
+    packed[:n, :seq_len] = raw.tokens
+    packed[:n, seq_len] = raw.halt_prob
+    packed[:n, seq_len + 1] = raw.steps
+    packed[:n, seq_len + 2] = raw.index
+    return packed
+
+
+def unpack(packed: np.ndarray) -> Raw:
+    """Concatenated blocks of every rank back to one Raw, padding dropped, in example order."""
+    seq_len = packed.shape[1] - 3
+    out = packed[packed[:, seq_len + 2] >= 0]
+    out = out[np.argsort(out[:, seq_len + 2], kind="stable")]
+    return Raw(
+        out[:, seq_len + 2].astype(np.int64),
+        out[:, :seq_len].astype(np.uint8),
+        out[:, seq_len].astype(np.float32),
+        out[:, seq_len + 1].astype(np.int16),
+    )
+
+
+def gather(raw: Raw, n: int, runtime) -> Raw:
+    """Every rank's results concatenated (once, at the end); a no-op on one device."""
+    if not getattr(runtime, "distributed", False):
+        return raw
+    block = pack(raw, math.ceil(n / runtime.world_size))  # equal shapes, as all_gather needs
+    return unpack(runtime.all_gather(torch.from_numpy(block).to(runtime.device)).cpu().numpy())
+
+
+def canvas_of(source) -> int:
+    """The square canvas side of an ARC source (seq_len = side * side)."""
+    side = getattr(source, "canvas", None) or math.isqrt(source.seq_len)
+    if side * side != source.seq_len:
+        raise ValueError(f"source seq_len {source.seq_len} is not a square canvas")
+    return int(side)
+
+
+def to_frame(raw: Raw, source, *, invert_fn=None) -> pl.DataFrame:
+    """Decode each prediction, map it back through its example's inverse augmentation, as a frame.
+
+    Columns: PREDICTION_SCHEMA plus `index` (example) and `puzzle_id`. `invert_fn(grid, aug)`
+    defaults to `augment.transform.invert` (tests swap in a broken one to prove voting notices).
+    """
+    from augment.encode import decode
+    from augment.records import Aug
+
+    if invert_fn is None:
+        from augment.transform import invert as invert_fn
+
+    canvas = canvas_of(source)
+    ex = source.examples
+    rows = ex[raw.index.tolist()] if len(raw.index) else ex.head(0)
+    grids: list[np.ndarray | None] = []
+    for tok, dihedral, colors in zip(raw.tokens, rows["dihedral"].to_list(), rows["colors"].to_list()):
+        g = decode(tok, canvas)
+        grids.append(None if g is None else invert_fn(g, Aug(int(dihedral), tuple(int(c) for c in colors))))
+    frame = predictions_frame(rows["task_id"].to_list(), rows["test_index"].to_list(), grids, raw.halt_prob, raw.steps)
+    return frame.with_columns(
+        pl.Series("index", raw.index, dtype=pl.Int64), rows["puzzle_id"].cast(pl.Int64).alias("puzzle_id")
+    )
+
+
+def predict(model, source, runtime, cfg: PredictConfig = PredictConfig(), on_progress: Progress | None = None, *, invert_fn=None) -> pl.DataFrame:
+    """Predict every example of the test split; this rank computes its shard, all ranks get every row."""
+    rank, world = getattr(runtime, "rank", 0), getattr(runtime, "world_size", 1)
+    raw = run_steps(model, source, shard(len(source), rank, world), runtime, cfg, on_progress)
+    raw = gather(raw, len(source), runtime)
+    return to_frame(raw, source, invert_fn=invert_fn)
+
+
+def empty_frame() -> pl.DataFrame:
+    return pl.DataFrame(schema={**PREDICTION_SCHEMA, "index": pl.Int64, "puzzle_id": pl.Int64})

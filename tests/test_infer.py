@@ -1,0 +1,114 @@
+"""Halting and continuous batching against a fake model whose halting step is known per example."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from augment.source import ArraySource
+from solver.infer import PredictConfig, pack, run_steps, shard, unpack
+
+V, P, L = 12, 2, 5
+
+
+class FakeTRM(torch.nn.Module):
+    """Halts at step = puzzle id; predicts (input token + steps so far) % V, so the step a
+    prediction was taken at is visible in its tokens. Records the width of every step call."""
+
+    def __init__(self, max_steps=6):
+        super().__init__()
+        self.cfg = SimpleNamespace(max_steps=max_steps)
+        self.widths = []
+
+    def embed(self, inputs, puzzle_ids):
+        x = torch.zeros(len(inputs), P + L, 1)
+        x[:, 0, 0] = puzzle_ids.float()
+        x[:, P:, 0] = inputs.float()
+        return x
+
+    def initial_state(self, batch_size, device):
+        return torch.zeros(batch_size, P + L, 1, device=device), torch.zeros(batch_size, P + L, 1, device=device)
+
+    def step(self, x, y, z):
+        self.widths.append(len(x))
+        y = y + 1
+        pred = (x[:, P:, 0].long() + y[:, P:, 0].long()) % V
+        logits = torch.nn.functional.one_hot(pred, V).float()
+        halt_logit = y[:, 0, 0] - x[:, 0, 0] + 0.5
+        return y, z, logits, halt_logit
+
+
+RUNTIME = SimpleNamespace(device=torch.device("cpu"), rank=0, world_size=1, distributed=False,
+                          autocast=lambda: torch.autocast("cpu", enabled=False))
+
+
+def source(n=23, seed=0):
+    rng = np.random.default_rng(seed)
+    inputs = rng.integers(0, V, (n, L)).astype(np.uint8)
+    halt_at = rng.integers(1, 9, n).astype(np.int32)  # some beyond max_steps
+    return ArraySource(inputs, inputs.copy(), halt_at, vocab_size=V, num_puzzles=9), halt_at
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 64])
+def test_each_example_stops_at_its_own_halting_step(batch_size):
+    src, halt_at = source()
+    model = FakeTRM(max_steps=6)
+    raw = run_steps(model, src, np.arange(len(src)), RUNTIME, PredictConfig(batch_size=batch_size, min_steps=2))
+    expected = np.clip(halt_at, 2, 6)
+    assert raw.steps.tolist() == expected.tolist()
+    assert np.array_equal(raw.tokens, (src.inputs.astype(int) + expected[:, None]) % V)
+    np.testing.assert_allclose(raw.halt_prob, 1 / (1 + np.exp(-(expected - halt_at + 0.5))), rtol=1e-6)
+    # no wasted work: one example-step per step an example used
+    assert sum(model.widths) == int(expected.sum())
+    assert model.training  # mode restored
+
+
+def test_freed_slots_are_refilled_while_examples_remain():
+    src, _ = source(n=40)
+    model = FakeTRM(max_steps=6)
+    raw = run_steps(model, src, np.arange(40), RUNTIME, PredictConfig(batch_size=8))
+    widths = np.array(model.widths)
+    assert widths.max() == 8
+    # the batch shrinks only once the queue is empty, and then never grows again
+    first_short = int(np.argmax(widths < 8))
+    assert (np.diff(widths[first_short:]) <= 0).all()
+    assert len(widths) - first_short < 6  # the draining tail is shorter than max_steps calls
+    assert sum(model.widths) == int(raw.steps.sum())
+
+
+def test_halt_off_runs_every_step():
+    src, _ = source()
+    model = FakeTRM(max_steps=5)
+    raw = run_steps(model, src, np.arange(len(src)), RUNTIME, PredictConfig(batch_size=7, halt="off"))
+    assert set(raw.steps.tolist()) == {5}
+    assert np.array_equal(raw.tokens, (src.inputs.astype(int) + 5) % V)
+    assert sum(model.widths) == 5 * len(src)
+
+
+def test_max_steps_override_and_subset_of_indices():
+    src, halt_at = source()
+    idx = np.array([5, 2, 17])
+    raw = run_steps(FakeTRM(max_steps=16), src, idx, RUNTIME, PredictConfig(max_steps=3, batch_size=2))
+    assert raw.index.tolist() == [5, 2, 17]
+    assert raw.steps.tolist() == np.clip(halt_at[idx], 1, 3).tolist()
+
+
+def test_shards_cover_every_example_once_and_gather_restores_order():
+    src, _ = source(n=23)
+    whole = run_steps(FakeTRM(), src, np.arange(23), RUNTIME, PredictConfig(batch_size=5))
+    world = 3
+    shards = [shard(23, r, world) for r in range(world)]
+    assert sorted(np.concatenate(shards).tolist()) == list(range(23))
+    blocks = [pack(run_steps(FakeTRM(), src, s, RUNTIME, PredictConfig(batch_size=4)), 8) for s in shards]
+    back = unpack(np.concatenate(blocks))
+    assert back.index.tolist() == list(range(23))
+    assert np.array_equal(back.tokens, whole.tokens) and np.array_equal(back.steps, whole.steps)
+    np.testing.assert_allclose(back.halt_prob, whole.halt_prob)
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError):
+        PredictConfig(halt="maybe")
+    with pytest.raises(ValueError):
+        PredictConfig(min_steps=0)
