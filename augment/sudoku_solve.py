@@ -1,0 +1,249 @@
+"""numba Sudoku solver that counts its search effort, plus the explicit PRNG the generators use.
+
+A grid is a flat int8 array of `size * size` digits (0 = blank). Candidates are bitmasks (bit d-1
+for digit d). Propagation applies naked and hidden singles to a fixpoint; search branches on a cell
+with the fewest candidates (first such cell, row-major) and tries digits low to high, or in a random
+order when asked. Effort is counted as `guesses`: branch assignments tried. Random symmetry
+transforms change which cell and digit come first, which is why ratings average over several.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from augment.jit import KERNEL, njit
+from augment.sudoku import line_perms, shape_of
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+@njit(**KERNEL)
+def _next_u64(state):
+    """splitmix64 step on a one-element uint64 state array (explicit RNG, no global state)."""
+    state[0] = state[0] + _GOLDEN
+    z = state[0]
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(**KERNEL)
+def _below(state, k):
+    """Uniform integer in [0, k) (k small, so the modulo bias is negligible)."""
+    return np.int64(_next_u64(state) % np.uint64(k))
+
+
+@njit(**KERNEL)
+def _shuffle(state, arr):
+    for i in range(arr.shape[0] - 1, 0, -1):
+        j = _below(state, i + 1)
+        arr[i], arr[j] = arr[j], arr[i]
+
+
+@lru_cache(maxsize=None)
+def geometry(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(units (3*size, size) cell indices, peers (cells, n_peers) cell indices) for a shape."""
+    s = shape_of(size)
+    cells = np.arange(size * size).reshape(size, size)
+    boxes = cells.reshape(size // s.box_rows, s.box_rows, size // s.box_cols, s.box_cols).transpose(0, 2, 1, 3)
+    units = np.concatenate([cells, cells.T, boxes.reshape(size, size)]).astype(np.int32)
+    peers = []
+    for c in range(size * size):
+        ps = sorted({int(x) for u in units if c in u for x in u} - {c})
+        peers.append(ps)
+    return units, np.array(peers, np.int32)
+
+
+@njit(**KERNEL)
+def _popcount(m):
+    n = 0
+    while m:
+        m &= m - 1
+        n += 1
+    return n
+
+
+@njit(**KERNEL)
+def _low_digit(m):
+    """Digit (1-based) of the lowest set bit."""
+    d = 1
+    while not (m & 1):
+        m >>= 1
+        d += 1
+    return d
+
+
+@njit(**KERNEL)
+def _propagate(cand, vals, units, peers, full):
+    """Naked + hidden singles to a fixpoint on (cand, vals) in place; False on a contradiction."""
+    ncell = cand.shape[0]
+    changed = True
+    while changed:
+        changed = False
+        for c in range(ncell):
+            if vals[c] != 0:
+                continue
+            m = cand[c]
+            if m == 0:
+                return False
+            if m & (m - 1) == 0:
+                d = _low_digit(m)
+                vals[c] = d
+                changed = True
+                for k in range(peers.shape[1]):
+                    p = peers[c, k]
+                    if vals[p] == d:
+                        return False
+                    if cand[p] & m:
+                        cand[p] &= ~m
+                        if vals[p] == 0 and cand[p] == 0:
+                            return False
+        for u in range(units.shape[0]):
+            once = 0
+            twice = 0
+            placed = 0
+            for k in range(units.shape[1]):
+                c = units[u, k]
+                if vals[c] != 0:
+                    placed |= 1 << (vals[c] - 1)
+                else:
+                    twice |= once & cand[c]
+                    once |= cand[c]
+            if (once | placed) != full:
+                return False
+            hidden = once & ~twice & ~placed
+            if hidden:
+                for k in range(units.shape[1]):
+                    c = units[u, k]
+                    if vals[c] == 0 and cand[c] & hidden:
+                        h = cand[c] & hidden
+                        if h & (h - 1):
+                            return False  # one cell is the only place for two digits
+                        if cand[c] != h:
+                            cand[c] = h
+                            changed = True
+    return True
+
+
+@njit(**KERNEL)
+def _search(grid, units, peers, size, limit, randomize, state, sols, stats):
+    """Count solutions of `grid` up to `limit` (the first ones land in `sols`); stats = [guesses, backtracks]."""
+    ncell = size * size
+    full = (1 << size) - 1
+    cand = np.empty((ncell + 1, ncell), np.int32)
+    vals = np.zeros((ncell + 1, ncell), np.int8)
+    bcell = np.zeros(ncell + 1, np.int32)
+    brem = np.zeros(ncell + 1, np.int32)
+    for c in range(ncell):
+        cand[0, c] = full
+    for c in range(ncell):
+        d = grid[c]
+        if d != 0:
+            if not (cand[0, c] & (1 << (d - 1))):
+                return 0
+            cand[0, c] = 1 << (d - 1)
+    if not _propagate(cand[0], vals[0], units, peers, full):
+        return 0
+    nsol = 0
+    depth = 0
+    expand = True
+    while True:
+        if expand:
+            best = -1
+            bestn = size + 1
+            for c in range(ncell):
+                if vals[depth, c] == 0:
+                    n = _popcount(cand[depth, c])
+                    if n < bestn:
+                        bestn = n
+                        best = c
+                        if n == 2:
+                            break
+            if best < 0:
+                if nsol < sols.shape[0]:
+                    sols[nsol, :] = vals[depth]
+                nsol += 1
+                if nsol >= limit:
+                    return nsol
+                depth -= 1  # solved leaf: go back to the last branch point
+            else:
+                bcell[depth] = best
+                brem[depth] = cand[depth, best]
+        expand = False
+        while depth >= 0 and brem[depth] == 0:
+            depth -= 1
+        if depth < 0:
+            return nsol
+        m = brem[depth]
+        if randomize:
+            pick = _below(state, _popcount(m))
+            for _ in range(pick):
+                m &= m - 1
+        bit = m & -m
+        brem[depth] &= ~bit
+        cand[depth + 1, :] = cand[depth]
+        vals[depth + 1, :] = vals[depth]
+        cand[depth + 1, bcell[depth]] = bit
+        stats[0] += 1
+        if _propagate(cand[depth + 1], vals[depth + 1], units, peers, full):
+            depth += 1
+            expand = True
+        else:
+            stats[1] += 1
+
+
+@njit(**KERNEL)
+def _transform(grid, size, rperms, cperms, can_transpose, state, out):
+    """A random symmetry of `grid` into `out` (digit map, band/row, stack/column, maybe transpose)."""
+    dmap = np.arange(size + 1).astype(np.int8)
+    _shuffle(state, dmap[1:])
+    r = rperms[_below(state, rperms.shape[0])]
+    c = cperms[_below(state, cperms.shape[0])]
+    t = can_transpose and _below(state, 2) == 1
+    for i in range(size):
+        for j in range(size):
+            v = dmap[grid[r[i] * size + c[j]]]
+            if t:
+                out[j * size + i] = v
+            else:
+                out[i * size + j] = v
+
+
+@njit(**KERNEL)
+def _rate(grid, units, peers, size, rperms, cperms, can_transpose, n_transforms, state):
+    """Mean guesses to the first solution over `n_transforms` random symmetries of `grid`."""
+    tmp = np.empty_like(grid)
+    sols = np.empty((1, grid.shape[0]), np.int8)
+    stats = np.zeros(2, np.int64)
+    for _ in range(n_transforms):
+        _transform(grid, size, rperms, cperms, can_transpose, state, tmp)
+        _search(tmp, units, peers, size, 1, False, state, sols, stats)
+    return stats[0] / n_transforms
+
+
+def _grid(grid: np.ndarray, size: int) -> np.ndarray:
+    g = np.ascontiguousarray(np.asarray(grid).ravel(), dtype=np.int8)
+    if g.shape != (size * size,) or g.min() < 0 or g.max() > size:
+        raise ValueError(f"expected {size * size} digits in 0..{size}, got shape {np.asarray(grid).shape}")
+    return g
+
+
+def count_solutions(grid: np.ndarray, size: int, limit: int = 2) -> tuple[int, np.ndarray, int]:
+    """(solutions found up to `limit`, the first one (zeros if none), guesses) for a 0-blank grid."""
+    units, peers = geometry(size)
+    sols = np.zeros((1, size * size), np.int8)
+    stats = np.zeros(2, np.int64)
+    n = _search(_grid(grid, size), units, peers, size, limit, False, np.zeros(1, np.uint64), sols, stats)
+    return int(n), sols[0].astype(np.uint8), int(stats[0])
+
+
+def rate(grid: np.ndarray, size: int, *, n_transforms: int = 16, seed: int = 0) -> float:
+    """Difficulty: mean solver guesses over `n_transforms` random symmetries (seeded)."""
+    units, peers = geometry(size)
+    rperms, cperms = line_perms(size)
+    state = np.array([seed], np.uint64)
+    return float(_rate(_grid(grid, size), units, peers, size, rperms, cperms, shape_of(size).can_transpose, n_transforms, state))
