@@ -162,25 +162,30 @@ def canvas_of(source) -> int:
     return int(side)
 
 
+def aug_rows(examples: pl.DataFrame) -> np.ndarray:
+    """The (n, 11) record array (dihedral, colour map) of example rows."""
+    colors = np.array(examples["colors"].to_list(), dtype=np.uint8).reshape(len(examples), -1)
+    return np.concatenate([examples["dihedral"].to_numpy().astype(np.uint8)[:, None], colors], axis=1)
+
+
 def to_frame(raw: Raw, source, *, invert_fn=None) -> pl.DataFrame:
     """Decode each prediction, map it back through its example's inverse augmentation, as a frame.
 
     Columns: PREDICTION_SCHEMA plus `index` (example) and `puzzle_id`. `invert_fn(grid, aug)`
-    defaults to `augment.transform.invert` (tests swap in a broken one to prove voting notices).
+    replaces the batched inverse (tests swap in a broken one to prove voting notices).
     """
-    from augment.encode import decode
+    from augment.encode import decode_batch, decode_to_original
+    from augment.kernels import unpack as unpack_grids
     from augment.records import Aug
 
-    if invert_fn is None:
-        from augment.transform import invert as invert_fn
-
     canvas = canvas_of(source)
-    ex = source.examples
-    rows = ex[raw.index.tolist()] if len(raw.index) else ex.head(0)
-    grids: list[np.ndarray | None] = []
-    for tok, dihedral, colors in zip(raw.tokens, rows["dihedral"].to_list(), rows["colors"].to_list()):
-        g = decode(tok, canvas)
-        grids.append(None if g is None else invert_fn(g, Aug(int(dihedral), tuple(int(c) for c in colors))))
+    rows = source.examples[raw.index.tolist()] if len(raw.index) else source.examples.head(0)
+    records = aug_rows(rows)
+    if invert_fn is None:
+        grids = decode_to_original(raw.tokens, records, canvas)
+    else:
+        decoded = unpack_grids(decode_batch(raw.tokens, canvas))
+        grids = [None if g.size == 0 else invert_fn(g, Aug.from_row(r)) for g, r in zip(decoded, records)]
     frame = predictions_frame(rows["task_id"].to_list(), rows["test_index"].to_list(), grids, raw.halt_prob, raw.steps)
     return frame.with_columns(
         pl.Series("index", raw.index, dtype=pl.Int64), rows["puzzle_id"].cast(pl.Int64).alias("puzzle_id")

@@ -112,3 +112,72 @@ def test_config_rejects_bad_values():
         PredictConfig(halt="maybe")
     with pytest.raises(ValueError):
         PredictConfig(min_steps=0)
+
+
+# --- decoding and inverse mapping of predictions ---------------------------------------------
+
+import polars as pl  # noqa: E402
+
+from augment.encode import encode  # noqa: E402
+from augment.records import Aug  # noqa: E402
+from augment.transform import apply  # noqa: E402
+from solver.infer import Raw, to_frame  # noqa: E402
+from solver.vote import grid_from_bytes, vote  # noqa: E402
+
+CANVAS = 6
+GRID = np.array([[1, 2, 0], [3, 0, 4], [5, 6, 7], [0, 8, 9]], dtype=np.uint8)  # no symmetry, all colours
+
+
+def augmented_source(grid, augs):
+    """A test split holding `grid` under every record, as the build would encode it."""
+    inputs = np.stack([encode(apply(grid, a), CANVAS) for a in augs])
+    src = ArraySource(inputs, inputs.copy(), np.arange(1, len(augs) + 1, dtype=np.int32), vocab_size=12, num_puzzles=len(augs) + 1)
+    src.examples = pl.DataFrame(
+        {
+            "puzzle_id": np.arange(1, len(augs) + 1),
+            "task_id": ["t"] * len(augs),
+            "test_index": [0] * len(augs),
+            "dihedral": [a.dihedral for a in augs],
+            "colors": [list(a.colors) for a in augs],
+        }
+    )
+    return src
+
+
+def all_augs(seed=0, n_maps=3):
+    rng = np.random.default_rng(seed)
+    maps = [tuple(range(10))] + [(0, *(int(c) for c in rng.permutation(np.arange(1, 10)))) for _ in range(n_maps - 1)]
+    return [Aug(d, m) for d in range(8) for m in maps]
+
+
+def test_predictions_map_back_through_all_dihedral_transforms_and_colour_maps():
+    augs = all_augs()
+    src = augmented_source(GRID, augs)
+    # a perfect model in the augmented frame predicts the augmented answer: here, the input itself
+    raw = Raw(np.arange(len(src)), src.inputs, np.full(len(src), 0.9, np.float32), np.full(len(src), 2, np.int16))
+    frame = to_frame(raw, src)
+    assert frame.height == len(augs) and frame["puzzle_id"].to_list() == list(range(1, len(augs) + 1))
+    for g, r, c in frame.select("grid", "rows", "cols").iter_rows():
+        assert np.array_equal(grid_from_bytes(g, r, c), GRID)
+    v = vote(frame)
+    assert v.height == 1 and v["votes"].item() == len(augs)
+
+
+def test_a_broken_inverse_scatters_the_votes():
+    augs = all_augs()
+    src = augmented_source(GRID, augs)
+    raw = Raw(np.arange(len(src)), src.inputs, np.zeros(len(src), np.float32), np.ones(len(src), np.int16))
+    frame = to_frame(raw, src, invert_fn=lambda g, a: g)  # forgets to undo the augmentation
+    v = vote(frame)
+    assert v.height == len(augs)  # every copy now a different grid
+    right = sum(np.array_equal(grid_from_bytes(g, r, c), GRID) for g, r, c in v.select("grid", "rows", "cols").iter_rows())
+    assert right == 1  # only the identity copy survives
+
+
+def test_undecodable_prediction_is_a_null_grid():
+    augs = [Aug.identity()]
+    src = augmented_source(GRID, augs)
+    garbage = np.zeros_like(src.inputs)  # all PAD: no grid at the top-left
+    frame = to_frame(Raw(np.arange(1), garbage, np.zeros(1, np.float32), np.ones(1, np.int16)), src)
+    assert frame["grid"].to_list() == [None]
+    assert vote(frame).height == 0
