@@ -1,0 +1,255 @@
+"""Checkpoints that resume exactly and can be reused on a rebuilt dataset.
+
+Layout of `ckpt_dir/`:
+    step_00001000/   weights.pt (model, puzzle table included), ema.pt, optim.pt (dense optimizer),
+                     state.pt (torch RNG), carry_rank{r}.pt (each rank's slots), puzzle_map.parquet,
+                     meta.json (step, sampler position, configs, dataset fingerprint, metrics)
+    latest, best     one-line text files naming a step directory
+Tensors go through torch.save and come back with weights_only=True (nothing arbitrary is
+unpickled); metadata is JSON. A step directory is written under a temporary name and renamed.
+The puzzle table has no optimizer state: sign-SGD keeps none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import polars as pl
+import torch
+
+from arc.errors import ArcError
+from arc.io import write_json, write_text
+
+STEP_PREFIX = "step_"
+DEFAULT_REMAP_KEYS = ("task_id", "dihedral", "colors")
+
+
+def step_dir_name(step: int) -> str:
+    return f"{STEP_PREFIX}{step:08d}"
+
+
+def _pointer(ckpt_dir: Path, name: str) -> Path | None:
+    f = ckpt_dir / name
+    if not f.is_file():
+        return None
+    target = ckpt_dir / f.read_text().strip()
+    return target if (target / "meta.json").is_file() else None
+
+
+def latest(ckpt_dir: str | Path) -> Path | None:
+    """The newest complete step directory, or None."""
+    return _pointer(Path(ckpt_dir), "latest")
+
+
+def best(ckpt_dir: str | Path) -> Path | None:
+    """The step directory with the best held-out score, or None."""
+    return _pointer(Path(ckpt_dir), "best")
+
+
+def resolve(path: str | Path) -> Path:
+    """A step directory, or a checkpoint folder (its `latest`)."""
+    path = Path(path)
+    if (path / "meta.json").is_file():
+        return path
+    found = latest(path)
+    if found is None:
+        raise ArcError(f"{path}: no checkpoint here (no meta.json and no 'latest' pointer); pass a step_XXXXXXXX directory or a checkpoints folder")
+    return found
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    return json.loads((resolve(path) / "meta.json").read_text())
+
+
+def puzzle_map_frame(puzzle_map: Any) -> pl.DataFrame | None:
+    """The caller's puzzle-id mapping as a polars frame (a frame or a dict of columns)."""
+    if puzzle_map is None:
+        return None
+    frame = puzzle_map if isinstance(puzzle_map, pl.DataFrame) else pl.DataFrame(dict(puzzle_map))
+    if "puzzle_id" not in frame.columns:
+        raise ValueError(f"puzzle map needs a 'puzzle_id' column; it has {frame.columns}")
+    return frame
+
+
+def read_puzzle_map(path: str | Path) -> pl.DataFrame | None:
+    f = resolve(path) / "puzzle_map.parquet"
+    return pl.read_parquet(f) if f.is_file() else None
+
+
+def _save(obj: Any, path: Path) -> None:
+    with open(path, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _load(path: Path, device: torch.device | str = "cpu") -> Any:
+    return torch.load(path, map_location=device, weights_only=True)
+
+
+def save(
+    ckpt_dir: str | Path,
+    step: int,
+    *,
+    model: torch.nn.Module,
+    meta: Mapping[str, Any],
+    ema: Any = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    carry: Mapping[str, torch.Tensor] | None = None,
+    puzzle_map: pl.DataFrame | None = None,
+    rank: int = 0,
+    barrier=lambda: None,
+    keep: int = 2,
+    is_best: bool = False,
+) -> Path:
+    """Write step `step` atomically (every rank calls this; each writes its own carry)."""
+    ckpt_dir = Path(ckpt_dir)
+    final = ckpt_dir / step_dir_name(step)
+    tmp = ckpt_dir / f".tmp_{step_dir_name(step)}"
+    if rank == 0:
+        if tmp.exists():
+            shutil.rmtree(tmp)  # left by a crash mid-write
+        tmp.mkdir(parents=True)
+    barrier()
+    if carry is not None:
+        _save({k: v.detach().cpu() for k, v in carry.items()}, tmp / f"carry_rank{rank}.pt")
+    if rank == 0:
+        _save(model.state_dict(), tmp / "weights.pt")
+        if ema is not None:
+            _save(ema.state_dict(), tmp / "ema.pt")
+        if optimizer is not None:
+            _save(optimizer.state_dict(), tmp / "optim.pt")
+        _save({"torch_rng": torch.get_rng_state()}, tmp / "state.pt")
+        if puzzle_map is not None:
+            puzzle_map.write_parquet(tmp / "puzzle_map.parquet")
+    barrier()  # every carry is on disk before the directory becomes visible
+    if rank == 0:
+        write_json(tmp / "meta.json", dict(meta, step=step), indent=1)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        write_text(ckpt_dir / "latest", final.name)
+        if is_best:
+            write_text(ckpt_dir / "best", final.name)
+        _prune(ckpt_dir, keep)
+    barrier()
+    return final
+
+
+def _prune(ckpt_dir: Path, keep: int) -> None:
+    """Delete step directories beyond the newest `keep`, never the best or the latest."""
+    steps = sorted(p for p in ckpt_dir.glob(f"{STEP_PREFIX}*") if p.is_dir())
+    protected = {p for p in (best(ckpt_dir), latest(ckpt_dir)) if p is not None}
+    for p in steps[: max(0, len(steps) - max(keep, 1))]:
+        if p not in protected:
+            shutil.rmtree(p)
+
+
+def table_key(model: torch.nn.Module) -> str:
+    """The state-dict key of the puzzle-embedding table buffer."""
+    emb = getattr(model, "puzzle_emb", None)
+    if emb is None:
+        raise ValueError("model has no puzzle_emb")
+    for name, buf in emb.named_buffers():
+        if buf.ndim == 2:
+            return f"puzzle_emb.{name}"
+    raise ValueError("puzzle_emb holds no 2-D table buffer")
+
+
+def _row_keys(frame: pl.DataFrame, keys: tuple[str, ...]) -> dict[tuple, int]:
+    def hashable(v):
+        return tuple(v) if isinstance(v, (list, pl.Series, np.ndarray)) else v
+
+    cols = [frame[k].to_list() for k in keys]
+    return {tuple(hashable(c[i]) for c in cols): int(pid) for i, pid in enumerate(frame["puzzle_id"].to_list())}
+
+
+def remap_table(
+    old_table: torch.Tensor,
+    old_map: pl.DataFrame,
+    new_map: pl.DataFrame,
+    num_rows: int,
+    keys: tuple[str, ...] | None = None,
+) -> tuple[torch.Tensor, int]:
+    """A table of `num_rows` rows: rows whose key exists in the old map copied, the rest at the
+    mean of the old trained rows (1..); row 0 (blank) carried over. Returns (table, rows matched)."""
+    if keys is None:
+        keys = tuple(k for k in DEFAULT_REMAP_KEYS if k in old_map.columns and k in new_map.columns)
+        if not keys:
+            keys = tuple(sorted((set(old_map.columns) & set(new_map.columns)) - {"puzzle_id"}))
+    missing = [k for k in keys if k not in old_map.columns or k not in new_map.columns]
+    if not keys or missing:
+        raise ArcError(f"cannot remap puzzle rows: key columns {missing or 'none'} are not in both puzzle maps "
+                       f"(old: {old_map.columns}, new: {new_map.columns})")
+    mean = old_table[1:].mean(0) if old_table.shape[0] > 1 else torch.zeros_like(old_table[0])
+    table = mean.expand(num_rows, -1).clone()
+    table[0] = old_table[0]
+    old_rows = _row_keys(old_map, keys)
+    matched = 0
+    for key, new_id in _row_keys(new_map, keys).items():
+        old_id = old_rows.get(key)
+        if old_id is not None and old_id < old_table.shape[0] and new_id < num_rows:
+            table[new_id] = old_table[old_id]
+            matched += 1
+    return table, matched
+
+
+def load(
+    path: str | Path,
+    *,
+    model: torch.nn.Module,
+    ema: Any = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    fingerprint: str = "",
+    puzzle_map: pl.DataFrame | None = None,
+    remap: bool = False,
+    remap_keys: tuple[str, ...] | None = None,
+    rank: int = 0,
+    device: torch.device | str = "cpu",
+) -> dict[str, Any]:
+    """Restore a checkpoint into `model` (and `ema`, `optimizer` when given); returns its meta
+    plus `carry` (this rank's slots, or None) and `remapped` (rows matched, or None).
+
+    A checkpoint from another dataset build (fingerprint) is refused unless `remap`: then the
+    puzzle table is rebuilt by matching mapping keys, new rows at the mean of the trained rows,
+    and the EMA and optimizer state are not restored (they belong to the old table's run)."""
+    path = resolve(path)
+    meta = json.loads((path / "meta.json").read_text())
+    old_fp = meta.get("dataset_fingerprint", "")
+    weights = _load(path / "weights.pt", device)
+    key = table_key(model)
+    want_rows = model.state_dict()[key].shape[0]
+    remapped = None
+    same_build = old_fp == fingerprint
+    if not same_build and not remap:
+        raise ArcError(
+            f"checkpoint {path} was trained on dataset {old_fp or '(none)'} but this run's dataset is "
+            f"{fingerprint or '(none)'}; rebuild the matching dataset, point to a fresh checkpoint folder, "
+            f"or initialise from it with remapping (init_from) so puzzle rows are matched by task and augmentation"
+        )
+    if not same_build:
+        old_map = read_puzzle_map(path)
+        if old_map is None or puzzle_map is None:
+            raise ArcError(f"checkpoint {path}: remapping puzzle rows needs the puzzle-id mapping of both the checkpoint "
+                           f"({'present' if old_map is not None else 'missing'}) and this run "
+                           f"({'present' if puzzle_map is not None else 'missing'})")
+        weights[key], remapped = remap_table(weights[key], old_map, puzzle_map, want_rows, remap_keys)
+    elif weights[key].shape[0] != want_rows:
+        raise ArcError(f"checkpoint {path} has {weights[key].shape[0]} puzzle rows but the model has {want_rows}; "
+                       f"the model config does not match the dataset the checkpoint was trained on")
+    model.load_state_dict(weights)
+    if same_build:
+        if ema is not None and (path / "ema.pt").is_file():
+            ema.load_state_dict(_load(path / "ema.pt", device))
+        if optimizer is not None and (path / "optim.pt").is_file():
+            optimizer.load_state_dict(_load(path / "optim.pt", device))
+        state = _load(path / "state.pt")
+        torch.set_rng_state(state["torch_rng"])
+    carry_file = path / f"carry_rank{rank}.pt"
+    carry = _load(carry_file, device) if same_build and carry_file.is_file() else None
+    return dict(meta, carry=carry, remapped=remapped)

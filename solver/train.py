@@ -1,0 +1,356 @@
+"""The training loop, explicit and in one file: B slots with carries, deep supervision, ACT.
+
+Each optimizer step runs ONE supervision step for every slot. A slot carries its example, its
+(y, z) and its step count; it halts when its halting logit turns positive (after its minimum
+number of steps) or at max_steps, and only the halted slots take fresh examples, so the sampler
+is asked for exactly that many (nothing drawn is thrown away). Dense weights go through DDP and
+AdamATan2/AdamW; the rows of the puzzle table touched by the batch are gathered across ranks and
+updated by sign-SGD identically on every rank. Randomness derives from (seed, step), so a resumed
+run continues exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from arc.errors import ArcError
+from solver import checkpoint as ckpt
+from solver.config import ModelConfig, TrainConfig
+from solver.device import Runtime, setup_runtime
+from solver.ema import EMA
+from solver.losses import trm_loss
+from solver.model import TRM
+from solver.optim import lr_at, make_optimizer, set_lr, sign_sgd_update
+from solver.sampler import Sampler, derive_seed
+
+Metrics = Callable[[dict[str, Any]], None]
+
+# per-step sums reduced across ranks at log time (order matters: see take_metrics)
+_SUMS = ("slots", "loss", "ce", "halt", "halt_right", "done", "done_exact", "done_tok_right", "done_tok", "done_steps")
+
+
+@dataclass
+class TrainResult:
+    step: int
+    stopped: str  # "steps" | "time_budget" | "already_done"
+    checkpoint: Path | None  # the last step directory written
+    best: Path | None
+    metrics: dict[str, Any] = field(default_factory=dict)  # the last logged row
+    val: dict[str, Any] | None = None  # the last held-out evaluation
+    seconds: float = 0.0
+
+
+def check_source(model_cfg: ModelConfig, source, what: str = "training source") -> None:
+    """Refuse a source the model cannot read, naming the mismatch."""
+    if source.seq_len != model_cfg.seq_len:
+        raise ArcError(f"{what}: sequence length {source.seq_len} != model.seq_len {model_cfg.seq_len}; set model.seq_len to match the dataset")
+    if source.vocab_size > model_cfg.vocab_size:
+        raise ArcError(f"{what}: vocabulary {source.vocab_size} > model.vocab_size {model_cfg.vocab_size}; set model.vocab_size to match the dataset")
+    if model_cfg.puzzle_emb_len and source.num_puzzles > model_cfg.num_puzzles:
+        raise ArcError(f"{what}: {source.num_puzzles} puzzle ids > model.num_puzzles {model_cfg.num_puzzles}; set model.num_puzzles from the dataset's meta.json")
+    if len(source) == 0:
+        raise ArcError(f"{what} holds no examples; rebuild the dataset")
+
+
+class Trainer:
+    """Model, optimizers, EMA, sampler and slots of one rank; `step()` is one optimizer step."""
+
+    def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, source, runtime: Runtime):
+        if train_cfg.global_batch % runtime.world_size:
+            raise ArcError(f"train.global_batch {train_cfg.global_batch} is not divisible by {runtime.world_size} ranks")
+        check_source(model_cfg, source)
+        self.mcfg, self.cfg, self.source, self.rt = model_cfg, train_cfg, source, runtime
+        self.batch = train_cfg.global_batch // runtime.world_size
+        self.model = TRM(model_cfg, seed=train_cfg.seed).to(runtime.device)
+        self.model.train()
+        self.ddp = self.model
+        if runtime.distributed:
+            # the puzzle table is a buffer: never broadcast it per step (rows are synced by hand)
+            ids = [runtime.device] if runtime.is_gpu else None
+            self.ddp = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False, gradient_as_bucket_view=True)
+        self.forward = torch.compile(self.ddp) if train_cfg.compile else self.ddp
+        self.optimizer = make_optimizer([p for p in self.model.parameters() if p.requires_grad], train_cfg)
+        self.ema = EMA(self.model, train_cfg.ema) if train_cfg.ema > 0 else None
+        self.sampler = Sampler(len(source), train_cfg.seed)
+        self.step_count = 0
+        self.trunk_frozen_until = 0
+        self.carry = self._empty_carry()
+        self._sums = torch.zeros(len(_SUMS), dtype=torch.float64, device=runtime.device)
+
+    # ---- slots -------------------------------------------------------------------------------
+    def _empty_carry(self) -> dict[str, torch.Tensor]:
+        b, dev = self.batch, self.rt.device
+        y, z = self.model.initial_state(b, dev)
+        long = dict(dtype=torch.long, device=dev)
+        return dict(
+            inputs=torch.zeros(b, self.mcfg.seq_len, **long),
+            labels=torch.zeros(b, self.mcfg.seq_len, **long),
+            puzzle_ids=torch.zeros(b, **long),
+            y=y, z=z,
+            steps=torch.zeros(b, **long),
+            min_steps=torch.ones(b, **long),
+            halted=torch.ones(b, dtype=torch.bool, device=dev),  # empty slots count as halted
+        )
+
+    def refill(self) -> torch.Tensor:
+        """Give every halted slot a fresh example, reset its (y, z) and steps; returns the mask."""
+        c, rt = self.carry, self.rt
+        halted = c["halted"]
+        n = torch.tensor([int(halted.sum())], dtype=torch.long, device=rt.device)
+        counts = rt.all_gather(n).cpu().numpy()
+        if counts.sum() == 0:
+            return halted
+        idx, start = self.sampler.take(counts, rt.rank)
+        slots = torch.nonzero(halted).squeeze(1)
+        if len(idx):
+            b = self.source.batch(idx, derive_seed(self.cfg.seed, start, 0xBA))
+            c["inputs"][slots] = torch.from_numpy(np.asarray(b.inputs)).to(rt.device, torch.long)
+            c["labels"][slots] = torch.from_numpy(np.asarray(b.labels)).to(rt.device, torch.long)
+            c["puzzle_ids"][slots] = torch.from_numpy(np.asarray(b.puzzle_ids)).to(rt.device, torch.long)
+        y0, z0 = self.model.initial_state(1, rt.device)
+        mask = halted[:, None, None]
+        c["y"] = torch.where(mask, y0.to(c["y"].dtype), c["y"])
+        c["z"] = torch.where(mask, z0.to(c["z"].dtype), c["z"])
+        c["steps"][halted] = 0
+        c["min_steps"][halted] = self._min_steps()[halted]
+        return halted
+
+    def _min_steps(self) -> torch.Tensor:
+        """Exploration: with probability halt_exploration a fresh slot must run 2..max_steps steps."""
+        n_sup, g = self.mcfg.max_steps, self.cfg.global_batch
+        rng = np.random.default_rng(derive_seed(self.cfg.seed, self.step_count, 0xE7))
+        u, m = rng.random(g), rng.integers(2, max(n_sup, 2) + 1, g)
+        mins = np.where((u < self.mcfg.halt_exploration) & (n_sup >= 2), m, 1)
+        mine = mins[self.rt.rank * self.batch : (self.rt.rank + 1) * self.batch]  # global slot order
+        return torch.from_numpy(mine).to(self.rt.device, torch.long)
+
+    # ---- one optimizer step --------------------------------------------------------------------
+    def step(self) -> dict[str, torch.Tensor]:
+        """Refill, one supervision step for every slot, update weights and puzzle rows, halt."""
+        c, cfg, rt = self.carry, self.cfg, self.rt
+        self.refill()
+        with rt.autocast():
+            y, z, logits, halt_logit = self.forward(c["inputs"], c["puzzle_ids"], c["y"], c["z"])
+        terms = trm_loss(logits, halt_logit, c["labels"], cfg.halt_loss_weight)
+        # sum over the local batch / local batch; DDP's mean over ranks makes it sum / global batch
+        (terms.loss.sum() / self.batch).backward()
+
+        lr = lr_at(self.step_count, cfg)
+        ids, grads = self.model.puzzle_emb.pop_grads()
+        if ids.numel():
+            ids, grads = rt.all_gather(ids), rt.all_gather(grads)
+            sign_sgd_update(self.model.puzzle_emb.table, ids, grads, lr_at(self.step_count, cfg, cfg.puzzle_lr), cfg.puzzle_weight_decay)
+        if self.step_count >= self.trunk_frozen_until:
+            set_lr(self.optimizer, lr)
+            self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update(self.model)
+        self.optimizer.zero_grad(set_to_none=True)
+
+        with torch.no_grad():
+            c["y"], c["z"] = y.detach(), z.detach()
+            c["steps"] += 1
+            wants = (halt_logit > 0) & (c["steps"] >= c["min_steps"])
+            halted = (c["steps"] >= self.mcfg.max_steps) | wants
+            c["halted"] = halted
+            done = halted.double()
+            row = torch.stack([
+                torch.tensor(float(self.batch), dtype=torch.float64, device=rt.device),
+                terms.loss.detach().double().sum(), terms.ce.detach().double().sum(), terms.halt.detach().double().sum(),
+                ((halt_logit > 0) == terms.exact).double().sum(),
+                done.sum(), (terms.exact.double() * done).sum(), (terms.token_correct.double() * done).sum(),
+                (terms.token_count.double() * done).sum(), (c["steps"].double() * done).sum(),
+            ])
+            self._sums += row
+        self.step_count += 1
+        return {"loss": terms.loss.detach().mean(), "lr": torch.tensor(lr), "halted": halted}
+
+    def take_metrics(self) -> dict[str, float]:
+        """Means over the steps since the last call, over all ranks; resets the sums."""
+        s = self.rt.all_reduce_sum(self._sums.clone()).tolist()
+        self._sums.zero_()
+        v = dict(zip(_SUMS, s))
+        slots, done = max(v["slots"], 1.0), max(v["done"], 1.0)
+        return {
+            "loss": v["loss"] / slots, "ce": v["ce"] / slots, "halt_loss": v["halt"] / slots,
+            "halt_accuracy": v["halt_right"] / slots,
+            "finished": v["done"], "exact_accuracy": v["done_exact"] / done,
+            "token_accuracy": v["done_tok_right"] / max(v["done_tok"], 1.0), "mean_steps": v["done_steps"] / done,
+        }
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def save(self, ckpt_dir: Path, *, meta: dict, puzzle_map, is_best: bool) -> Path:
+        meta = dict(meta, sampler_position=self.sampler.position, world_size=self.rt.world_size,
+                    model_config=asdict(self.mcfg), train_config=asdict(self.cfg))
+        return ckpt.save(ckpt_dir, self.step_count, model=self.model, ema=self.ema, optimizer=self.optimizer,
+                         carry=self.carry, puzzle_map=puzzle_map, meta=meta, rank=self.rt.rank,
+                         barrier=self.rt.barrier, keep=self.cfg.keep_checkpoints, is_best=is_best)
+
+    def resume(self, path: Path, fingerprint: str) -> dict:
+        """Restore everything from a checkpoint of this same run."""
+        try:
+            meta = ckpt.load(path, model=self.model, ema=self.ema, optimizer=self.optimizer, fingerprint=fingerprint,
+                             rank=self.rt.rank, device=self.rt.device)
+        except RuntimeError as e:  # state-dict shape/key mismatch: the config changed under the run
+            raise ArcError(f"cannot resume from {path}: its model does not match this config ({e}); use a fresh checkpoint folder") from e
+        self.step_count = int(meta["step"])
+        self.sampler.position = int(meta["sampler_position"])
+        carry = meta.get("carry")
+        if carry is not None and meta.get("world_size") == self.rt.world_size and carry["inputs"].shape[0] == self.batch:
+            self.carry = {k: v.to(self.rt.device) for k, v in carry.items()}
+        else:  # another world size or batch: start every slot afresh (the stream position still holds)
+            self.carry = self._empty_carry()
+        return meta
+
+
+@torch.no_grad()
+def evaluate(model: TRM, source, runtime: Runtime, *, batch_size: int = 256, max_steps: int | None = None,
+             limit: int | None = None) -> dict[str, Any]:
+    """Run every example (or the first `limit`) for all max_steps supervision steps.
+
+    Returns exact and token accuracy at the last step, exact accuracy after each step
+    (`exact_by_step`) and at the step where the halting head first fired (`exact_halted`)."""
+    was_training = model.training
+    model.eval()
+    n_sup = max_steps or model.cfg.max_steps
+    n = len(source) if limit is None else min(limit, len(source))
+    mine = np.arange(runtime.rank, n, runtime.world_size)
+    sums = torch.zeros(n_sup + 5, dtype=torch.float64, device=runtime.device)
+    for lo in range(0, len(mine), batch_size):
+        b = source.batch(mine[lo : lo + batch_size], 0)
+        inputs = torch.from_numpy(np.asarray(b.inputs)).to(runtime.device, torch.long)
+        labels = torch.from_numpy(np.asarray(b.labels)).to(runtime.device, torch.long)
+        ids = torch.from_numpy(np.asarray(b.puzzle_ids)).to(runtime.device, torch.long)
+        y, z = model.initial_state(len(inputs), runtime.device)
+        halted_exact = torch.zeros(len(inputs), dtype=torch.bool, device=runtime.device)
+        halted = torch.zeros_like(halted_exact)
+        halt_step = torch.full((len(inputs),), float(n_sup), dtype=torch.float64, device=runtime.device)
+        with runtime.autocast():
+            x = model.embed(inputs, ids)
+            for s in range(n_sup):
+                y, z, logits, halt_logit = model.step(x, y, z)
+                terms = trm_loss(logits.float(), halt_logit.float(), labels)
+                sums[s] += terms.exact.double().sum()
+                fire = ~halted & ((halt_logit > 0) | (s == n_sup - 1))
+                halted_exact |= fire & terms.exact
+                halt_step[fire] = s + 1
+                halted |= fire
+        sums[n_sup] += len(inputs)
+        sums[n_sup + 1] += terms.token_correct.double().sum()
+        sums[n_sup + 2] += terms.token_count.double().sum()
+        sums[n_sup + 3] += halted_exact.double().sum()
+        sums[n_sup + 4] += halt_step.sum()
+    s = runtime.all_reduce_sum(sums).tolist()
+    model.train(was_training)
+    count = max(s[n_sup], 1.0)
+    by_step = [v / count for v in s[:n_sup]]
+    return {"exact": by_step[-1], "token_accuracy": s[n_sup + 1] / max(s[n_sup + 2], 1.0), "exact_by_step": by_step,
+            "exact_halted": s[n_sup + 3] / count, "mean_halt_step": s[n_sup + 4] / count, "examples": int(s[n_sup])}
+
+
+def train(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    source,
+    ckpt_dir: str | Path,
+    *,
+    val_source=None,
+    puzzle_map=None,
+    dataset_fingerprint: str = "",
+    init_from: str | Path | None = None,
+    trunk_frozen_until: int = 0,
+    on_metrics: Metrics | None = None,
+    runtime: Runtime | None = None,
+    metrics_path: str | Path | None = None,
+    val_limit: int | None = None,
+) -> TrainResult:
+    """Train (or resume from ckpt_dir/latest) for train_cfg.steps optimizer steps or its time budget.
+
+    `init_from`: a checkpoint whose weights start a fresh run (puzzle rows remapped by the puzzle
+    map's keys when it comes from another dataset build; new rows at the mean). `trunk_frozen_until`:
+    steps during which only puzzle rows train. `on_metrics(row)` is called every log step (main
+    rank); rows also go to `metrics_path` (default ckpt_dir/../metrics.jsonl) as JSON lines.
+    """
+    t0 = time.perf_counter()
+    rt = runtime or setup_runtime(train_cfg.device, train_cfg.dtype)
+    ckpt_dir = Path(ckpt_dir)
+    metrics_path = Path(metrics_path) if metrics_path else ckpt_dir.parent / "metrics.jsonl"
+    pmap = ckpt.puzzle_map_frame(puzzle_map)
+    if val_source is not None:
+        check_source(model_cfg, val_source, "held-out (val) source")
+    tr = Trainer(model_cfg, train_cfg, source, rt)
+    tr.trunk_frozen_until = trunk_frozen_until
+    best_exact, last_ckpt, last_val = None, None, None
+    resume_from = ckpt.latest(ckpt_dir)
+    if resume_from is not None:
+        meta = tr.resume(resume_from, dataset_fingerprint)
+        best_exact, last_ckpt = meta.get("best_exact"), resume_from
+    elif init_from is not None:
+        src = ckpt.resolve(init_from)
+        ckpt.load(src, model=tr.model, fingerprint=dataset_fingerprint, puzzle_map=pmap, remap=True, device=rt.device)
+        if tr.ema is not None:
+            tr.ema = EMA(tr.model, train_cfg.ema)  # average from the loaded weights, not the random init
+    if tr.step_count >= train_cfg.steps:
+        return TrainResult(tr.step_count, "already_done", last_ckpt, ckpt.best(ckpt_dir), seconds=time.perf_counter() - t0)
+
+    def validate() -> dict | None:
+        if val_source is None:
+            return None
+        if tr.ema is not None:
+            with tr.ema.applied(tr.model):
+                return evaluate(tr.model, val_source, rt, batch_size=tr.batch, limit=val_limit)
+        return evaluate(tr.model, val_source, rt, batch_size=tr.batch, limit=val_limit)
+
+    def save(val: dict | None, row: dict) -> Path:
+        nonlocal best_exact
+        is_best = val is not None and (best_exact is None or val["exact"] > best_exact)
+        if is_best:
+            best_exact = val["exact"]
+        meta = {"dataset_fingerprint": dataset_fingerprint, "best_exact": best_exact,
+                "val": val, "metrics": row, "elapsed_s": time.perf_counter() - t0}
+        return tr.save(ckpt_dir, meta=meta, puzzle_map=pmap, is_best=is_best)
+
+    stopped, t_log, n_log, last_row = "steps", time.perf_counter(), 0, {}
+    while tr.step_count < train_cfg.steps:
+        tr.step()
+        n_log += 1
+        s = tr.step_count
+        over_time = train_cfg.time_budget_s > 0 and time.perf_counter() - t0 >= train_cfg.time_budget_s
+        if rt.distributed:  # every rank must stop at the same step
+            over_time = bool(rt.all_gather(torch.tensor([int(over_time)], device=rt.device)).any())
+        last = s >= train_cfg.steps or over_time
+        row: dict[str, Any] = {}
+        if s % max(train_cfg.log_every, 1) == 0 or last:
+            now = time.perf_counter()
+            row = dict(step=s, epoch=tr.sampler.epoch, lr=lr_at(s - 1, train_cfg), **tr.take_metrics(),
+                       examples_per_s=n_log * train_cfg.global_batch / max(now - t_log, 1e-9), elapsed_s=now - t0)
+            t_log, n_log = now, 0
+        val = validate() if (train_cfg.eval_every and s % train_cfg.eval_every == 0) or last else None
+        if val is not None:
+            last_val = val
+            row.update(step=s, val_exact=val["exact"], val_exact_halted=val["exact_halted"],
+                       val_token_accuracy=val["token_accuracy"], elapsed_s=time.perf_counter() - t0)
+            t_log = time.perf_counter()  # evaluation time is not training throughput
+        if row:
+            last_row = row
+            if rt.is_main:
+                if on_metrics is not None:
+                    on_metrics(row)
+                metrics_path.parent.mkdir(parents=True, exist_ok=True)
+                with open(metrics_path, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+        improves = val is not None and (best_exact is None or val["exact"] > best_exact)
+        if last or improves or (train_cfg.checkpoint_every and s % train_cfg.checkpoint_every == 0):
+            last_ckpt = save(val, last_row)
+        if over_time and s < train_cfg.steps:
+            stopped = "time_budget"
+            break
+    return TrainResult(tr.step_count, stopped, last_ckpt, ckpt.best(ckpt_dir), last_row, last_val, time.perf_counter() - t0)
