@@ -1,0 +1,204 @@
+"""TRM network: shapes, dtypes, init, parameter count, the no_grad/grad split, puzzle embeddings."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from solver.config import ModelConfig
+from solver.layers import Linear, swiglu_inner
+from solver.model import TRM, count_parameters
+from solver.optim import sign_sgd_update
+
+TINY = ModelConfig(
+    vocab_size=11, seq_len=12, num_puzzles=6, hidden=32, heads=4, layers=2, n_latent=2, n_recursions=3,
+    puzzle_emb_len=4,
+)
+
+
+def batch(cfg: ModelConfig, b: int = 3, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    inputs = torch.randint(0, cfg.vocab_size, (b, cfg.seq_len), generator=g)
+    ids = torch.randint(1, cfg.num_puzzles, (b,), generator=g)
+    return inputs, ids
+
+
+@pytest.mark.parametrize(
+    "mixer,pos", [("attention", "rope"), ("attention", "learned"), ("attention", "none"), ("mlp", "none")]
+)
+def test_step_shapes_and_dtypes(mixer, pos):
+    cfg = replace(TINY, mixer=mixer, pos_encoding=pos)
+    model = TRM(cfg)
+    inputs, ids = batch(cfg)
+    x = model.embed(inputs, ids)
+    y, z = model.initial_state(3, "cpu")
+    assert x.shape == y.shape == z.shape == (3, cfg.puzzle_emb_len + cfg.seq_len, cfg.hidden)
+    y2, z2, logits, halt = model.step(x, y, z)
+    assert y2.shape == y.shape and z2.shape == z.shape
+    assert logits.shape == (3, cfg.seq_len, cfg.vocab_size) and logits.dtype == torch.float32
+    assert halt.shape == (3,) and halt.dtype == torch.float32
+    assert torch.isfinite(logits).all()
+    # forward is embed + step (the DDP-friendly single call)
+    same = model(inputs, ids, y, z)
+    torch.testing.assert_close(same[2], logits)
+
+
+def test_bf16_autocast_keeps_fp32_outputs():
+    model = TRM(TINY)
+    inputs, ids = batch(TINY)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        x = model.embed(inputs, ids)
+        y, z, logits, halt = model.step(x, *model.initial_state(3, "cpu"))
+    assert x.dtype == torch.bfloat16 and y.dtype == torch.bfloat16
+    assert logits.dtype == torch.float32 and halt.dtype == torch.float32
+    ref = model.step(model.embed(inputs, ids), *model.initial_state(3, "cpu"))[2]
+    assert (logits - ref).abs().max() < 0.5  # same function, bf16 rounding only
+
+
+def test_arc_config_parameter_count():
+    # paper: about 6.83M trunk parameters at hidden 512, 2 layers, vocabulary 12
+    model = TRM(ModelConfig(num_puzzles=3))
+    n = count_parameters(model)
+    assert abs(n - 6.83e6) < 0.005e6, n
+    assert swiglu_inner(512, 4.0) == 1536
+    names = {name for name, _ in model.named_parameters()}
+    assert not any("puzzle" in name for name in names)  # the table is a buffer
+    assert "puzzle_emb.table" in model.state_dict()
+    assert all(not isinstance(m, torch.nn.Linear) or m.bias is None or m is model.halt_head for m in model.modules())
+
+
+def test_init_values():
+    cfg = replace(TINY, hidden=256, heads=4)
+    model = TRM(cfg, seed=1)
+    assert torch.all(model.halt_head.weight == 0) and torch.all(model.halt_head.bias == -5)
+    assert torch.all(model.puzzle_emb.table == 0)
+    for m in model.modules():
+        if isinstance(m, Linear) and m is not model.halt_head:
+            std = 1 / math.sqrt(m.in_features)
+            assert m.weight.abs().max() <= 2 * std / 0.8796 + 1e-6  # truncated at two sigmas
+            assert abs(m.weight.std().item() / std - 1) < 0.1
+    assert abs(model.tokens.weight.std().item() * math.sqrt(256) - 1) < 0.15
+    for v in (model.y_init, model.z_init):
+        assert abs(v.std().item() - 1) < 0.15 and not v.requires_grad
+    # a fresh model halts nothing: halting logit = bias = -5
+    inputs, ids = batch(cfg)
+    halt = model.step(model.embed(inputs, ids), *model.initial_state(3, "cpu"))[3]
+    torch.testing.assert_close(halt, torch.full((3,), -5.0))
+    # seeds are explicit: same seed same weights, other seed other weights
+    assert torch.equal(TRM(cfg, seed=1).lm_head.weight, model.lm_head.weight)
+    assert not torch.equal(TRM(cfg, seed=2).lm_head.weight, model.lm_head.weight)
+
+
+def test_embed_layout_and_scale():
+    model = TRM(TINY)
+    with torch.no_grad():
+        model.puzzle_emb.table.copy_(torch.randn(TINY.num_puzzles, TINY.hidden))
+    inputs, ids = batch(TINY)
+    x = model.embed(inputs, ids)
+    scale = math.sqrt(TINY.hidden)
+    torch.testing.assert_close(x[:, 0], scale * model.puzzle_emb.table[ids])
+    assert torch.all(x[:, 1 : TINY.puzzle_emb_len] == 0)
+    torch.testing.assert_close(x[:, TINY.puzzle_emb_len :], scale * model.tokens.weight[inputs])
+    y, z = model.initial_state(2, "cpu")
+    assert torch.all(y == model.y_init) and torch.all(z == model.z_init)
+
+
+def _sdpa_backward_nodes(t: torch.Tensor) -> int:
+    seen, stack, count = set(), [t.grad_fn], 0
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        count += "Attention" in type(fn).__name__
+        stack.extend(f for f, _ in fn.next_functions)
+    return count
+
+
+def test_only_last_recursion_is_in_the_graph():
+    model = TRM(TINY).train()
+    inputs, ids = batch(TINY)
+    _, _, logits, _ = model.step(model.embed(inputs, ids), *model.initial_state(3, "cpu"))
+    # the last recursion's n+1 network calls, each through every layer; T-1 earlier ones absent
+    assert _sdpa_backward_nodes(logits) == TINY.layers * (TINY.n_latent + 1)
+
+
+def _manual_step(model: TRM, x, y, z, grad_all: bool):
+    cfg = model.cfg
+    for r in range(cfg.n_recursions):
+        if r < cfg.n_recursions - 1 and not grad_all:
+            y, z = y.detach(), z.detach()
+        for _ in range(cfg.n_latent):
+            z = model.net(z, y + x)
+        y = model.net(y, z)
+        if r < cfg.n_recursions - 1 and not grad_all:
+            y, z = y.detach(), z.detach()
+    return model.lm_head(y[:, cfg.puzzle_emb_len :])
+
+
+def test_gradients_match_a_manual_last_recursion_only_version():
+    model = TRM(TINY).train()
+    inputs, ids = batch(TINY)
+    labels = torch.randint(0, TINY.vocab_size, inputs.shape)
+
+    def grads(fn):
+        model.zero_grad()
+        model.puzzle_emb.discard_grads()
+        x = model.embed(inputs, ids)
+        logits = fn(x)
+        torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten()).backward()
+        return [p.grad.clone() for p in model.blocks.parameters()]
+
+    ours = grads(lambda x: model.step(x, *model.initial_state(3, "cpu"))[2])
+    manual = grads(lambda x: _manual_step(model, x, *model.initial_state(3, "cpu"), grad_all=False))
+    full = grads(lambda x: _manual_step(model, x, *model.initial_state(3, "cpu"), grad_all=True))
+    for a, b in zip(ours, manual):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert any((a - b).abs().max() > 1e-4 for a, b in zip(ours, full))
+
+
+def test_puzzle_rows_get_grads_and_only_batch_rows_change():
+    model = TRM(TINY).train()
+    assert all(p is not model.puzzle_emb.table for p in model.parameters())
+    inputs, _ = batch(TINY)
+    ids = torch.tensor([2, 4, 2])
+    _, _, logits, halt = model(inputs, ids, *model.initial_state(3, "cpu"))
+    (logits.square().mean() + halt.sum()).backward()
+    got_ids, grads = model.puzzle_emb.pop_grads()
+    assert got_ids.tolist() == [2, 4, 2] and grads.shape == (3, TINY.hidden)
+    assert grads.abs().sum() > 0
+    assert model.puzzle_emb.pop_grads()[0].numel() == 0  # popped means cleared
+    before = model.puzzle_emb.table.clone()
+    sign_sgd_update(model.puzzle_emb.table, got_ids, grads, lr=0.01, weight_decay=0.1)
+    changed = (model.puzzle_emb.table != before).any(dim=1).nonzero().flatten().tolist()
+    assert changed == [2, 4]
+    # eval mode / no_grad gathers nothing
+    model.eval()
+    model(inputs, ids, *model.initial_state(3, "cpu"))
+    assert model.puzzle_emb.pop_grads()[0].numel() == 0
+
+
+def test_extend_with_mean_and_load_resized_table():
+    model = TRM(TINY)
+    with torch.no_grad():
+        model.puzzle_emb.table.copy_(torch.randn(TINY.num_puzzles, TINY.hidden))
+    mean = model.puzzle_emb.table[1:].mean(0)
+    new = model.puzzle_emb.extend(2)
+    assert list(new) == [6, 7] and model.puzzle_emb.num_puzzles == 8
+    torch.testing.assert_close(model.puzzle_emb.table[6], mean)
+    torch.testing.assert_close(model.puzzle_emb.table[7], mean)
+    assert list(model.puzzle_emb.extend(1, init="zeros")) == [8]
+    assert torch.all(model.puzzle_emb.table[8] == 0)
+    fresh = TRM(TINY)
+    fresh.load_state_dict(model.state_dict())
+    assert torch.equal(fresh.puzzle_emb.table, model.puzzle_emb.table)
+
+
+def test_bad_config_is_rejected():
+    with pytest.raises(ValueError, match="mixer"):
+        TRM(replace(TINY, mixer="conv"))
+    with pytest.raises(ValueError, match="divisible"):
+        TRM(replace(TINY, heads=5))
