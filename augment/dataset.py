@@ -1,0 +1,225 @@
+"""Reading a build: `open_split` gives an `ExampleSource` that makes token examples on the fly.
+
+Translation (train and adapt splits, when the build asked for it): example i of a batch with seed s
+sits at an offset drawn from a hash of (s, i), uniform over the offsets where the transformed input
+and output both fit; pair 0 of every puzzle stays at the top-left, like test inputs. So an example's
+tokens depend on (seed, example index) only, never on what else is in the batch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from arc.errors import ArcError
+from augment.build import ARRAY_FILES, EXAMPLE_COLUMNS, FORMAT, SPLITS
+from augment.encode import decode_to_original
+from augment.kernels import Packed, _encode_examples
+from augment.records import SWAPS_AXES, Aug
+from augment.source import Batch
+from augment.transform import check_aug_rows
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    # splitmix64 finaliser on uint64 arrays (wrapping arithmetic is intended).
+    x = x + _GOLDEN
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def read_meta(dataset_dir: str | Path) -> dict:
+    """meta.json of a build, checked against the files it lists (sizes), or an ArcError naming the file."""
+    d = Path(dataset_dir)
+    path = d / "meta.json"
+    if not path.is_file():
+        raise ArcError(f"{path} is missing: {d} is not a finished dataset build; run `arc-pipeline build` again")
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ArcError(f"{path} is unreadable ({e}); delete {d} and run `arc-pipeline build` again") from e
+    if meta.get("format") != FORMAT:
+        raise ArcError(f"{path}: dataset format {meta.get('format')!r}, expected {FORMAT!r}; rebuild the dataset")
+    for name, size in meta.get("files", {}).items():
+        f = d / name
+        if not f.is_file():
+            raise ArcError(f"{f} is missing from the dataset build; delete {d} and run `arc-pipeline build` again")
+        if f.stat().st_size != size:
+            raise ArcError(
+                f"{f} is truncated or altered ({f.stat().st_size} bytes, meta.json says {size}); "
+                f"delete {d} and run `arc-pipeline build` again"
+            )
+    return meta
+
+
+def _load(d: Path, name: str, mmap: bool = False) -> np.ndarray:
+    try:
+        return np.load(d / name, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise ArcError(f"{d / name} cannot be read ({e}); delete {d} and run `arc-pipeline build` again") from e
+
+
+def read_puzzles(dataset_dir: str | Path) -> pl.DataFrame:
+    """puzzles.parquet of a build (one row per puzzle id; row 0, the blank puzzle, is not listed)."""
+    path = Path(dataset_dir) / "puzzles.parquet"
+    try:
+        return pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError) as e:
+        raise ArcError(f"{path} cannot be read ({e}); run `arc-pipeline build` again") from e
+
+
+@dataclass
+class ArcSource:
+    """One split of a build as an `ExampleSource` (see `open_split`)."""
+
+    dataset_dir: Path
+    split: str
+    meta: dict
+    grids: Packed
+    augs: np.ndarray  # (num_puzzles, 11) uint8 records by puzzle id
+    rows: np.ndarray  # (E, 5) int32 example rows, columns EXAMPLE_COLUMNS
+
+    @property
+    def canvas(self) -> int:
+        return int(self.meta["canvas"])
+
+    @property
+    def seq_len(self) -> int:
+        return self.canvas * self.canvas
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.meta["vocab_size"])
+
+    @property
+    def num_puzzles(self) -> int:
+        return int(self.meta["num_puzzles"])
+
+    @property
+    def translate(self) -> bool:
+        return bool(self.meta["translate"].get(self.split, False))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _offsets(self, idx: np.ndarray, rows: np.ndarray, recs: np.ndarray, seed: int) -> np.ndarray:
+        offsets = np.zeros((len(idx), 2), dtype=np.int64)
+        if not self.translate or len(idx) == 0:
+            return offsets
+        shapes_in = self.grids.shapes[rows[:, 1]]
+        shapes_out = np.where((rows[:, 2] >= 0)[:, None], self.grids.shapes[np.maximum(rows[:, 2], 0)], 0)
+        extent = np.maximum(shapes_in, shapes_out)
+        swap = np.asarray(SWAPS_AXES)[recs[:, 0]]
+        extent = np.where(swap[:, None], extent[:, ::-1], extent)
+        room = (self.canvas - extent + 1).astype(np.uint64)  # number of valid offsets per axis
+        h = _mix(_mix(np.full(len(idx), seed & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64)) + idx.astype(np.uint64))
+        offsets[:, 0] = (h & np.uint64(0xFFFFFFFF)) % room[:, 0]
+        offsets[:, 1] = (h >> np.uint64(32)) % room[:, 1]
+        offsets[rows[:, 3] == 0] = 0  # pair 0 of every puzzle stays in place
+        return offsets
+
+    def batch(self, indices: np.ndarray, seed: int) -> Batch:
+        """Examples at `indices` as tokens; translation offsets derive from (seed, index) alone."""
+        idx = np.asarray(indices, dtype=np.int64).ravel()
+        if len(idx) and (idx.min() < 0 or idx.max() >= len(self.rows)):
+            raise IndexError(f"example index out of range 0..{len(self.rows) - 1} in split {self.split!r}")
+        rows = np.asarray(self.rows[idx], dtype=np.int64)
+        recs = self.augs[rows[:, 0]]
+        offsets = self._offsets(idx, rows, recs, seed)
+        n = len(idx)
+        inputs = np.zeros((n, self.seq_len), dtype=np.uint8)
+        labels = np.zeros((n, self.seq_len), dtype=np.uint8)
+        # Grids, records and fits were validated when the split was opened; call the kernel directly.
+        _encode_examples(
+            self.grids.data, self.grids.starts, self.grids.shapes,
+            np.ascontiguousarray(rows[:, 1]), np.ascontiguousarray(rows[:, 2]),
+            recs, offsets, self.canvas, inputs, labels,
+        )  # fmt: skip
+        return Batch(inputs, labels, rows[:, 0].astype(np.int32))
+
+    def aug(self, index: int) -> Aug:
+        """The augmentation record of example `index`."""
+        return Aug.from_row(self.augs[int(self.rows[index, 0])])
+
+    def aug_rows(self, indices: np.ndarray) -> np.ndarray:
+        """(n, 11) records (dihedral, colour map) of the examples at `indices`."""
+        return self.augs[np.asarray(self.rows[np.asarray(indices)][:, 0], dtype=np.int64)]
+
+    def to_original(self, tokens: np.ndarray, indices: np.ndarray) -> list[np.ndarray | None]:
+        """Predicted token rows for the examples at `indices`, decoded and mapped back to the task's frame."""
+        return decode_to_original(tokens, self.aug_rows(indices), self.canvas)
+
+    @cached_property
+    def puzzles(self) -> pl.DataFrame:
+        return read_puzzles(self.dataset_dir)
+
+    @cached_property
+    def examples(self) -> pl.DataFrame:
+        """One row per example: puzzle_id, task_id, test_index (null outside val/test), pair, dihedral, colors."""
+        rows = np.asarray(self.rows)
+        recs = self.augs[rows[:, 0]]
+        tasks = self.puzzles.sort("puzzle_id")["task_id"]  # puzzle ids run 1..num_puzzles-1
+        test_index = pl.Series("test_index", rows[:, 4], dtype=pl.Int32)
+        return pl.DataFrame(
+            {
+                "puzzle_id": rows[:, 0],
+                "task_id": tasks.gather(rows[:, 0] - 1),
+                "test_index": test_index.set(test_index < 0, None),
+                "pair": rows[:, 3],
+                "dihedral": recs[:, 0],
+                "colors": recs[:, 1:],
+            }
+        )
+
+
+def open_split(dataset_dir: str | Path, split: str) -> ArcSource:
+    """One split (`train`, `val`, `adapt`, `test`) of a build as an `ExampleSource`."""
+    if split not in SPLITS:
+        raise ArcError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    d = Path(dataset_dir)
+    meta = read_meta(d)
+    missing = [f for f in ARRAY_FILES if f not in meta.get("files", {})]
+    if missing:
+        raise ArcError(f"{d / 'meta.json'} does not list {', '.join(missing)}; run `arc-pipeline build` again")
+    data = _load(d, "grids.npy")
+    index = _load(d, "grid_index.npy")
+    augs = _load(d, "augs.npy")
+    rows = _load(d, f"examples_{split}.npy", mmap=True)
+    _validate(d, split, meta, data, index, augs, rows)
+    grids = Packed(data, np.ascontiguousarray(index[:, 0]), np.ascontiguousarray(index[:, 1:]))
+    return ArcSource(d, split, meta, grids, augs, rows)
+
+
+def _validate(d: Path, split: str, meta: dict, data, index, augs, rows) -> None:
+    # The loader calls the kernel without checks, so everything it could index is checked here.
+    def bad(name: str, why: str) -> ArcError:
+        return ArcError(f"{d / name} is inconsistent ({why}); delete {d} and run `arc-pipeline build` again")
+
+    canvas = int(meta["canvas"])
+    if data.dtype != np.uint8 or data.ndim != 1 or (len(data) and data.max() > 9):
+        raise bad("grids.npy", "expected uint8 colours 0..9")
+    if index.ndim != 2 or index.shape[1] != 3 or (len(index) and (index[:, 0] + index[:, 1] * index[:, 2]).max() > len(data)):
+        raise bad("grid_index.npy", "grid ranges outside grids.npy")
+    if len(index) and (index[:, 1:].max() > canvas or index[:, 1:].min() < 1):
+        raise bad("grid_index.npy", f"grid sides must be 1..{canvas}")
+    if augs.shape != (int(meta["num_puzzles"]), 11):
+        raise bad("augs.npy", f"shape {augs.shape}, expected ({meta['num_puzzles']}, 11)")
+    try:
+        check_aug_rows(augs)
+    except ValueError as e:
+        raise bad("augs.npy", str(e)) from e
+    name = f"examples_{split}.npy"
+    if rows.ndim != 2 or rows.shape[1] != len(EXAMPLE_COLUMNS) or len(rows) != meta["counts"][split]:
+        raise bad(name, f"shape {rows.shape}, expected ({meta['counts'][split]}, {len(EXAMPLE_COLUMNS)})")
+    if len(rows):
+        if rows[:, 0].min() < 1 or rows[:, 0].max() >= len(augs):
+            raise bad(name, "puzzle id out of range")
+        if rows[:, 1].min() < 0 or max(rows[:, 1].max(), rows[:, 2].max()) >= len(index) or rows[:, 2].min() < -1:
+            raise bad(name, "grid index out of range")
