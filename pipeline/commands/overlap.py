@@ -31,7 +31,8 @@ def overlap(a: str, b: str, as_json: bool) -> None:
     ]
     if rows:
         ui.table(f"tasks of {b} found in {a}", [f"{b} id", "kind", f"{a} id(s)"], rows)
-    ui.info(
+    ui.console.print(
         f"{b} ({len(tb)} tasks) vs {a} ({len(ta)} tasks): {len(o.identical)} identical, "
-        f"{len(o.leaked)} with test pairs inside {a}"
+        f"{len(o.leaked)} with test pairs inside {a}",
+        soft_wrap=True,
     )
