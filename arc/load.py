@@ -71,8 +71,6 @@ def _finish(name: str, tasks: dict[str, Task], problems: dict[str, str], skip_in
             f"{name}: {len(problems)} invalid task(s) (fix them, or pass --skip-invalid / "
             f"skip_invalid=True to load the {len(tasks)} valid ones):\n{lines}"
         )
-    if not tasks and not problems:
-        raise ArcError(f"{name}: no tasks found; expected <task_id>.json files or a *{_CHALLENGES} file")
     return TaskSet(name, tasks, dict(problems))
 
 
@@ -156,6 +154,8 @@ def _load_dir(path: Path) -> tuple[dict[str, Task], dict[str, str]]:
             f"{path}: holds Kaggle challenge files ({', '.join(kaggle)}); pass one of them, "
             f"e.g. {path / kaggle[0]}"
         )
+    if not files:
+        raise ArcError(f"{path}: no tasks found; expected <task_id>.json files or a *{_CHALLENGES} file")
     tasks: dict[str, Task] = {}
     problems: dict[str, str] = {}
     for f in files:

@@ -108,9 +108,11 @@ def test_directory_holding_kaggle_files_points_to_them(tmp_path):
         load(tmp_path)
 
 
-def test_empty_directory_is_an_error(tmp_path):
+def test_empty_directory_is_an_error_but_an_empty_tasks_file_round_trips(tmp_path):
     with pytest.raises(ArcError, match="no tasks found"):
         load(tmp_path)
+    save_tasks({}, tmp_path / "none.json")  # e.g. ingest after every training task was dropped
+    assert len(load(tmp_path / "none.json")) == 0
 
 
 def test_save_tasks_round_trips_with_inline_outputs_and_hidden_ones(tmp_path):
