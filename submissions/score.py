@@ -131,7 +131,8 @@ def score(submission: Any, tasks: TaskLike) -> Score:
         submission = load_submission(submission)
     if not isinstance(submission, dict):
         raise ArcError(
-            f"submission is {type(submission).__name__}, not a JSON object mapping task ids to lists of entries; "
+            f"submission is {type(submission).__name__}, "
+            "not a JSON object mapping task ids to lists of entries; "
             "check it with `arc-pipeline validate`"
         )
     tasks = as_task_map(tasks)

@@ -63,7 +63,9 @@ def load_submission(path: str | Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ArcError(f"{path}: no such file (pass a submission.json or a run directory holding one)") from None
+        raise ArcError(
+            f"{path}: no such file (pass a submission.json or a run directory holding one)"
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ArcError(f"{path}: cannot read it ({e})") from None
     try:
@@ -98,7 +100,8 @@ def validate(submission: Any, tasks: TaskLike) -> list[str]:
         except ArcError as e:
             return [str(e)]
     if not isinstance(submission, dict):
-        return [f"submission is {type(submission).__name__}, not a JSON object mapping task ids to lists of entries"]
+        kind = type(submission).__name__
+        return [f"submission is {kind}, not a JSON object mapping task ids to lists of entries"]
     tasks = as_task_map(tasks)
     problems: list[str] = []
     for task_id, task in tasks.items():

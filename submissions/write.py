@@ -143,6 +143,8 @@ def write_submission(path: str | Path, tasks: TaskLike, candidates: Mapping[str,
     submission, report = build_submission(tasks, candidates)
     problems = validate(submission, tasks)
     if problems:  # the builder should make this impossible; refuse rather than write a rejected file
-        raise ArcError(f"{path}: refusing to write an invalid submission: {problems[0]} ({len(problems)} problems)")
+        raise ArcError(
+            f"{path}: refusing to write an invalid submission: {problems[0]} ({len(problems)} problems)"
+        )
     write_json(path, submission)
     return report

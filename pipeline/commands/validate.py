@@ -28,7 +28,8 @@ def validate(ctx: click.Context, submission: Path, source: str) -> None:
     if problems:
         for p in problems:
             ui.console.print(f"  {escape(p)}", soft_wrap=True)
-        ui.error(f"{escape(str(submission))}: {len(problems)} problem(s); Kaggle would reject this submission")
+        name = escape(str(submission))
+        ui.error(f"{name}: {len(problems)} problem(s); Kaggle would reject this submission")
         ctx.exit(1)
     ui.console.print(
         f"ok: {escape(str(submission))} answers all {len(tasks)} tasks of {escape(source)} "
