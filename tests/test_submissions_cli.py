@@ -133,3 +133,17 @@ def test_kaggle2025_evaluation_perfect_and_empty(tmp_path):
     d = json.loads(r.stdout)
     assert (d["micro"], d["macro"], d["tasks_solved"], d["outputs_correct"]) == (0.0, 0.0, 0, 0)
     assert "120 problem(s) Kaggle would reject" in r.stderr
+
+
+def test_run_directory_brings_its_own_tasks(tmp_path):
+    from arc.load import save_tasks
+
+    ch, _ = _kaggle_pair(tmp_path)
+    (tmp_path / "submission.json").write_text(json.dumps(PARTIAL))
+    r = _run("score", tmp_path, "--json")
+    assert r.exit_code == 2 and "pass --solutions SRC" in r.output
+    save_tasks(load(ch), tmp_path / "tasks" / "target.json")
+    r = _run("score", tmp_path, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["outputs_correct"] == 2
+    assert _run("validate", tmp_path).exit_code == 0

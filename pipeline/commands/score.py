@@ -37,9 +37,9 @@ def _write_table(frame, path: Path) -> None:
 @click.option(
     "--solutions",
     "source",
-    required=True,
     help="Tasks with known test outputs: a built-in name, a directory, a *_challenges.json "
-    "(with its *_solutions.json beside it) or the *_solutions.json itself.",
+    "(with its *_solutions.json beside it) or the *_solutions.json itself "
+    "(default for a run directory: its tasks/target.json).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option(
@@ -47,15 +47,17 @@ def _write_table(frame, path: Path) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write one row per task (task_id, outputs, correct, fraction, solved) to FILE (.csv or .parquet).",
 )
-def score(submission: Path, source: str, as_json: bool, per_task: Path | None) -> None:
+def score(submission: Path, source: str | None, as_json: bool, per_task: Path | None) -> None:
     """Score a submission.json (or a run directory holding one) against known test outputs."""
     from rich.markup import escape
 
     from arc.load import load
     from pipeline import ui
+    from pipeline.commands.validate import task_source
     from submissions.score import score as score_of
     from submissions.validate import load_submission, validate
 
+    source = task_source(submission, source, "--solutions")
     tasks = load(_task_source(source))
     parsed = load_submission(submission)
     result = score_of(parsed, tasks)

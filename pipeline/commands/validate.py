@@ -4,17 +4,28 @@ from pathlib import Path
 
 import click
 
+RUN_TARGET = Path("tasks") / "target.json"  # what `ingest` writes inside a run directory
+
+
+def task_source(submission: Path, source: str | None, option: str) -> str:
+    """The source given, else the target tasks of the run directory passed as SUBMISSION."""
+    if source is not None:
+        return source
+    if submission.is_dir() and (submission / RUN_TARGET).exists():
+        return str(submission / RUN_TARGET)
+    raise click.UsageError(f"pass {option} SRC (only a run directory with {RUN_TARGET} brings its own tasks)")
+
 
 @click.command("validate")
 @click.argument("submission", type=click.Path(path_type=Path))
 @click.option(
     "--challenges",
     "source",
-    required=True,
-    help="Tasks the submission answers: a built-in name, a directory or a *_challenges.json.",
+    help="Tasks the submission answers: a built-in name, a directory or a *_challenges.json "
+    "(default for a run directory: its tasks/target.json).",
 )
 @click.pass_context
-def validate(ctx: click.Context, submission: Path, source: str) -> None:
+def validate(ctx: click.Context, submission: Path, source: str | None) -> None:
     """Check a submission.json (or a run directory holding one) as Kaggle would; exit 0 only if accepted."""
     from rich.markup import escape
 
@@ -23,6 +34,7 @@ def validate(ctx: click.Context, submission: Path, source: str) -> None:
     from submissions.validate import load_submission
     from submissions.validate import validate as problems_of
 
+    source = task_source(submission, source, "--challenges")
     tasks = load(source)
     problems = problems_of(load_submission(submission), tasks)  # unreadable JSON: one-line ArcError
     if problems:
