@@ -155,7 +155,10 @@ def _load_dir(path: Path) -> tuple[dict[str, Task], dict[str, str]]:
             f"e.g. {path / kaggle[0]}"
         )
     if not files:
-        raise ArcError(f"{path}: no tasks found; expected <task_id>.json files or a *{_CHALLENGES} file")
+        # e.g. the ARC-AGI repositories' data/ folder, which holds training/ and evaluation/
+        subs = sorted(d.name for d in path.iterdir() if d.is_dir() and any(d.glob("*.json")))
+        hint = f"; its sub-folders {', '.join(subs)} hold JSON files: pass one of them" if subs else ""
+        raise ArcError(f"{path}: no tasks found; expected <task_id>.json files or a *{_CHALLENGES} file{hint}")
     tasks: dict[str, Task] = {}
     problems: dict[str, str] = {}
     for f in files:

@@ -94,3 +94,9 @@ def test_overlap_table_names_the_matching_task_of_a():
     row = next(s for s in r.stdout.splitlines() if "40853293" in s)
     assert "identical" in row and "070dd51e" in row
     assert "1 identical, 1 with test pairs inside" in r.stdout
+
+
+def test_check_missing_source_says_what_exists():
+    r = run("check", "no/such/place")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "no such file, directory or built-in" in r.stderr and "kaggle2025/evaluation" in r.stderr
