@@ -163,16 +163,16 @@ class ArcSource:
     @cached_property
     def examples(self) -> pl.DataFrame:
         """One row per example: puzzle_id, task_id, test_index (null outside val/test), pair, dihedral, colors."""
-        rows = np.asarray(self.rows)
-        recs = self.augs[rows[:, 0]]
+        rows = np.ascontiguousarray(self.rows.T)  # column-major: each column contiguous for polars
+        recs = self.augs[rows[0]]
         tasks = self.puzzles.sort("puzzle_id")["task_id"]  # puzzle ids run 1..num_puzzles-1
-        test_index = pl.Series("test_index", rows[:, 4], dtype=pl.Int32)
+        test_index = pl.Series("test_index", rows[4], dtype=pl.Int32)
         return pl.DataFrame(
             {
-                "puzzle_id": rows[:, 0],
-                "task_id": tasks.gather(rows[:, 0] - 1),
+                "puzzle_id": rows[0],
+                "task_id": tasks.gather(rows[0] - 1),
                 "test_index": test_index.set(test_index < 0, None),
-                "pair": rows[:, 3],
+                "pair": rows[3],
                 "dihedral": recs[:, 0],
                 "colors": recs[:, 1:],
             }

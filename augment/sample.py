@@ -88,7 +88,8 @@ def _enumerate(used_movable: np.ndarray, movable: np.ndarray, rng: np.random.Gen
     # completed to a permutation by sending the unused colours, in order, to the free targets.
     k = len(used_movable)
     unused = np.setdiff1d(movable, used_movable)
-    maps = np.array(list(itertools.permutations(movable.tolist(), k)), dtype=np.int64).reshape(-1, k)
+    images = list(itertools.permutations(movable.tolist(), k))
+    maps = np.array(images, dtype=np.int64).reshape(len(images), k)
     perms = np.tile(np.arange(N_COLORS, dtype=np.int64), (len(maps), 1))
     perms[:, used_movable] = maps
     if len(unused):
