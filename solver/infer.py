@@ -202,3 +202,86 @@ def predict(model, source, runtime, cfg: PredictConfig = PredictConfig(), on_pro
 
 def empty_frame() -> pl.DataFrame:
     return pl.DataFrame(schema={**PREDICTION_SCHEMA, "index": pl.Int64, "puzzle_id": pl.Int64})
+
+
+# --- checkpoints and puzzle rows -------------------------------------------------------------
+
+
+def aug_keys(dihedral, colors) -> np.ndarray:
+    """One int64 per (dihedral, colour map): a join key for records (colours in base 10)."""
+    colors = np.asarray(colors, dtype=np.int64).reshape(len(dihedral), -1)
+    return np.asarray(dihedral, dtype=np.int64) * 10**10 + colors @ (10 ** np.arange(colors.shape[1], dtype=np.int64))
+
+
+def keyed(frame: pl.DataFrame) -> pl.DataFrame:
+    """puzzle_id, task_id and the record key of a puzzle or example frame."""
+    colors = np.array(frame["colors"].to_list(), dtype=np.int64).reshape(frame.height, -1)
+    return pl.DataFrame(
+        {
+            "puzzle_id": frame["puzzle_id"].cast(pl.Int64),
+            "task_id": frame["task_id"].cast(pl.String),
+            "aug_key": aug_keys(frame["dihedral"].to_numpy(), colors),
+        }
+    )
+
+
+def puzzle_rows(examples: pl.DataFrame, puzzle_map: pl.DataFrame) -> tuple[np.ndarray, int]:
+    """Table row for every dataset puzzle id of `examples`, matched by (task, augmentation) in a
+    checkpoint's puzzle map; unmatched puzzles get row 0 (blank). Returns (rows by id, unmatched)."""
+    mine = keyed(examples.unique("puzzle_id"))
+    theirs = keyed(puzzle_map).rename({"puzzle_id": "row"}).unique(["task_id", "aug_key"], keep="last")
+    joined = mine.join(theirs, on=["task_id", "aug_key"], how="left")
+    size = int(mine["puzzle_id"].max()) + 1 if mine.height else 1
+    rows = np.zeros(size, dtype=np.int64)
+    found = joined.filter(pl.col("row").is_not_null())
+    rows[found["puzzle_id"].to_numpy()] = found["row"].to_numpy()
+    return rows, joined.height - found.height
+
+
+class RowMapped:
+    """A source whose puzzle ids are replaced by table rows (`rows[dataset id]`); all else delegates."""
+
+    def __init__(self, source, rows: np.ndarray, num_rows: int):
+        self.source, self.rows, self.num_puzzles = source, np.asarray(rows, dtype=np.int64), int(num_rows)
+
+    def __getattr__(self, name):
+        return getattr(self.source, name)
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def batch(self, indices: np.ndarray, seed: int):
+        b = self.source.batch(indices, seed)
+        return b._replace(puzzle_ids=self.rows[np.asarray(b.puzzle_ids, dtype=np.int64)].astype(np.int32))
+
+
+def load_model(path, runtime, *, use_ema: bool = True):
+    """(model, meta, puzzle map) from a checkpoint, with the EMA weights when asked and present."""
+    from solver import checkpoint as ckpt
+    from solver.config import ModelConfig
+    from solver.ema import EMA
+    from solver.model import TRM
+
+    path = ckpt.resolve(path)
+    meta = ckpt.read_meta(path)
+    model = TRM(ModelConfig(**meta["model_config"])).to(runtime.device)
+    ema = EMA(model, 0.5) if use_ema and (path / "ema.pt").is_file() else None
+    ckpt.load(path, model=model, ema=ema, fingerprint=meta.get("dataset_fingerprint", ""), device=runtime.device)
+    if ema is not None:
+        ema.copy_to(model)
+    model.eval()
+    return model, meta, ckpt.read_puzzle_map(path)
+
+
+def predict_checkpoint(path, dataset_dir, runtime, cfg: PredictConfig = PredictConfig(), on_progress: Progress | None = None, *, invert_fn=None):
+    """Load a checkpoint, map the test split's puzzles to its table rows, predict. Returns
+    (prediction frame, unmatched puzzle count: test puzzles the checkpoint never trained)."""
+    from augment.dataset import open_split
+
+    model, _, pmap = load_model(path, runtime, use_ema=cfg.use_ema)
+    source = open_split(dataset_dir, "test")
+    unmatched = 0
+    if pmap is not None and len(source):
+        rows, unmatched = puzzle_rows(source.examples, pmap)
+        source = RowMapped(source, rows, model.puzzle_emb.num_puzzles)
+    return predict(model, source, runtime, cfg, on_progress, invert_fn=invert_fn), unmatched
