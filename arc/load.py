@@ -178,7 +178,11 @@ def save_tasks(tasks: Mapping[str, Task] | Iterable[Task] | TaskSet, path: str |
         items = list(tasks.values())
     else:
         items = list(tasks)
-    write_json(path, {t.id: t.to_json(with_solutions=True) for t in items})
+    out = {t.id: t.to_json(with_solutions=True) for t in items}
+    if len(out) != len(items):  # a silent overwrite would drop a task
+        dup = sorted({t.id for t in items if sum(u.id == t.id for u in items) > 1})
+        raise ValueError(f"save_tasks: duplicate task ids {dup}")
+    write_json(path, out)
 
 
 @dataclass(frozen=True)

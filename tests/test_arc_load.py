@@ -132,3 +132,10 @@ def test_save_tasks_round_trips_with_inline_outputs_and_hidden_ones(tmp_path):
     assert back.tasks["hidden01"].test[0].output is None and back.tasks["hidden01"].test[1].output is not None
     save_tasks(back, tmp_path / "again.json")  # a TaskSet is accepted too
     assert json.loads((tmp_path / "again.json").read_text()) == json.loads(path.read_text())
+
+
+def test_save_tasks_refuses_duplicate_ids(tmp_path):
+    t = next(iter(load("arc1/training")))
+    with pytest.raises(ValueError, match=t.id):
+        save_tasks([t, t], tmp_path / "dup.json")
+    assert not (tmp_path / "dup.json").exists()
