@@ -107,6 +107,11 @@ def build_submission(tasks: TaskLike, candidates: Mapping[str, Any]) -> tuple[di
     for task_id, task in tasks.items():
         entries = []
         for i, ranked in enumerate(_candidates_for(task, candidates.get(task_id))):
+            if isinstance(ranked, np.ndarray):  # one grid passed where a ranked list belongs
+                raise ArcError(
+                    f"task {task_id} test {i}: candidates are one array, not a ranked list of grids; "
+                    "wrap it in a list"
+                )
             distinct: list[Grid] = []
             for rank, cand in enumerate(ranked if ranked is not None else []):
                 rows, why = _as_rows(cand)

@@ -78,6 +78,11 @@ def test_invalid_candidates_are_dropped_and_reported():
     assert validate(sub, _tasks()) == []
 
 
+def test_a_bare_grid_instead_of_a_list_is_an_error():
+    with pytest.raises(ArcError, match="task t2 test 0: candidates are one array"):
+        build_submission(_tasks(), {"t2": [np.array(A)]})
+
+
 def test_unknown_task_is_an_error_naming_it():
     with pytest.raises(ArcError, match="not in the target tasks: zz1, zz2"):
         build_submission(_tasks(), {"zz2": [[A]], "t1": [[A]], "zz1": []})
