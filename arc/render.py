@@ -130,7 +130,10 @@ def task_pixels(task: Task, cell: int = 16, gap: int | None = None) -> np.ndarra
     img = np.empty((height, width, 3), dtype=np.uint8)
     img[:] = _BACKGROUND
     y = gap
-    for left, right in rows:
+    for i, (left, right) in enumerate(rows):
+        if i == len(task.train) and i and gap >= 4:  # a line in the gap marks where the test pairs start
+            mid = y - gap + (gap - 2) // 2
+            img[mid : mid + 2, gap : width - gap] = _GRID_LINE
         img[y : y + left.shape[0], gap : gap + left.shape[1]] = left
         x = gap + col_w[0] + gap
         img[y : y + right.shape[0], x : x + right.shape[1]] = right

@@ -67,6 +67,9 @@ def test_task_png_file_holds_every_pair(tmp_path):
     y, x = gap + 1 * 4 + 2, gap + 3 * 4 + 2
     assert img[y, x].tolist() == PALETTE_RGB[8].tolist()
     assert img.shape[0] == gap + (5 * 4 + 1) + gap + (2 * 4 + 1) + gap  # two pair rows: 5-high, 2-high
+    divider = gap + (5 * 4 + 1) + gap // 2 - 1  # the line between train and test pairs
+    assert (img[divider, gap : img.shape[1] - gap] == [85, 85, 85]).all()
+    assert (img[divider - 1, gap] == [30, 30, 30]).all()
 
 
 def test_terminal_text_uses_palette_backgrounds_or_digits():
