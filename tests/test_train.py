@@ -1,0 +1,186 @@
+"""The training loop: slots, halting and refill, exploration, the sampler, sparse puzzle rows,
+frozen trunk, time budget and metrics. Tiny models on CPU."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from augment.source import ArraySource
+from solver.config import ModelConfig, TrainConfig
+from solver.device import Runtime
+from solver.sampler import Sampler
+from solver.train import Trainer, evaluate, train
+
+CPU = Runtime(device=torch.device("cpu"), dtype=torch.float32)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: one intra-op thread avoids spin-waiting when the cores are shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def toy_source(n: int = 64, length: int = 6, puzzles: int = 5, seed: int = 0) -> ArraySource:
+    """Reverse a sequence of tokens 2..5; puzzle ids 1..puzzles-1."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(2, 6, (n, length)).astype(np.uint8)
+    return ArraySource(x, x[:, ::-1].copy(), rng.integers(1, puzzles, n).astype(np.int32), vocab_size=6, num_puzzles=puzzles)
+
+
+def toy_configs(**train_kw) -> tuple[ModelConfig, TrainConfig]:
+    mcfg = ModelConfig(vocab_size=6, seq_len=6, num_puzzles=5, hidden=16, heads=2, layers=1, n_latent=2,
+                       n_recursions=2, max_steps=3, puzzle_emb_len=2, halt_exploration=train_kw.pop("halt_exploration", 0.0))
+    kw = dict(global_batch=4, steps=5, lr=1e-3, lr_warmup=1, log_every=1, checkpoint_every=0, device="cpu", ema=0.9)
+    kw.update(train_kw)
+    return mcfg, TrainConfig(**kw)
+
+
+def forced_halts(tr: Trainer, schedule: list[list[float]]) -> None:
+    """Replace the halting logits the loop sees with a fixed schedule (one row per step)."""
+    real = tr.forward
+    calls = iter(schedule)
+
+    def forward(*args):
+        y, z, logits, _ = real(*args)
+        return y, z, logits, torch.tensor(next(calls))
+
+    tr.forward = forward
+
+
+def test_halting_and_refill_on_a_fixed_batch():
+    src = toy_source()
+    tr = Trainer(*toy_configs(), src, CPU)
+    forced_halts(tr, [[1.0, -1.0, -1.0, 1.0], [-1.0] * 4, [-1.0] * 4])
+    stream = Sampler(len(src), tr.cfg.seed)
+
+    tr.step()  # step 1: every slot fresh; slots 0 and 3 ask to halt
+    first = stream.indices_at(0, 4)
+    assert torch.equal(tr.carry["inputs"], torch.from_numpy(src.inputs[first]).long())
+    assert tr.carry["halted"].tolist() == [True, False, False, True]
+    assert tr.carry["steps"].tolist() == [1, 1, 1, 1]
+    assert tr.sampler.position == 4
+
+    y_before = tr.carry["y"].clone()
+    tr.refill()  # only the halted slots take the next examples of the stream, with reset state
+    fresh = stream.indices_at(4, 2)
+    assert torch.equal(tr.carry["inputs"][[0, 3]], torch.from_numpy(src.inputs[fresh]).long())
+    assert torch.equal(tr.carry["inputs"][[1, 2]], torch.from_numpy(src.inputs[first[[1, 2]]]).long())
+    assert tr.carry["steps"].tolist() == [0, 1, 1, 0]
+    y0, _ = tr.model.initial_state(1, "cpu")
+    assert torch.equal(tr.carry["y"][[0, 3]], y0.expand(2, -1, -1))
+    assert torch.equal(tr.carry["y"][[1, 2]], y_before[[1, 2]])
+    assert tr.sampler.position == 6
+    tr.carry["halted"][:] = False  # refill is idempotent only through the loop; mark them taken
+
+    tr.step()  # step 2: nobody asks to halt
+    assert tr.carry["halted"].tolist() == [False] * 4
+    assert tr.carry["steps"].tolist() == [1, 2, 2, 1]
+    tr.step()  # step 3: slots 1 and 2 reach max_steps = 3
+    assert tr.carry["halted"].tolist() == [False, True, True, False]
+    assert tr.carry["steps"].tolist() == [2, 3, 3, 2]
+    assert tr.sampler.position == 6  # nothing drawn for slots that did not halt
+
+
+def test_exploration_sets_a_minimum_and_delays_halting():
+    tr = Trainer(*toy_configs(halt_exploration=1.0, global_batch=16), toy_source(), CPU)
+    forced_halts(tr, [[5.0] * 16] * 2)
+    tr.step()
+    mins = tr.carry["min_steps"]
+    assert ((mins >= 2) & (mins <= 3)).all()
+    assert not tr.carry["halted"].any()  # a positive logit does not halt before the minimum
+    tr.step()
+    assert torch.equal(tr.carry["halted"], mins <= 2)
+
+    tr0 = Trainer(*toy_configs(halt_exploration=0.0), toy_source(), CPU)
+    forced_halts(tr0, [[5.0] * 4])
+    tr0.step()
+    assert tr0.carry["halted"].all()  # without exploration a positive logit halts after one step
+
+
+def test_sampler_streams_are_disjoint_across_ranks_and_cover_each_epoch():
+    counts = [3, 2]
+    one = Sampler(7, seed=3)
+    ranks = [Sampler(7, seed=3) for _ in counts]
+    for _ in range(4):
+        combined, _ = one.take([sum(counts)])
+        parts = [s.take(counts, r)[0] for r, s in enumerate(ranks)]
+        assert np.array_equal(np.concatenate(parts), combined)
+    stream = Sampler(7, seed=3).indices_at(0, 14)
+    assert sorted(stream[:7]) == list(range(7)) and sorted(stream[7:]) == list(range(7))
+    assert not np.array_equal(stream[:7], stream[7:])  # each epoch its own permutation
+    assert not np.array_equal(stream, Sampler(7, seed=4).indices_at(0, 14))
+
+
+def test_only_puzzle_rows_in_the_batch_change():
+    src = toy_source(puzzles=5)
+    src.puzzle_ids[:] = np.where(np.arange(len(src)) % 2 == 0, 1, 2)  # rows 3, 4 never appear
+    tr = Trainer(*toy_configs(puzzle_lr=0.1), src, CPU)
+    before = tr.model.puzzle_emb.table.clone()
+    tr.step()
+    after = tr.model.puzzle_emb.table
+    used = set(tr.carry["puzzle_ids"].tolist())
+    for row in range(5):
+        assert torch.equal(after[row], before[row]) != (row in used), row
+
+
+def test_frozen_trunk_trains_only_puzzle_rows():
+    tr = Trainer(*toy_configs(puzzle_lr=0.1), toy_source(), CPU)
+    tr.trunk_frozen_until = 2
+    params = [p.detach().clone() for p in tr.model.parameters()]
+    table = tr.model.puzzle_emb.table.clone()
+    tr.step(), tr.step()
+    assert all(torch.equal(a, b) for a, b in zip(params, tr.model.parameters()))
+    assert not torch.equal(table, tr.model.puzzle_emb.table)
+    tr.step()
+    assert not all(torch.equal(a, b) for a, b in zip(params, tr.model.parameters()))
+
+
+def test_train_logs_metrics_and_stops_on_time_budget(tmp_path):
+    mcfg, tcfg = toy_configs(steps=10_000, time_budget_s=1.0, log_every=2)
+    rows = []
+    res = train(mcfg, tcfg, toy_source(), tmp_path / "ckpt", on_metrics=rows.append, val_source=toy_source(16, seed=1))
+    assert res.stopped == "time_budget" and 0 < res.step < 10_000
+    assert res.checkpoint is not None and res.checkpoint.name == f"step_{res.step:08d}"
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert lines == rows and lines[-1]["step"] == res.step
+    keys = {"loss", "ce", "halt_loss", "token_accuracy", "exact_accuracy", "halt_accuracy", "mean_steps", "lr", "examples_per_s"}
+    assert keys <= set(lines[0])
+    assert "val_exact" in lines[-1] and res.val is not None and res.best is not None
+
+
+def test_training_learns_a_toy_task(tmp_path):
+    """Reversing 4 tokens: loss falls and held-out exact accuracy rises well above chance."""
+    src = toy_source(256, length=4)
+    mcfg = ModelConfig(vocab_size=6, seq_len=4, num_puzzles=5, hidden=32, heads=2, layers=1, n_latent=1,
+                       n_recursions=1, max_steps=2, puzzle_emb_len=1, halt_exploration=0.1)
+    tcfg = TrainConfig(global_batch=32, steps=150, lr=3e-3, lr_warmup=10, weight_decay=0.01, log_every=50,
+                       checkpoint_every=0, device="cpu", ema=0.0)
+    rows = []
+    res = train(mcfg, tcfg, src, tmp_path / "ckpt", on_metrics=rows.append, val_source=src, runtime=CPU)
+    assert rows[-1]["loss"] < 0.6 * rows[0]["loss"]
+    assert res.val["exact"] > 0.8  # chance is 4^-4
+
+
+def test_evaluate_reports_per_step_accuracy():
+    tr = Trainer(*toy_configs(), toy_source(), CPU)
+    out = evaluate(tr.model, toy_source(10), CPU, batch_size=4)
+    assert out["examples"] == 10 and len(out["exact_by_step"]) == 3
+    assert 0.0 <= out["exact"] <= 1.0 and 1.0 <= out["mean_halt_step"] <= 3.0
+    assert tr.model.training  # evaluation restores the mode it found
+
+
+def test_mismatched_source_is_a_user_error():
+    from arc.errors import ArcError
+
+    mcfg, tcfg = toy_configs()
+    with pytest.raises(ArcError, match="seq_len"):
+        Trainer(mcfg, tcfg, toy_source(length=7), CPU)
+    with pytest.raises(ArcError, match="global_batch"):
+        Trainer(mcfg, tcfg, toy_source(), Runtime(torch.device("cpu"), torch.float32, world_size=3))
