@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -25,16 +26,22 @@ err_console = Console(stderr=True, highlight=False)
 Advance = Callable[[int], None]
 
 
-def info(msg: str) -> None:
-    console.print(msg)
+def info(msg: str, *, markup: bool = True) -> None:
+    """A line for the user; pass markup=False for text that may hold square brackets."""
+    console.print(msg if markup else escape(msg), soft_wrap=True)
+
+
+def raw(text: str) -> None:
+    """Machine-readable output (e.g. --json): printed exactly, never wrapped or styled."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def warn(msg: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {msg}")
+    err_console.print(f"[yellow]warning:[/] {escape(msg)}", soft_wrap=True)
 
 
 def error(msg: str) -> None:
-    err_console.print(f"[bold red]error:[/] {msg}", soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(msg)}", soft_wrap=True)
 
 
 def table(title: str | None, columns: list[str], rows: list[list[object]]) -> None:
