@@ -188,7 +188,8 @@ def build(
                     examples["val"].append(held)
                     counts["val"] += len(held)
                 else:
-                    demos += [t for t in tests if t[1] >= 0]  # known test pairs of training tasks train too
+                    # known test pairs of training tasks are demonstrations like any other
+                    demos += [(gi, go, pair, -1) for gi, go, pair, _ in tests if go >= 0]
             else:
                 split = demo_split
                 held = _rows(ids, tests)
