@@ -1,0 +1,119 @@
+"""Checkpoints: exact resume, atomic layout, keep-k plus best, weights_only loading, dataset
+fingerprints and puzzle-row remapping."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+import torch
+
+from arc.errors import ArcError
+from solver import checkpoint as ckpt
+from solver.train import Trainer, train
+from test_train import CPU, one_thread, toy_configs, toy_source  # noqa: F401  (fixture re-used)
+
+
+def _losses(rows: list[dict]) -> list[float]:
+    return [r["loss"] for r in rows if "loss" in r]
+
+
+def test_resume_gives_the_same_next_losses(tmp_path):
+    src = toy_source(24)  # several epochs within the run: the sampler position must carry over
+    mcfg, tcfg = toy_configs(steps=12, halt_exploration=0.5, checkpoint_every=0, global_batch=8)
+    full: list[dict] = []
+    train(mcfg, tcfg, src, tmp_path / "a" / "ckpt", on_metrics=full.append, runtime=CPU)
+
+    first: list[dict] = []
+    mcfg_k, tcfg_k = toy_configs(steps=5, halt_exploration=0.5, checkpoint_every=0, global_batch=8)
+    res = train(mcfg_k, tcfg_k, src, tmp_path / "b" / "ckpt", on_metrics=first.append, runtime=CPU)
+    assert res.step == 5
+    carry = torch.load(res.checkpoint / "carry_rank0.pt", weights_only=True)
+    assert not carry["halted"].any() and (carry["steps"] == 2).all()  # interrupted mid-example
+    rest: list[dict] = []
+    res = train(mcfg, tcfg, src, tmp_path / "b" / "ckpt", on_metrics=rest.append, runtime=CPU)
+    assert res.step == 12 and [r["step"] for r in rest] == list(range(6, 13))
+    resumed = _losses(first) + _losses(rest)
+    assert resumed == pytest.approx(_losses(full), rel=1e-6, abs=1e-7)
+
+
+def test_done_run_is_not_retrained(tmp_path):
+    mcfg, tcfg = toy_configs(steps=2)
+    train(mcfg, tcfg, toy_source(), tmp_path / "ckpt", runtime=CPU)
+    again = train(mcfg, tcfg, toy_source(), tmp_path / "ckpt", runtime=CPU)
+    assert again.stopped == "already_done" and again.step == 2
+
+
+def test_layout_pointers_keep_k_and_best(tmp_path):
+    tr = Trainer(*toy_configs(keep_checkpoints=2), toy_source(), CPU)
+    d = tmp_path / "ckpt"
+    (d / ".tmp_step_00000001").mkdir(parents=True)  # debris of a crash mid-write
+    for step, best in [(1, False), (2, True), (3, False), (4, False), (5, False)]:
+        tr.step()
+        tr.save(d, meta={"dataset_fingerprint": "fp"}, puzzle_map=None, is_best=best)
+    names = sorted(p.name for p in d.iterdir() if p.is_dir())
+    assert names == ["step_00000002", "step_00000004", "step_00000005"]  # last 2 plus best
+    assert ckpt.latest(d).name == "step_00000005" and ckpt.best(d).name == "step_00000002"
+    step_dir = d / "step_00000005"
+    meta = json.loads((step_dir / "meta.json").read_text())
+    assert meta["step"] == 5 and meta["sampler_position"] == tr.sampler.position
+    assert meta["model_config"]["hidden"] == 16 and meta["train_config"]["global_batch"] == 4
+    for f in ("weights.pt", "ema.pt", "optim.pt", "carry_rank0.pt", "state.pt"):
+        torch.load(step_dir / f, weights_only=True)  # nothing arbitrary to unpickle
+
+
+def test_loading_restores_model_ema_optimizer_and_slots(tmp_path):
+    mcfg, tcfg = toy_configs()
+    tr = Trainer(mcfg, tcfg, toy_source(), CPU)
+    tr.step(), tr.step()
+    path = tr.save(tmp_path, meta={"dataset_fingerprint": "fp"}, puzzle_map=None, is_best=False)
+    other = Trainer(mcfg, tcfg, toy_source(), CPU)
+    other.resume(path, "fp")
+    assert other.step_count == 2 and other.sampler.position == tr.sampler.position
+    for a, b in zip(tr.model.state_dict().values(), other.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert all(torch.equal(tr.ema.shadow[k], other.ema.shadow[k]) for k in tr.ema.shadow)
+    assert all(torch.equal(tr.carry[k], other.carry[k]) for k in tr.carry)
+    assert other.optimizer.state_dict()["state"].keys() == tr.optimizer.state_dict()["state"].keys()
+
+
+def test_other_dataset_build_is_refused_naming_both(tmp_path):
+    mcfg, tcfg = toy_configs(steps=1)
+    train(mcfg, tcfg, toy_source(), tmp_path / "ckpt", dataset_fingerprint="aaa111", runtime=CPU)
+    with pytest.raises(ArcError, match="aaa111.*bbb222"):
+        train(mcfg, toy_configs(steps=2)[1], toy_source(), tmp_path / "ckpt", dataset_fingerprint="bbb222", runtime=CPU)
+
+
+def test_remap_matches_rows_by_key_and_starts_new_rows_at_the_mean():
+    old = torch.arange(12, dtype=torch.float32).reshape(4, 3)  # rows 1..3 trained
+    old_map = pl.DataFrame({"puzzle_id": [1, 2, 3], "task_id": ["a", "b", "c"], "dihedral": [0, 0, 1],
+                            "colors": [[0, 1], [0, 1], [0, 2]]})
+    new_map = pl.DataFrame({"puzzle_id": [1, 2, 3, 4], "task_id": ["c", "a", "z", "b"], "dihedral": [1, 0, 0, 5],
+                            "colors": [[0, 2], [0, 1], [0, 1], [0, 1]]})
+    table, matched = ckpt.remap_table(old, old_map, new_map, num_rows=5)
+    mean = old[1:].mean(0)
+    assert matched == 2
+    assert torch.equal(table[0], old[0])
+    assert torch.equal(table[1], old[3]) and torch.equal(table[2], old[1])
+    assert torch.equal(table[3], mean) and torch.equal(table[4], mean)  # unknown task; same task, other dihedral
+
+
+def test_init_from_another_build_remaps_the_table(tmp_path):
+    mcfg, tcfg = toy_configs(steps=3, puzzle_lr=0.1)
+    pmap = {"puzzle_id": [1, 2, 3, 4], "task_id": ["a", "b", "c", "d"]}
+    first = train(mcfg, tcfg, toy_source(), tmp_path / "one" / "ckpt", puzzle_map=pmap, dataset_fingerprint="one", runtime=CPU)
+    old_table = torch.load(first.checkpoint / "weights.pt", weights_only=True)["puzzle_emb.table"]
+    new_map = {"puzzle_id": [1, 2, 3, 4], "task_id": ["d", "x", "y", "z"]}
+    tcfg0 = toy_configs(steps=1, puzzle_lr=0.0, lr=0.0)[1]  # no learning: the table stays as loaded
+    res = train(mcfg, tcfg0, toy_source(), tmp_path / "two" / "ckpt", puzzle_map=new_map, dataset_fingerprint="two",
+                init_from=first.checkpoint, runtime=CPU)
+    table = torch.load(res.checkpoint / "weights.pt", weights_only=True)["puzzle_emb.table"]
+    assert torch.allclose(table[1], old_table[4])
+    assert torch.allclose(table[2], old_table[1:].mean(0)) and torch.allclose(table[4], old_table[1:].mean(0))
+    assert ckpt.read_puzzle_map(res.checkpoint)["task_id"].to_list() == ["d", "x", "y", "z"]
+
+
+def test_resolve_names_what_is_missing(tmp_path):
+    with pytest.raises(ArcError, match="no checkpoint here"):
+        ckpt.resolve(tmp_path)
