@@ -1,1 +1,46 @@
-"""Pipeline stages: each a function run(cfg, run_dir) -> result."""
+"""Pipeline stages: each a module with `run(cfg, run_dir, ctx=None) -> StageResult`.
+
+`ctx` carries what the command around a stage provides (progress bars, the run's deadline,
+notes for the log); a stage called without one runs quietly with no deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, ContextManager, Iterator
+
+STAGES = ("ingest", "build", "train", "adapt", "predict", "submit", "score", "report")
+
+Advance = Callable[[int], None]
+
+
+@dataclass
+class StageResult:
+    outputs: list[str]  # paths relative to the run directory
+    summary: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+
+@contextmanager
+def _quiet(description: str, total: int | None, unit: str = "it") -> Iterator[Advance]:
+    yield lambda n=1: None
+
+
+@dataclass
+class Context:
+    """What a stage may use from its caller: progress bars, a deadline, a place for notes."""
+
+    progress: Callable[..., ContextManager[Advance]] = _quiet  # (description, total, unit=)
+    deadline: float | None = None  # unix seconds by which the whole run must be done
+    notes: list[str] = field(default_factory=list)
+    on_note: Callable[[str], None] | None = None
+
+    def note(self, msg: str) -> None:
+        self.notes.append(msg)
+        if self.on_note is not None:
+            self.on_note(msg)
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.time()

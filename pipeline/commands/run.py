@@ -1,0 +1,121 @@
+"""`arc-pipeline run`: every stage in order, resuming where a previous run stopped."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+
+def config_options(f):
+    """The options every run/stage command shares for choosing its config and run directory."""
+    options = [
+        click.option("--preset", default=None, help="A shipped preset: smoke, cpu, gpu, multi-gpu, kaggle "
+                     "(default: the run directory's config.toml, else gpu with a GPU, smoke without)."),
+        click.option("--config", "files", multiple=True, type=click.Path(dir_okay=False),
+                     help="A TOML file layered over the preset (repeatable)."),
+        click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
+                     help="Override one config value, e.g. --set train.steps=200 (repeatable)."),
+        click.option("--run-dir", type=click.Path(file_okay=False), default=None,
+                     help="The run directory (default runs/<preset>)."),
+        click.option("--train", "train_sources", multiple=True, metavar="SRC",
+                     help="Training source (built-in name, directory, challenges file); repeatable."),
+        click.option("--target", default=None, metavar="SRC", help="Target source: the tasks to answer."),
+        click.option("--keep-overlap", is_flag=True, default=False,
+                     help="Keep training tasks that contain a target test pair."),
+        click.option("--devices", type=int, default=None, help="Processes for train and predict (torchrun when > 1)."),
+        click.option("--time-budget", default=None, metavar="DURATION",
+                     help="Wall clock for the run, e.g. 12h, 90m; a valid submission.json is always left."),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+def flag_sets(train_sources, target, keep_overlap, devices, time_budget) -> list[str]:
+    """Command-line flags as `section.key=value` overrides (applied after --set)."""
+    sets = []
+    if train_sources:
+        sets.append("data.train=[" + ", ".join(f'"{s}"' for s in train_sources) + "]")
+    if target:
+        sets.append(f'data.target="{target}"')
+    if keep_overlap:
+        sets.append("data.keep_overlap=true")
+    if devices is not None:
+        sets.append(f"run.devices={devices}")
+    if time_budget is not None:
+        sets.append(f'run.time_budget="{time_budget}"')
+    return sets
+
+
+def resolve_from_options(preset, files, sets, run_dir, train_sources, target, keep_overlap, devices, time_budget):
+    from pipeline.config import resolve
+
+    all_sets = tuple(sets) + tuple(flag_sets(train_sources, target, keep_overlap, devices, time_budget))
+    return resolve(run_dir, preset=preset, files=tuple(files), sets=all_sets)
+
+
+@click.command("run")
+@config_options
+@click.option("--force", default=None, metavar="STAGE", help="Rerun STAGE and every stage after it.")
+def run(preset, files, sets, run_dir, train_sources, target, keep_overlap, devices, time_budget, force) -> None:
+    """Run every stage (ingest .. report), resuming where a previous run stopped."""
+    from pipeline import ui
+    from pipeline.config import parse_duration
+    from pipeline.stages import Context
+    from pipeline.stages.runner import execute, plan
+
+    t0 = time.time()
+    cfg, rdir, origin = resolve_from_options(preset, files, sets, run_dir, train_sources, target, keep_overlap,
+                                             devices, time_budget)
+    budget = parse_duration(cfg.run.time_budget)
+    ctx = Context(progress=ui.progress, deadline=t0 + budget if budget else None, on_note=ui.info)
+    rows = plan(cfg, rdir, force=force)
+    ui.info(f"[bold]run[/] {rdir}  config: {origin}  protocol: {cfg.run.protocol}  "
+            f"device: {_device_text(cfg)}  budget: {cfg.run.time_budget or 'none'}")
+    ui.info(f"train: {', '.join(cfg.data.train) or '-'}  target: {cfg.data.target}")
+    ui.table("plan", ["stage", "action", "why"], [[r.stage, r.action, r.reason] for r in rows])
+
+    def on_start(stage, row):
+        if row.action != "cached":
+            ui.info(f"[bold cyan]{stage}[/] ({row.action})")
+
+    def on_end(stage, rec):
+        if rec.status == "done" and rec.summary and rec.start >= t0:
+            ui.info("  " + ", ".join(f"{k}={_short(v)}" for k, v in rec.summary.items()))
+
+    records = execute(cfg, rdir, force=force, ctx=ctx, on_start=on_start, on_end=on_end)
+    summary(rdir, records, time.time() - t0)
+
+
+def summary(rdir: Path, records: dict, seconds: float) -> None:
+    """Scores, seconds per stage and the paths a run left."""
+    import json
+
+    from pipeline import ui
+
+    ui.table("stages", ["stage", "status", "seconds", "note"],
+             [[s, r.status, f"{r.seconds:.1f}", r.note] for s, r in records.items()])
+    score = rdir / "score.json"
+    if score.exists():
+        s = json.loads(score.read_text())
+        row = [f"{s['micro']:.4f}", f"{s['macro']:.4f}", f"{s['tasks_solved']}/{s['tasks']}",
+               f"{s['outputs_correct']}/{s['outputs']}"]
+        p = s.get("pass_at_k") or {}
+        ui.table("score", ["micro", "macro", "tasks solved", "outputs right", "pass@1", "pass@2", "pass@10"],
+                 [row + [f"{p[k]:.4f}" if k in p else "-" for k in ("1", "2", "10")]])
+    for name in ("submission.json", "score.json", "report.html", "config.toml", "manifest.json"):
+        if (rdir / name).exists():
+            ui.info(f"{name:16s} {rdir / name}")
+    ui.info(f"done in {seconds:.1f}s")
+
+
+def _device_text(cfg) -> str:
+    if cfg.run.devices > 1:
+        return f"{cfg.run.devices} processes (torchrun)"
+    return str(getattr(cfg.train, "device", "auto"))
+
+
+def _short(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)

@@ -1,0 +1,107 @@
+"""run_dir/manifest.json: per stage its status, input fingerprint, outputs and timings.
+
+A stage is skipped when its recorded fingerprint equals the one it would run with, its status is
+`done` and every output it recorded still exists. The file is rewritten atomically after every
+change, so a kill at any moment leaves either the old or the new manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from arc.errors import ArcError
+from arc.io import write_json
+
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class StageRecord:
+    status: str = "pending"  # pending | running | done | failed | skipped
+    fingerprint: str = ""
+    outputs: list[str] = field(default_factory=list)  # paths relative to the run directory
+    start: float = 0.0  # unix seconds
+    end: float = 0.0
+    seconds: float = 0.0
+    note: str = ""
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+class Manifest:
+    """The manifest of one run directory; every `record` call persists it."""
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / MANIFEST
+        self.stages: dict[str, StageRecord] = {}
+        if self.path.exists():
+            try:
+                raw = json.loads(self.path.read_text())
+                self.stages = {k: StageRecord(**v) for k, v in raw.get("stages", {}).items()}
+            except (json.JSONDecodeError, TypeError) as e:
+                raise ArcError(f"{self.path}: unreadable manifest ({e}); delete it to rerun every stage") from None
+
+    def get(self, stage: str) -> StageRecord:
+        return self.stages.get(stage, StageRecord())
+
+    def is_current(self, stage: str, fingerprint: str) -> bool:
+        """True when `stage` finished with this fingerprint and its outputs are all still there."""
+        rec = self.stages.get(stage)
+        if rec is None or rec.status != "done" or rec.fingerprint != fingerprint:
+            return False
+        return all((self.run_dir / o).exists() for o in rec.outputs)
+
+    def start(self, stage: str, fingerprint: str) -> None:
+        self.stages[stage] = StageRecord(status="running", fingerprint=fingerprint, start=time.time())
+        self.save()
+
+    def finish(self, stage: str, outputs: list[str], *, note: str = "", summary: dict | None = None,
+               status: str = "done") -> StageRecord:
+        rec = self.stages[stage]
+        rec.status, rec.outputs, rec.note = status, list(outputs), note
+        rec.summary = _jsonable(summary or {})
+        rec.end = time.time()
+        rec.seconds = round(rec.end - rec.start, 3)
+        self.save()
+        return rec
+
+    def fail(self, stage: str, note: str) -> None:
+        rec = self.stages.setdefault(stage, StageRecord())
+        rec.status, rec.note, rec.end = "failed", note, time.time()
+        rec.seconds = round(rec.end - rec.start, 3) if rec.start else 0.0
+        self.save()
+
+    def invalidate(self, stage: str) -> None:
+        """Forget a stage (it will run again)."""
+        if self.stages.pop(stage, None) is not None:
+            self.save()
+
+    def save(self) -> None:
+        write_json(self.path, {"stages": {k: asdict(v) for k, v in self.stages.items()}}, indent=2)
+
+
+def fingerprint(*parts: Any) -> str:
+    """A stable hash of JSON-able parts (config sections, upstream fingerprints, file stats)."""
+    blob = json.dumps(_jsonable(list(parts)), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, Path):
+        return str(x)
+    if isinstance(x, float) and x != x:
+        return "nan"
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return x
+    if hasattr(x, "item"):  # numpy scalars
+        return x.item()
+    return str(x)

@@ -1,0 +1,128 @@
+"""predict: every augmented copy of every target test input through the model, voted
+(predictions.parquet). Under a deadline, augmentations are taken identity-first, round by round,
+and prediction stops when the clock runs out: every test input gets its identity pass first."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from arc.errors import ArcError
+from pipeline.stages import Context, StageResult
+from pipeline.stages.adapt import ADAPT
+from pipeline.stages.build import DATASET
+from pipeline.stages.submit import PREDICTIONS
+from pipeline.stages.train import CHECKPOINTS
+
+SAFETY_S = 5.0  # seconds kept after prediction for voting, submit and report
+
+
+def checkpoint_path(cfg, run_dir: Path) -> Path | None:
+    """The checkpoint to predict with: adapt/ (pretrain-adapt) or checkpoints/, best else latest."""
+    from solver import checkpoint as ckpt
+
+    if cfg.run.protocol == "pretrain-adapt":
+        folder = run_dir / ADAPT
+    elif (run_dir / CHECKPOINTS).exists() or not cfg.run.checkpoint:
+        folder = run_dir / CHECKPOINTS
+    else:
+        folder = Path(cfg.run.checkpoint)
+    if (folder / "meta.json").is_file():
+        return folder
+    return ckpt.best(folder) or ckpt.latest(folder)
+
+
+def load_model(path: Path, runtime, use_ema: bool, fingerprint: str):
+    """The TRM of a checkpoint, with its EMA weights applied when asked and present."""
+    from solver import checkpoint as ckpt
+    from solver.config import ModelConfig
+    from solver.ema import EMA
+    from solver.model import TRM
+
+    meta = ckpt.read_meta(path)
+    mc = dict(meta["model_config"])
+    mcfg = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in mc.items()})
+    model = TRM(mcfg).to(runtime.device)
+    ema = EMA(model) if use_ema and (Path(path) / "ema.pt").is_file() else None
+    ckpt.load(path, model=model, ema=ema, fingerprint=fingerprint, device=runtime.device)
+    if ema is not None:
+        ema.copy_to(model)
+    model.eval()
+    return model
+
+
+def aug_order(source) -> np.ndarray:
+    """Test-split example indices ordered by augmentation index (all identities first)."""
+    import polars as pl
+
+    ex = source.examples.with_row_index("i").join(
+        source.puzzles.select(pl.col("puzzle_id").cast(pl.Int64), "aug_index"),
+        left_on=pl.col("puzzle_id").cast(pl.Int64), right_on="puzzle_id", how="left")
+    return ex.sort(["aug_index", "i"])["i"].to_numpy().astype(np.int64)
+
+
+def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
+    from augment.dataset import open_split, read_meta
+    from solver.device import setup_runtime
+    from solver.infer import predict, run_steps, to_frame
+    from solver.vote import VoteConfig, vote, write_predictions
+
+    ctx = ctx or Context()
+    run_dir = Path(run_dir)
+    path = checkpoint_path(cfg, run_dir)
+    if path is None:
+        if ctx.deadline is not None:  # out of time before any checkpoint: the fallback submission stands
+            ctx.note("predict: no checkpoint to predict with; submission.json keeps its fallback")
+            return StageResult([], {"skipped": True}, note="no checkpoint")
+        raise ArcError(f"{run_dir}: no checkpoint to predict with; run `arc-pipeline train --run-dir {run_dir}` first")
+    ds = run_dir / DATASET
+    source = open_split(ds, "test")
+    runtime = setup_runtime(cfg.train.device, cfg.train.dtype)
+    model = load_model(path, runtime, cfg.predict.use_ema, read_meta(ds)["fingerprint"])
+    order = aug_order(source)
+    if cfg.run.max_test_augs:
+        per_input = max(1, _test_inputs(source))
+        order = order[: cfg.run.max_test_augs * per_input]
+    t0, stopped = time.time(), ""
+    with ctx.progress("predict", len(order), unit="pred") as advance:
+        if runtime.world_size > 1 or ctx.deadline is None:
+            if len(order) < len(source):
+                source = dataclasses.replace(source, rows=np.asarray(source.rows)[np.sort(order)])
+            frame = predict(model, source, runtime, cfg.predict, on_progress=advance)
+        else:
+            frame, stopped = _by_rounds(model, source, order, runtime, cfg.predict, ctx, advance, run_steps, to_frame)
+    voted = vote(frame, VoteConfig())
+    if runtime.rank == 0:
+        write_predictions(run_dir / PREDICTIONS, voted, VoteConfig().top_k)
+    if stopped:
+        ctx.note(f"predict: {stopped}")
+    summary = {"checkpoint": path.name, "predictions": len(frame), "of": len(source), "candidates": len(voted),
+               "mean_steps": float(frame["steps"].mean()) if len(frame) else 0.0,
+               "seconds": round(time.time() - t0, 1)}
+    return StageResult([PREDICTIONS], summary, note=stopped)
+
+
+def _test_inputs(source) -> int:
+    ex = source.examples
+    return ex.select(["task_id", "test_index"]).unique().height
+
+
+def _by_rounds(model, source, order, runtime, pcfg, ctx, advance, run_steps, to_frame):
+    """Predict chunk by chunk in augmentation order until done or the deadline is near."""
+    from solver.infer import Raw
+
+    chunk = max(pcfg.batch_size * 4, _test_inputs(source))
+    parts, stopped, last = [], "", 0.0
+    for lo in range(0, len(order), chunk):
+        left = ctx.remaining()
+        if lo and left is not None and left < SAFETY_S + last:  # the next chunk would not fit
+            stopped = f"stopped by the time budget after {lo} of {len(order)} predictions"
+            break
+        t = time.time()
+        parts.append(run_steps(model, source, order[lo:lo + chunk], runtime, pcfg, advance))
+        last = time.time() - t
+    raw = Raw(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Raw)))
+    return to_frame(raw, source), stopped

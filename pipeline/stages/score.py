@@ -1,0 +1,51 @@
+"""score: score.json (micro, macro, tasks solved, pass@K) and scores.parquet, when the target
+tasks have solutions; skipped with a note when they do not (e.g. Kaggle's hidden tasks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from arc.io import atomic_path, write_json
+from pipeline.stages import Context, StageResult
+from pipeline.stages.ingest import load_tasks
+from pipeline.stages.submit import PREDICTIONS, SUBMISSION
+
+SCORE_JSON = "score.json"
+SCORES_PARQUET = "scores.parquet"
+
+
+def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
+    import polars as pl
+
+    from submissions.score import score
+
+    ctx = ctx or Context()
+    run_dir = Path(run_dir)
+    _, target = load_tasks(run_dir)
+    if not all(t.has_solutions for t in target.values()):
+        ctx.note("score: skipped, the target tasks have no solutions")
+        return StageResult([], {"skipped": True}, note="no solutions")
+    result = score(run_dir / SUBMISSION, target)
+    out = result.to_dict()
+    per_task = result.per_task_frame()
+    if (run_dir / PREDICTIONS).exists():
+        from solver.vote import pass_at_k, read_predictions, solution_ranks
+
+        voted = read_predictions(run_dir / PREDICTIONS)
+        out["pass_at_k"] = {str(k): v for k, v in pass_at_k(voted, target).items()}
+        ranks = solution_ranks(voted, target)
+        best = ranks.group_by("task_id").agg(pl.col("rank").min().alias("best_rank"))
+        per_task = per_task.join(best, on="task_id", how="left")
+        out["candidates_per_output"] = _mean_candidates(voted, target)
+    write_json(run_dir / SCORE_JSON, out, indent=2)
+    with atomic_path(run_dir / SCORES_PARQUET) as tmp:
+        per_task.write_parquet(tmp)
+    summary = {k: out[k] for k in ("micro", "macro", "tasks_solved", "tasks", "outputs", "outputs_correct")}
+    if "pass_at_k" in out:
+        summary["pass@1"] = out["pass_at_k"].get("1")
+    return StageResult([SCORE_JSON, SCORES_PARQUET], summary)
+
+
+def _mean_candidates(voted, target) -> float:
+    n = sum(len(t.test) for t in target.values())
+    return round(len(voted) / n, 3) if n else 0.0
