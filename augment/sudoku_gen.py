@@ -48,14 +48,14 @@ class SudokuGenResult:
 def _random_solution(size, units, peers, state, out):
     empty = np.zeros(size * size, np.int8)
     sols = np.empty((1, size * size), np.int8)
-    stats = np.zeros(2, np.int64)
+    stats = np.zeros(3, np.int64)
     _search(empty, units, peers, size, 1, True, state, sols, stats)
     out[:] = sols[0]
 
 
 @njit(**KERNEL)
 def _unique(grid, units, peers, size, state, sols):
-    stats = np.zeros(2, np.int64)
+    stats = np.zeros(3, np.int64)
     return _search(grid, units, peers, size, 2, False, state, sols, stats)
 
 
@@ -111,17 +111,19 @@ def _mutate(p, size, state, out):
 
 @njit(**KERNEL)
 def _hard_chain(size, units, peers, rperms, cperms, can_t, steps, n_rate, state, out):
-    """Hill-climb from a random minimal puzzle, keeping a mutant whenever its rating is no lower."""
+    """Hill-climb from a random minimal puzzle, keeping a mutant whenever its effort score is no lower."""
     p = np.empty(size * size, np.int8)
     q = np.empty(size * size, np.int8)
     _minimal_puzzle(size, units, peers, state, p)
-    r = _rate(p, units, peers, size, rperms, cperms, can_t, n_rate, state)
+    g, w = _rate(p, units, peers, size, rperms, cperms, can_t, n_rate, state)
+    r = g + 0.01 * w  # sweeps break ties on the plateau of puzzles that need no guess
     for _ in range(steps):
         _mutate(p, size, state, q)
         if not _make_unique(q, units, peers, size, state):
             continue
         _minimise(q, units, peers, size, state)
-        rq = _rate(q, units, peers, size, rperms, cperms, can_t, n_rate, state)
+        g, w = _rate(q, units, peers, size, rperms, cperms, can_t, n_rate, state)
+        rq = g + 0.01 * w
         if rq >= r:  # >= lets the chain drift across plateaus
             p[:] = q
             r = rq
@@ -196,7 +198,7 @@ def _one(cfg: SudokuGenConfig, index: int) -> tuple[np.ndarray, float]:
         _hard_chain(cfg.size, units, peers, rperms, cperms, s.can_transpose, cfg.hard_steps, cfg.rate_transforms, state, out)
     else:
         _minimal_puzzle(cfg.size, units, peers, state, out)
-    rating = float(_rate(out, units, peers, cfg.size, rperms, cperms, s.can_transpose, cfg.rate_transforms, state))
+    rating = float(_rate(out, units, peers, cfg.size, rperms, cperms, s.can_transpose, cfg.rate_transforms, state)[0])
     return out.astype(np.uint8), rating
 
 

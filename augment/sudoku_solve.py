@@ -78,12 +78,15 @@ def _low_digit(m):
 
 
 @njit(**KERNEL)
-def _propagate(cand, vals, units, peers, full):
-    """Naked + hidden singles to a fixpoint on (cand, vals) in place; False on a contradiction."""
+def _propagate(cand, vals, units, peers, full, stats):
+    """Naked + hidden singles to a fixpoint on (cand, vals) in place; False on a contradiction.
+
+    stats[2] counts sweeps: a finer effort measure that still grows for puzzles needing no guess."""
     ncell = cand.shape[0]
     changed = True
     while changed:
         changed = False
+        stats[2] += 1
         for c in range(ncell):
             if vals[c] != 0:
                 continue
@@ -131,7 +134,7 @@ def _propagate(cand, vals, units, peers, full):
 
 @njit(**KERNEL)
 def _search(grid, units, peers, size, limit, randomize, state, sols, stats):
-    """Count solutions of `grid` up to `limit` (the first ones land in `sols`); stats = [guesses, backtracks]."""
+    """Count solutions of `grid` up to `limit` (the first ones land in `sols`); stats += [guesses, backtracks, sweeps]."""
     ncell = size * size
     full = (1 << size) - 1
     cand = np.empty((ncell + 1, ncell), np.int32)
@@ -146,7 +149,7 @@ def _search(grid, units, peers, size, limit, randomize, state, sols, stats):
             if not (cand[0, c] & (1 << (d - 1))):
                 return 0
             cand[0, c] = 1 << (d - 1)
-    if not _propagate(cand[0], vals[0], units, peers, full):
+    if not _propagate(cand[0], vals[0], units, peers, full, stats):
         return 0
     nsol = 0
     depth = 0
@@ -189,7 +192,7 @@ def _search(grid, units, peers, size, limit, randomize, state, sols, stats):
         vals[depth + 1, :] = vals[depth]
         cand[depth + 1, bcell[depth]] = bit
         stats[0] += 1
-        if _propagate(cand[depth + 1], vals[depth + 1], units, peers, full):
+        if _propagate(cand[depth + 1], vals[depth + 1], units, peers, full, stats):
             depth += 1
             expand = True
         else:
@@ -215,14 +218,14 @@ def _transform(grid, size, rperms, cperms, can_transpose, state, out):
 
 @njit(**KERNEL)
 def _rate(grid, units, peers, size, rperms, cperms, can_transpose, n_transforms, state):
-    """Mean guesses to the first solution over `n_transforms` random symmetries of `grid`."""
+    """(mean guesses, mean propagation sweeps) to the first solution over `n_transforms` random symmetries."""
     tmp = np.empty_like(grid)
     sols = np.empty((1, grid.shape[0]), np.int8)
-    stats = np.zeros(2, np.int64)
+    stats = np.zeros(3, np.int64)
     for _ in range(n_transforms):
         _transform(grid, size, rperms, cperms, can_transpose, state, tmp)
         _search(tmp, units, peers, size, 1, False, state, sols, stats)
-    return stats[0] / n_transforms
+    return stats[0] / n_transforms, stats[2] / n_transforms
 
 
 def _grid(grid: np.ndarray, size: int) -> np.ndarray:
@@ -236,7 +239,7 @@ def count_solutions(grid: np.ndarray, size: int, limit: int = 2) -> tuple[int, n
     """(solutions found up to `limit`, the first one (zeros if none), guesses) for a 0-blank grid."""
     units, peers = geometry(size)
     sols = np.zeros((1, size * size), np.int8)
-    stats = np.zeros(2, np.int64)
+    stats = np.zeros(3, np.int64)
     n = _search(_grid(grid, size), units, peers, size, limit, False, np.zeros(1, np.uint64), sols, stats)
     return int(n), sols[0].astype(np.uint8), int(stats[0])
 
@@ -246,4 +249,4 @@ def rate(grid: np.ndarray, size: int, *, n_transforms: int = 16, seed: int = 0) 
     units, peers = geometry(size)
     rperms, cperms = line_perms(size)
     state = np.array([seed], np.uint64)
-    return float(_rate(_grid(grid, size), units, peers, size, rperms, cperms, shape_of(size).can_transpose, n_transforms, state))
+    return float(_rate(_grid(grid, size), units, peers, size, rperms, cperms, shape_of(size).can_transpose, n_transforms, state)[0])
