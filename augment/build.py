@@ -99,9 +99,10 @@ def fingerprint(train: Mapping[str, Task], target: Mapping[str, Task], cfg: Buil
     return h.hexdigest()
 
 
-def _val_tasks(train: Mapping[str, Task], cfg: BuildConfig) -> set[str]:
-    # Ranked by a hash of (seed, id), so the choice does not depend on input order.
-    eligible = [tid for tid, t in train.items() if t.test and t.has_solutions and t.train]
+def _val_tasks(train: Mapping[str, Task], target: Mapping[str, Task], cfg: BuildConfig) -> set[str]:
+    # Ranked by a hash of (seed, id), so the choice does not depend on input order; a task that
+    # is also a target (same id) never validates.
+    eligible = [tid for tid, t in train.items() if t.test and t.has_solutions and t.train and tid not in target]
     if cfg.val_fraction == 0 or len(eligible) < 2:
         return set()
     m = max(1, round(cfg.val_fraction * len(eligible)))
@@ -163,7 +164,7 @@ def build(
     existing = _existing(out_dir, fp)
     if existing is not None:
         return existing
-    val = _val_tasks(train, cfg)
+    val = _val_tasks(train, target, cfg)
     grids = _Grids()
     puzzle_rows: list[np.ndarray] = []  # (n, 11) records, in puzzle-id order
     table: dict[str, list] = {k: [] for k in ("task_id", "role", "aug_index", "split", "example_start", "example_count")}

@@ -203,3 +203,11 @@ def test_small_canvas_build(tmp_path):
     assert src.seq_len == 16 and len(src) == 3 * 8 * 2
     b = src.batch(np.arange(len(src)), seed=0)
     assert ((b.inputs >= 2).sum(1) == 6).all() and ((b.labels >= 2).sum(1) == 6).all()
+
+
+def test_val_never_holds_a_target_task(tasks, tmp_path):
+    train, target = tasks
+    both = {**train, **target}  # the target ids are training tasks too
+    build(both, target, replace(CFG, val_fraction=0.5, augmentations=2), tmp_path / "d")
+    val = open_split(tmp_path / "d", "val").examples
+    assert len(val) > 0 and not set(val["task_id"]) & set(target)
