@@ -41,5 +41,9 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
         result = adapt(source_checkpoint(cfg, run_dir), open_split(ds, "adapt"), run_dir / ADAPT, cfg.adapt,
                        model_cfg=mcfg, train_cfg=cfg.train, puzzle_map=read_puzzles(ds),
                        dataset_fingerprint=meta["fingerprint"], on_metrics=on_metrics)
-    summary = {k: getattr(result, k) for k in ("step", "stopped", "seconds") if hasattr(result, k)}
-    return StageResult([ADAPT], summary)
+    if result.stopped == "time_budget":
+        ctx.note(f"adapt: stopped by the time budget at step {result.step} of {cfg.adapt.steps}")
+    summary = {"step": result.step, "stopped": result.stopped, "rows_carried": result.rows_carried,
+               "rows_new": result.rows_new, "loss": (result.metrics or {}).get("loss"),
+               "seconds": round(result.seconds, 1)}
+    return StageResult([ADAPT], {k: v for k, v in summary.items() if v is not None})

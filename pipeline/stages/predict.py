@@ -35,8 +35,11 @@ def checkpoint_path(cfg, run_dir: Path) -> Path | None:
     return ckpt.best(folder) or ckpt.latest(folder)
 
 
-def load_model(path: Path, runtime, use_ema: bool, fingerprint: str):
-    """The TRM of a checkpoint, with its EMA weights applied when asked and present."""
+def load_model(path: Path, runtime, use_ema: bool, fingerprint: str | None = None):
+    """The TRM of a checkpoint, with its EMA weights applied when asked and present.
+
+    `fingerprint`: the dataset build the checkpoint must belong to (None: trust the checkpoint,
+    as for adapt/, whose rows are already in the build's numbering)."""
     from solver import checkpoint as ckpt
     from solver.config import ModelConfig
     from solver.ema import EMA
@@ -47,7 +50,8 @@ def load_model(path: Path, runtime, use_ema: bool, fingerprint: str):
     mcfg = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in mc.items()})
     model = TRM(mcfg).to(runtime.device)
     ema = EMA(model) if use_ema and (Path(path) / "ema.pt").is_file() else None
-    ckpt.load(path, model=model, ema=ema, fingerprint=fingerprint, device=runtime.device)
+    fp = meta.get("dataset_fingerprint", "") if fingerprint is None else fingerprint
+    ckpt.load(path, model=model, ema=ema, fingerprint=fp, device=runtime.device)
     if ema is not None:
         ema.copy_to(model)
     model.eval()
@@ -81,7 +85,8 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     ds = run_dir / DATASET
     source = open_split(ds, "test")
     runtime = setup_runtime(cfg.train.device, cfg.train.dtype)
-    model = load_model(path, runtime, cfg.predict.use_ema, read_meta(ds)["fingerprint"])
+    own = None if cfg.run.protocol == "pretrain-adapt" else read_meta(ds)["fingerprint"]
+    model = load_model(path, runtime, cfg.predict.use_ema, own)
     order = aug_order(source)
     if cfg.run.max_test_augs:
         per_input = max(1, _test_inputs(source))

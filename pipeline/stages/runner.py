@@ -24,6 +24,8 @@ from arc.errors import ArcError
 from pipeline.config import RunConfig, section_dict, write_config
 from pipeline.manifest import Manifest, StageRecord, fingerprint
 from pipeline.stages import STAGES, Context, StageResult
+from pipeline.stages.ingest import TARGET_JSON
+from pipeline.stages.submit import SUBMISSION, write_fallback
 
 CONFIG_TOML = "config.toml"
 
@@ -105,6 +107,11 @@ def plan(cfg: RunConfig, run_dir: str | Path, *, force: str | None = None,
 
 
 Launcher = Callable[[str, RunConfig, Path, list[str]], StageResult]
+StageFn = Callable[[RunConfig, Path, Context], StageResult]
+
+
+def stage_function(stage: str) -> StageFn:
+    return importlib.import_module(f"pipeline.stages.{stage}").run
 
 
 def execute(
@@ -117,8 +124,11 @@ def execute(
     on_start: Callable[[str, PlanRow], None] | None = None,
     on_end: Callable[[str, StageRecord], None] | None = None,
     launcher: Launcher | None = None,
+    impl: dict[str, StageFn] | None = None,
 ) -> dict[str, StageRecord]:
-    """Run (or skip) `stages` in order; the manifest records each one. Returns the records."""
+    """Run (or skip) `stages` in order; the manifest records each one. Returns the records.
+
+    `impl` replaces stage functions by name (tests); `launcher` replaces torchrun."""
     ctx = ctx or Context()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -134,12 +144,13 @@ def execute(
         else:
             if row.action == "run":
                 clear(run_dir, stage)
-            rec = run_one(stage, cfg, run_dir, manifest, fps[stage], ctx, launcher)
+            fn = (impl or {}).get(stage) or stage_function(stage)
+            rec = run_one(stage, cfg, run_dir, manifest, fps[stage], ctx, fn, launcher)
         if on_end is not None:
             on_end(stage, rec)
-        if stage == "ingest" and (row.action != "cached" or not (run_dir / "submission.json").exists()):
+        if stage == "ingest" and (row.action != "cached" or not (run_dir / SUBMISSION).exists()) \
+                and (run_dir / TARGET_JSON).exists():
             # a valid submission exists from here on, whatever happens to the later stages
-            from pipeline.stages.submit import write_fallback
 
             write_fallback(run_dir)
     return dict(manifest.stages)
@@ -155,7 +166,7 @@ def clear(run_dir: Path, stage: str) -> None:
 
 
 def run_one(stage: str, cfg: RunConfig, run_dir: Path, manifest: Manifest, fp: str, ctx: Context,
-            launcher: Launcher | None = None) -> StageRecord:
+            fn: StageFn, launcher: Launcher | None = None) -> StageRecord:
     manifest.start(stage, fp)
     try:
         cfg, sets = budgeted(stage, cfg, ctx)
@@ -165,7 +176,7 @@ def run_one(stage: str, cfg: RunConfig, run_dir: Path, manifest: Manifest, fp: s
         elif cfg.run.devices > 1 and stage in DISTRIBUTED:
             result = (launcher or torchrun)(stage, cfg, run_dir, sets)
         else:
-            result = importlib.import_module(f"pipeline.stages.{stage}").run(cfg, run_dir, ctx)
+            result = fn(cfg, run_dir, ctx)
     except BaseException as e:  # record the failure (even Ctrl-C), then let it propagate
         manifest.fail(stage, f"{type(e).__name__}: {e}"[:500])
         raise
