@@ -11,6 +11,7 @@ run continues exactly as an uninterrupted one.
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -32,6 +33,13 @@ from solver.optim import lr_at, make_optimizer, set_lr, sign_sgd_update
 from solver.sampler import Sampler, derive_seed
 
 Metrics = Callable[[dict[str, Any]], None]
+
+# newer torch renamed broadcast_buffers (both still sync buffers once at construction, which we want)
+_NO_BUFFER_SYNC = (
+    {"forward_sync_buffers": False}
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+    else {"broadcast_buffers": False}
+)
 
 # per-step sums reduced across ranks at log time (order matters: see take_metrics)
 _SUMS = ("slots", "loss", "ce", "halt", "halt_right", "done", "done_exact", "done_tok_right", "done_tok", "done_steps")
@@ -75,7 +83,7 @@ class Trainer:
         if runtime.distributed:
             # the puzzle table is a buffer: never broadcast it per step (rows are synced by hand)
             ids = [runtime.device] if runtime.is_gpu else None
-            self.ddp = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False, gradient_as_bucket_view=True)
+            self.ddp = DistributedDataParallel(self.model, device_ids=ids, gradient_as_bucket_view=True, **_NO_BUFFER_SYNC)
         self.forward = torch.compile(self.ddp) if train_cfg.compile else self.ddp
         self.optimizer = make_optimizer([p for p in self.model.parameters() if p.requires_grad], train_cfg)
         self.ema = EMA(self.model, train_cfg.ema) if train_cfg.ema > 0 else None

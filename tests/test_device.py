@@ -1,0 +1,55 @@
+"""Device and dtype resolution, and the rule that only solver/device.py names CUDA."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from arc.errors import ArcError
+from solver import device
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_cpu_runtime_is_float32_and_autocast_is_a_no_op():
+    rt = device.Runtime(device.resolve_device("cpu"), device.resolve_dtype("auto", torch.device("cpu")))
+    assert rt.dtype == torch.float32 and not rt.is_gpu
+    with rt.autocast():
+        out = torch.ones(2, 2) @ torch.ones(2, 2)
+    assert out.dtype == torch.float32
+    assert torch.equal(rt.all_gather(torch.arange(3)), torch.arange(3))  # single process: itself
+
+
+def test_explicit_dtypes_and_typos():
+    cpu = torch.device("cpu")
+    assert device.resolve_dtype("bfloat16", cpu) == torch.bfloat16
+    with pytest.raises(ArcError, match="valid: auto, float32, bfloat16"):
+        device.resolve_dtype("fp16", cpu)
+
+
+def test_bf16_autocast_on_cpu_when_asked():
+    rt = device.Runtime(torch.device("cpu"), torch.bfloat16)
+    with rt.autocast():
+        out = torch.nn.Linear(4, 4)(torch.ones(1, 4))
+    assert out.dtype == torch.bfloat16
+
+
+@pytest.mark.skipif(device.gpu_available(), reason="a GPU is visible")
+def test_asking_for_a_gpu_without_one_is_a_user_error():
+    with pytest.raises(ArcError, match="train.device=cpu"):
+        device.resolve_device("cuda")
+    assert device.resolve_device("auto").type == "cpu"
+
+
+def test_only_the_device_module_names_cuda():
+    pattern = re.compile(r"""["']cuda|torch\.cuda|\.cuda\(""")
+    offenders = [
+        str(p.relative_to(ROOT))
+        for pkg in ("arc", "augment", "solver", "pipeline", "submissions")
+        for p in (ROOT / pkg).rglob("*.py")
+        if p != ROOT / "solver" / "device.py" and pattern.search(p.read_text())
+    ]
+    assert offenders == []
