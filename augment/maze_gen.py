@@ -1,0 +1,192 @@
+"""Maze generators: random obstacle fields (Maze-Hard's procedure) and spanning-tree "perfect" mazes.
+
+Random obstacles: each layout draws a wall density uniformly in [wall_min, wall_max], walls cell by
+cell, a start uniformly among open cells, BFS from it, and the goal uniformly among open cells at
+distance >= min_path; a layout with no such cell is dropped. Perfect mazes carve a spanning tree
+(randomised depth-first search) over the odd-coordinate cells, so the S-G path is unique.
+Maze slot `i` draws its layouts from its own RNG stream (seed, i), so output is deterministic. Layouts are
+deduplicated by wall pattern and each yields one maze, so a train/test cut is a cut by wall layout.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from arc.errors import ArcError
+from augment.jit import KERNEL, njit
+from augment.maze import GOAL, OPEN, START, WALL, MazeSet, _bfs, _mark_path
+from augment.sudoku_solve import _below, _next_u64
+
+
+def default_min_path(size: int, perfect: bool = False) -> int:
+    """110 at 30x30 and 30 at 10x10 (the documented tiers), interpolated as a power law; perfect: 1.5 x size."""
+    if perfect:
+        return max(2, (3 * size) // 2)
+    return max(2, int(round(110 * (size / 30) ** 1.18)))
+
+
+@dataclass(frozen=True)
+class MazeGenConfig:
+    size: int = 30
+    min_path: int = 110  # minimum BFS distance S -> G in steps
+    count: int = 1000
+    test_count: int = 0
+    seed: int = 0
+    perfect: bool = False
+    wall_min: float = 0.3
+    wall_max: float = 0.5
+    max_layouts: int = 200_000  # per maze: give up when no layout qualifies after this many
+
+
+@dataclass(frozen=True)
+class MazeGenResult:
+    train: MazeSet
+    test: MazeSet
+    attempts: int  # layouts drawn
+    duplicates: int
+    seconds: float
+
+
+@njit(**KERNEL)
+def _uniform(state):
+    return np.float64(_next_u64(state) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(**KERNEL)
+def _obstacle_layout(size, min_path, wall_min, wall_max, max_layouts, state, walls, dist, ends):
+    """Draw layouts until one has a start with an open cell >= min_path away; returns layouts drawn (negative: gave up)."""
+    ncell = size * size
+    for t in range(max_layouts):
+        density = wall_min + (wall_max - wall_min) * _uniform(state)
+        n_open = 0
+        for c in range(ncell):
+            walls[c] = 1 if _uniform(state) < density else 0
+            n_open += 1 - walls[c]
+        if n_open < 2:
+            continue
+        k = _below(state, n_open)
+        start = 0
+        for c in range(ncell):
+            if walls[c] == 0:
+                if k == 0:
+                    start = c
+                    break
+                k -= 1
+        _bfs(walls, size, start, dist)
+        n_far = 0
+        for c in range(ncell):
+            n_far += dist[c] >= min_path
+        if n_far == 0:
+            continue
+        k = _below(state, n_far)
+        for c in range(ncell):
+            if dist[c] >= min_path:
+                if k == 0:
+                    ends[0], ends[1] = start, c
+                    return t + 1
+                k -= 1
+    return -max_layouts
+
+
+def _spanning_tree(size: int, rng: np.random.Generator) -> np.ndarray:
+    """Walls everywhere except a randomised-DFS spanning tree over the cells at odd coordinates."""
+    walls = np.ones((size, size), np.uint8)
+    rooms = (size - 1) // 2
+    seen = np.zeros((rooms, rooms), bool)
+    start = (int(rng.integers(rooms)), int(rng.integers(rooms)))
+    stack = [start]
+    seen[start] = True
+    walls[2 * start[0] + 1, 2 * start[1] + 1] = 0
+    while stack:
+        r, c = stack[-1]
+        nbrs = [(r + dr, c + dc) for dr, dc in ((-1, 0), (0, 1), (1, 0), (0, -1))
+                if 0 <= r + dr < rooms and 0 <= c + dc < rooms and not seen[r + dr, c + dc]]
+        if not nbrs:
+            stack.pop()
+            continue
+        nr, nc = nbrs[int(rng.integers(len(nbrs)))]
+        seen[nr, nc] = True
+        walls[2 * nr + 1, 2 * nc + 1] = 0
+        walls[r + nr + 1, c + nc + 1] = 0  # the wall between the two rooms
+        stack.append((nr, nc))
+    return walls.ravel()
+
+
+def _one(cfg: MazeGenConfig, index: int, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(question, answer, S-G distance, layouts drawn) for maze slot `index`; distance -1 when it gave up."""
+    seed_state = np.random.SeedSequence([cfg.seed, index]).generate_state(1, np.uint64)
+    ends = np.zeros(2, np.int64)
+    if cfg.perfect:
+        walls = _spanning_tree(cfg.size, np.random.default_rng(seed_state))
+        tries = 1
+        open_cells = np.flatnonzero(walls == 0)
+        state = np.array(seed_state, np.uint64)
+        ends[0] = open_cells[_below(state, len(open_cells))]
+        _bfs(walls, cfg.size, int(ends[0]), dist)
+        far = np.flatnonzero(dist >= cfg.min_path)
+        if len(far) == 0:
+            return walls, walls, -1, tries
+        ends[1] = far[_below(state, len(far))]
+    else:
+        walls = np.empty(cfg.size * cfg.size, np.uint8)
+        tries = _obstacle_layout(cfg.size, cfg.min_path, cfg.wall_min, cfg.wall_max, cfg.max_layouts,
+                                 np.array(seed_state, np.uint64), walls, dist, ends)
+        if tries < 0:
+            return walls, walls, -1, -tries
+    start, goal = int(ends[0]), int(ends[1])
+    q = np.where(walls == 1, WALL, OPEN).astype(np.uint8)
+    q[start], q[goal] = START, GOAL
+    to_goal = np.empty_like(dist)
+    _bfs(walls, cfg.size, goal, to_goal)
+    a = q.copy()
+    _mark_path(to_goal, cfg.size, start, a)
+    return q, a, int(to_goal[start]), tries
+
+
+def generate(cfg: MazeGenConfig, on_progress: Callable[[int], None] | None = None) -> MazeGenResult:
+    """`cfg.count` train and `cfg.test_count` test mazes, each on a distinct wall layout."""
+    if cfg.size < 5 or cfg.size > 30:
+        raise ArcError(f"maze size {cfg.size} is outside 5..30 (the 30x30 canvas bounds it)")
+    if cfg.perfect and cfg.size % 2 == 0:
+        raise ArcError(f"perfect mazes need an odd size (rooms at odd coordinates); got {cfg.size}, try {cfg.size + 1}")
+    if not 0 <= cfg.wall_min <= cfg.wall_max < 1:
+        raise ArcError(f"wall density range [{cfg.wall_min}, {cfg.wall_max}] must lie in [0, 1)")
+    want = cfg.count + cfg.test_count
+    t0 = time.perf_counter()
+    dist = np.empty(cfg.size * cfg.size, np.int32)
+    seen: set[bytes] = set()
+    qs, ans, lengths = [], [], []
+    attempts = duplicates = 0
+    index = 0
+    while len(qs) < want:
+        q, a, d, tries = _one(cfg, index, dist)
+        index += 1
+        attempts += tries
+        if d < 0 or index > 2 * want + 100:
+            raise ArcError(
+                f"maze {cfg.size}x{cfg.size}: no layout with a path of >= {cfg.min_path} steps "
+                f"({len(qs)} of {want} mazes after {attempts} layouts); lower --min-path "
+                f"(default {default_min_path(cfg.size, cfg.perfect)})"
+            )
+        key = (q == WALL).tobytes()
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        qs.append(q)
+        ans.append(a)
+        lengths.append(d)
+        if on_progress:
+            on_progress(1)
+    q, a, r = np.stack(qs), np.stack(ans), np.array(lengths, np.float32)
+    name = f"gen-maze{cfg.size}{'-perfect' if cfg.perfect else ''}"
+
+    def part(sl: slice, split: str) -> MazeSet:
+        return MazeSet(cfg.size, q[sl], a[sl], r[sl], (f"{name}-{split}",) * len(q[sl]))
+
+    return MazeGenResult(part(slice(0, cfg.count), "train"), part(slice(cfg.count, want), "test"),
+                         attempts, duplicates, time.perf_counter() - t0)
