@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from arc.load import load
-from augment.encode import EOS, PAD, decode, decode_batch, decode_to_original, encode, encode_examples
+from augment.encode import EOS, decode, decode_batch, decode_to_original, encode, encode_examples
 from augment.kernels import Packed, pack, unpack
 from augment.records import Aug, augs_to_array, dihedral_numpy
 from augment.transform import apply, apply_batch, apply_packed, invert, invert_batch, invert_rows
