@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numba
 
-KERNEL = dict(nopython=True, nogil=True, cache=True, fastmath=False)
+KERNEL = dict(nogil=True, cache=True, fastmath=False)  # njit is nopython already
 PARALLEL_KERNEL = dict(KERNEL, parallel=True)
 
 njit = numba.njit
