@@ -1,0 +1,55 @@
+"""kill -9 in the middle of training, then rerun: the run resumes from the last checkpoint."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import main
+from test_pipeline_run import tiny_config
+
+
+@pytest.mark.integration
+def test_sigkill_mid_training_then_rerun_resumes(tmp_path):
+    from arc.load import load
+    from submissions.validate import validate
+
+    run_dir = tmp_path / "run"
+    args = ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(run_dir),
+            "--set", "train.steps=12", "--set", "train.checkpoint_every=2"]
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=tmp_path)
+    latest = run_dir / "checkpoints" / "latest"
+    try:
+        deadline = time.time() + 120
+        while not latest.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        assert latest.exists(), "no checkpoint appeared before the run ended"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    first = json.loads((run_dir / "manifest.json").read_text())["stages"]
+    assert first["train"]["status"] == "running"  # killed inside the stage
+    assert "predict" not in first
+    killed_at = int(latest.read_text().strip().removeprefix("step_"))
+    assert 2 <= killed_at < 12
+
+    result = CliRunner().invoke(main, ["run", "--run-dir", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    after = json.loads((run_dir / "manifest.json").read_text())["stages"]
+    for stage in ("ingest", "build"):  # cached, not redone
+        assert after[stage]["start"] == first[stage]["start"]
+    train = after["train"]["summary"]
+    assert after["train"]["status"] == "done" and train["step"] == 12
+    assert train["resumed_from"] >= killed_at  # continued from the checkpoint, not from step 0
+    steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    assert steps.count(1) == 1  # step 1 was trained once
+    assert max(steps) == 12
+    target = load(str(run_dir / "tasks" / "target.json"))
+    assert validate(run_dir / "submission.json", target) == []
+    assert {"micro", "macro", "tasks_solved", "outputs"} <= set(json.loads((run_dir / "score.json").read_text()))

@@ -1,0 +1,113 @@
+"""`arc-pipeline run` end to end on a tiny CPU configuration, and the ingest overlap rule."""
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import main
+
+TINY = """
+[data]
+train = ["arc1/training"]
+target = "arc1/evaluation"
+max_side = 5
+limit_train = 6
+limit_target = 3
+[run]
+protocol = "joint"
+[build]
+augmentations = 2
+canvas = 6
+val_fraction = 0.0
+[model]
+hidden = 32
+heads = 2
+layers = 1
+n_latent = 1
+n_recursions = 1
+max_steps = 2
+[train]
+global_batch = 8
+steps = 6
+lr_warmup = 1
+ema = 0.9
+checkpoint_every = 3
+log_every = 1
+device = "cpu"
+[predict]
+batch_size = 64
+"""
+
+
+def tiny_config(tmp_path: Path) -> Path:
+    f = tmp_path / "tiny.toml"
+    f.write_text(TINY)
+    return f
+
+
+@pytest.mark.integration
+def test_tiny_run_end_to_end_then_everything_cached(tmp_path):
+    from arc.load import load
+    from submissions.validate import validate
+
+    run_dir = tmp_path / "run"
+    args = ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(run_dir)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    target = load(str(run_dir / "tasks" / "target.json"))
+    assert len(target) == 3 and all(t.has_solutions for t in target)  # solutions inline
+    assert validate(run_dir / "submission.json", target) == []
+    sub = json.loads((run_dir / "submission.json").read_text())
+    assert set(sub) == set(target.tasks)
+    score = json.loads((run_dir / "score.json").read_text())
+    assert {"micro", "macro", "tasks_solved", "outputs", "outputs_correct", "pass_at_k"} <= set(score)
+    assert score["outputs"] == target.n_test and 0.0 <= score["micro"] <= 1.0
+    per_task = pl.read_parquet(run_dir / "scores.parquet")
+    assert sorted(per_task["task_id"].to_list()) == sorted(target.tasks)
+    tasks = pl.read_parquet(run_dir / "tasks" / "tasks.parquet")
+    assert set(tasks["split"].to_list()) == {"train", "target"} and tasks["max_side"].max() <= 5
+    preds = pl.read_parquet(run_dir / "predictions.parquet")
+    assert {"task_id", "test_index", "rank", "votes"} <= set(preds.columns)
+    assert (run_dir / "checkpoints" / "latest").is_file()
+    html = (run_dir / "report.html").read_text()
+    assert all(tid in html for tid in target.tasks) and "data:image/png;base64" in html and "<svg" in html
+    manifest = json.loads((run_dir / "manifest.json").read_text())["stages"]
+    assert all(manifest[s]["status"] == "done" for s in manifest)
+    assert manifest["train"]["summary"]["step"] == 6
+    config = (run_dir / "config.toml").read_text()
+    assert "[model]" in config and "hidden = 32" in config
+    # the plan, per-stage summary and final summary were printed
+    assert "plan" in result.output and "micro" in result.output and "submission.json" in result.output
+
+    again = CliRunner().invoke(main, ["run", "--run-dir", str(run_dir)])  # reuses run_dir/config.toml
+    assert again.exit_code == 0, again.output
+    after = json.loads((run_dir / "manifest.json").read_text())["stages"]
+    assert {s: after[s]["start"] for s in after} == {s: manifest[s]["start"] for s in manifest}
+
+
+def test_ingest_drops_training_tasks_holding_a_target_test_pair(tmp_path):
+    from pipeline.config import load_config
+    from pipeline.stages import Context, ingest
+
+    sets = ["data.train=arc1/evaluation", "data.target=arc1/evaluation", "data.max_side=5",
+            "data.limit_train=5", "data.limit_target=3"]
+    ctx = Context()
+    res = ingest.run(load_config("smoke", sets=sets), tmp_path / "a", ctx)
+    assert res.summary["train_dropped"] == 3 and res.summary["train_tasks"] == 2
+    assert any("dropped 3" in n for n in ctx.notes)
+    train = json.loads((tmp_path / "a" / "tasks" / "train.json").read_text())
+    target = json.loads((tmp_path / "a" / "tasks" / "target.json").read_text())
+    assert not set(train) & set(target)
+    rows = pl.read_parquet(tmp_path / "a" / "tasks" / "tasks.parquet")
+    assert rows.filter(pl.col("dropped"))["id"].sort().to_list() == sorted(target)
+    kept = ingest.run(load_config("smoke", sets=sets + ["data.keep_overlap=true"]), tmp_path / "b")
+    assert kept.summary["train_tasks"] == 5 and kept.summary["train_dropped"] == 0
+
+
+def test_unknown_key_on_the_command_line_is_one_line_error(tmp_path):
+    result = CliRunner().invoke(main, ["run", "--preset", "smoke", "--run-dir", str(tmp_path), "--set", "train.stepz=1"])
+    assert result.exit_code == 1
+    assert "stepz" in result.output and "steps" in result.output and "Traceback" not in result.output
