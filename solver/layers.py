@@ -22,9 +22,30 @@ def trunc_normal_(t: torch.Tensor, std: float, generator: torch.Generator | None
     return nn.init.trunc_normal_(t, mean=0.0, std=sigma, a=-2 * sigma, b=2 * sigma, generator=generator)
 
 
+class _RMSNorm(torch.autograd.Function):
+    """RMSNorm in fp32 with a hand-written backward: fewer passes over memory than the autograd
+    composition, and it saves only its output (which the next layer keeps anyway) and 1/rms."""
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, eps: float) -> torch.Tensor:
+        hf = h.float()
+        inv_rms = torch.rsqrt(hf.square().mean(-1, keepdim=True).add_(eps))
+        out = (hf * inv_rms).to(h.dtype)
+        ctx.save_for_backward(out, inv_rms)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        out, inv_rms = ctx.saved_tensors
+        g, o = grad.float(), out.float()
+        # d/dh of h * r(h): r * (g - o * mean(g * o)), with o the normalised output
+        dot = (g * o).mean(-1, keepdim=True)
+        return (g - o * dot).mul_(inv_rms).to(grad.dtype), None
+
+
 def rms_norm(h: torch.Tensor, eps: float) -> torch.Tensor:
     """RMSNorm without a learned scale, computed in fp32 and returned in the input's dtype."""
-    return F.rms_norm(h.float(), (h.shape[-1],), eps=eps).to(h.dtype)
+    return _RMSNorm.apply(h, eps)
 
 
 def swiglu_inner(width: int, expansion: float) -> int:
@@ -59,23 +80,28 @@ class SwiGLU(nn.Module):
 
 
 class Rotary(nn.Module):
-    """Rotary position tables (cos, sin) for every position, in the rotate-half convention."""
+    """Rotary position angles for every position; channel pairs (2i, 2i+1) rotate together."""
 
     def __init__(self, head_dim: int, positions: int, theta: float):
         super().__init__()
         inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
-        angles = torch.outer(torch.arange(positions, dtype=torch.float32), inv_freq)
-        angles = torch.cat([angles, angles], dim=-1)  # (S, head_dim)
-        # (S, 1, head_dim): broadcasts over heads in the (B, S, heads, head_dim) layout
-        self.register_buffer("cos", angles.cos()[:, None, :], persistent=False)
-        self.register_buffer("sin", angles.sin()[:, None, :], persistent=False)
+        angles = torch.outer(torch.arange(positions, dtype=torch.float32), inv_freq)  # (S, head_dim/2)
+        self.register_buffer("cos", angles.cos(), persistent=False)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+
+    def rotations(self) -> torch.Tensor:
+        """Unit complex numbers (S, 1, 1, head_dim/2) broadcasting over (B, S, q|k, heads, pairs)."""
+        return torch.complex(self.cos, self.sin)[:, None, None, :]
 
 
-def apply_rotary(t: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate (B, S, heads, head_dim) by the position tables."""
-    half = t.shape[-1] // 2
-    rotated = torch.cat([-t[..., half:], t[..., :half]], dim=-1)
-    return t * cos + rotated * sin
+def apply_rotary(qk: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
+    """Rotate q and k together, (B, S, 2, heads, head_dim), as one complex multiply in fp32.
+
+    One pass instead of the half-swap's copy, negate and two multiplies; fp32 because complex
+    bf16 does not exist (the result goes back to the input's dtype).
+    """
+    pairs = torch.view_as_complex(qk.float().unflatten(-1, (-1, 2)))
+    return torch.view_as_real(pairs * rotations).flatten(-2).to(qk.dtype)
 
 
 class Attention(nn.Module):
@@ -90,12 +116,14 @@ class Attention(nn.Module):
         self.qkv = Linear(hidden, 3 * hidden)
         self.out = Linear(hidden, hidden)
 
-    def forward(self, h: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, rotations: torch.Tensor | None) -> torch.Tensor:
         b, s, _ = h.shape
-        q, k, v = self.qkv(h).view(b, s, 3, self.heads, self.head_dim).unbind(dim=2)
-        if rotary is not None:
-            cos, sin = (r.to(q.dtype) for r in rotary)
-            q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        qkv = self.qkv(h).view(b, s, 3, self.heads, self.head_dim)
+        v = qkv[:, :, 2]
+        if rotations is None:
+            q, k = qkv[:, :, 0], qkv[:, :, 1]
+        else:
+            q, k = apply_rotary(qkv[:, :, :2], rotations).unbind(dim=2)
         # SDPA wants (B, heads, S, head_dim); transposed views avoid copies
         o = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         return self.out(o.transpose(1, 2).reshape(b, s, -1))
@@ -108,7 +136,7 @@ class SequenceMLP(nn.Module):
         super().__init__()
         self.mlp = SwiGLU(positions, expansion)
 
-    def forward(self, h: torch.Tensor, rotary: object = None) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, rotations: object = None) -> torch.Tensor:
         return self.mlp(h.transpose(1, 2)).transpose(1, 2)
 
 
@@ -121,6 +149,6 @@ class Block(nn.Module):
         self.mlp = SwiGLU(hidden, expansion)
         self.eps = eps
 
-    def forward(self, h: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
-        h = rms_norm(h + self.mixer(h, rotary), self.eps)
+    def forward(self, h: torch.Tensor, rotations: torch.Tensor | None) -> torch.Tensor:
+        h = rms_norm(h + self.mixer(h, rotations), self.eps)
         return rms_norm(h + self.mlp(h), self.eps)

@@ -108,15 +108,16 @@ class TRM(nn.Module):
     def net(self, h: torch.Tensor, inject: torch.Tensor) -> torch.Tensor:
         """The one network: the blocks applied to the summed inputs."""
         h = h + inject
-        rotary = (self.rotary.cos, self.rotary.sin) if self.rotary is not None else None
+        rotations = self.rotary.rotations() if self.rotary is not None else None
         for block in self.blocks:
-            h = block(h, rotary)
+            h = block(h, rotations)
         return h
 
     def recursion(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """n latent updates z <- net(z + y + x), then the answer update y <- net(y + z)."""
+        y_x = y + x  # y is fixed during the latent updates: add it to x once
         for _ in range(self.cfg.n_latent):
-            z = self.net(z, y + x)
+            z = self.net(z, y_x)
         y = self.net(y, z)
         return y, z
 

@@ -71,7 +71,7 @@ def test_arc_config_parameter_count():
 
 
 def test_init_values():
-    cfg = replace(TINY, hidden=256, heads=4)
+    cfg = replace(TINY, hidden=128, heads=4)
     model = TRM(cfg, seed=1)
     assert torch.all(model.halt_head.weight == 0) and torch.all(model.halt_head.bias == -5)
     assert torch.all(model.puzzle_emb.table == 0)
@@ -80,7 +80,7 @@ def test_init_values():
             std = 1 / math.sqrt(m.in_features)
             assert m.weight.abs().max() <= 2 * std / 0.8796 + 1e-6  # truncated at two sigmas
             assert abs(m.weight.std().item() / std - 1) < 0.1
-    assert abs(model.tokens.weight.std().item() * math.sqrt(256) - 1) < 0.15
+    assert abs(model.tokens.weight.std().item() * math.sqrt(128) - 1) < 0.15
     for v in (model.y_init, model.z_init):
         assert abs(v.std().item() - 1) < 0.15 and not v.requires_grad
     # a fresh model halts nothing: halting logit = bias = -5
@@ -202,3 +202,35 @@ def test_bad_config_is_rejected():
         TRM(replace(TINY, mixer="conv"))
     with pytest.raises(ValueError, match="divisible"):
         TRM(replace(TINY, heads=5))
+
+
+def test_rms_norm_forward_and_backward_match_the_definition():
+    from solver.layers import rms_norm
+
+    h = (torch.randn(5, 7, 64, dtype=torch.float64) * 3).requires_grad_(True)
+    g = torch.randn(5, 7, 64, dtype=torch.float64)
+    ref = h * torch.rsqrt(h.square().mean(-1, keepdim=True) + 1e-5)
+    ref.backward(g)
+    expected = h.grad.clone()
+    h32 = h.detach().float().requires_grad_(True)
+    out = rms_norm(h32, 1e-5)
+    out.backward(g.float())
+    torch.testing.assert_close(out.double(), ref.detach(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(h32.grad.double(), expected, rtol=1e-4, atol=1e-5)
+    hb = h.detach().bfloat16()
+    assert rms_norm(hb, 1e-5).dtype == torch.bfloat16
+
+
+def test_rotary_scores_depend_only_on_relative_position():
+    from solver.layers import Rotary, apply_rotary
+
+    rot = Rotary(head_dim=8, positions=12, theta=10000.0)
+    q, k = torch.randn(8), torch.randn(8)
+    qk = torch.stack([q, k])[:, None].expand(1, 12, 2, 1, 8).contiguous()  # same q, k everywhere
+    out = apply_rotary(qk, rot.rotations())[0, :, :, 0]  # (S, 2, 8)
+    torch.testing.assert_close(out.norm(dim=-1), qk[0, :, :, 0].norm(dim=-1))  # rotations keep norms
+    score = lambda m, n: out[m, 0] @ out[n, 1]  # noqa: E731
+    torch.testing.assert_close(score(3, 1), score(10, 8))
+    torch.testing.assert_close(score(0, 5), score(6, 11))
+    assert not torch.allclose(score(3, 1), score(3, 2))
+    torch.testing.assert_close(out[0], qk[0, 0, :, 0])  # position 0 is not rotated
