@@ -1,0 +1,170 @@
+"""`arc-pipeline bench learn`: the TRM against the same network without recursion on generated
+6x6 Sudoku (2x3 boxes, random minimal puzzles, 1k train / 1k held out), equal wall-clock each.
+
+The TRM runs n latent updates and T recursions per supervision step, with deep supervision and
+ACT; the baseline is the same network (same parameter count) run once: n = T = N_sup = 1. Both
+train through `solver.train.train` in `--minutes` slices, each ending with a held-out evaluation
+on `curve_examples` puzzles (the learning curve); the final figure is the EMA weights on every
+held-out puzzle, all N_sup steps. `--json` prints exact, baseline_exact, minutes and the curves.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+Point = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class LearnConfig:
+    minutes: float = 20.0  # training wall-clock per network (curve evaluations included)
+    seed: int = 0
+    train_count: int = 1000
+    test_count: int = 1000
+    hidden: int = 64
+    layers: int = 2
+    heads: int = 4
+    mixer: str = "mlp"  # the MLP variant: a fixed small context, as the paper uses for Sudoku
+    n_latent: int = 2
+    n_recursions: int = 2
+    max_steps: int = 8
+    batch: int = 64
+    lr: float = 1e-3
+    lr_warmup: int = 100
+    weight_decay: float = 0.1
+    ema: float = 0.995
+    halt_exploration: float = 0.1
+    curve_points: int = 8
+    curve_examples: int = 250
+    threads: int = 0  # torch intra-op threads; 0 = torch's default
+    device: str = "cpu"
+
+
+def configs(cfg: LearnConfig, vocab_size: int, seq_len: int):
+    """(TRM model config, baseline model config, train config); same network, same parameters."""
+    from solver.config import ModelConfig, TrainConfig
+
+    trm = ModelConfig(
+        vocab_size=vocab_size, seq_len=seq_len, num_puzzles=2, hidden=cfg.hidden, heads=cfg.heads, layers=cfg.layers,
+        n_latent=cfg.n_latent, n_recursions=cfg.n_recursions, max_steps=cfg.max_steps, mixer=cfg.mixer,
+        pos_encoding="none" if cfg.mixer == "mlp" else "rope", puzzle_emb_len=1, halt_exploration=cfg.halt_exploration,
+    )
+    baseline = replace(trm, n_latent=1, n_recursions=1, max_steps=1, halt_exploration=0.0)
+    train = TrainConfig(
+        global_batch=cfg.batch, steps=10**9, lr=cfg.lr, lr_warmup=cfg.lr_warmup, weight_decay=cfg.weight_decay,
+        puzzle_lr=1e-3, puzzle_weight_decay=cfg.weight_decay, ema=cfg.ema, seed=cfg.seed, device=cfg.device,
+        checkpoint_every=0, keep_checkpoints=1, log_every=50,
+    )
+    return trm, baseline, train
+
+
+def sudoku_sources(cfg: LearnConfig):
+    """(train source with symmetry augmentation, held-out source), inequivalent under symmetry."""
+    from augment.sudoku import SudokuSource
+    from augment.sudoku_gen import SudokuGenConfig, generate
+
+    gen = generate(SudokuGenConfig(size=6, count=cfg.train_count, test_count=cfg.test_count, seed=cfg.seed, difficulty="easy"))
+    return SudokuSource(gen.train, augment=True), SudokuSource(gen.test, augment=False)
+
+
+def train_curve(name: str, mcfg, tcfg, cfg: LearnConfig, train_src, test_src, out: Path, runtime, on_point: Point | None) -> dict:
+    """Train `mcfg` for cfg.minutes in cfg.curve_points slices; evaluate after each; then in full."""
+    from solver import checkpoint as ckpt
+    from solver.ema import EMA
+    from solver.model import TRM, count_parameters
+    from solver.train import evaluate, train
+
+    slice_s = cfg.minutes * 60 / cfg.curve_points
+    curve, spent, res = [], 0.0, None
+    for _ in range(cfg.curve_points):
+        res = train(mcfg, replace(tcfg, time_budget_s=slice_s), train_src, out / name / "checkpoints", val_source=test_src,
+                    val_limit=cfg.curve_examples, runtime=runtime, metrics_path=out / name / "metrics.jsonl")
+        spent += res.seconds
+        point = {"minutes": round(spent / 60, 3), "step": res.step, "exact": res.val["exact"],
+                 "exact_halted": res.val["exact_halted"], "train_exact": res.metrics.get("exact_accuracy"),
+                 "loss": res.metrics.get("loss")}
+        curve.append(point)
+        if on_point is not None:
+            on_point(name, point)
+    model = TRM(mcfg).to(runtime.device)
+    ema = EMA(model, tcfg.ema) if tcfg.ema > 0 else None
+    ckpt.load(res.checkpoint, model=model, ema=ema, device=runtime.device)
+    if ema is not None:
+        ema.copy_to(model)
+    final = evaluate(model, test_src, runtime, batch_size=256)
+    return {"exact": final["exact"], "exact_halted": final["exact_halted"], "exact_by_step": final["exact_by_step"],
+            "token_accuracy": final["token_accuracy"], "mean_halt_step": final["mean_halt_step"], "steps": res.step,
+            "train_minutes": round(spent / 60, 3), "parameters": count_parameters(model), "curve": curve}
+
+
+def run(cfg: LearnConfig, out: Path, on_point: Point | None = None) -> dict:
+    """Generate the data, train both networks, return the figures."""
+    import torch
+
+    from solver.device import setup_runtime
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    t0 = time.perf_counter()
+    train_src, test_src = sudoku_sources(cfg)
+    trm_cfg, base_cfg, tcfg = configs(cfg, train_src.vocab_size, train_src.seq_len)
+    runtime = setup_runtime(cfg.device)
+    trm = train_curve("trm", trm_cfg, tcfg, cfg, train_src, test_src, out, runtime, on_point)
+    base = train_curve("baseline", base_cfg, tcfg, cfg, train_src, test_src, out, runtime, on_point)
+    return {
+        "exact": trm["exact"], "baseline_exact": base["exact"], "minutes": cfg.minutes,
+        "trm": trm, "baseline": base, "config": asdict(cfg), "threads": torch.get_num_threads(),
+        "total_minutes": round((time.perf_counter() - t0) / 60, 2),
+    }
+
+
+@click.command("learn")
+@click.option("--minutes", type=float, default=20.0, show_default=True, help="Training wall-clock per network.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--points", type=int, default=8, show_default=True, help="Learning-curve points per network.")
+@click.option("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default).")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Keep checkpoints and metrics here.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a LearnConfig field (e.g. hidden=128).")
+def cmd(minutes: float, as_json: bool, seed: int, points: int, threads: int, out: Path | None, overrides: tuple[str, ...]) -> None:
+    """TRM vs the same network without recursion on generated 6x6 Sudoku, equal wall-clock."""
+    from pipeline import ui
+
+    cfg = _with_overrides(LearnConfig(minutes=minutes, seed=seed, curve_points=points, threads=threads), overrides)
+
+    def show(name: str, p: dict) -> None:
+        if not as_json:
+            ui.info(f"{name:>8}  {p['minutes']:6.2f} min  step {p['step']:6d}  held-out exact {p['exact']:.3f}  "
+                    f"(train exact {p['train_exact'] or 0:.3f}, loss {p['loss'] or 0:.3f})")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run(cfg, out or Path(tmp), show)
+    if as_json:
+        ui.raw(json.dumps(result))
+        return
+    t, b = result["trm"], result["baseline"]
+    ui.table(f"6x6 Sudoku, {cfg.train_count} train / {cfg.test_count} held out, {minutes:g} min each",
+             ["network", "params", "steps", "held-out exact", "exact (halted)", "token acc"],
+             [["TRM", t["parameters"], t["steps"], f"{t['exact']:.3f}", f"{t['exact_halted']:.3f}", f"{t['token_accuracy']:.3f}"],
+              ["no recursion", b["parameters"], b["steps"], f"{b['exact']:.3f}", f"{b['exact_halted']:.3f}", f"{b['token_accuracy']:.3f}"]])
+
+
+def _with_overrides(cfg: LearnConfig, overrides: tuple[str, ...]) -> LearnConfig:
+    from arc.errors import ArcError
+
+    fields = asdict(cfg)
+    changes = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise ArcError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(fields)}")
+        kind = type(fields[key])
+        changes[key] = kind(value)
+    return replace(cfg, **changes)
