@@ -86,22 +86,25 @@ class Rotary(nn.Module):
         super().__init__()
         inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
         angles = torch.outer(torch.arange(positions, dtype=torch.float32), inv_freq)  # (S, head_dim/2)
-        self.register_buffer("cos", angles.cos(), persistent=False)
-        self.register_buffer("sin", angles.sin(), persistent=False)
-
-    def rotations(self) -> torch.Tensor:
-        """Unit complex numbers (S, 1, 1, head_dim/2) broadcasting over (B, S, q|k, heads, pairs)."""
-        return torch.complex(self.cos, self.sin)[:, None, None, :]
+        # (S, 1, 1, head_dim/2): broadcasts over (B, S, q|k, heads, pairs)
+        self.register_buffer("cos", angles.cos()[:, None, None, :], persistent=False)
+        self.register_buffer("sin", angles.sin()[:, None, None, :], persistent=False)
 
 
-def apply_rotary(qk: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
-    """Rotate q and k together, (B, S, 2, heads, head_dim), as one complex multiply in fp32.
+def apply_rotary(qk: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate q and k together, (B, S, 2, heads, head_dim), pairs (2i, 2i+1) as complex numbers.
 
-    One pass instead of the half-swap's copy, negate and two multiplies; fp32 because complex
-    bf16 does not exist (the result goes back to the input's dtype).
+    Eager: one complex multiply in fp32 (one pass instead of the half-swap's copy, negate and two
+    multiplies; fp32 because complex bf16 does not exist). Under torch.compile: the same rotation
+    written with real ops, which the compiler fuses into one kernel (it handles complex poorly).
     """
+    if torch.compiler.is_compiling():
+        pairs = qk.float().unflatten(-1, (-1, 2))
+        a, b = pairs[..., 0], pairs[..., 1]
+        rotated = torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1)
+        return rotated.flatten(-2).to(qk.dtype)
     pairs = torch.view_as_complex(qk.float().unflatten(-1, (-1, 2)))
-    return torch.view_as_real(pairs * rotations).flatten(-2).to(qk.dtype)
+    return torch.view_as_real(pairs * torch.complex(cos, sin)).flatten(-2).to(qk.dtype)
 
 
 class Attention(nn.Module):
@@ -116,14 +119,14 @@ class Attention(nn.Module):
         self.qkv = Linear(hidden, 3 * hidden)
         self.out = Linear(hidden, hidden)
 
-    def forward(self, h: torch.Tensor, rotations: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
         b, s, _ = h.shape
         qkv = self.qkv(h).view(b, s, 3, self.heads, self.head_dim)
         v = qkv[:, :, 2]
-        if rotations is None:
+        if rotary is None:
             q, k = qkv[:, :, 0], qkv[:, :, 1]
         else:
-            q, k = apply_rotary(qkv[:, :, :2], rotations).unbind(dim=2)
+            q, k = apply_rotary(qkv[:, :, :2], *rotary).unbind(dim=2)
         # SDPA wants (B, heads, S, head_dim); transposed views avoid copies
         o = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         return self.out(o.transpose(1, 2).reshape(b, s, -1))
@@ -136,7 +139,7 @@ class SequenceMLP(nn.Module):
         super().__init__()
         self.mlp = SwiGLU(positions, expansion)
 
-    def forward(self, h: torch.Tensor, rotations: object = None) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, rotary: object = None) -> torch.Tensor:
         return self.mlp(h.transpose(1, 2)).transpose(1, 2)
 
 
@@ -149,6 +152,6 @@ class Block(nn.Module):
         self.mlp = SwiGLU(hidden, expansion)
         self.eps = eps
 
-    def forward(self, h: torch.Tensor, rotations: torch.Tensor | None) -> torch.Tensor:
-        h = rms_norm(h + self.mixer(h, rotations), self.eps)
+    def forward(self, h: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        h = rms_norm(h + self.mixer(h, rotary), self.eps)
         return rms_norm(h + self.mlp(h), self.eps)

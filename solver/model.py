@@ -108,9 +108,9 @@ class TRM(nn.Module):
     def net(self, h: torch.Tensor, inject: torch.Tensor) -> torch.Tensor:
         """The one network: the blocks applied to the summed inputs."""
         h = h + inject
-        rotations = self.rotary.rotations() if self.rotary is not None else None
+        rotary = (self.rotary.cos, self.rotary.sin) if self.rotary is not None else None
         for block in self.blocks:
-            h = block(h, rotations)
+            h = block(h, rotary)
         return h
 
     def recursion(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

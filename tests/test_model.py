@@ -227,10 +227,20 @@ def test_rotary_scores_depend_only_on_relative_position():
     rot = Rotary(head_dim=8, positions=12, theta=10000.0)
     q, k = torch.randn(8), torch.randn(8)
     qk = torch.stack([q, k])[:, None].expand(1, 12, 2, 1, 8).contiguous()  # same q, k everywhere
-    out = apply_rotary(qk, rot.rotations())[0, :, :, 0]  # (S, 2, 8)
+    out = apply_rotary(qk, rot.cos, rot.sin)[0, :, :, 0]  # (S, 2, 8)
     torch.testing.assert_close(out.norm(dim=-1), qk[0, :, :, 0].norm(dim=-1))  # rotations keep norms
     score = lambda m, n: out[m, 0] @ out[n, 1]  # noqa: E731
     torch.testing.assert_close(score(3, 1), score(10, 8))
     torch.testing.assert_close(score(0, 5), score(6, 11))
     assert not torch.allclose(score(3, 1), score(3, 2))
     torch.testing.assert_close(out[0], qk[0, 0, :, 0])  # position 0 is not rotated
+
+
+def test_rotary_real_path_for_the_compiler_matches_the_complex_one(monkeypatch):
+    from solver.layers import Rotary, apply_rotary
+
+    rot = Rotary(head_dim=16, positions=10, theta=10000.0)
+    qk = torch.randn(3, 10, 2, 2, 16)
+    eager = apply_rotary(qk, rot.cos, rot.sin)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    torch.testing.assert_close(apply_rotary(qk, rot.cos, rot.sin), eager)
