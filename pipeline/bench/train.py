@@ -134,10 +134,13 @@ def cmd(as_json: bool, only: str | None, steps: int | None, warmup: int, threads
         return
     rows = []
     for name, r in results.items():
-        ratio = f"{r['examples_per_s'] / REFERENCE[name]:.2f}x" if same_as_reference else "n/a (other settings)"
-        peak = f"{r['fraction_of_peak']:.1%}" if peak_tflops else "-"
-        rows.append([name, r["batch"], f"{r['examples_per_s']:.3f}", f"{r['seconds_per_step']:.3f}",
-                     f"{r['gflops_per_s']:.1f}", REFERENCE[name], ratio, peak])
-    ui.table(f"training steps ({results[names[0]]['device']}, {results[names[0]]['dtype']}, {threads} threads)",
-             ["config", "batch", "examples/s", "s/step", "model GFLOP/s", "reference ex/s", "vs reference", "of peak"],
+        ratio = f"{r['examples_per_s'] / REFERENCE[name]:.2f}x" if same_as_reference else "n/a"
+        row = [name, r["batch"], f"{r['examples_per_s']:.3f}", f"{r['seconds_per_step']:.2f}",
+               f"{r['gflops_per_s']:.1f}", REFERENCE[name], ratio]
+        rows.append(row + ([f"{r['fraction_of_peak']:.1%}"] if peak_tflops else []))
+    first = results[names[0]]
+    ui.table(f"training steps: {first['device']}, {first['dtype']}, {threads} threads ({first['timed']})",
+             ["config", "batch", "ex/s", "s/step", "GFLOP/s", "ref ex/s", "vs ref"] + (["of peak"] if peak_tflops else []),
              rows)
+    if not same_as_reference:
+        ui.info("the reference figures are for cpu, float32, 2 threads, default batches: no ratio at other settings")
