@@ -3,8 +3,10 @@
 
 The TRM runs n latent updates and T recursions per supervision step, with deep supervision and
 ACT; the baseline is the same network (same parameter count) run once: n = T = N_sup = 1. Both
-train through `solver.train.train` in `--minutes` slices, each ending with a held-out evaluation
-on `curve_examples` puzzles (the learning curve); the final figure is the EMA weights on every
+train through `solver.train.train`, side by side in two processes of one thread each (the same
+wall-clock window and an equal share of the 2 cores; `--sequential` runs them one after the
+other), in `curve_points` slices of `--minutes`, each ending with a held-out evaluation on
+`curve_examples` puzzles (the learning curve). The final figure is the EMA weights on every
 held-out puzzle, all N_sup steps. `--json` prints exact, baseline_exact, minutes and the curves.
 """
 
@@ -43,7 +45,8 @@ class LearnConfig:
     halt_exploration: float = 0.1
     curve_points: int = 8
     curve_examples: int = 250
-    threads: int = 0  # torch intra-op threads; 0 = torch's default
+    threads: int = 1  # torch intra-op threads per network; 0 = torch's default
+    parallel: bool = True  # train both networks at once, one process (and core) each
     device: str = "cpu"
 
 
@@ -104,24 +107,71 @@ def train_curve(name: str, mcfg, tcfg, cfg: LearnConfig, train_src, test_src, ou
             "train_minutes": round(spent / 60, 3), "parameters": count_parameters(model), "curve": curve}
 
 
-def run(cfg: LearnConfig, out: Path, on_point: Point | None = None) -> dict:
-    """Generate the data, train both networks, return the figures."""
+NETWORKS = ("trm", "baseline")
+
+
+def train_one(name: str, cfg: LearnConfig, out: Path, on_point: Point | None = None) -> dict:
+    """Generate the data (deterministic from the seed) and train one of NETWORKS."""
     import torch
 
     from solver.device import setup_runtime
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    t0 = time.perf_counter()
     train_src, test_src = sudoku_sources(cfg)
     trm_cfg, base_cfg, tcfg = configs(cfg, train_src.vocab_size, train_src.seq_len)
-    runtime = setup_runtime(cfg.device)
-    trm = train_curve("trm", trm_cfg, tcfg, cfg, train_src, test_src, out, runtime, on_point)
-    base = train_curve("baseline", base_cfg, tcfg, cfg, train_src, test_src, out, runtime, on_point)
+    mcfg = trm_cfg if name == "trm" else base_cfg
+    return train_curve(name, mcfg, tcfg, cfg, train_src, test_src, out, setup_runtime(cfg.device), on_point)
+
+
+def _child(name: str, cfg: LearnConfig, out: Path, queue) -> None:
+    # one network per process: both share the same wall-clock window and one core each
+    try:
+        queue.put(("done", name, train_one(name, cfg, out, lambda n, p: queue.put(("point", n, p)))))
+    except Exception as e:  # report to the parent, which raises; the child still fails loudly
+        queue.put(("error", name, f"{type(e).__name__}: {e}"))
+        raise
+
+
+def _run_parallel(cfg: LearnConfig, out: Path, on_point: Point | None) -> dict[str, dict]:
+    import torch.multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_child, args=(name, cfg, out, queue), daemon=True) for name in NETWORKS]
+    for p in procs:
+        p.start()
+    results: dict[str, dict] = {}
+    try:
+        while len(results) < len(NETWORKS):
+            kind, name, payload = queue.get()
+            if kind == "point" and on_point is not None:
+                on_point(name, payload)
+            elif kind == "done":
+                results[name] = payload
+            elif kind == "error":
+                raise click.ClickException(f"bench learn: training {name} failed: {payload}")
+    finally:
+        for p in procs:
+            p.join(timeout=5 if len(results) == len(NETWORKS) else 0.1)
+            if p.is_alive():
+                p.terminate()
+    return results
+
+
+def run(cfg: LearnConfig, out: Path, on_point: Point | None = None) -> dict:
+    """Train both networks (side by side, one core each, or one after the other); the figures."""
+    import torch
+
+    t0 = time.perf_counter()
+    if cfg.parallel:
+        res = _run_parallel(cfg, out, on_point)
+    else:
+        res = {name: train_one(name, cfg, out, on_point) for name in NETWORKS}
     return {
-        "exact": trm["exact"], "baseline_exact": base["exact"], "minutes": cfg.minutes,
-        "trm": trm, "baseline": base, "config": asdict(cfg), "threads": torch.get_num_threads(),
-        "total_minutes": round((time.perf_counter() - t0) / 60, 2),
+        "exact": res["trm"]["exact"], "baseline_exact": res["baseline"]["exact"], "minutes": cfg.minutes,
+        "trm": res["trm"], "baseline": res["baseline"], "config": asdict(cfg),
+        "threads": cfg.threads or torch.get_num_threads(), "total_minutes": round((time.perf_counter() - t0) / 60, 2),
     }
 
 
@@ -130,14 +180,16 @@ def run(cfg: LearnConfig, out: Path, on_point: Point | None = None) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--points", type=int, default=8, show_default=True, help="Learning-curve points per network.")
-@click.option("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default).")
+@click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads per network (0 = torch's default).")
+@click.option("--sequential", is_flag=True, help="Train the networks one after the other instead of side by side.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Keep checkpoints and metrics here.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a LearnConfig field (e.g. hidden=128).")
-def cmd(minutes: float, as_json: bool, seed: int, points: int, threads: int, out: Path | None, overrides: tuple[str, ...]) -> None:
+def cmd(minutes: float, as_json: bool, seed: int, points: int, threads: int, sequential: bool, out: Path | None,
+        overrides: tuple[str, ...]) -> None:
     """TRM vs the same network without recursion on generated 6x6 Sudoku, equal wall-clock."""
     from pipeline import ui
 
-    cfg = _with_overrides(LearnConfig(minutes=minutes, seed=seed, curve_points=points, threads=threads), overrides)
+    cfg = _with_overrides(LearnConfig(minutes=minutes, seed=seed, curve_points=points, threads=threads, parallel=not sequential), overrides)
 
     def show(name: str, p: dict) -> None:
         if not as_json:
@@ -166,5 +218,8 @@ def _with_overrides(cfg: LearnConfig, overrides: tuple[str, ...]) -> LearnConfig
         if not sep or key not in fields:
             raise ArcError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(fields)}")
         kind = type(fields[key])
-        changes[key] = kind(value)
+        try:
+            changes[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        except ValueError as e:
+            raise ArcError(f"--set {item!r}: {key} takes a {kind.__name__} ({e})") from e
     return replace(cfg, **changes)
