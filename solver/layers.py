@@ -65,6 +65,36 @@ class Linear(nn.Linear):
             nn.init.zeros_(self.bias)
 
 
+class _GLU(torch.autograd.Function):
+    """silu(gate) * up of a fused (…, 2*inner) projection. The hand-written backward writes both
+    halves' gradients straight into one buffer (autograd would allocate two and concatenate)
+    and keeps only the projection itself for backward (autograd also keeps silu(gate))."""
+
+    @staticmethod
+    def forward(ctx, gate_up: torch.Tensor) -> torch.Tensor:
+        gate, up = gate_up.chunk(2, dim=-1)
+        ctx.save_for_backward(gate_up)
+        return F.silu(gate) * up
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (gate_up,) = ctx.saved_tensors
+        gate, up = gate_up.chunk(2, dim=-1)
+        out = torch.empty_like(gate_up)
+        d_gate, d_up = out.chunk(2, dim=-1)
+        torch.mul(grad, F.silu(gate), out=d_up)
+        torch.ops.aten.silu_backward.grad_input(grad * up, gate, grad_input=d_gate)
+        return out
+
+
+def glu(gate_up: torch.Tensor) -> torch.Tensor:
+    """silu(gate) * up over the two halves of the last axis."""
+    if torch.compiler.is_compiling():  # the compiler fuses the plain form better than it traces ours
+        gate, up = gate_up.chunk(2, dim=-1)
+        return F.silu(gate) * up
+    return _GLU.apply(gate_up)
+
+
 class SwiGLU(nn.Module):
     """silu(gate) * up, projected back; gate and up share one matmul."""
 
@@ -75,8 +105,7 @@ class SwiGLU(nn.Module):
         self.down = Linear(inner, width)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        gate, up = self.gate_up(h).chunk(2, dim=-1)
-        return self.down(F.silu(gate) * up)
+        return self.down(glu(self.gate_up(h)))
 
 
 class Rotary(nn.Module):

@@ -244,3 +244,21 @@ def test_rotary_real_path_for_the_compiler_matches_the_complex_one(monkeypatch):
     eager = apply_rotary(qk, rot.cos, rot.sin)
     monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
     torch.testing.assert_close(apply_rotary(qk, rot.cos, rot.sin), eager)
+
+
+def test_glu_backward_matches_autograd(monkeypatch):
+    from solver.layers import glu
+
+    gu = torch.randn(4, 7, 2 * 24, dtype=torch.float32)
+    g = torch.randn(4, 7, 24)
+    a = gu.clone().requires_grad_(True)
+    out = glu(a)
+    out.backward(g)
+    b = gu.clone().requires_grad_(True)
+    gate, up = b.chunk(2, dim=-1)
+    ref = torch.nn.functional.silu(gate) * up
+    ref.backward(g)
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(a.grad, b.grad)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    torch.testing.assert_close(glu(gu), ref.detach())
