@@ -4,7 +4,8 @@ Every puzzle comes from its own RNG stream seeded by (seed, index), so output is
 and independent of batching. Puzzles are deduplicated by canonical form (the lexicographically
 least image under all symmetries, digits relabelled by first appearance), so no two rows of a file
 are equivalent and a train/test split of distinct rows is a split by equivalence class. A `hard`
-search chain yields exactly one puzzle, so chains never straddle the split either.
+search chain yields up to `per_chain` related puzzles (those it keeps at or above `min_rating`);
+train and test come from separate chains, so no chain straddles the split.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from arc.errors import ArcError
 from augment.jit import KERNEL, njit
 from augment.sudoku import SudokuSet, line_perms, shape_of
-from augment.sudoku_solve import _below, _rate, _search, _shuffle, geometry
+from augment.sudoku_solve import _below, _candidates, _rate, _search, _search_cand, _shuffle, geometry
 
 Difficulty = Literal["easy", "medium", "hard"]
 
@@ -31,15 +32,17 @@ class SudokuGenConfig:
     difficulty: Difficulty = "easy"  # easy: random minimal; medium: minimal needing a guess; hard: hill-climbed
     test_count: int = 0  # extra puzzles for a test split, inequivalent to every train puzzle
     rate_transforms: int = 8  # random symmetries averaged per rating
-    hard_steps: int = 150  # hill-climbing steps per hard search chain
-    max_attempts_factor: int = 50  # give up after count * factor candidates (e.g. medium 4x4 never exists)
+    hard_steps: int = 400  # hill-climbing steps per hard search chain
+    per_chain: int = 16  # at most this many puzzles from one chain (neighbours on a chain are alike)
+    min_rating: float | None = None  # hard: mean guesses to reach; None = default_min_rating(size)
+    max_attempts_factor: int = 50  # give up after count * factor draws or chains
 
 
 @dataclass(frozen=True)
 class SudokuGenResult:
     train: SudokuSet
     test: SudokuSet
-    attempts: int
+    attempts: int  # random draws (easy, medium) or search chains (hard)
     duplicates: int
     seconds: float
 
@@ -64,13 +67,19 @@ def _minimise(puzzle, units, peers, size, state):
     """Drop clues in random order while the solution stays unique; the result is minimal."""
     order = np.arange(size * size)
     _shuffle(state, order)
-    sols = np.empty((2, size * size), np.int8)
+    sols = np.empty((1, size * size), np.int8)
+    stats = np.zeros(3, np.int64)
+    cand = np.empty(size * size, np.int32)
     for c in order:
         d = puzzle[c]
         if d == 0:
             continue
         puzzle[c] = 0
-        if _unique(puzzle, units, peers, size, state, sols) != 1:
+        # `puzzle` had one solution, so without clue c it stays unique iff no solution puts another digit at c,
+        # a search that fails fast, unlike counting solutions to two
+        _candidates(puzzle, size, cand)
+        cand[c] &= ~(1 << (d - 1))
+        if _search_cand(cand, units, peers, size, 1, False, state, sols, stats) != 0:
             puzzle[c] = d
 
 
@@ -110,14 +119,24 @@ def _mutate(p, size, state, out):
 
 
 @njit(**KERNEL)
-def _hard_chain(size, units, peers, rperms, cperms, can_t, steps, n_rate, state, out):
-    """Hill-climb from a random minimal puzzle, keeping a mutant whenever its effort score is no lower."""
+def _hard_chain(size, units, peers, rperms, cperms, can_t, steps, n_rate, min_rating, state, emitted):
+    """Hill-climb from a random minimal puzzle, keeping a mutant whenever its effort score is no lower.
+
+    Every kept puzzle whose mean guesses reach `min_rating` is copied to `emitted` (until it is full);
+    returns how many were."""
     p = np.empty(size * size, np.int8)
     q = np.empty(size * size, np.int8)
     _minimal_puzzle(size, units, peers, state, p)
     g, w = _rate(p, units, peers, size, rperms, cperms, can_t, n_rate, state)
     r = g + 0.01 * w  # sweeps break ties on the plateau of puzzles that need no guess
-    for _ in range(steps):
+    g_kept = g
+    n = 0
+    if g >= min_rating:
+        emitted[0] = p
+        n = 1
+    for step in range(steps):
+        if n >= emitted.shape[0] or (step == steps // 3 and g_kept < 0.5 * min_rating and n == 0):
+            break  # full, or a chain too far below the bar a third of the way in (cheaper to restart)
         _mutate(p, size, state, q)
         if not _make_unique(q, units, peers, size, state):
             continue
@@ -127,47 +146,72 @@ def _hard_chain(size, units, peers, rperms, cperms, can_t, steps, n_rate, state,
         if rq >= r:  # >= lets the chain drift across plateaus
             p[:] = q
             r = rq
-    out[:] = p
-    return r
+            g_kept = g
+            if g >= min_rating:
+                emitted[n] = q
+                n += 1
+    return n
+
+
+@njit(**KERNEL)
+def _canonical_rows(p, size, t, r, c, best, relabel, exact):
+    """Compare the image of `p` under (transpose t, row perm r, col perm c) with `best`, replacing it if smaller.
+
+    Compares only the first row unless `exact`. Returns -1 (smaller), 0 (equal), 1 (larger)."""
+    blank = size + 1
+    relabel[:] = 0
+    nxt = 1
+    better = False
+    for i in range(size if exact else 1):
+        for j in range(size):
+            v = p[r[i] * size + c[j]] if t == 0 else p[c[j] * size + r[i]]
+            if v == 0:
+                v = blank
+            else:
+                if relabel[v] == 0:
+                    relabel[v] = nxt
+                    nxt += 1
+                v = relabel[v]
+            k = i * size + j
+            if better:
+                best[k] = v
+            elif v < best[k]:
+                better = True
+                best[k] = v
+            elif v > best[k]:
+                return 1
+    return -1 if better else 0
 
 
 @njit(**KERNEL)
 def _canonical(p, size, rperms, cperms, can_t, best):
-    """Lexicographically least symmetric image of `p` (blank sorts last, digits relabelled by first use)."""
+    """Lexicographically least symmetric image of `p` (blank sorts last, digits relabelled by first use).
+
+    Two passes: the least first row over (transpose, source row, column perm), then the full image
+    only for row perms that start with a source row achieving it (the other rows cannot win)."""
     blank = size + 1
-    for k in range(best.shape[0]):
-        best[k] = blank + 1  # larger than anything, so the first candidate wins
+    best[:] = blank + 1  # larger than anything, so the first candidate wins
     relabel = np.zeros(size + 1, np.int8)
-    for t in range(2 if can_t else 1):
-        for ri in range(rperms.shape[0]):
-            r = rperms[ri]
+    n_t = 2 if can_t else 1
+    ties = np.empty((n_t * size * cperms.shape[0], 3), np.int32)
+    n_ties = 0
+    one = np.zeros(1, np.int32)
+    for t in range(n_t):
+        for i0 in range(size):
+            one[0] = i0
             for ci in range(cperms.shape[0]):
-                c = cperms[ci]
-                relabel[:] = 0
-                nxt = 1
-                better = False
-                for i in range(size):
-                    stop = False
-                    for j in range(size):
-                        v = p[r[i] * size + c[j]] if t == 0 else p[c[j] * size + r[i]]
-                        if v == 0:
-                            v = blank
-                        else:
-                            if relabel[v] == 0:
-                                relabel[v] = nxt
-                                nxt += 1
-                            v = relabel[v]
-                        k = i * size + j
-                        if better:
-                            best[k] = v
-                        elif v < best[k]:
-                            better = True
-                            best[k] = v
-                        elif v > best[k]:
-                            stop = True
-                            break
-                    if stop:
-                        break
+                cmp = _canonical_rows(p, size, t, one, cperms[ci], best, relabel, False)
+                if cmp < 0:
+                    n_ties = 0
+                if cmp <= 0:
+                    ties[n_ties, 0], ties[n_ties, 1], ties[n_ties, 2] = t, i0, ci
+                    n_ties += 1
+    best[size:] = blank + 1
+    for k in range(n_ties):
+        t, i0, ci = ties[k, 0], ties[k, 1], ties[k, 2]
+        for ri in range(rperms.shape[0]):
+            if rperms[ri, 0] == i0:
+                _canonical_rows(p, size, t, rperms[ri], cperms[ci], best, relabel, True)
     for k in range(best.shape[0]):
         if best[k] == blank:
             best[k] = 0
@@ -182,24 +226,39 @@ def canonical_key(puzzle: np.ndarray, size: int) -> bytes:
     return best.tobytes()
 
 
-def _stream(seed: int, index: int) -> np.ndarray:
-    """The RNG state of puzzle `index`: independent streams, whatever the batching."""
-    mixed = np.random.SeedSequence([seed, index]).generate_state(1, np.uint64)
-    return np.array(mixed, np.uint64)
+def _stream(seed: int, split: int, index: int) -> np.ndarray:
+    """The RNG state of puzzle (or chain) `index` of a split: independent streams, whatever the batching."""
+    return np.array(np.random.SeedSequence([seed, split, index]).generate_state(1, np.uint64), np.uint64)
 
 
-def _one(cfg: SudokuGenConfig, index: int) -> tuple[np.ndarray, float]:
+def default_min_rating(size: int) -> float:
+    """Mean guesses a `hard` puzzle must reach: about the top few percent of random minimal puzzles or better."""
+    return {4: 0.0, 6: 2.0, 9: 20.0}[size]
+
+
+def _draw(cfg: SudokuGenConfig, split: int, index: int) -> list[tuple[np.ndarray, float]]:
+    """Puzzles from one random minimal draw or one hard search chain, each with a fresh rating."""
     s = shape_of(cfg.size)
     units, peers = geometry(cfg.size)
     rperms, cperms = line_perms(cfg.size)
-    state = _stream(cfg.seed, index)
-    out = np.empty(s.cells, np.int8)
+    state = _stream(cfg.seed, split, index)
     if cfg.difficulty == "hard":
-        _hard_chain(cfg.size, units, peers, rperms, cperms, s.can_transpose, cfg.hard_steps, cfg.rate_transforms, state, out)
+        min_rating = default_min_rating(cfg.size) if cfg.min_rating is None else cfg.min_rating
+        emitted = np.empty((cfg.per_chain, s.cells), np.int8)
+        n = _hard_chain(cfg.size, units, peers, rperms, cperms, s.can_transpose, cfg.hard_steps, cfg.rate_transforms,
+                        min_rating, state, emitted)
+        found = list(emitted[:n])
     else:
-        _minimal_puzzle(cfg.size, units, peers, state, out)
-    rating = float(_rate(out, units, peers, cfg.size, rperms, cperms, s.can_transpose, cfg.rate_transforms, state)[0])
-    return out.astype(np.uint8), rating
+        min_rating = 1e-9 if cfg.difficulty == "medium" else 0.0
+        found = [np.empty(s.cells, np.int8)]
+        _minimal_puzzle(cfg.size, units, peers, state, found[0])
+    out = []
+    for p in found:
+        # a fresh rating: the chain kept puzzles on their own (upward-biased) estimate
+        r = float(_rate(p, units, peers, cfg.size, rperms, cperms, s.can_transpose, cfg.rate_transforms, state)[0])
+        if r >= min_rating:
+            out.append((p.astype(np.uint8), r))
+    return out
 
 
 def _solve(p: np.ndarray, size: int) -> np.ndarray:
@@ -211,43 +270,52 @@ def _solve(p: np.ndarray, size: int) -> np.ndarray:
 
 
 def generate(cfg: SudokuGenConfig, on_progress: Callable[[int], None] | None = None) -> SudokuGenResult:
-    """`cfg.count` train and `cfg.test_count` test puzzles, distinct up to symmetry, with ratings."""
+    """`cfg.count` train and `cfg.test_count` test puzzles, distinct up to symmetry, with ratings.
+
+    Train and test draw from separate stream namespaces (so the train file does not depend on
+    `test_count`) and share one set of canonical keys (so no test puzzle is equivalent to a train one)."""
     shape_of(cfg.size)
     if cfg.difficulty not in ("easy", "medium", "hard"):
         raise ArcError(f"unknown Sudoku difficulty {cfg.difficulty!r}; use easy, medium or hard")
-    want = cfg.count + cfg.test_count
+    if cfg.size == 4 and cfg.difficulty != "easy":
+        raise ArcError("4x4 Sudoku never needs a guess, so there is no medium or hard 4x4; use --difficulty easy")
     t0 = time.perf_counter()
     seen: set[bytes] = set()
-    puzzles, ratings = [], []
     attempts = duplicates = 0
-    while len(puzzles) < want:
-        if attempts >= max(want * cfg.max_attempts_factor, 100):
-            raise ArcError(
-                f"Sudoku {cfg.size}x{cfg.size} {cfg.difficulty}: only {len(puzzles)} of {want} distinct puzzles after "
-                f"{attempts} attempts; ask for fewer, or another difficulty (4x4 never needs a guess, so no 'medium')"
-            )
-        p, r = _one(cfg, attempts)
-        attempts += 1
-        if cfg.difficulty == "medium" and r <= 0:
-            continue
-        key = canonical_key(p, cfg.size)
-        if key in seen:
-            duplicates += 1
-            continue
-        seen.add(key)
-        puzzles.append(p)
-        ratings.append(r)
-        if on_progress:
-            on_progress(1)
-    q = np.stack(puzzles)
-    a = np.stack([_solve(p, cfg.size) for p in puzzles])
-    rt = np.array(ratings, np.float32)
+    parts = []
+    for split, want in ((0, cfg.count), (1, cfg.test_count)):
+        puzzles: list[np.ndarray] = []
+        ratings: list[float] = []
+        index = 0
+        while len(puzzles) < want:
+            if index >= max(want * cfg.max_attempts_factor, 100):
+                raise ArcError(
+                    f"Sudoku {cfg.size}x{cfg.size} {cfg.difficulty}: only {len(puzzles)} of {want} distinct puzzles after "
+                    f"{index} {'chains' if cfg.difficulty == 'hard' else 'draws'}; ask for fewer"
+                    + (" or lower --min-rating" if cfg.difficulty == "hard" else "")
+                )
+            found = _draw(cfg, split, index)
+            index += 1
+            for p, r in found:
+                key = canonical_key(p, cfg.size)
+                if key in seen:
+                    duplicates += 1
+                    continue
+                seen.add(key)
+                puzzles.append(p)
+                ratings.append(r)
+                if on_progress:
+                    on_progress(1)
+                if len(puzzles) == want:
+                    break
+        attempts += index
+        parts.append((puzzles, ratings))
     name = f"gen{cfg.size}-{cfg.difficulty}"
 
-    def part(sl: slice, split: str) -> SudokuSet:
-        n = len(q[sl])
-        return SudokuSet(cfg.size, q[sl], a[sl], rt[sl], (f"{name}-{split}",) * n)
+    def part(puzzles: list[np.ndarray], ratings: list[float], split: str) -> SudokuSet:
+        cells = shape_of(cfg.size).cells
+        q = np.stack(puzzles) if puzzles else np.zeros((0, cells), np.uint8)
+        a = np.stack([_solve(p, cfg.size) for p in puzzles]) if puzzles else np.zeros((0, cells), np.uint8)
+        return SudokuSet(cfg.size, q, a, np.array(ratings, np.float32), (f"{name}-{split}",) * len(puzzles))
 
-    return SudokuGenResult(
-        part(slice(0, cfg.count), "train"), part(slice(cfg.count, want), "test"), attempts, duplicates, time.perf_counter() - t0
-    )
+    return SudokuGenResult(part(*parts[0], "train"), part(*parts[1], "test"), attempts, duplicates, time.perf_counter() - t0)

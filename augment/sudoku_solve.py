@@ -133,22 +133,31 @@ def _propagate(cand, vals, units, peers, full, stats):
 
 
 @njit(**KERNEL)
+def _candidates(grid, size, out):
+    """Initial candidate masks: a given is its digit, a blank anything."""
+    full = (1 << size) - 1
+    for c in range(grid.shape[0]):
+        out[c] = full if grid[c] == 0 else 1 << (grid[c] - 1)
+
+
+@njit(**KERNEL)
 def _search(grid, units, peers, size, limit, randomize, state, sols, stats):
     """Count solutions of `grid` up to `limit` (the first ones land in `sols`); stats += [guesses, backtracks, sweeps]."""
+    cand0 = np.empty(grid.shape[0], np.int32)
+    _candidates(grid, size, cand0)
+    return _search_cand(cand0, units, peers, size, limit, randomize, state, sols, stats)
+
+
+@njit(**KERNEL)
+def _search_cand(cand0, units, peers, size, limit, randomize, state, sols, stats):
+    """`_search` from candidate masks (so a caller can also forbid digits in blank cells)."""
     ncell = size * size
     full = (1 << size) - 1
     cand = np.empty((ncell + 1, ncell), np.int32)
     vals = np.zeros((ncell + 1, ncell), np.int8)
     bcell = np.zeros(ncell + 1, np.int32)
     brem = np.zeros(ncell + 1, np.int32)
-    for c in range(ncell):
-        cand[0, c] = full
-    for c in range(ncell):
-        d = grid[c]
-        if d != 0:
-            if not (cand[0, c] & (1 << (d - 1))):
-                return 0
-            cand[0, c] = 1 << (d - 1)
+    cand[0, :] = cand0
     if not _propagate(cand[0], vals[0], units, peers, full, stats):
         return 0
     nsol = 0
