@@ -76,15 +76,18 @@ def measure(setting: Setting, *, steps: int, warmup: int, device: str, dtype: st
     for _ in range(warmup):
         trainer.step()
     runtime.synchronize()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         trainer.step()
     runtime.synchronize()
     seconds = (time.perf_counter() - t0) / steps
+    cpu_seconds = (time.process_time() - c0) / steps
     ex_per_s = b / seconds
     return {
         "examples_per_s": ex_per_s,
         "seconds_per_step": seconds,
+        # process CPU time: near threads x wall on an idle machine; far below it means other load
+        "cpu_seconds_per_step": cpu_seconds,
         "batch": b,
         "gflops_per_s": flops_per_example(mcfg) * ex_per_s / 1e9,
         "device": str(runtime.device),
