@@ -1,0 +1,119 @@
+"""The suite's chain (build -> predict -> vote -> submission -> score) with an oracle model, so the
+chain itself is proven fast; the trained run is `bench suite` (slow test at the end)."""
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from arc.synth import SynthConfig, synth_suite
+from augment.build import BuildConfig, build
+from augment.dataset import open_split
+from pipeline.bench.suite import broken_invert, chain
+from solver.infer import PredictConfig, Raw, run_steps
+
+RUNTIME = SimpleNamespace(device=torch.device("cpu"), rank=0, world_size=1, distributed=False,
+                          autocast=lambda: torch.autocast("cpu", enabled=False))
+
+
+class Oracle(torch.nn.Module):
+    """Answers every test example with its label (the augmented true output), halting at step
+    `halt_at`; examples whose index is in `wrong` get another example's answer instead."""
+
+    def __init__(self, source, halt_at=2, max_steps=4, wrong=()):
+        super().__init__()
+        self.cfg = SimpleNamespace(max_steps=max_steps)
+        self.halt_at = halt_at
+        labels = source.batch(np.arange(len(source)), 0).labels.astype(np.int64)
+        for i in wrong:
+            labels[i] = labels[(i + 1) % len(labels)]
+        self.labels = torch.from_numpy(labels)
+        self.index = {(int(p), bytes(x)): i for i, (x, p) in enumerate(zip(*source.batch(np.arange(len(source)), 0)[::2]))}
+
+    def embed(self, inputs, puzzle_ids):
+        rows = [self.index[(int(p), bytes(x.to(torch.uint8).numpy()))] for x, p in zip(inputs, puzzle_ids)]
+        return torch.tensor(rows, dtype=torch.float32)[:, None, None]
+
+    def initial_state(self, batch_size, device):
+        return torch.zeros(batch_size, 1, 1), torch.zeros(batch_size, 1, 1)
+
+    def step(self, x, y, z):
+        y = y + 1
+        logits = torch.nn.functional.one_hot(self.labels[x[:, 0, 0].long()], 12).float()
+        return y, z, logits, y[:, 0, 0] - self.halt_at + 0.5
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    d = tmp_path_factory.mktemp("suite")
+    target = synth_suite(5, SynthConfig(n_tasks=11))  # one task per rule
+    build({}, target, BuildConfig(augmentations=8, canvas=6, val_fraction=0), d / "dataset")
+    return d, target, open_split(d / "dataset", "test")
+
+
+def test_oracle_solves_every_test_output_and_halting_halves_the_steps(suite):
+    d, target, test = suite
+    on = chain(Oracle(test), test, target, d / "on", RUNTIME, PredictConfig(halt="on", batch_size=16))
+    off = chain(Oracle(test), test, target, d / "off", RUNTIME, PredictConfig(halt="off", batch_size=16))
+    assert on["pass2"] == off["pass2"] == 1.0 and on["tasks_solved"] == len(target)
+    assert on["pass_at_k"]["1"] == 1.0
+    assert on["mean_steps"] == 2.0 and off["mean_steps"] == 4.0
+    sub = json.loads((d / "on" / "submission.json").read_text())
+    assert set(sub) == set(target) and all(len(sub[t]) == len(target[t].test) for t in target)
+    assert (d / "on" / "predictions.parquet").is_file()
+
+
+def test_a_broken_inverse_collapses_the_rate(suite):
+    d, target, test = suite
+    raw = run_steps(Oracle(test), test, np.arange(len(test)), RUNTIME, PredictConfig(batch_size=16))
+    good = chain(None, test, target, d / "good", RUNTIME, None, raw=raw)
+    broken = chain(None, test, target, d / "broken", RUNTIME, None, raw=raw, invert_fn=broken_invert)
+    assert good["pass2"] == 1.0
+    assert broken["pass2"] < 0.5  # only the identity copies survive, outvoted by scattered junk
+
+
+def test_voting_outvotes_a_minority_of_wrong_predictions(suite):
+    d, target, test = suite
+    aug_index = test.puzzles.select("puzzle_id", "aug_index")
+    ex = test.examples.with_row_index("i").join(aug_index, on="puzzle_id", how="left")
+    # in every test input, the 3 copies after the identity answer wrongly (3 of 8 votes)
+    wrong = ex.filter(pl.col("aug_index").is_between(1, 3))["i"].to_list()
+    assert wrong
+    res = chain(Oracle(test, wrong=wrong), test, target, d / "noisy", RUNTIME, PredictConfig(batch_size=16))
+    assert res["pass2"] == 1.0 and res["pass_at_k"]["1"] == 1.0
+
+
+def test_test_inputs_without_predictions_still_get_both_attempts(suite):
+    d, target, test = suite
+    full = run_steps(Oracle(test), test, np.arange(len(test)), RUNTIME, PredictConfig(batch_size=16))
+    first_task = test.examples["task_id"][0]
+    keep = np.flatnonzero((test.examples["task_id"] != first_task).to_numpy())
+    raw = Raw(full.index[keep], full.tokens[keep], full.halt_prob[keep], full.steps[keep])
+    res = chain(None, test, target, d / "partial", RUNTIME, None, raw=raw)
+    sub = json.loads((d / "partial" / "submission.json").read_text())
+    assert set(sub) == set(target)
+    assert len(sub[first_task]) == len(target[first_task].test)
+    assert all(set(e) == {"attempt_1", "attempt_2"} for e in sub[first_task])
+    n_missing = len(target[first_task].test)
+    assert res["fallbacks"] == n_missing
+    total = sum(len(t.test) for t in target.values())
+    assert res["pass2"] == pytest.approx((total - n_missing) / total)
+
+
+@pytest.mark.slow
+def test_bench_suite_trains_and_solves_most_tasks(tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.bench.suite import cmd
+
+    result = CliRunner().invoke(cmd, ["--json", "--work-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output.strip().splitlines()[-1])
+    assert out["pass2"] > 0.5
+    assert out["pass2_broken_inverse"] < out["pass2"] / 2
+    assert out["mean_steps_halt_on"] <= out["mean_steps_halt_off"] / 2
+    assert out["seconds"] < 15 * 60
