@@ -116,7 +116,7 @@ def test_bundle_installs_offline_in_a_fresh_venv_and_submits(tmp_path):
     assert done.returncode == 0, log[-3000:]
     assert "installed" in log and "placeholder" in log and "copied" in log, log[-3000:]
     which = subprocess.run([py, "-c", "import pipeline, numba; print(pipeline.__file__)"], capture_output=True,
-                           text=True, env=env)
+                           text=True, env=env, cwd=tmp_path)
     assert str(venv) in which.stdout  # the bundle's wheel, not this checkout
     target = {t.id: t for t in tasks}
     assert validate(sub, target) == []
