@@ -88,6 +88,24 @@ def test_tiny_run_end_to_end_then_everything_cached(tmp_path):
     assert {s: after[s]["start"] for s in after} == {s: manifest[s]["start"] for s in manifest}
 
 
+@pytest.mark.integration
+def test_pretrain_adapt_protocol_adapts_then_predicts_from_adapt(tmp_path):
+    from arc.load import load
+    from submissions.validate import validate
+
+    run_dir = tmp_path / "run"
+    result = CliRunner().invoke(main, ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(run_dir),
+                                       "--set", "run.protocol=pretrain-adapt", "--set", "adapt.steps=3"])
+    assert result.exit_code == 0, result.output
+    stages = json.loads((run_dir / "manifest.json").read_text())["stages"]
+    adapt = stages["adapt"]["summary"]
+    assert adapt["step"] == 3 and adapt["rows_new"] > 0  # the targets' puzzle rows were added
+    assert stages["predict"]["summary"]["checkpoint"] == "step_00000003"  # predicted from adapt/
+    meta = json.loads((run_dir / "dataset" / "meta.json").read_text())
+    assert meta["protocol"] == "pretrain-adapt" and meta["counts"]["adapt"] > 0
+    assert validate(run_dir / "submission.json", load(str(run_dir / "tasks" / "target.json"))) == []
+
+
 def test_ingest_drops_training_tasks_holding_a_target_test_pair(tmp_path):
     from pipeline.config import load_config
     from pipeline.stages import Context, ingest
@@ -111,3 +129,19 @@ def test_unknown_key_on_the_command_line_is_one_line_error(tmp_path):
     result = CliRunner().invoke(main, ["run", "--preset", "smoke", "--run-dir", str(tmp_path), "--set", "train.stepz=1"])
     assert result.exit_code == 1
     assert "stepz" in result.output and "steps" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_devices_2_runs_train_and_predict_under_torchrun(tmp_path):
+    from arc.load import load
+    from solver import checkpoint as ckpt
+    from submissions.validate import validate
+
+    run_dir = tmp_path / "run"
+    result = CliRunner().invoke(main, ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(run_dir),
+                                       "--devices", "2"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((run_dir / "manifest.json").read_text())["stages"]
+    assert manifest["train"]["summary"] == {"devices": 2} and manifest["predict"]["summary"] == {"devices": 2}
+    assert ckpt.read_meta(run_dir / "checkpoints")["world_size"] == 2
+    assert validate(run_dir / "submission.json", load(str(run_dir / "tasks" / "target.json"))) == []

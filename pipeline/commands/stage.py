@@ -24,7 +24,12 @@ def _stage_command(name: str, help_text: str) -> click.Command:
         if no_manifest:
             import importlib
 
-            importlib.import_module(f"pipeline.stages.{name}").run(cfg, rdir, ctx)
+            try:
+                importlib.import_module(f"pipeline.stages.{name}").run(cfg, rdir, ctx)
+            finally:
+                from solver.device import teardown
+
+                teardown()  # leave torchrun's process group cleanly
             return
         from pipeline.stages.runner import execute
 

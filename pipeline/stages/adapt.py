@@ -17,6 +17,48 @@ def source_checkpoint(cfg, run_dir: Path) -> Path:
     return Path(cfg.run.checkpoint) if cfg.run.checkpoint else run_dir / CHECKPOINTS
 
 
+def planned(cfg, run_dir: Path, ctx: Context):
+    """[adapt] with its steps cut to what fits its time budget at the measured training speed.
+
+    A resumed adapt keeps the steps and time limit it started with (solver.adapt hashes its whole
+    config into the checkpoint's identity, so changing either would refuse the resume).
+    The speed comes from this run's training metrics, else from the checkpoint's last metrics
+    (another machine's: then only the time budget itself guards the deadline)."""
+    import dataclasses
+    import json
+
+    from solver import checkpoint as ckpt
+
+    a = cfg.adapt
+    started = ckpt.latest(run_dir / ADAPT)
+    if started is not None:
+        tc = ckpt.read_meta(started).get("train_config", {})
+        return dataclasses.replace(a, steps=int(tc.get("steps", a.steps)),
+                                   time_budget_s=float(tc.get("time_budget_s", a.time_budget_s)))
+    if not a.time_budget_s:
+        return a
+    rate = 0.0
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.exists():
+        for line in metrics.read_text().splitlines():
+            try:
+                rate = float(json.loads(line).get("examples_per_s", rate))
+            except (ValueError, AttributeError):
+                continue
+    if not rate:
+        try:
+            rate = float(ckpt.read_meta(source_checkpoint(cfg, run_dir)).get("metrics", {}).get("examples_per_s", 0))
+        except ArcError:
+            rate = 0.0
+    if rate <= 0:
+        return a
+    fit = int(0.9 * a.time_budget_s * rate / cfg.train.global_batch)
+    if fit >= a.steps:
+        return a
+    ctx.note(f"adapt: {a.steps} steps do not fit {a.time_budget_s:.0f}s at ~{rate:.0f} examples/s; planned {max(fit, 1)}")
+    return dataclasses.replace(a, steps=max(fit, 1))
+
+
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     ctx = ctx or Context()
     run_dir = Path(run_dir)
@@ -30,7 +72,8 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
 
     ds = run_dir / DATASET
     mcfg, meta = model_config(cfg, ds)
-    with ctx.progress("adapt", getattr(cfg.adapt, "steps", None), unit="step") as advance:
+    acfg = planned(cfg, run_dir, ctx)
+    with ctx.progress("adapt", acfg.steps, unit="step") as advance:
         done = [0]
 
         def on_metrics(row: dict) -> None:
@@ -38,11 +81,11 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
             advance(step - done[0])
             done[0] = step
 
-        result = adapt(source_checkpoint(cfg, run_dir), open_split(ds, "adapt"), run_dir / ADAPT, cfg.adapt,
+        result = adapt(source_checkpoint(cfg, run_dir), open_split(ds, "adapt"), run_dir / ADAPT, acfg,
                        model_cfg=mcfg, train_cfg=cfg.train, puzzle_map=read_puzzles(ds),
                        dataset_fingerprint=meta["fingerprint"], on_metrics=on_metrics)
     if result.stopped == "time_budget":
-        ctx.note(f"adapt: stopped by the time budget at step {result.step} of {cfg.adapt.steps}")
+        ctx.note(f"adapt: stopped by the time budget at step {result.step} of {acfg.steps}")
     summary = {"step": result.step, "stopped": result.stopped, "rows_carried": result.rows_carried,
                "rows_new": result.rows_new, "loss": (result.metrics or {}).get("loss"),
                "seconds": round(result.seconds, 1)}
