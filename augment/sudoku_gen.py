@@ -31,7 +31,8 @@ class SudokuGenConfig:
     seed: int = 0
     difficulty: Difficulty = "easy"  # easy: random minimal; medium: minimal needing a guess; hard: hill-climbed
     test_count: int = 0  # extra puzzles for a test split, inequivalent to every train puzzle
-    rate_transforms: int = 8  # random symmetries averaged per rating
+    rate_transforms: int = 8  # random symmetries averaged per rating inside the search
+    final_transforms: int = 32  # ... for the rating written out (more, so the filter on it is less noisy)
     hard_steps: int = 400  # hill-climbing steps per hard search chain
     per_chain: int = 16  # at most this many puzzles from one chain (neighbours on a chain are alike)
     min_rating: float | None = None  # hard: mean guesses to reach; None = default_min_rating(size)
@@ -255,7 +256,7 @@ def _draw(cfg: SudokuGenConfig, split: int, index: int) -> list[tuple[np.ndarray
     out = []
     for p in found:
         # a fresh rating: the chain kept puzzles on their own (upward-biased) estimate
-        r = float(_rate(p, units, peers, cfg.size, rperms, cperms, s.can_transpose, cfg.rate_transforms, state)[0])
+        r = float(_rate(p, units, peers, cfg.size, rperms, cperms, s.can_transpose, cfg.final_transforms, state)[0])
         if r >= min_rating:
             out.append((p.astype(np.uint8), r))
     return out
@@ -292,6 +293,7 @@ def generate(cfg: SudokuGenConfig, on_progress: Callable[[int], None] | None = N
                 raise ArcError(
                     f"Sudoku {cfg.size}x{cfg.size} {cfg.difficulty}: only {len(puzzles)} of {want} distinct puzzles after "
                     f"{index} {'chains' if cfg.difficulty == 'hard' else 'draws'}; ask for fewer"
+                    + (" (4x4 has only a few dozen inequivalent minimal puzzles)" if cfg.size == 4 else "")
                     + (" or lower --min-rating" if cfg.difficulty == "hard" else "")
                 )
             found = _draw(cfg, split, index)

@@ -42,18 +42,19 @@ def generate() -> None:
 @click.option("--hard-steps", type=click.IntRange(1), default=400, show_default=True, help="Hill-climbing steps per hard search chain.")
 @click.option("--per-chain", type=click.IntRange(1), default=16, show_default=True, help="Most hard puzzles kept from one chain.")
 @click.option("--min-rating", type=click.FloatRange(0), default=None, help="Hard: mean guesses to reach [default: 20 for 9x9, 2 for 6x6].")
-@click.option("--rate-transforms", type=click.IntRange(1), default=8, show_default=True, help="Random symmetries averaged per rating.")
+@click.option("--rate-transforms", type=click.IntRange(1), default=8, show_default=True, help="Random symmetries per rating in the hard search.")
+@click.option("--final-transforms", type=click.IntRange(1), default=32, show_default=True, help="Random symmetries per written rating.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Train CSV.")
 @click.option("--test-out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Test CSV [default: <out>-test.csv].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
-def sudoku(size, count, test_count, seed, difficulty, hard_steps, per_chain, min_rating, rate_transforms, out, test_out, as_json) -> None:
+def sudoku(size, count, test_count, seed, difficulty, hard_steps, per_chain, min_rating, rate_transforms, final_transforms, out, test_out, as_json) -> None:
     """Sudoku with unique solutions, rated by mean solver guesses over random symmetries."""
     from augment.sudoku import save_csv
     from augment.sudoku_gen import SudokuGenConfig, generate as gen
     from pipeline import ui
 
     cfg = SudokuGenConfig(size=int(size), count=count, seed=seed, difficulty=difficulty, test_count=test_count,
-                          rate_transforms=rate_transforms, hard_steps=hard_steps, per_chain=per_chain, min_rating=min_rating)
+                          rate_transforms=rate_transforms, final_transforms=final_transforms, hard_steps=hard_steps, per_chain=per_chain, min_rating=min_rating)
     with ui.progress(f"sudoku {size}x{size} {difficulty}", count + test_count, unit="puzzles") as advance:
         res = gen(cfg, on_progress=advance)
     save_csv(out, res.train)
