@@ -184,3 +184,22 @@ def test_mismatched_source_is_a_user_error():
         Trainer(mcfg, tcfg, toy_source(length=7), CPU)
     with pytest.raises(ArcError, match="global_batch"):
         Trainer(mcfg, tcfg, toy_source(), Runtime(torch.device("cpu"), torch.float32, world_size=3))
+
+
+def test_without_puzzle_positions_the_table_is_untouched():
+    from dataclasses import replace
+
+    mcfg, tcfg = toy_configs(puzzle_lr=0.1)
+    tr = Trainer(replace(mcfg, puzzle_emb_len=0), tcfg, toy_source(), CPU)
+    out = tr.step()
+    assert torch.isfinite(out["loss"])
+    assert torch.equal(tr.model.puzzle_emb.table, torch.zeros_like(tr.model.puzzle_emb.table))
+
+
+@pytest.mark.slow
+def test_compiled_step_matches_eager():
+    eager = Trainer(*toy_configs(), toy_source(), CPU)
+    compiled = Trainer(*toy_configs(compile=True), toy_source(), CPU)
+    for _ in range(3):
+        a, b = eager.step(), compiled.step()
+        assert torch.allclose(a["loss"], b["loss"], rtol=1e-4, atol=1e-5)

@@ -38,10 +38,10 @@ class LearnConfig:
     n_recursions: int = 2
     max_steps: int = 8
     batch: int = 64
-    lr: float = 1e-3
+    lr: float = 3e-3
     lr_warmup: int = 100
     weight_decay: float = 0.1
-    ema: float = 0.995
+    ema: float = 0.99  # short runs: a ~100-step average (0.999 would lag most of the run)
     halt_exploration: float = 0.1
     curve_points: int = 8
     curve_examples: int = 250
