@@ -5,6 +5,8 @@ configuration and at a tiny one, against the reference implementation's figures.
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -97,6 +99,15 @@ def measure(setting: Setting, *, steps: int, warmup: int, device: str, dtype: st
     }
 
 
+def _set_omp_wait(policy: str) -> str:
+    """Set OMP_WAIT_POLICY unless torch (and so OpenMP) is already loaded; returns what holds."""
+    current = os.environ.get("OMP_WAIT_POLICY", "unset")
+    if policy == "unset" or "torch" in sys.modules:
+        return current if policy == "unset" or current.lower() == policy else f"{current} (torch already loaded)"
+    os.environ["OMP_WAIT_POLICY"] = policy.upper()
+    return policy.upper()
+
+
 @click.command("train")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--only", type=click.Choice(["arc", "tiny"]), default=None, help="Run one configuration.")
@@ -108,9 +119,14 @@ def measure(setting: Setting, *, steps: int, warmup: int, device: str, dtype: st
 @click.option("--batch", type=int, default=None, help="Override the batch (default: 4 arc, 64 tiny).")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
 @click.option("--peak-tflops", type=float, default=None, help="Device peak, to print the fraction achieved.")
+@click.option("--omp-wait", type=click.Choice(["passive", "active", "unset"]), default="passive", show_default=True,
+              help="OpenMP threads sleep (passive) or spin (active) at barriers; spinning collapses on a shared CPU.")
 def cmd(as_json: bool, only: str | None, steps: int | None, warmup: int, threads: int, device: str, dtype: str,
-        batch: int | None, compile_: bool, peak_tflops: float | None) -> None:
+        batch: int | None, compile_: bool, peak_tflops: float | None, omp_wait: str) -> None:
     """Training examples/s at the paper's ARC configuration and at a tiny one."""
+    # read once when the OpenMP runtime starts, i.e. when torch loads: set it before that
+    omp_policy = _set_omp_wait(omp_wait)
+
     from pipeline import ui
     from solver.device import set_threads
 
@@ -132,6 +148,7 @@ def cmd(as_json: bool, only: str | None, steps: int | None, warmup: int, threads
             r["fraction_of_peak"] = r["gflops_per_s"] / (peak_tflops * 1e3)
     out["details"] = results
     out["reference"] = REFERENCE
+    out["omp_wait_policy"] = omp_policy
     if as_json:
         click.echo(json.dumps(out))
         return
@@ -145,5 +162,6 @@ def cmd(as_json: bool, only: str | None, steps: int | None, warmup: int, threads
     ui.table(f"training steps: {first['device']}, {first['dtype']}, {threads} threads ({first['timed']})",
              ["config", "batch", "ex/s", "s/step", "GFLOP/s", "ref ex/s", "vs ref"] + (["of peak"] if peak_tflops else []),
              rows)
+    ui.info(f"OMP_WAIT_POLICY: {omp_policy}")
     if not same_as_reference:
         ui.info("the reference figures are for cpu, float32, 2 threads, default batches: no ratio at other settings")
