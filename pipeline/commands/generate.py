@@ -17,13 +17,20 @@ def _test_path(out: Path, test_out: Path | None) -> Path:
 
 
 def _histogram(values, edges: list[float]) -> list[list[object]]:
+    """Rows (range, count, share) over [edges[k], edges[k+1]); a zero-width first bin reads as exactly 0."""
     import numpy as np
 
     v = np.asarray(values, float)
     rows = []
+    exact: float | None = None  # value already counted by a zero-width bin
     for lo, hi in zip(edges[:-1], edges[1:]):
-        n = int(((v >= lo) & (v < hi)).sum())
-        rows.append([f"[{lo:g}, {hi:g})", n, f"{100 * n / max(len(v), 1):.1f}%"])
+        if hi <= lo:
+            n, label, exact = int((v == lo).sum()), f"{lo:g}", lo
+        else:
+            inside = (v >= lo) & (v < hi) & (v != exact)
+            n = int(inside.sum())
+            label = (f"> {lo:g}" if lo == exact else f">= {lo:g}") if hi == float("inf") else f"{'(' if lo == exact else '['}{lo:g}, {hi:g})"
+        rows.append([label, n, f"{100 * n / max(len(v), 1):.1f}%"])
     return rows
 
 
@@ -80,7 +87,7 @@ def sudoku(size, count, test_count, seed, difficulty, hard_steps, per_chain, min
             f"({report['puzzles_per_s']}/s, {res.duplicates} symmetric duplicates dropped)")
     ui.info(f"rating (mean guesses): mean {report['rating_mean']}, max {report['rating_max']}; "
             f"{100 * report['needs_guess']:.1f}% need a guess; {report['clues_mean']} clues on average")
-    ui.table("difficulty (mean guesses)", ["rating", "puzzles", "share"], _histogram(ratings, [0, 1e-9, 1, 2, 5, 10, 25, 55, 110, 1e9]))
+    ui.table("difficulty (mean guesses)", ["rating", "puzzles", "share"], _histogram(ratings, [0, 0, 1, 2, 5, 10, 25, 55, 110, float("inf")]))
 
 
 @generate.command("maze")
@@ -125,5 +132,5 @@ def maze(size, min_path, count, test_count, seed, perfect, out, test_out, as_jso
             f"({report['mazes_per_s']}/s, {res.attempts} layouts tried)")
     lo = int(lengths.min())
     step = max(1, (int(lengths.max()) + 1 - lo + 7) // 8)
-    ui.table("shortest path S-G (BFS steps)", ["steps", "mazes", "share"],
+    ui.table("S-G distance (BFS steps)", ["steps", "mazes", "share"],
              _histogram(lengths, [float(lo + k * step) for k in range(9)]))
