@@ -50,6 +50,16 @@ class MazeGenResult:
     duplicates: int
     seconds: float
 
+    def summary(self) -> dict:
+        """Counts, throughput and path-length statistics over train and test together (JSON-ready)."""
+        d = np.concatenate([self.train.ratings, self.test.ratings]).astype(float)
+        return {
+            "train": len(self.train), "test": len(self.test), "size": self.train.size,
+            "seconds": round(self.seconds, 3), "mazes_per_s": round(len(d) / max(self.seconds, 1e-9), 2),
+            "layouts_tried": self.attempts, "duplicates": self.duplicates,
+            "path_mean": round(float(d.mean()), 2), "path_min": int(d.min()), "path_max": int(d.max()),
+        }
+
 
 @njit(**KERNEL)
 def _uniform(state):

@@ -47,6 +47,18 @@ class SudokuGenResult:
     duplicates: int
     seconds: float
 
+    def summary(self) -> dict:
+        """Counts, throughput and rating statistics over train and test together (JSON-ready)."""
+        r = np.concatenate([self.train.ratings, self.test.ratings]).astype(float)
+        clues = np.concatenate([(self.train.questions > 0).sum(1), (self.test.questions > 0).sum(1)])
+        return {
+            "train": len(self.train), "test": len(self.test), "size": self.train.size,
+            "seconds": round(self.seconds, 3), "puzzles_per_s": round(len(r) / max(self.seconds, 1e-9), 2),
+            "draws_or_chains": self.attempts, "duplicates": self.duplicates,
+            "rating_mean": round(float(r.mean()), 3), "rating_max": round(float(r.max()), 3),
+            "needs_guess": round(float((r > 0).mean()), 4), "clues_mean": round(float(clues.mean()), 2),
+        }
+
 
 @njit(**KERNEL)
 def _random_solution(size, units, peers, state, out):
