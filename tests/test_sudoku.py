@@ -264,3 +264,11 @@ def test_csv_round_trip_and_errors(tmp_path, sets):
     if sets[6].answers[0][0] != 2:
         with pytest.raises(ArcError, match="row 2"):
             load_csv(tmp_path / "clash.csv")
+
+
+def test_symmetry_group_sizes():
+    """6x6 has 3!*2^3 row and 2!*(3!)^2 column arrangements; with 6! digit maps: 2,488,320 (PUZZLES.md)."""
+    r6, c6 = line_perms(6)
+    assert (len(r6), len(c6)) == (48, 72) and len(r6) * len(c6) * 720 == 2_488_320
+    r9, c9 = line_perms(9)
+    assert len(r9) == len(c9) == 1296 and len({tuple(r) for r in r9.tolist()}) == 1296
