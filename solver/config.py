@@ -47,6 +47,7 @@ class TrainConfig:
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
     compile: bool = False
     eval_every: int = 0  # steps between held-out evaluations; 0 = only at the end
+    eval_examples: int = 0  # held-out examples per evaluation, evenly spaced over the split; 0 = all
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     log_every: int = 10

@@ -222,15 +222,17 @@ class Trainer:
 @torch.no_grad()
 def evaluate(model: TRM, source, runtime: Runtime, *, batch_size: int = 256, max_steps: int | None = None,
              limit: int | None = None) -> dict[str, Any]:
-    """Run every example (or the first `limit`) for all max_steps supervision steps.
+    """Run every example (or `limit` evenly spaced ones) for all max_steps supervision steps.
 
     Returns exact and token accuracy at the last step, exact accuracy after each step
     (`exact_by_step`) and at the step where the halting head first fired (`exact_halted`)."""
     was_training = model.training
     model.eval()
     n_sup = max_steps or model.cfg.max_steps
-    n = len(source) if limit is None else min(limit, len(source))
-    mine = np.arange(runtime.rank, n, runtime.world_size)
+    n = len(source)
+    # a limited evaluation takes evenly spaced examples (a split is often ordered by task)
+    chosen = np.arange(n) if not limit or limit >= n else np.unique(np.linspace(0, n - 1, limit).round().astype(np.int64))
+    mine = chosen[runtime.rank :: runtime.world_size]
     sums = torch.zeros(n_sup + 5, dtype=torch.float64, device=runtime.device)
     for lo in range(0, len(mine), batch_size):
         b = source.batch(mine[lo : lo + batch_size], 0)
@@ -286,6 +288,9 @@ def train(
     map's keys when it comes from another dataset build; new rows at the mean). `trunk_frozen_until`:
     steps during which only puzzle rows train. `on_metrics(row)` is called every log step (main
     rank); rows also go to `metrics_path` (default ckpt_dir/../metrics.jsonl) as JSON lines.
+    `val_source` is evaluated (EMA weights) every eval_every steps and at the end, on `val_limit`
+    (default train_cfg.eval_examples; 0/None = all) evenly spaced examples; the best by exact
+    accuracy is the `best` checkpoint.
     """
     t0 = time.perf_counter()
     rt = runtime or setup_runtime(train_cfg.device, train_cfg.dtype)
@@ -296,6 +301,7 @@ def train(
         check_source(model_cfg, val_source, "held-out (val) source")
     tr = Trainer(model_cfg, train_cfg, source, rt)
     tr.trunk_frozen_until = trunk_frozen_until
+    val_limit = val_limit if val_limit is not None else (train_cfg.eval_examples or None)
     best_exact, last_ckpt, last_val = None, None, None
     resume_from = ckpt.latest(ckpt_dir)
     if resume_from is not None:

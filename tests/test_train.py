@@ -174,6 +174,7 @@ def test_evaluate_reports_per_step_accuracy():
     assert out["examples"] == 10 and len(out["exact_by_step"]) == 3
     assert 0.0 <= out["exact"] <= 1.0 and 1.0 <= out["mean_halt_step"] <= 3.0
     assert tr.model.training  # evaluation restores the mode it found
+    assert evaluate(tr.model, toy_source(10), CPU, batch_size=4, limit=4)["examples"] == 4
 
 
 def test_mismatched_source_is_a_user_error():
