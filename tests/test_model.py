@@ -19,6 +19,16 @@ TINY = ModelConfig(
 )
 
 
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one thread is faster, and it never spins on a CPU shared with other jobs."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def batch(cfg: ModelConfig, b: int = 3, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     inputs = torch.randint(0, cfg.vocab_size, (b, cfg.seq_len), generator=g)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+import torch
 from click.testing import CliRunner
 
 from pipeline.bench import train as bench
@@ -11,6 +13,16 @@ from solver.config import ModelConfig
 
 MICRO = bench.Setting("micro", hidden=32, layers=1, n_latent=1, n_recursions=2, seq_len=6, vocab_size=5, batch=4,
                       heads=4, puzzle_emb_len=2)
+
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one thread is faster, and it never spins on a CPU shared with other jobs."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def test_flops_count_by_hand():
@@ -30,10 +42,10 @@ def test_measure_times_trainer_steps():
 
 def test_cli_json_reports_both_configs_and_the_reference_ratio(monkeypatch):
     monkeypatch.setattr(bench, "SETTINGS", {"arc": MICRO, "tiny": MICRO})
-    result = CliRunner().invoke(bench.cmd, ["--json", "--steps", "1", "--warmup", "0"])
+    result = CliRunner().invoke(bench.cmd, ["--json", "--steps", "1", "--warmup", "0"])  # reference settings
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert out["arc"] > 0 and out["tiny"] > 0
     assert out["arc_vs_reference"] == out["arc"] / bench.REFERENCE["arc"]
-    table = CliRunner().invoke(bench.cmd, ["--only", "tiny", "--steps", "1", "--warmup", "0", "--batch", "2"])
+    table = CliRunner().invoke(bench.cmd, ["--only", "tiny", "--steps", "1", "--warmup", "0", "--batch", "2", "--threads", "1"])
     assert table.exit_code == 0 and "n/a" in table.output
