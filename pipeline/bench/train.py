@@ -114,7 +114,7 @@ def _set_omp_wait(policy: str) -> str:
 @click.option("--steps", type=int, default=None, help="Timed steps (default: 2 arc, 5 tiny).")
 @click.option("--warmup", type=int, default=1, show_default=True, help="Untimed steps first.")
 @click.option("--threads", type=int, default=2, show_default=True, help="CPU threads (torch.set_num_threads).")
-@click.option("--device", default="cpu", show_default=True, help="cpu | cuda | auto.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, auto (the GPU when there is one) or a torch device name.")
 @click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16"]), default="float32", show_default=True)
 @click.option("--batch", type=int, default=None, help="Override the batch (default: 4 arc, 64 tiny).")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
