@@ -176,12 +176,15 @@ def generate(cfg: MazeGenConfig, on_progress: Callable[[int], None] | None = Non
         q, a, d, tries = _one(cfg, index, dist)
         index += 1
         attempts += tries
-        if d < 0 or index > 2 * want + 100:
+        # an obstacle slot that gave up drew max_layouts layouts in vain; a perfect maze just draws again
+        if (d < 0 and not cfg.perfect) or index > 20 * want + 100:
             raise ArcError(
-                f"maze {cfg.size}x{cfg.size}: no layout with a path of >= {cfg.min_path} steps "
-                f"({len(qs)} of {want} mazes after {attempts} layouts); lower --min-path "
-                f"(default {default_min_path(cfg.size, cfg.perfect)})"
+                f"maze {cfg.size}x{cfg.size}: only {len(qs)} of {want} distinct mazes with a path of >= {cfg.min_path} "
+                f"steps after {attempts} layouts; lower --min-path (default {default_min_path(cfg.size, cfg.perfect)}) "
+                "or ask for fewer"
             )
+        if d < 0:
+            continue
         key = (q == WALL).tobytes()
         if key in seen:
             duplicates += 1

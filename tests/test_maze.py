@@ -180,3 +180,9 @@ def test_csv_round_trip_and_errors(tmp_path, mazes):
     (tmp_path / "chars.csv").write_text('source,question,answer,rating\nx,"#X S",#oSG,0\n')
     with pytest.raises(ArcError, match="characters"):
         load_csv(tmp_path / "chars.csv")
+
+
+def test_perfect_mazes_redraw_when_the_start_is_too_central():
+    res = generate(MazeGenConfig(size=7, min_path=8, count=10, perfect=True, seed=0))
+    assert len(res.train) == 10 and (res.train.ratings >= 8).all()
+    assert res.attempts > 10, "some starts had no cell 8 steps away and were redrawn"
