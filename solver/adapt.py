@@ -91,9 +91,11 @@ def plan_rows(puzzles: pl.DataFrame, pre_map: pl.DataFrame | None, trained: np.n
     return source
 
 
-def adapt_fingerprint(pretrained: Path, pre_meta: dict, dataset_fp: str, cfg: AdaptConfig) -> str:
-    blob = [pretrained.name, pre_meta.get("dataset_fingerprint", ""), pre_meta.get("step"), dataset_fp, asdict(cfg)]
-    return "adapt-" + hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:32]
+def adapt_key(pretrained: Path, pre_meta: dict, dataset_fp: str, cfg: AdaptConfig) -> str:
+    """What the starting point depends on: the pre-trained checkpoint, the build, EMA or not (not the
+    budget: a resumed run may get another step count or time budget)."""
+    blob = [pretrained.name, pre_meta.get("dataset_fingerprint", ""), pre_meta.get("step"), dataset_fp, cfg.from_ema]
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def _dataset(dataset):
@@ -106,7 +108,7 @@ def _dataset(dataset):
 
 
 def _write_init(pretrained: Path, pre_meta: dict, init_dir: Path, mcfg: ModelConfig, cfg: AdaptConfig,
-                puzzles: pl.DataFrame, fingerprint: str) -> None:
+                puzzles: pl.DataFrame, fingerprint: str, key: str) -> None:
     """The starting checkpoint in the build's numbering (its meta counts rows carried and new)."""
     from solver.ema import EMA
     from solver.model import TRM
@@ -129,7 +131,7 @@ def _write_init(pretrained: Path, pre_meta: dict, init_dir: Path, mcfg: ModelCon
         table = mean.expand(mcfg.num_puzzles, -1).clone()
         table[torch.as_tensor(carried)] = pre_table[torch.as_tensor(source[carried])]
         emb.table = table.contiguous()
-    meta = {"dataset_fingerprint": fingerprint, "model_config": asdict(mcfg), "pretrained": str(pretrained),
+    meta = {"dataset_fingerprint": fingerprint, "adapt_key": key, "model_config": asdict(mcfg), "pretrained": str(pretrained),
             "pretrained_step": pre_meta.get("step"), "rows_carried": int(carried.sum()) - 1,
             "rows_new": int((~carried).sum())}
     ckpt.save(init_dir, 0, model=model, meta=meta, puzzle_map=puzzles, keep=1)
@@ -172,12 +174,17 @@ def adapt(
     dmeta = read_meta(dataset_dir)
     puzzles = puzzle_map if puzzle_map is not None else read_puzzles(dataset_dir)
     mcfg = replace(pre_cfg, num_puzzles=int(dmeta["num_puzzles"]))
-    fp = adapt_fingerprint(pretrained, pre_meta, dataset_fingerprint or dmeta["fingerprint"], cfg)
+    # the fine-tuned checkpoints carry the build's own fingerprint, so any reader of the build loads them
+    fp = dataset_fingerprint or dmeta["fingerprint"]
+    key = adapt_key(pretrained, pre_meta, fp, cfg)
     out_dir = Path(out_dir)
     init = ckpt.latest(out_dir / INIT)
     init_meta = ckpt.read_meta(init) if init is not None else {}
-    if init_meta.get("dataset_fingerprint") != fp:
-        _write_init(pretrained, pre_meta, out_dir / INIT, mcfg, cfg, puzzles, fp)
+    if init_meta.get("adapt_key") != key:
+        if ckpt.latest(out_dir) is not None:
+            raise ArcError(f"{out_dir} holds an adaptation from another pre-trained checkpoint, build or adapt config; "
+                           f"delete {out_dir} (or re-run the stage with --force) to adapt again")
+        _write_init(pretrained, pre_meta, out_dir / INIT, mcfg, cfg, puzzles, fp, key)
         init_meta = ckpt.read_meta(out_dir / INIT)
     tcfg = adapt_train_config(train_cfg or TrainConfig(), cfg)
     frozen = int(round(cfg.embeddings_only_fraction * cfg.steps))

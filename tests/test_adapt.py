@@ -6,6 +6,7 @@ import polars as pl
 import pytest
 import torch
 
+from arc.errors import ArcError
 from arc.synth import SynthConfig, synth_suite
 from augment.build import BuildConfig, build
 from augment.dataset import open_split, read_meta, read_puzzles
@@ -72,6 +73,8 @@ def test_embeddings_only_phase_extends_the_table_and_touches_nothing_else(setup)
     res = run_adapt(setup, "frozen", 3, 1.0)
     n_pre, n = pre[TABLE].shape[0], read_meta(setup / "data")["num_puzzles"]
     assert res.step == 3 and n > n_pre
+    # stamped with the build's fingerprint: the predict stage loads it against the build
+    assert ckpt.read_meta(res.checkpoint)["dataset_fingerprint"] == read_meta(setup / "data")["fingerprint"]
     assert (res.rows_carried, res.rows_new) == (n_pre - 1, n - n_pre)
     init, final = weights(setup / "frozen" / "init"), weights(res.checkpoint)
     assert final[TABLE].shape == (n, pre[TABLE].shape[1])
@@ -116,6 +119,9 @@ def test_adapt_resumes_after_a_crash_exactly(setup):
     # a finished run is not trained again
     again = run_adapt(setup, "whole", 4, 0.25, **every)
     assert again.stopped == "already_done" and again.step == 4
+    # another starting point into the same folder is refused, not silently mixed
+    with pytest.raises(ArcError, match="another pre-trained checkpoint"):
+        adapt(setup / "pre", setup / "data", setup / "whole", AdaptConfig(steps=4, from_ema=False), train_cfg=tiny_train_cfg(4))
 
 
 def test_prediction_reads_the_adapted_rows(setup):

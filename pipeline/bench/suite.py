@@ -39,6 +39,8 @@ class SuiteConfig:
     seed: int = 0
     target_tasks: int = 16  # the generated tasks to answer
     train_tasks: int = 16  # extra generated tasks (other seed, same rules) that train alongside
+    train_demos: int = 3  # demonstrations per extra task (more: the rules, not the grids, get learned)
+    translate: bool = True  # random offsets for training pairs (as the reference)
     augmentations: int = 8  # per task, identity included
     min_side: int = 3
     max_side: int = 5
@@ -87,7 +89,7 @@ def _build(train_tasks, target, cfg: SuiteConfig, protocol: str, out: Path):
     from augment.build import BuildConfig, build
 
     return build(train_tasks, target, BuildConfig(augmentations=cfg.augmentations, seed=cfg.seed, canvas=cfg.canvas,
-                                                  protocol=protocol, val_fraction=0.0), out)
+                                                  protocol=protocol, val_fraction=0.0, translate=cfg.translate), out)
 
 
 def _train_on(data: Path, cfg: SuiteConfig, tcfg, ckpt_dir: Path, runtime):
@@ -115,7 +117,8 @@ def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None) -> dict
     runtime = setup_runtime("cpu", "float32")
     synth = SynthConfig(n_tasks=cfg.target_tasks, min_side=cfg.min_side, max_side=cfg.max_side)
     target = synth_suite(1000 + cfg.seed, synth)
-    extra = synth_suite(2000 + cfg.seed, replace(synth, n_tasks=cfg.train_tasks)) if cfg.train_tasks else {}
+    extra_synth = replace(synth, n_tasks=cfg.train_tasks, n_train=cfg.train_demos)
+    extra = synth_suite(2000 + cfg.seed, extra_synth) if cfg.train_tasks else {}
     out: dict[str, Any] = {"tasks": len(target), "test_outputs": sum(len(t.test) for t in target.values())}
     timing: dict[str, float] = {}
 
@@ -145,7 +148,7 @@ def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None) -> dict
     if cfg.adapt_steps:
         note("pretrain-adapt: pre-train on another suite, adapt to the target demonstrations")
         t = time.perf_counter()
-        pre_tasks = synth_suite(3000 + cfg.seed, replace(synth, n_tasks=cfg.target_tasks + cfg.train_tasks))
+        pre_tasks = synth_suite(3000 + cfg.seed, replace(extra_synth, n_tasks=cfg.target_tasks + cfg.train_tasks))
         _build(pre_tasks, {}, cfg, "joint", work / "pretrain" / "dataset")
         _train_on(work / "pretrain" / "dataset", cfg, replace(cfg.train, steps=cfg.pretrain_steps),
                   work / "pretrain" / "checkpoints", runtime)
