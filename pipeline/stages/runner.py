@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -191,6 +190,8 @@ def budgeted(stage: str, cfg: RunConfig, ctx: Context) -> tuple[RunConfig | None
     remaining = ctx.remaining()
     if remaining is None or stage not in ("train", "adapt", "predict"):
         return cfg, []
+    if stage == "adapt" and cfg.run.protocol == "joint":
+        return cfg, []  # a no-op: nothing to budget
     from pipeline.config import parse_duration
 
     total = parse_duration(cfg.run.time_budget) or remaining
@@ -222,7 +223,3 @@ def torchrun(stage: str, cfg: RunConfig, run_dir: Path, sets: list[str]) -> Stag
 
 def outputs_of(stage: str, run_dir: Path) -> list[str]:
     return [rel for rel in OWNS.get(stage, ()) if (run_dir / rel).exists()]
-
-
-def seconds_since(t0: float) -> float:
-    return round(time.time() - t0, 1)
