@@ -281,3 +281,24 @@ def test_rms_norm_plain_path_for_the_compiler_matches(monkeypatch):
     ours = rms_norm(h, 1e-5)
     monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
     torch.testing.assert_close(rms_norm(h, 1e-5), ours)
+
+
+@pytest.mark.slow
+def test_compiled_step_matches_eager():
+    model = TRM(replace(TINY, layers=1)).train()
+    inputs, ids = batch(TINY)
+    y, z = model.initial_state(3, "cpu")
+
+    def run(fn):
+        model.zero_grad()
+        out = fn(inputs, ids, y, z)
+        (out[2].square().mean() + out[3].sum()).backward()
+        rows = model.puzzle_emb.pop_grads()[1]
+        return out[2].detach(), [p.grad.clone() for p in model.parameters()], rows
+
+    eager = run(model)
+    compiled = run(torch.compile(model))
+    torch.testing.assert_close(compiled[0], eager[0], rtol=1e-4, atol=1e-5)
+    for a, b in zip(compiled[1], eager[1]):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+    torch.testing.assert_close(compiled[2], eager[2], rtol=1e-3, atol=1e-5)
