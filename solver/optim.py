@@ -36,7 +36,8 @@ class AdamATan2(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            params, grads, ms, vs = [], [], [], []
+            # bucket by step count: a parameter that sometimes gets no gradient has its own bias correction
+            buckets: dict[int, tuple[list, list, list, list]] = {}
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -48,12 +49,11 @@ class AdamATan2(torch.optim.Optimizer):
                     state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["step"] += 1
-                params.append(p)
-                grads.append(p.grad)
-                ms.append(state["exp_avg"])
-                vs.append(state["exp_avg_sq"])
-            if params:
-                self._update(group, params, grads, ms, vs, self.state[params[0]]["step"])
+                bucket = buckets.setdefault(state["step"], ([], [], [], []))
+                for lst, t in zip(bucket, (p, p.grad, state["exp_avg"], state["exp_avg_sq"])):
+                    lst.append(t)
+            for step, (params, grads, ms, vs) in buckets.items():
+                self._update(group, params, grads, ms, vs, step)
         return loss
 
     @staticmethod

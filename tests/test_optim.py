@@ -109,3 +109,18 @@ def test_sign_sgd_sums_repeated_ids_and_touches_only_their_rows():
     assert torch.equal(table[untouched], before[untouched])
     sign_sgd_update(table, torch.zeros(0, dtype=torch.long), torch.zeros(0, 4), lr=0.1, weight_decay=0.5)
     assert torch.equal(table[untouched], before[untouched])
+
+
+def test_parameters_with_different_step_counts_keep_their_own_bias_correction():
+    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    opt = AdamATan2([a, b], lr=0.1, weight_decay=0.0)
+    a.grad = torch.ones(2)
+    opt.step()  # b has no gradient: its state stays empty
+    a.grad, b.grad = torch.ones(2), torch.ones(2)
+    opt.step()
+    assert opt.state[a]["step"] == 2 and opt.state[b]["step"] == 1
+    fresh = torch.nn.Parameter(torch.zeros(2))
+    once = AdamATan2([fresh], lr=0.1, weight_decay=0.0)
+    fresh.grad = torch.ones(2)
+    once.step()
+    torch.testing.assert_close(b.detach(), fresh.detach())  # b took a first step, not a second
