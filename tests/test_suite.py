@@ -115,5 +115,6 @@ def test_bench_suite_trains_and_solves_most_tasks(tmp_path):
     out = json.loads(result.output.strip().splitlines()[-1])
     assert out["pass2"] > 0.5
     assert out["pass2_broken_inverse"] < out["pass2"] / 2
-    assert out["mean_steps_halt_on"] <= out["mean_steps_halt_off"] / 2
+    assert out["pass2"] >= out["pass2_halt_off"]  # halting costs nothing
+    assert out["mean_steps_halt_on"] < 0.75 * out["mean_steps_halt_off"]
     assert out["seconds"] < 15 * 60
