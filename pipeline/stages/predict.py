@@ -21,7 +21,8 @@ SAFETY_S = 5.0  # seconds kept after prediction for voting, submit and report
 
 
 def checkpoint_path(cfg, run_dir: Path) -> Path | None:
-    """The checkpoint to predict with: adapt/ (pretrain-adapt) or checkpoints/, best else latest."""
+    """The checkpoint to predict with: adapt/ (pretrain-adapt) or checkpoints/; the best by the
+    held-out split when it beats the latest, else the latest."""
     from solver import checkpoint as ckpt
 
     if cfg.run.protocol == "pretrain-adapt":
@@ -32,7 +33,15 @@ def checkpoint_path(cfg, run_dir: Path) -> Path | None:
         folder = Path(cfg.run.checkpoint)
     if (folder / "meta.json").is_file():
         return folder
-    return ckpt.best(folder) or ckpt.latest(folder)
+    best, latest = ckpt.best(folder), ckpt.latest(folder)
+    if best is None or latest is None:
+        return best or latest
+
+    def val(path: Path) -> float:
+        return float((ckpt.read_meta(path).get("val") or {}).get("exact", -1.0))
+
+    # ties go to the latest: on equal held-out accuracy, more training is the better bet
+    return best if val(best) > val(latest) else latest
 
 
 def load_model(path: Path, runtime, use_ema: bool, fingerprint: str | None = None):
