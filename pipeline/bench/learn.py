@@ -36,7 +36,7 @@ class LearnConfig:
     mixer: str = "mlp"  # the MLP variant: a fixed small context, as the paper uses for Sudoku
     n_latent: int = 2
     n_recursions: int = 2
-    max_steps: int = 8
+    max_steps: int = 4  # N_sup: 4 beat 8 at equal wall-clock (more fresh puzzles per step)
     batch: int = 64
     lr: float = 3e-3
     lr_warmup: int = 100
