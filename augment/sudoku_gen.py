@@ -31,9 +31,10 @@ class SudokuGenConfig:
     seed: int = 0
     difficulty: Difficulty = "easy"  # easy: random minimal; medium: minimal needing a guess; hard: hill-climbed
     test_count: int = 0  # extra puzzles for a test split, inequivalent to every train puzzle
+    locked: bool = True  # rate with box-line reasoning too, like tdoku (Sudoku-Extreme's rating solver)
     rate_transforms: int = 8  # random symmetries averaged per rating inside the search
     final_transforms: int = 32  # ... for the rating written out (more, so the filter on it is less noisy)
-    hard_steps: int = 400  # hill-climbing steps per hard search chain
+    hard_steps: int = 800  # hill-climbing steps per hard search chain (ratings still climb at 800)
     per_chain: int = 16  # at most this many puzzles from one chain (neighbours on a chain are alike)
     min_rating: float | None = None  # hard: mean guesses to reach; None = default_min_rating(size)
     max_attempts_factor: int = 50  # give up after count * factor draws or chains
@@ -132,7 +133,7 @@ def _mutate(p, size, state, out):
 
 
 @njit(**KERNEL)
-def _hard_chain(size, units, peers, rperms, cperms, can_t, steps, n_rate, min_rating, state, emitted):
+def _hard_chain(size, units, peers, rperms, cperms, can_t, steps, n_rate, min_rating, locked, state, emitted):
     """Hill-climb from a random minimal puzzle, keeping a mutant whenever its effort score is no lower.
 
     Every kept puzzle whose mean guesses reach `min_rating` is copied to `emitted` (until it is full);
@@ -140,7 +141,7 @@ def _hard_chain(size, units, peers, rperms, cperms, can_t, steps, n_rate, min_ra
     p = np.empty(size * size, np.int8)
     q = np.empty(size * size, np.int8)
     _minimal_puzzle(size, units, peers, state, p)
-    g, w = _rate(p, units, peers, size, rperms, cperms, can_t, n_rate, state)
+    g, w = _rate(p, units, peers, size, rperms, cperms, can_t, n_rate, state, locked)
     r = g + 0.01 * w  # sweeps break ties on the plateau of puzzles that need no guess
     g_kept = g
     n = 0
@@ -154,7 +155,7 @@ def _hard_chain(size, units, peers, rperms, cperms, can_t, steps, n_rate, min_ra
         if not _make_unique(q, units, peers, size, state):
             continue
         _minimise(q, units, peers, size, state)
-        g, w = _rate(q, units, peers, size, rperms, cperms, can_t, n_rate, state)
+        g, w = _rate(q, units, peers, size, rperms, cperms, can_t, n_rate, state, locked)
         rq = g + 0.01 * w
         if rq >= r:  # >= lets the chain drift across plateaus
             p[:] = q
@@ -259,7 +260,7 @@ def _draw(cfg: SudokuGenConfig, split: int, index: int) -> list[tuple[np.ndarray
         min_rating = default_min_rating(cfg.size) if cfg.min_rating is None else cfg.min_rating
         emitted = np.empty((cfg.per_chain, s.cells), np.int8)
         n = _hard_chain(cfg.size, units, peers, rperms, cperms, s.can_transpose, cfg.hard_steps, cfg.rate_transforms,
-                        min_rating, state, emitted)
+                        min_rating, cfg.locked, state, emitted)
         found = list(emitted[:n])
     else:
         min_rating = 1e-9 if cfg.difficulty == "medium" else 0.0
@@ -268,7 +269,7 @@ def _draw(cfg: SudokuGenConfig, split: int, index: int) -> list[tuple[np.ndarray
     out = []
     for p in found:
         # a fresh rating: the chain kept puzzles on their own (upward-biased) estimate
-        r = float(_rate(p, units, peers, cfg.size, rperms, cperms, s.can_transpose, cfg.final_transforms, state)[0])
+        r = float(_rate(p, units, peers, cfg.size, rperms, cperms, s.can_transpose, cfg.final_transforms, state, cfg.locked)[0])
         if r >= min_rating:
             out.append((p.astype(np.uint8), r))
     return out

@@ -1,7 +1,8 @@
 """numba Sudoku solver that counts its search effort, plus the explicit PRNG the generators use.
 
 A grid is a flat int8 array of `size * size` digits (0 = blank). Candidates are bitmasks (bit d-1
-for digit d). Propagation applies naked and hidden singles to a fixpoint; search branches on a cell
+for digit d). Propagation applies naked and hidden singles to a fixpoint, then (when `locked`, the default for
+ratings, as in tdoku) box-line eliminations, and repeats; search branches on a cell
 with the fewest candidates (first such cell, row-major) and tries digits low to high, or in a random
 order when asked. Effort is counted as `guesses`: branch assignments tried. Random symmetry
 transforms change which cell and digit come first, which is why ratings average over several.
@@ -78,11 +79,78 @@ def _low_digit(m):
 
 
 @njit(**KERNEL)
-def _propagate(cand, vals, units, peers, full, stats):
-    """Naked + hidden singles to a fixpoint on (cand, vals) in place; False on a contradiction.
+def _eliminate(cand, vals, c, bit):
+    """Drop `bit` from unsolved cell c: 1 if it changed, -1 if that left no candidate, else 0."""
+    if vals[c] != 0 or not (cand[c] & bit):
+        return 0
+    cand[c] &= ~bit
+    return -1 if cand[c] == 0 else 1
+
+
+@njit(**KERNEL)
+def _locked(cand, vals, size, br, bc):
+    """Locked candidates (box-line interactions): 1 if anything was eliminated, -1 on a contradiction, else 0.
+
+    A digit confined to one line inside a box leaves the rest of that line; a digit confined to one box
+    inside a line leaves the rest of that box."""
+    status = 0
+    for box_r in range(0, size, br):
+        for box_c in range(0, size, bc):
+            for d in range(size):
+                bit = 1 << d
+                row, col, n = -1, -1, 0
+                for i in range(box_r, box_r + br):
+                    for j in range(box_c, box_c + bc):
+                        c = i * size + j
+                        if vals[c] == 0 and cand[c] & bit:
+                            row = i if n == 0 or row == i else -2
+                            col = j if n == 0 or col == j else -2
+                            n += 1
+                if n < 2:
+                    continue  # none (digit placed) or a hidden single, which the singles pass handles
+                for k in range(size):
+                    if row >= 0 and not box_c <= k < box_c + bc:
+                        e = _eliminate(cand, vals, row * size + k, bit)
+                        if e < 0:
+                            return -1
+                        status |= e
+                    if col >= 0 and not box_r <= k < box_r + br:
+                        e = _eliminate(cand, vals, k * size + col, bit)
+                        if e < 0:
+                            return -1
+                        status |= e
+                # claiming: the digit's candidates in a line that crosses this box all lie inside it
+                for line in range(2):
+                    for x in range((box_r if line == 0 else box_c), (box_r + br if line == 0 else box_c + bc)):
+                        inside, outside = 0, 0
+                        for k in range(size):
+                            c = x * size + k if line == 0 else k * size + x
+                            if vals[c] == 0 and cand[c] & bit:
+                                if (box_c <= k < box_c + bc) if line == 0 else (box_r <= k < box_r + br):
+                                    inside += 1
+                                else:
+                                    outside += 1
+                        if inside and not outside:
+                            for i in range(box_r, box_r + br):
+                                for j in range(box_c, box_c + bc):
+                                    if (i != x) if line == 0 else (j != x):
+                                        e = _eliminate(cand, vals, i * size + j, bit)
+                                        if e < 0:
+                                            return -1
+                                        status |= e
+    return status
+
+
+@njit(**KERNEL)
+def _propagate(cand, vals, units, peers, full, stats, locked=False):
+    """Naked + hidden singles (+ locked candidates if `locked`) to a fixpoint in place; False on a contradiction.
 
     stats[2] counts sweeps: a finer effort measure that still grows for puzzles needing no guess."""
     ncell = cand.shape[0]
+    size = units.shape[1]
+    bc = 0  # box width: the columns spanned by the first box (units[2 * size])
+    for k in range(size):
+        bc = max(bc, units[2 * size, k] % size + 1)
     changed = True
     while changed:
         changed = False
@@ -129,6 +197,11 @@ def _propagate(cand, vals, units, peers, full, stats):
                         if cand[c] != h:
                             cand[c] = h
                             changed = True
+        if locked and not changed:
+            st = _locked(cand, vals, size, size // bc, bc)
+            if st < 0:
+                return False
+            changed = st > 0
     return True
 
 
@@ -141,15 +214,15 @@ def _candidates(grid, size, out):
 
 
 @njit(**KERNEL)
-def _search(grid, units, peers, size, limit, randomize, state, sols, stats):
+def _search(grid, units, peers, size, limit, randomize, state, sols, stats, locked=False):
     """Count solutions of `grid` up to `limit` (the first ones land in `sols`); stats += [guesses, backtracks, sweeps]."""
     cand0 = np.empty(grid.shape[0], np.int32)
     _candidates(grid, size, cand0)
-    return _search_cand(cand0, units, peers, size, limit, randomize, state, sols, stats)
+    return _search_cand(cand0, units, peers, size, limit, randomize, state, sols, stats, locked)
 
 
 @njit(**KERNEL)
-def _search_cand(cand0, units, peers, size, limit, randomize, state, sols, stats):
+def _search_cand(cand0, units, peers, size, limit, randomize, state, sols, stats, locked=False):
     """`_search` from candidate masks (so a caller can also forbid digits in blank cells)."""
     ncell = size * size
     full = (1 << size) - 1
@@ -158,7 +231,7 @@ def _search_cand(cand0, units, peers, size, limit, randomize, state, sols, stats
     bcell = np.zeros(ncell + 1, np.int32)
     brem = np.zeros(ncell + 1, np.int32)
     cand[0, :] = cand0
-    if not _propagate(cand[0], vals[0], units, peers, full, stats):
+    if not _propagate(cand[0], vals[0], units, peers, full, stats, locked):
         return 0
     nsol = 0
     depth = 0
@@ -201,7 +274,7 @@ def _search_cand(cand0, units, peers, size, limit, randomize, state, sols, stats
         vals[depth + 1, :] = vals[depth]
         cand[depth + 1, bcell[depth]] = bit
         stats[0] += 1
-        if _propagate(cand[depth + 1], vals[depth + 1], units, peers, full, stats):
+        if _propagate(cand[depth + 1], vals[depth + 1], units, peers, full, stats, locked):
             depth += 1
             expand = True
         else:
@@ -226,14 +299,14 @@ def _transform(grid, size, rperms, cperms, can_transpose, state, out):
 
 
 @njit(**KERNEL)
-def _rate(grid, units, peers, size, rperms, cperms, can_transpose, n_transforms, state):
+def _rate(grid, units, peers, size, rperms, cperms, can_transpose, n_transforms, state, locked=False):
     """(mean guesses, mean propagation sweeps) to the first solution over `n_transforms` random symmetries."""
     tmp = np.empty_like(grid)
     sols = np.empty((1, grid.shape[0]), np.int8)
     stats = np.zeros(3, np.int64)
     for _ in range(n_transforms):
         _transform(grid, size, rperms, cperms, can_transpose, state, tmp)
-        _search(tmp, units, peers, size, 1, False, state, sols, stats)
+        _search(tmp, units, peers, size, 1, False, state, sols, stats, locked)
     return stats[0] / n_transforms, stats[2] / n_transforms
 
 
@@ -244,18 +317,19 @@ def _grid(grid: np.ndarray, size: int) -> np.ndarray:
     return g
 
 
-def count_solutions(grid: np.ndarray, size: int, limit: int = 2) -> tuple[int, np.ndarray, int]:
+def count_solutions(grid: np.ndarray, size: int, limit: int = 2, *, locked: bool = False) -> tuple[int, np.ndarray, int]:
     """(solutions found up to `limit`, the first one (zeros if none), guesses) for a 0-blank grid."""
     units, peers = geometry(size)
     sols = np.zeros((1, size * size), np.int8)
     stats = np.zeros(3, np.int64)
-    n = _search(_grid(grid, size), units, peers, size, limit, False, np.zeros(1, np.uint64), sols, stats)
+    n = _search(_grid(grid, size), units, peers, size, limit, False, np.zeros(1, np.uint64), sols, stats, locked)
     return int(n), sols[0].astype(np.uint8), int(stats[0])
 
 
-def rate(grid: np.ndarray, size: int, *, n_transforms: int = 16, seed: int = 0) -> float:
-    """Difficulty: mean solver guesses over `n_transforms` random symmetries (seeded)."""
+def rate(grid: np.ndarray, size: int, *, n_transforms: int = 16, seed: int = 0, locked: bool = True) -> float:
+    """Difficulty: mean solver guesses over `n_transforms` random symmetries (seeded); `locked` adds box-line reasoning."""
     units, peers = geometry(size)
     rperms, cperms = line_perms(size)
     state = np.array([seed], np.uint64)
-    return float(_rate(_grid(grid, size), units, peers, size, rperms, cperms, shape_of(size).can_transpose, n_transforms, state)[0])
+    g = _grid(grid, size)
+    return float(_rate(g, units, peers, size, rperms, cperms, shape_of(size).can_transpose, n_transforms, state, locked)[0])

@@ -86,7 +86,7 @@ def test_solver_agrees_with_naive_count():
         q = full * (rng.random(36) < 0.3)
         want = naive_count(q, 6)
         n, sol, _ = count_solutions(q, 6)
-        assert n == want
+        assert n == want and count_solutions(q, 6, locked=True)[0] == want
         assert is_valid_solution(sol, 6) and ((q == 0) | (q == sol)).all()
     bad = full.copy()
     bad[1] = bad[0]  # two equal digits in a row
@@ -272,3 +272,16 @@ def test_symmetry_group_sizes():
     assert (len(r6), len(c6)) == (48, 72) and len(r6) * len(c6) * 720 == 2_488_320
     r9, c9 = line_perms(9)
     assert len(r9) == len(c9) == 1296 and len({tuple(r) for r in r9.tolist()}) == 1296
+
+
+def test_locked_candidates_are_sound_and_save_guesses():
+    rng = np.random.default_rng(1)
+    full = generate(SudokuGenConfig(size=9, count=1, seed=2)).train.answers[0]
+    for _ in range(40):  # sound: box-line eliminations never lose a solution
+        q = full * (rng.random(81) < 0.3)
+        assert count_solutions(q, 9, limit=50)[0] == count_solutions(q, 9, limit=50, locked=True)[0]
+    # Norvig's top95 #1 stalls singles-only propagation but falls to box-line reasoning
+    top95 = "4.....8.5.3..........7......2.....6.....8.4......1.......6.3.7.5..2.....1.4......"
+    g = np.array([0 if ch == "." else int(ch) for ch in top95])
+    assert rate(g, 9, n_transforms=4, locked=False) > 20 and rate(g, 9, n_transforms=4, locked=True) == 0
+    assert (count_solutions(g, 9, locked=True)[1] == count_solutions(g, 9)[1]).all()

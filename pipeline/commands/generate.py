@@ -56,7 +56,7 @@ def generate() -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--difficulty", type=click.Choice(["easy", "medium", "hard"]), default="easy", show_default=True,
               help="easy: random minimal; medium: minimal needing a guess; hard: hill-climbed for solver effort.")
-@click.option("--hard-steps", type=click.IntRange(1), default=400, show_default=True,
+@click.option("--hard-steps", type=click.IntRange(1), default=800, show_default=True,
               help="Hill-climbing steps per hard search chain.")
 @click.option("--per-chain", type=click.IntRange(1), default=16, show_default=True,
               help="Most hard puzzles kept from one chain.")
