@@ -149,3 +149,18 @@ def test_budget_cuts_train_time_and_skips_when_none_left(cfg):
     assert budgeted("train", cfg, late)[0] is None  # 10 s left < 20 s reserve: no training
     assert budgeted("predict", cfg, late)[0] is cfg
     assert budgeted("train", cfg, Context())[0] is cfg  # no deadline, no change
+
+
+def test_editing_a_source_file_reruns_ingest(tmp_path, cfg):
+    import os
+
+    src = tmp_path / "mine_challenges.json"
+    src.write_text("{}")
+    cfg = override(cfg, [f"data.target={src}"])
+    before = fingerprints(cfg)
+    src.write_text('{"a": 1}')
+    os.utime(src, ns=(1, 1))
+    after = fingerprints(cfg)
+    assert after["ingest"] != before["ingest"] and after["report"] != before["report"]
+    (tmp_path / "mine_solutions.json").write_text("{}")  # a solutions file appearing counts too
+    assert fingerprints(cfg)["ingest"] != after["ingest"]

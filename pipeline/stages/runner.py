@@ -66,8 +66,21 @@ def fingerprints(cfg: RunConfig) -> dict[str, str]:
                 parts.append((r, values.get(key)))
             else:
                 parts.append((r, {k: v for k, v in values.items() if k not in NOT_HASHED}))
+        if stage == "ingest":  # an edited source file must reach the tasks, not hit a stale cache
+            parts.append([source_stat(src) for src in (*cfg.data.train, cfg.data.target)])
         prev = out[stage] = fingerprint(stage, prev, parts)
     return out
+
+
+def source_stat(source: str) -> list:
+    """(name, size, mtime) of the files behind a source path; [] for built-in names."""
+    p = Path(source)
+    if not p.exists():
+        return []
+    files = sorted(p.glob("*.json")) if p.is_dir() else [p]
+    if p.is_file() and p.name.endswith("_challenges.json"):
+        files.append(p.with_name(p.name.replace("_challenges.json", "_solutions.json")))
+    return [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists()]
 
 
 @dataclass
