@@ -104,16 +104,14 @@ def _train_on(data: Path, cfg: SuiteConfig, tcfg, ckpt_dir: Path, runtime):
 
 def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None) -> dict[str, Any]:
     """Run the proof in `work` (a fresh directory); returns the figures."""
-    import torch
-
     from arc.synth import SynthConfig, synth_suite
     from augment.dataset import open_split
     from solver.adapt import AdaptConfig, adapt
-    from solver.device import setup_runtime
+    from solver.device import set_threads, setup_runtime
     from solver.infer import PredictConfig, load_model
 
     t0 = time.perf_counter()
-    torch.set_num_threads(cfg.threads)
+    set_threads(cfg.threads)
     runtime = setup_runtime("cpu", "float32")
     synth = SynthConfig(n_tasks=cfg.target_tasks, min_side=cfg.min_side, max_side=cfg.max_side)
     target = synth_suite(1000 + cfg.seed, synth)
