@@ -1,6 +1,6 @@
 """Sudoku generators: random minimal puzzles (easy/medium) and hill-climbed hard puzzles.
 
-Every puzzle comes from its own RNG stream seeded by (seed, index), so output is deterministic
+Every draw or chain has its own RNG stream seeded by (seed, split, index), so output is deterministic
 and independent of batching. Puzzles are deduplicated by canonical form (the lexicographically
 least image under all symmetries, digits relabelled by first appearance), so no two rows of a file
 are equivalent and a train/test split of distinct rows is a split by equivalence class. A `hard`
@@ -246,7 +246,7 @@ def _stream(seed: int, split: int, index: int) -> np.ndarray:
 
 
 def default_min_rating(size: int) -> float:
-    """Mean guesses a `hard` puzzle must reach: about the top few percent of random minimal puzzles or better."""
+    """Mean guesses a `hard` puzzle must reach (9x9: near the low edge of Sudoku-Extreme's hard band, 25-55)."""
     return {4: 0.0, 6: 2.0, 9: 20.0}[size]
 
 
