@@ -4,9 +4,14 @@ numba) loads when that command runs, so `arc-pipeline --help` is instant."""
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
+
+# OpenMP threads that spin while waiting halve CPU throughput when the machine is shared; this must be
+# set before torch loads, which happens only inside a command.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # name -> (module, attribute, one-line help). Groups (bench, generate) register the same way.
 COMMANDS: dict[str, tuple[str, str, str]] = {
