@@ -164,3 +164,15 @@ def test_editing_a_source_file_reruns_ingest(tmp_path, cfg):
     assert after["ingest"] != before["ingest"] and after["report"] != before["report"]
     (tmp_path / "mine_solutions.json").write_text("{}")  # a solutions file appearing counts too
     assert fingerprints(cfg)["ingest"] != after["ingest"]
+
+
+def test_killed_stage_resumes_even_when_an_earlier_stage_reruns(tmp_path, cfg):
+    f = Fakes()
+    f.fail_on = "train"
+    with pytest.raises(RuntimeError):
+        execute(cfg, tmp_path, impl=f.impl())
+    (tmp_path / "build.out").unlink()  # build reruns (same inputs)...
+    assert [r.action for r in plan(cfg, tmp_path)][1:3] == ["run", "resume"]
+    f.fail_on = None
+    execute(cfg, tmp_path, impl=f.impl())
+    assert (tmp_path / "checkpoints" / "latest").exists()  # ...and train's checkpoints survive

@@ -103,13 +103,14 @@ def plan(cfg: RunConfig, run_dir: str | Path, *, force: str | None = None,
         if force is not None and STAGES.index(stage) >= STAGES.index(force):
             rows.append(PlanRow(stage, "run", f"forced from {force}"))
             dirty = True
+        elif rec.fingerprint == fps[stage] and rec.status in ("running", "failed"):
+            # same inputs (fingerprints chain), so partial work such as checkpoints stays valid
+            rows.append(PlanRow(stage, "resume", f"was {rec.status}"))
+            dirty = True
         elif dirty:
             rows.append(PlanRow(stage, "run", "an earlier stage reruns"))
         elif manifest.is_current(stage, fps[stage]):
             rows.append(PlanRow(stage, "cached", f"done {rec.seconds:.1f}s"))
-        elif rec.fingerprint == fps[stage] and rec.status in ("running", "failed"):
-            rows.append(PlanRow(stage, "resume", f"was {rec.status}"))
-            dirty = True
         else:
             why = "new" if rec.status == "pending" else (
                 "inputs changed" if rec.fingerprint != fps[stage] else "outputs missing")
@@ -163,7 +164,6 @@ def execute(
         if stage == "ingest" and (row.action != "cached" or not (run_dir / SUBMISSION).exists()) \
                 and (run_dir / TARGET_JSON).exists():
             # a valid submission exists from here on, whatever happens to the later stages
-
             write_fallback(run_dir)
     return dict(manifest.stages)
 
