@@ -21,8 +21,12 @@ def _stage_command(name: str, help_text: str) -> click.Command:
 
         cfg, rdir, _ = resolve_from_options(preset, files, sets, run_dir, train_sources, target, keep_overlap,
                                             devices, time_budget)
-        ctx = Context(progress=ui.progress, on_note=ui.info)
         import os
+
+        from pipeline.stages.runner import DEADLINE_ENV
+
+        deadline = float(os.environ[DEADLINE_ENV]) if os.environ.get(DEADLINE_ENV) else None
+        ctx = Context(progress=ui.progress, on_note=ui.info, deadline=deadline)
 
         if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not no_manifest:
             # started by torchrun directly: every rank runs the body; no rank may clear or record

@@ -80,7 +80,7 @@ def aug_order(source) -> np.ndarray:
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     from augment.dataset import open_split, read_meta
     from solver.device import setup_runtime
-    from solver.infer import predict, run_steps, to_frame
+    from solver.infer import predict
     from solver.vote import VoteConfig, vote, write_predictions
 
     ctx = ctx or Context()
@@ -102,12 +102,12 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
         order = order[: cfg.run.max_test_augs * per_input]
     t0, stopped = time.time(), ""
     with ctx.progress("predict", len(order), unit="pred") as advance:
-        if runtime.world_size > 1 or ctx.deadline is None:
+        if ctx.deadline is None:
             if len(order) < len(source):
                 source = dataclasses.replace(source, rows=np.asarray(source.rows)[np.sort(order)])
             frame = predict(model, source, runtime, cfg.predict, on_progress=advance)
         else:
-            frame, stopped = _by_rounds(model, source, order, runtime, cfg.predict, ctx, advance, run_steps, to_frame)
+            frame, stopped = _by_rounds(model, source, order, runtime, cfg.predict, ctx, advance)
     voted = vote(frame, VoteConfig())
     if runtime.rank == 0:
         write_predictions(run_dir / PREDICTIONS, voted, VoteConfig().top_k)
@@ -124,19 +124,29 @@ def _test_inputs(source) -> int:
     return ex.select(["task_id", "test_index"]).unique().height
 
 
-def _by_rounds(model, source, order, runtime, pcfg, ctx, advance, run_steps, to_frame):
-    """Predict chunk by chunk in augmentation order until done or the deadline is near."""
-    from solver.infer import Raw
+def _by_rounds(model, source, order, runtime, pcfg, ctx, advance):
+    """Predict chunk by chunk in augmentation order until done or the deadline is near; every
+    rank takes its shard of each chunk, and all ranks agree on when to stop."""
+    import torch
 
-    chunk = max(pcfg.batch_size * 4, _test_inputs(source))
+    from solver.infer import Raw, gather, run_steps, shard, to_frame
+
+    rank, world = runtime.rank, runtime.world_size
+    chunk = max(pcfg.batch_size * 4 * world, _test_inputs(source))  # the first chunk: every identity
     parts, stopped, last = [], "", 0.0
     for lo in range(0, len(order), chunk):
         left = ctx.remaining()
-        if lo and left is not None and left < SAFETY_S + last:  # the next chunk would not fit
+        stop = bool(lo) and left is not None and left < SAFETY_S + last  # the next chunk would not fit
+        if world > 1:
+            flags = runtime.all_gather(torch.tensor([int(stop)], device=runtime.device))
+            stop = bool(flags.any())
+        if stop:
             stopped = f"stopped by the time budget after {lo} of {len(order)} predictions"
             break
         t = time.time()
-        parts.append(run_steps(model, source, order[lo:lo + chunk], runtime, pcfg, advance))
+        idx = order[lo:lo + chunk]
+        raw = run_steps(model, source, idx[shard(len(idx), rank, world)], runtime, pcfg, advance)
+        parts.append(gather(raw, len(idx), runtime))
         last = time.time() - t
     raw = Raw(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Raw)))
     return to_frame(raw, source), stopped

@@ -119,7 +119,8 @@ def plan(cfg: RunConfig, run_dir: str | Path, *, force: str | None = None,
     return rows
 
 
-Launcher = Callable[[str, RunConfig, Path, list[str]], StageResult]
+Launcher = Callable[[str, RunConfig, Path, list[str], Context], StageResult]
+DEADLINE_ENV = "ARC_PIPELINE_DEADLINE"  # how torchrun'd stages learn the run's deadline
 StageFn = Callable[[RunConfig, Path, Context], StageResult]
 
 
@@ -186,7 +187,7 @@ def run_one(stage: str, cfg: RunConfig, run_dir: Path, manifest: Manifest, fp: s
             result = StageResult([], {"skipped": True}, note="no time left in the budget")
             ctx.note(f"{stage}: skipped, no time left in the budget")
         elif cfg.run.devices > 1 and stage in DISTRIBUTED:
-            result = (launcher or torchrun)(stage, cfg, run_dir, sets)
+            result = (launcher or torchrun)(stage, cfg, run_dir, sets, ctx)
         else:
             result = fn(cfg, run_dir, ctx)
     except BaseException as e:  # record the failure (even Ctrl-C), then let it propagate
@@ -221,13 +222,16 @@ def budgeted(stage: str, cfg: RunConfig, ctx: Context) -> tuple[RunConfig | None
     return new, [f"{stage}.time_budget_s={value}"]
 
 
-def torchrun(stage: str, cfg: RunConfig, run_dir: Path, sets: list[str]) -> StageResult:
+def torchrun(stage: str, cfg: RunConfig, run_dir: Path, sets: list[str], ctx: Context) -> StageResult:
     """Run one stage under torchrun, `run.devices` processes; the parent keeps the manifest."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.run.devices}",
            "-m", "pipeline", stage, "--run-dir", str(run_dir), "--no-manifest"]
     for s in sets:
         cmd += ["--set", s]
-    done = subprocess.run(cmd, env=dict(os.environ), check=False)
+    env = dict(os.environ)
+    if ctx.deadline is not None:
+        env[DEADLINE_ENV] = repr(ctx.deadline)
+    done = subprocess.run(cmd, env=env, check=False)
     if done.returncode != 0:
         raise ArcError(f"{stage} under torchrun ({cfg.run.devices} processes) exited with {done.returncode}; "
                        f"see the output above, fix, and rerun `arc-pipeline run --run-dir {run_dir}` to resume")
