@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import click
-
-
-def passive_omp() -> None:
-    """Idle OpenMP threads sleep instead of spinning (set before torch loads).
-
-    Measured on the shared 2-core box: with other processes busy, spinning threads made CPU
-    training steps 8x slower (6.7 s vs 0.85 s per smoke step); on an idle box it costs nothing
-    noticeable. An explicit OMP_WAIT_POLICY in the environment wins."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def config_options(f):
@@ -71,7 +61,6 @@ def resolve_from_options(preset, files, sets, run_dir, train_sources, target, ke
 @click.option("--force", default=None, metavar="STAGE", help="Rerun STAGE and every stage after it.")
 def run(preset, files, sets, run_dir, train_sources, target, keep_overlap, devices, time_budget, force) -> None:
     """Run every stage (ingest .. report), resuming where a previous run stopped."""
-    passive_omp()
     from pipeline import ui
     from pipeline.config import parse_duration
     from pipeline.stages import Context

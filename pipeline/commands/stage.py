@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pipeline.commands.run import config_options, passive_omp, resolve_from_options
+from pipeline.commands.run import config_options, resolve_from_options
 
 
 def _stage_command(name: str, help_text: str) -> click.Command:
@@ -15,7 +15,6 @@ def _stage_command(name: str, help_text: str) -> click.Command:
                   help="Run the stage body only (what each torchrun process does).")
     def command(preset, files, sets, run_dir, train_sources, target, keep_overlap, devices, time_budget, force,
                 no_manifest) -> None:
-        passive_omp()
         from pipeline import ui
         from pipeline.stages import Context
 
