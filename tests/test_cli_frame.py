@@ -17,3 +17,18 @@ def test_cli_module_does_not_import_heavy_packages():
     code = "import sys, pipeline.cli; print(sorted(m for m in ('torch','numba','polars') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+
+    from arc.io import write_text
+
+    mask = os.umask(0o022)
+    try:
+        write_text(tmp_path / "a.json", "{}")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644
+    assert not list(tmp_path.glob(".a.json.*"))
