@@ -22,8 +22,8 @@ class TaskProblem(ValueError):
     """One invalid task; the message is complete (file, task, pair, field, what is wrong)."""
 
 
-def read_json(path: Path) -> object:
-    """Parse a JSON file once; a syntax error names the file, line and column."""
+def read_json(path: Path, *, fix: str = "fix the file") -> object:
+    """Parse a JSON file once; an error names the file (and line and column) and says `fix`."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -33,9 +33,7 @@ def read_json(path: Path) -> object:
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise ArcError(
-            f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}; fix the file"
-        ) from None
+        raise ArcError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}; {fix}") from None
 
 
 def _type_name(v: object) -> str:

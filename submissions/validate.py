@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import numpy as np
 
 from arc.errors import ArcError
 from arc.task import MAX_SIDE, N_COLORS, Task, TaskSet
+from arc.validate import read_json
 
 ATTEMPTS = ("attempt_1", "attempt_2")
 
@@ -60,21 +60,9 @@ def load_submission(path: str | Path) -> Any:
     path = Path(path)
     if path.is_dir():
         path = path / "submission.json"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ArcError(
-            f"{path}: no such file (pass a submission.json or a run directory holding one)"
-        ) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ArcError(f"{path}: cannot read it ({e})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ArcError(
-            f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
-            "fix the file or write it again with `arc-pipeline submit`"
-        ) from None
+    if not path.exists():
+        raise ArcError(f"{path}: no such file (pass a submission.json or a run directory holding one)")
+    return read_json(path, fix="fix the file or write it again with `arc-pipeline submit`")
 
 
 def _entry_problems(task_id: str, index: int, entry: Any) -> list[str]:

@@ -66,7 +66,7 @@ def test_bad_json_is_one_line_error_without_traceback(tmp_path):
     for cmd, opt in (("validate", "--challenges"), ("score", "--solutions")):
         r = _run(cmd, bad, opt, ch)
         assert r.exit_code == 1
-        assert r.stderr.count("\n") == 1 and "broken.json: not valid JSON" in r.stderr
+        assert r.stderr.count("\n") == 1 and "broken.json: invalid JSON" in r.stderr
         assert "Traceback" not in r.output and isinstance(r.exception, SystemExit)
 
 

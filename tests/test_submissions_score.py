@@ -108,7 +108,7 @@ def test_tasks_without_solutions_are_an_error_naming_them():
 def test_bad_submission_file_is_an_error_naming_it(tmp_path):
     bad = tmp_path / "sub.json"
     bad.write_text("[1, 2")
-    with pytest.raises(ArcError, match="sub.json: not valid JSON"):
+    with pytest.raises(ArcError, match="sub.json: invalid JSON"):
         score(bad, TASKS)
     bad.write_text("[]")
     with pytest.raises(ArcError, match="not a JSON object"):

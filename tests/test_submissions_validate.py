@@ -126,6 +126,6 @@ def test_path_input(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"aaaa0001": [')
     (p,) = validate(bad, TASKS)
-    assert str(bad) in p and "not valid JSON" in p and "line 1" in p
+    assert str(bad) in p and "invalid JSON" in p and "line 1" in p
     (p,) = validate(tmp_path / "nope.json", TASKS)
     assert "nope.json" in p and "no such file" in p
