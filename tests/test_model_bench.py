@@ -16,13 +16,7 @@ MICRO = bench.Setting("micro", hidden=32, layers=1, n_latent=1, n_recursions=2, 
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is faster, and it never spins on a CPU shared with other jobs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_flops_count_by_hand():

@@ -18,13 +18,7 @@ from solver.train import Trainer, evaluate, train
 CPU = Runtime(device=torch.device("cpu"), dtype=torch.float32)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one intra-op thread avoids spin-waiting when the cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def toy_source(n: int = 64, length: int = 6, puzzles: int = 5, seed: int = 0) -> ArraySource:
