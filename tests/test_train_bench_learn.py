@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from click.testing import CliRunner
 
 from arc.errors import ArcError
 from pipeline.bench.learn import LearnConfig, _with_overrides, cmd, configs
-from test_train import one_thread  # noqa: F401  (fixture re-used)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_baseline_is_the_same_network_without_recursion():
