@@ -17,13 +17,13 @@ import numpy as np
 
 from arc.errors import ArcError
 from augment.jit import KERNEL, njit
-from augment.source import Batch
+from augment.source import SHARED_PUZZLE_ID, SharedIdSource, puzzle_csv
 from augment.sudoku import apply_tokens
 
 CHARS = "# SGo"
 WALL, OPEN, START, GOAL, PATH = 1, 2, 3, 4, 5
 VOCAB = 6
-PUZZLE_ID = 1  # one shared puzzle id, as for Sudoku
+PUZZLE_ID = SHARED_PUZZLE_ID  # one shared puzzle id, as for Sudoku
 
 
 @dataclass(frozen=True)
@@ -204,34 +204,20 @@ def save_csv(path: str | Path, mset: MazeSet) -> None:
     """Write atomically; fields are quoted because they hold spaces and '#'."""
     from arc.io import write_text
 
-    lines = ["source,question,answer,rating"]
-    for src, q, a, r in zip(mset.sources, mset.questions, mset.answers, mset.ratings):
-        lines.append(f'{src},"{to_text(q)}","{to_text(a)}",{float(r):g}')
-    write_text(path, "\n".join(lines) + "\n")
+    rows = zip(mset.sources, map(to_text, mset.questions), map(to_text, mset.answers), mset.ratings)
+    write_text(path, puzzle_csv(rows))
 
 
-class MazeSource:
+class MazeSource(SharedIdSource):
     """ExampleSource over mazes; with `augment`, each example gets a random dihedral op drawn from `seed`."""
 
     def __init__(self, mset: MazeSet, *, augment: bool = False):
         self.size = mset.size
-        self.inputs = np.ascontiguousarray(mset.questions, np.uint8)
-        self.labels = np.ascontiguousarray(mset.answers, np.uint8)
-        self.augment = augment
-        self.seq_len = mset.size * mset.size
-        self.vocab_size = VOCAB
-        self.num_puzzles = 2
+        super().__init__(mset.questions, mset.answers, VOCAB, self._dihedral if augment else None)
 
-    def __len__(self) -> int:
-        return len(self.inputs)
-
-    def batch(self, indices: np.ndarray, seed: int) -> Batch:
-        idx = np.asarray(indices)
-        x, y = self.inputs[idx], self.labels[idx]
-        if self.augment:
-            ops = np.random.default_rng(seed).integers(0, 8, len(idx))
-            x, y = apply_dihedral(x, ops, self.size), apply_dihedral(y, ops, self.size)
-        return Batch(x, y, np.full(len(idx), PUZZLE_ID, np.int32))
+    def _dihedral(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        ops = rng.integers(0, 8, len(x))
+        return apply_dihedral(x, ops, self.size), apply_dihedral(y, ops, self.size)
 
 
 def open_csv(path: str | Path, *, augment: bool = False) -> MazeSource:

@@ -57,3 +57,49 @@ class ArraySource:
 
     def batch(self, indices: np.ndarray, seed: int) -> Batch:
         return Batch(self.inputs[indices], self.labels[indices], self.puzzle_ids[indices].astype(np.int32))
+
+
+SHARED_PUZZLE_ID = 1  # Sudoku and mazes: one puzzle id for every example (table rows: blank + 1)
+
+
+class SharedIdSource:
+    """Fixed-size puzzles (Sudoku, mazes) under one shared puzzle id; when `transform` is given,
+    `batch` applies it as `transform(inputs, labels, rng)` with an rng drawn from `seed` alone."""
+
+    num_puzzles = 2
+
+    def __init__(self, inputs: np.ndarray, labels: np.ndarray, vocab_size: int, transform=None):
+        self.inputs = np.ascontiguousarray(inputs, dtype=np.uint8)
+        self.labels = np.ascontiguousarray(labels, dtype=np.uint8)
+        self.vocab_size = vocab_size
+        self.transform = transform
+
+    @property
+    def seq_len(self) -> int:
+        return self.inputs.shape[1]
+
+    @property
+    def augment(self) -> bool:
+        return self.transform is not None
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def batch(self, indices: np.ndarray, seed: int) -> Batch:
+        idx = np.asarray(indices)
+        x, y = self.inputs[idx], self.labels[idx]
+        if self.transform is not None:
+            x, y = self.transform(x, y, np.random.default_rng(seed))
+        return Batch(x, y, np.full(len(idx), SHARED_PUZZLE_ID, np.int32))
+
+
+def puzzle_csv(rows) -> str:
+    """The published puzzle CSV layout (`source,question,answer,rating`) from (source, q, a, rating) rows;
+    fields holding spaces, commas or '#' are quoted."""
+
+    def field(text: str) -> str:
+        return f'"{text}"' if any(c in text for c in ' ,#"') else text
+
+    lines = ["source,question,answer,rating"]
+    lines += [f"{src},{field(q)},{field(a)},{float(r):g}" for src, q, a, r in rows]
+    return "\n".join(lines) + "\n"

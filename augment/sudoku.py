@@ -21,11 +21,11 @@ import numpy as np
 
 from arc.errors import ArcError
 from augment.jit import KERNEL, njit
-from augment.source import Batch
+from augment.source import SHARED_PUZZLE_ID, SharedIdSource, puzzle_csv
 
 BOXES: dict[int, tuple[int, int]] = {4: (2, 2), 6: (2, 3), 9: (3, 3)}  # size -> (box rows, box cols)
 BLANK_TOKEN = 1
-PUZZLE_ID = 1  # the one shared puzzle id; the embedding table has 2 rows (0 = blank)
+PUZZLE_ID = SHARED_PUZZLE_ID  # the one shared puzzle id; the embedding table has 2 rows (0 = blank)
 
 
 @dataclass(frozen=True)
@@ -243,35 +243,21 @@ def save_csv(path: str | Path, sset: SudokuSet) -> None:
     """Write atomically in the `source,question,answer,rating` layout."""
     from arc.io import write_text
 
-    lines = ["source,question,answer,rating"]
-    for src, q, a, r in zip(sset.sources, sset.questions, sset.answers, sset.ratings):
-        lines.append(f"{src},{format_grid(q)},{format_grid(a)},{float(r):g}")
-    write_text(path, "\n".join(lines) + "\n")
+    rows = zip(sset.sources, map(format_grid, sset.questions), map(format_grid, sset.answers), sset.ratings)
+    write_text(path, puzzle_csv(rows))
 
 
-class SudokuSource:
+class SudokuSource(SharedIdSource):
     """ExampleSource over puzzles; with `augment`, each `batch` draws one random symmetry per example from `seed`."""
 
     def __init__(self, sset: SudokuSet, *, augment: bool = False):
         self.size = sset.size
         self.shape = shape_of(sset.size)
-        self.inputs = np.ascontiguousarray(sset.questions + 1, dtype=np.uint8)
-        self.labels = np.ascontiguousarray(sset.answers + 1, dtype=np.uint8)
-        self.augment = augment
-        self.seq_len = self.shape.cells
-        self.vocab_size = self.shape.vocab_size
-        self.num_puzzles = 2
+        super().__init__(sset.questions + 1, sset.answers + 1, self.shape.vocab_size, self._symmetry if augment else None)
 
-    def __len__(self) -> int:
-        return len(self.inputs)
-
-    def batch(self, indices: np.ndarray, seed: int) -> Batch:
-        idx = np.asarray(indices)
-        x, y = self.inputs[idx], self.labels[idx]
-        if self.augment:
-            pos, tmap = sample_arrays(len(idx), self.size, np.random.default_rng(seed))
-            x, y = apply_tokens(x, pos, tmap), apply_tokens(y, pos, tmap)
-        return Batch(x, y, np.full(len(idx), PUZZLE_ID, np.int32))
+    def _symmetry(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        pos, tmap = sample_arrays(len(x), self.size, rng)
+        return apply_tokens(x, pos, tmap), apply_tokens(y, pos, tmap)
 
 
 def open_csv(path: str | Path, *, augment: bool = False) -> SudokuSource:
