@@ -26,6 +26,7 @@ import torch
 from arc.errors import ArcError
 from solver import checkpoint as ckpt
 from solver.config import ModelConfig, TrainConfig
+from solver.device import setup_runtime
 from solver.infer import keyed
 
 INIT = "init"
@@ -178,15 +179,17 @@ def adapt(
     fp = dataset_fingerprint or dmeta["fingerprint"]
     key = adapt_key(pretrained, pre_meta, fp, cfg)
     out_dir = Path(out_dir)
-    init = ckpt.latest(out_dir / INIT)
-    init_meta = ckpt.read_meta(init) if init is not None else {}
-    if init_meta.get("adapt_key") != key:
-        if ckpt.latest(out_dir) is not None:
-            raise ArcError(f"{out_dir} holds an adaptation from another pre-trained checkpoint, build or adapt config; "
-                           f"delete {out_dir} (or re-run the stage with --force) to adapt again")
-        _write_init(pretrained, pre_meta, out_dir / INIT, mcfg, cfg, puzzles, fp, key)
-        init_meta = ckpt.read_meta(out_dir / INIT)
     tcfg = adapt_train_config(train_cfg or TrainConfig(), cfg)
+    runtime = runtime or setup_runtime(tcfg.device, tcfg.dtype)
+    if runtime.is_main:  # under torchrun one rank writes the starting point; the others wait for it
+        init = ckpt.latest(out_dir / INIT)
+        if (ckpt.read_meta(init) if init is not None else {}).get("adapt_key") != key:
+            if ckpt.latest(out_dir) is not None:
+                raise ArcError(f"{out_dir} holds an adaptation from another pre-trained checkpoint, build or adapt "
+                               f"config; delete {out_dir} (or re-run the stage with --force) to adapt again")
+            _write_init(pretrained, pre_meta, out_dir / INIT, mcfg, cfg, puzzles, fp, key)
+    runtime.barrier()
+    init_meta = ckpt.read_meta(out_dir / INIT)
     frozen = int(round(cfg.embeddings_only_fraction * cfg.steps))
     result = train(
         mcfg, tcfg, source, out_dir, puzzle_map=puzzles, dataset_fingerprint=fp, init_from=out_dir / INIT,

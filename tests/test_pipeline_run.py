@@ -145,3 +145,19 @@ def test_devices_2_runs_train_and_predict_under_torchrun(tmp_path):
     assert manifest["train"]["summary"] == {"devices": 2} and manifest["predict"]["summary"] == {"devices": 2}
     assert ckpt.read_meta(run_dir / "checkpoints")["world_size"] == 2
     assert validate(run_dir / "submission.json", load(str(run_dir / "tasks" / "target.json"))) == []
+
+
+@pytest.mark.slow
+def test_devices_2_runs_adapt_under_torchrun_too(tmp_path):
+    from arc.load import load
+    from solver import checkpoint as ckpt
+    from submissions.validate import validate
+
+    run_dir = tmp_path / "run"
+    result = CliRunner().invoke(main, ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(run_dir),
+                                       "--devices", "2", "--set", "run.protocol=pretrain-adapt", "--set", "adapt.steps=3"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((run_dir / "manifest.json").read_text())["stages"]
+    assert manifest["adapt"]["summary"] == {"devices": 2}
+    assert ckpt.read_meta(run_dir / "adapt")["world_size"] == 2
+    assert validate(run_dir / "submission.json", load(str(run_dir / "tasks" / "target.json"))) == []

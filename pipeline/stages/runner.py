@@ -51,7 +51,7 @@ OWNS: dict[str, tuple[str, ...]] = {
     "score": ("score.json", "scores.parquet"),
     "report": ("report.html", "report"),
 }
-DISTRIBUTED = ("train", "predict")  # stages launched under torchrun when run.devices > 1
+DISTRIBUTED = ("train", "adapt", "predict")  # stages launched under torchrun when run.devices > 1
 
 
 def fingerprints(cfg: RunConfig) -> dict[str, str]:
