@@ -20,8 +20,8 @@ def source_checkpoint(cfg, run_dir: Path) -> Path:
 def planned(cfg, run_dir: Path, ctx: Context):
     """[adapt] with its steps cut to what fits its time budget at the measured training speed.
 
-    A resumed adapt keeps the steps and time limit it started with (solver.adapt hashes its whole
-    config into the checkpoint's identity, so changing either would refuse the resume).
+    A resumed adapt keeps the steps and time limit it started with, so its schedule and its
+    embeddings-only phase stay the ones it planned.
     The speed comes from this run's training metrics, else from the checkpoint's last metrics
     (another machine's: then only the time budget itself guards the deadline)."""
     import dataclasses
