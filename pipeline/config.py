@@ -43,7 +43,7 @@ class RunSection:
 
     protocol: Literal["joint", "pretrain-adapt"] = "joint"
     checkpoint: str = ""  # pre-trained checkpoint for pretrain-adapt (train is skipped when set)
-    devices: int = 1  # > 1 launches train and predict under torchrun
+    devices: int = 1  # > 1 launches train, adapt and predict under torchrun
     time_budget: str = ""  # wall clock for the whole run, e.g. "12h", "90m", "600s"; "" = none
     reserve: float = 0.15  # fraction of the budget kept for predict/submit after train/adapt
     max_test_augs: int = 0  # predict at most this many augmented copies per test input; 0 = all built

@@ -24,7 +24,7 @@ def config_options(f):
         click.option("--target", default=None, metavar="SRC", help="Target source: the tasks to answer."),
         click.option("--keep-overlap", is_flag=True, default=False,
                      help="Keep training tasks that contain a target test pair."),
-        click.option("--devices", type=int, default=None, help="Processes for train and predict (torchrun when > 1)."),
+        click.option("--devices", type=int, default=None, help="Processes for train, adapt and predict (torchrun when > 1)."),
         click.option("--time-budget", default=None, metavar="DURATION",
                      help="Wall clock for the run, e.g. 12h, 90m; a valid submission.json is always left."),
     ]
