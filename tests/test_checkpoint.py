@@ -12,7 +12,9 @@ import torch
 from arc.errors import ArcError
 from solver import checkpoint as ckpt
 from solver.train import Trainer, train
-from test_train import CPU, one_thread, toy_configs, toy_source  # noqa: F401  (fixture re-used)
+from test_train import CPU, toy_configs, toy_source
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _losses(rows: list[dict]) -> list[float]:

@@ -12,7 +12,9 @@ import torch.multiprocessing as mp
 
 from solver.device import setup_runtime, teardown
 from solver.train import Trainer
-from test_train import CPU, one_thread, toy_configs, toy_source  # noqa: F401  (fixture re-used)
+from test_train import CPU, toy_configs, toy_source
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 STEPS = 4
 
