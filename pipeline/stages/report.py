@@ -45,7 +45,9 @@ def gather(run_dir: Path):
         found = [ranks[(tid, i)] for i in range(len(task.test)) if (tid, i) in ranks]
         rows.append(TaskRow(task, attempts, correct, min(found) if found else None))
     manifest = Manifest(run_dir)
-    stages = [(s, r.status, r.seconds, r.note) for s in STAGES if (r := manifest.stages.get(s)) is not None]
+    # the report is written while its own stage is still running; it lists the stages before it
+    stages = [(s, r.status, r.seconds, r.note) for s in STAGES
+              if s != "report" and (r := manifest.stages.get(s)) is not None]
     curves = read_curves({k: run_dir / v for k, v in METRICS.items()})
     return ReportData(f"arc-pipeline run: {run_dir.resolve().name}", scores, stages, rows, curves)
 
