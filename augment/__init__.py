@@ -1,1 +1,1 @@
-"""Symmetry transforms (numba kernels), encodings, dataset building; ARC, Sudoku and maze domains."""
+"""ARC augmentation at the root (records, numba kernels, encoding, dataset build); Sudoku and mazes in `augment.puzzles`."""

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from arc.errors import ArcError
-from augment.maze import (
+from augment.puzzles.maze import (
     GOAL,
     OPEN,
     PATH,
@@ -25,7 +25,7 @@ from augment.maze import (
     score,
     valid_optimal,
 )
-from augment.maze_gen import MazeGenConfig, default_min_path, generate
+from augment.puzzles.maze_gen import MazeGenConfig, default_min_path, generate
 
 
 def naive_bfs(grid: np.ndarray, start: tuple[int, int]) -> dict[tuple[int, int], int]:

@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from augment.maze import load_csv, valid_optimal
+from augment.puzzles.maze import load_csv, valid_optimal
 from pipeline.cli import main
 
 

@@ -7,13 +7,12 @@ import numpy as np
 import pytest
 
 from arc.errors import ArcError
-from augment.sudoku import (
+from augment.puzzles.sudoku import (
     BOXES,
     SudokuAug,
     SudokuSet,
     SudokuSource,
     apply,
-    apply_tokens,
     aug_arrays,
     is_valid_solution,
     line_perms,
@@ -22,8 +21,9 @@ from augment.sudoku import (
     sample_augs,
     save_csv,
 )
-from augment.sudoku_gen import SudokuGenConfig, canonical_key, generate
-from augment.sudoku_solve import count_solutions, rate
+from augment.puzzles.sudoku_gen import SudokuGenConfig, canonical_key, generate
+from augment.puzzles.sudoku_solve import count_solutions, rate
+from augment.puzzles.tokens import apply_tokens
 
 
 def naive_count(grid: np.ndarray, size: int, limit: int = 2) -> int:

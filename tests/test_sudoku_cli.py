@@ -7,7 +7,7 @@ import json
 import numpy as np
 from click.testing import CliRunner
 
-from augment.sudoku import is_valid_solution, load_csv
+from augment.puzzles.sudoku import is_valid_solution, load_csv
 from pipeline.cli import main
 
 

@@ -70,8 +70,8 @@ def configs(cfg: LearnConfig, vocab_size: int, seq_len: int):
 
 def sudoku_sources(cfg: LearnConfig):
     """(train source with symmetry augmentation, held-out source), inequivalent under symmetry."""
-    from augment.sudoku import SudokuSource
-    from augment.sudoku_gen import SudokuGenConfig, generate
+    from augment.puzzles.sudoku import SudokuSource
+    from augment.puzzles.sudoku_gen import SudokuGenConfig, generate
 
     gen = generate(SudokuGenConfig(size=6, count=cfg.train_count, test_count=cfg.test_count, seed=cfg.seed, difficulty="easy"))
     return SudokuSource(gen.train, augment=True), SudokuSource(gen.test, augment=False)

@@ -71,8 +71,8 @@ def generate() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 def sudoku(size: str, out: Path, test_out: Path | None, as_json: bool, **options) -> None:
     """Sudoku with unique solutions, rated by mean solver guesses over random symmetries."""
-    from augment.sudoku import save_csv
-    from augment.sudoku_gen import SudokuGenConfig, generate as gen
+    from augment.puzzles.sudoku import save_csv
+    from augment.puzzles.sudoku_gen import SudokuGenConfig, generate as gen
     from pipeline import ui
 
     cfg = SudokuGenConfig(size=int(size), **options)
@@ -103,8 +103,8 @@ def sudoku(size: str, out: Path, test_out: Path | None, as_json: bool, **options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 def maze(min_path: int | None, out: Path, test_out: Path | None, as_json: bool, **options) -> None:
     """Mazes labelled with a shortest path (deterministic tie-break), in `# SGo` characters."""
-    from augment.maze import save_csv
-    from augment.maze_gen import MazeGenConfig, default_min_path, generate as gen
+    from augment.puzzles.maze import save_csv
+    from augment.puzzles.maze_gen import MazeGenConfig, default_min_path, generate as gen
     from pipeline import ui
 
     if min_path is None:

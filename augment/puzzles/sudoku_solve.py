@@ -1,4 +1,4 @@
-"""numba Sudoku solver that counts its search effort, plus the explicit PRNG the generators use.
+"""numba Sudoku solver that counts its search effort.
 
 A grid is a flat int8 array of `size * size` digits (0 = blank). Candidates are bitmasks (bit d-1
 for digit d). Propagation applies naked and hidden singles to a fixpoint, then (when `locked`, the default for
@@ -15,35 +15,8 @@ from functools import lru_cache
 import numpy as np
 
 from augment.jit import KERNEL, njit
-from augment.sudoku import line_perms, shape_of
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-
-
-@njit(**KERNEL)
-def _next_u64(state):
-    """splitmix64 step on a one-element uint64 state array (explicit RNG, no global state)."""
-    state[0] = state[0] + _GOLDEN
-    z = state[0]
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
-
-
-@njit(**KERNEL)
-def _below(state, k):
-    """Uniform integer in [0, k) (k small, so the modulo bias is negligible)."""
-    return np.int64(_next_u64(state) % np.uint64(k))
-
-
-@njit(**KERNEL)
-def _shuffle(state, arr):
-    for i in range(arr.shape[0] - 1, 0, -1):
-        j = _below(state, i + 1)
-        arr[i], arr[j] = arr[j], arr[i]
-
+from augment.puzzles.rng import below, shuffle
+from augment.puzzles.sudoku import line_perms, shape_of
 
 @lru_cache(maxsize=None)
 def geometry(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -265,7 +238,7 @@ def _search_cand(cand0, units, peers, size, limit, randomize, state, sols, stats
             return nsol
         m = brem[depth]
         if randomize:
-            pick = _below(state, _popcount(m))
+            pick = below(state, _popcount(m))
             for _ in range(pick):
                 m &= m - 1
         bit = m & -m
@@ -285,10 +258,10 @@ def _search_cand(cand0, units, peers, size, limit, randomize, state, sols, stats
 def _transform(grid, size, rperms, cperms, can_transpose, state, out):
     """A random symmetry of `grid` into `out` (digit map, band/row, stack/column, maybe transpose)."""
     dmap = np.arange(size + 1).astype(np.int8)
-    _shuffle(state, dmap[1:])
-    r = rperms[_below(state, rperms.shape[0])]
-    c = cperms[_below(state, cperms.shape[0])]
-    t = can_transpose and _below(state, 2) == 1
+    shuffle(state, dmap[1:])
+    r = rperms[below(state, rperms.shape[0])]
+    c = cperms[below(state, cperms.shape[0])]
+    t = can_transpose and below(state, 2) == 1
     for i in range(size):
         for j in range(size):
             v = dmap[grid[r[i] * size + c[j]]]

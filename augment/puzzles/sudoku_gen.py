@@ -18,8 +18,9 @@ import numpy as np
 
 from arc.errors import ArcError
 from augment.jit import KERNEL, njit
-from augment.sudoku import SudokuSet, line_perms, shape_of
-from augment.sudoku_solve import _below, _candidates, _rate, _search, _search_cand, _shuffle, geometry
+from augment.puzzles.rng import below, shuffle, stream
+from augment.puzzles.sudoku import SudokuSet, line_perms, shape_of
+from augment.puzzles.sudoku_solve import _candidates, _rate, _search, _search_cand, geometry
 
 Difficulty = Literal["easy", "medium", "hard"]
 
@@ -80,7 +81,7 @@ def _unique(grid, units, peers, size, state, sols):
 def _minimise(puzzle, units, peers, size, state):
     """Drop clues in random order while the solution stays unique; the result is minimal."""
     order = np.arange(size * size)
-    _shuffle(state, order)
+    shuffle(state, order)
     sols = np.empty((1, size * size), np.int8)
     stats = np.zeros(3, np.int64)
     cand = np.empty(size * size, np.int32)
@@ -107,9 +108,9 @@ def _make_unique(puzzle, units, peers, size, state):
             return False
         if n == 1:
             return True
-        k = _below(state, 2)  # keep a random one of the two solutions found
+        k = below(state, 2)  # keep a random one of the two solutions found
         diff = np.nonzero(sols[0] != sols[1])[0]
-        c = diff[_below(state, diff.shape[0])]
+        c = diff[below(state, diff.shape[0])]
         puzzle[c] = sols[k, c]
 
 
@@ -126,10 +127,10 @@ def _mutate(p, size, state, out):
     """Copy `p` with one or two clues removed and one random clue (any digit) added elsewhere."""
     out[:] = p
     clues = np.nonzero(p)[0]
-    for _ in range(1 + _below(state, 2)):
-        out[clues[_below(state, clues.shape[0])]] = 0
+    for _ in range(1 + below(state, 2)):
+        out[clues[below(state, clues.shape[0])]] = 0
     blanks = np.nonzero(p == 0)[0]
-    out[blanks[_below(state, blanks.shape[0])]] = 1 + _below(state, size)
+    out[blanks[below(state, blanks.shape[0])]] = 1 + below(state, size)
 
 
 @njit(**KERNEL)
@@ -240,11 +241,6 @@ def canonical_key(puzzle: np.ndarray, size: int) -> bytes:
     return best.tobytes()
 
 
-def _stream(seed: int, split: int, index: int) -> np.ndarray:
-    """The RNG state of puzzle (or chain) `index` of a split: independent streams, whatever the batching."""
-    return np.array(np.random.SeedSequence([seed, split, index]).generate_state(1, np.uint64), np.uint64)
-
-
 def default_min_rating(size: int) -> float:
     """Mean guesses a `hard` puzzle must reach (9x9: near the low edge of Sudoku-Extreme's hard band, 25-55)."""
     return {4: 0.0, 6: 2.0, 9: 20.0}[size]
@@ -255,7 +251,7 @@ def _draw(cfg: SudokuGenConfig, split: int, index: int) -> list[tuple[np.ndarray
     s = shape_of(cfg.size)
     units, peers = geometry(cfg.size)
     rperms, cperms = line_perms(cfg.size)
-    state = _stream(cfg.seed, split, index)
+    state = stream(cfg.seed, split, index)
     if cfg.difficulty == "hard":
         min_rating = default_min_rating(cfg.size) if cfg.min_rating is None else cfg.min_rating
         emitted = np.empty((cfg.per_chain, s.cells), np.int8)

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from arc.errors import ArcError
-from augment.jit import KERNEL, njit
-from augment.source import SHARED_PUZZLE_ID, SharedIdSource, puzzle_csv
+from augment.puzzles.csvfile import read_rows, write_rows
+from augment.puzzles.tokens import SHARED_PUZZLE_ID, SharedIdSource, apply_tokens
 
 BOXES: dict[int, tuple[int, int]] = {4: (2, 2), 6: (2, 3), 9: (3, 3)}  # size -> (box rows, box cols)
 BLANK_TOKEN = 1
@@ -114,25 +114,6 @@ def aug_arrays(augs: list[SudokuAug], size: int) -> tuple[np.ndarray, np.ndarray
     return pos, tmap
 
 
-@njit(**KERNEL)
-def _gather_map(tokens, pos, tmap, out):
-    for b in range(tokens.shape[0]):
-        for i in range(pos.shape[1]):
-            out[b, i] = tmap[b, tokens[b, pos[b, i]]]
-
-
-def apply_tokens(tokens: np.ndarray, pos: np.ndarray, tmap: np.ndarray) -> np.ndarray:
-    """out[b, i] = tmap[b, tokens[b, pos[b, i]]]: one augmentation per row of a token batch."""
-    tokens = np.ascontiguousarray(tokens, dtype=np.uint8)
-    if tokens.ndim != 2 or pos.shape != tokens.shape or tmap.shape[0] != tokens.shape[0]:
-        raise ValueError(f"tokens {tokens.shape}, positions {pos.shape}, maps {tmap.shape} disagree")
-    if tokens.size and int(tokens.max()) >= tmap.shape[1]:
-        raise ValueError(f"token {int(tokens.max())} outside the vocabulary of {tmap.shape[1]}")
-    out = np.empty_like(tokens)
-    _gather_map(tokens, np.ascontiguousarray(pos, np.int32), np.ascontiguousarray(tmap, np.uint8), out)
-    return out
-
-
 def apply(grids: np.ndarray, augs: list[SudokuAug], size: int) -> np.ndarray:
     """Augment digit grids (B, cells) with 0 for blanks; returns new grids of the same shape."""
     pos, tmap = aug_arrays(augs, size)
@@ -206,33 +187,17 @@ def _digits(col: list[str], size: int, path: Path, name: str) -> np.ndarray:
 
 def load_csv(path: str | Path) -> SudokuSet:
     """Read `source,question,answer,rating` (Sudoku-Extreme layout, '.' or '0' for blanks)."""
-    import polars as pl
-
-    path = Path(path)
-    try:
-        df = pl.read_csv(path, infer_schema=False)
-    except (OSError, pl.exceptions.PolarsError) as e:
-        raise ArcError(f"{path}: cannot read Sudoku CSV ({e}); expected columns source,question,answer,rating") from e
-    missing = {"question", "answer"} - set(df.columns)
-    if missing or len(df) == 0:
-        raise ArcError(f"{path}: needs a header with question,answer (optionally source,rating) and at least one row; missing {sorted(missing)}")
-    q = df["question"].to_list()
+    rows = read_rows(path, "Sudoku")
+    path, q = rows.path, rows.questions
     size = int(round(len(q[0]) ** 0.5))
     if size not in BOXES:
         raise ArcError(f"{path}: row 2: question has {len(q[0])} characters; supported sizes are {sorted(BOXES)} (squared)")
-    questions, answers = _digits(q, size, path, "question"), _digits(df["answer"].to_list(), size, path, "answer")
+    questions, answers = _digits(q, size, path, "question"), _digits(rows.answers, size, path, "answer")
     clash = (questions != 0) & (questions != answers)
     if (answers == 0).any() or clash.any():
         row = int(np.argwhere((answers == 0).any(1) | clash.any(1))[0, 0])
         raise ArcError(f"{path}: row {row + 2}: answer has blanks or disagrees with a given; fix or drop that row")
-    ratings = np.zeros(len(df), np.float32)
-    if "rating" in df.columns:
-        try:
-            ratings = np.array([float(r) if r not in (None, "") else 0.0 for r in df["rating"].to_list()], np.float32)
-        except ValueError as e:
-            raise ArcError(f"{path}: rating column must be numeric ({e})") from e
-    sources = tuple(df["source"].to_list()) if "source" in df.columns else ("",) * len(df)
-    return SudokuSet(size, questions, answers, ratings, sources)
+    return SudokuSet(size, questions, answers, rows.ratings, rows.sources)
 
 
 def format_grid(grid: np.ndarray) -> str:
@@ -241,10 +206,7 @@ def format_grid(grid: np.ndarray) -> str:
 
 def save_csv(path: str | Path, sset: SudokuSet) -> None:
     """Write atomically in the `source,question,answer,rating` layout."""
-    from arc.io import write_text
-
-    rows = zip(sset.sources, map(format_grid, sset.questions), map(format_grid, sset.answers), sset.ratings)
-    write_text(path, puzzle_csv(rows))
+    write_rows(path, zip(sset.sources, map(format_grid, sset.questions), map(format_grid, sset.answers), sset.ratings))
 
 
 class SudokuSource(SharedIdSource):

@@ -17,8 +17,8 @@ import numpy as np
 
 from arc.errors import ArcError
 from augment.jit import KERNEL, njit
-from augment.source import SHARED_PUZZLE_ID, SharedIdSource, puzzle_csv
-from augment.sudoku import apply_tokens
+from augment.puzzles.csvfile import read_rows, write_rows
+from augment.puzzles.tokens import SHARED_PUZZLE_ID, SharedIdSource, apply_tokens
 
 CHARS = "# SGo"
 WALL, OPEN, START, GOAL, PATH = 1, 2, 3, 4, 5
@@ -165,16 +165,8 @@ def apply_dihedral(mazes: np.ndarray, ops: np.ndarray, size: int) -> np.ndarray:
 
 def load_csv(path: str | Path) -> MazeSet:
     """Read `source,question,answer,rating` with `# SGo` characters, one square maze per row."""
-    import polars as pl
-
-    path = Path(path)
-    try:
-        df = pl.read_csv(path, infer_schema=False)
-    except (OSError, pl.exceptions.PolarsError) as e:
-        raise ArcError(f"{path}: cannot read maze CSV ({e}); expected columns source,question,answer,rating") from e
-    if {"question", "answer"} - set(df.columns) or len(df) == 0:
-        raise ArcError(f"{path}: needs a header with question,answer (optionally source,rating) and at least one row")
-    q, a = df["question"].to_list(), df["answer"].to_list()
+    rows = read_rows(path, "maze")
+    path, q, a = rows.path, rows.questions, rows.answers
     size = int(round(len(q[0]) ** 0.5))
     lut = np.zeros(256, np.uint8)
     for i, ch in enumerate(CHARS):
@@ -190,10 +182,7 @@ def load_csv(path: str | Path) -> MazeSet:
             raise ArcError(f"{path}: row {row + 2}: {name} has characters other than {CHARS!r}")
         return out
 
-    questions, answers = ids(q, "question"), ids(a, "answer")
-    ratings = np.array([float(r or 0) for r in df["rating"].to_list()], np.float32) if "rating" in df.columns else np.zeros(len(df), np.float32)
-    sources = tuple(df["source"].to_list()) if "source" in df.columns else ("",) * len(df)
-    return MazeSet(size, questions, answers, ratings, sources)
+    return MazeSet(size, ids(q, "question"), ids(a, "answer"), rows.ratings, rows.sources)
 
 
 def to_text(maze: np.ndarray) -> str:
@@ -202,10 +191,7 @@ def to_text(maze: np.ndarray) -> str:
 
 def save_csv(path: str | Path, mset: MazeSet) -> None:
     """Write atomically; fields are quoted because they hold spaces and '#'."""
-    from arc.io import write_text
-
-    rows = zip(mset.sources, map(to_text, mset.questions), map(to_text, mset.answers), mset.ratings)
-    write_text(path, puzzle_csv(rows))
+    write_rows(path, zip(mset.sources, map(to_text, mset.questions), map(to_text, mset.answers), mset.ratings))
 
 
 class MazeSource(SharedIdSource):

@@ -18,8 +18,8 @@ import numpy as np
 
 from arc.errors import ArcError
 from augment.jit import KERNEL, njit
-from augment.maze import GOAL, OPEN, START, WALL, MazeSet, _bfs, _mark_path
-from augment.sudoku_solve import _below, _next_u64
+from augment.puzzles.maze import GOAL, OPEN, START, WALL, MazeSet, _bfs, _mark_path
+from augment.puzzles.rng import below, stream, uniform
 
 
 def default_min_path(size: int, perfect: bool = False) -> int:
@@ -62,23 +62,18 @@ class MazeGenResult:
 
 
 @njit(**KERNEL)
-def _uniform(state):
-    return np.float64(_next_u64(state) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-
-
-@njit(**KERNEL)
 def _obstacle_layout(size, min_path, wall_min, wall_max, max_layouts, state, walls, dist, ends):
     """Draw layouts until one has a start with an open cell >= min_path away; returns layouts drawn (negative: gave up)."""
     ncell = size * size
     for t in range(max_layouts):
-        density = wall_min + (wall_max - wall_min) * _uniform(state)
+        density = wall_min + (wall_max - wall_min) * uniform(state)
         n_open = 0
         for c in range(ncell):
-            walls[c] = 1 if _uniform(state) < density else 0
+            walls[c] = 1 if uniform(state) < density else 0
             n_open += 1 - walls[c]
         if n_open < 2:
             continue
-        k = _below(state, n_open)
+        k = below(state, n_open)
         start = 0
         for c in range(ncell):
             if walls[c] == 0:
@@ -92,7 +87,7 @@ def _obstacle_layout(size, min_path, wall_min, wall_max, max_layouts, state, wal
             n_far += dist[c] >= min_path
         if n_far == 0:
             continue
-        k = _below(state, n_far)
+        k = below(state, n_far)
         for c in range(ncell):
             if dist[c] >= min_path:
                 if k == 0:
@@ -128,23 +123,23 @@ def _spanning_tree(size: int, rng: np.random.Generator) -> np.ndarray:
 
 def _one(cfg: MazeGenConfig, index: int, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
     """(question, answer, S-G distance, layouts drawn) for maze slot `index`; distance -1 when it gave up."""
-    seed_state = np.random.SeedSequence([cfg.seed, index]).generate_state(1, np.uint64)
+    seed_state = stream(cfg.seed, index)
     ends = np.zeros(2, np.int64)
     if cfg.perfect:
         walls = _spanning_tree(cfg.size, np.random.default_rng(seed_state))
         tries = 1
         open_cells = np.flatnonzero(walls == 0)
-        state = np.array(seed_state, np.uint64)
-        ends[0] = open_cells[_below(state, len(open_cells))]
+        state = seed_state.copy()
+        ends[0] = open_cells[below(state, len(open_cells))]
         _bfs(walls, cfg.size, int(ends[0]), dist)
         far = np.flatnonzero(dist >= cfg.min_path)
         if len(far) == 0:
             return walls, walls, -1, tries
-        ends[1] = far[_below(state, len(far))]
+        ends[1] = far[below(state, len(far))]
     else:
         walls = np.empty(cfg.size * cfg.size, np.uint8)
         tries = _obstacle_layout(cfg.size, cfg.min_path, cfg.wall_min, cfg.wall_max, cfg.max_layouts,
-                                 np.array(seed_state, np.uint64), walls, dist, ends)
+                                 seed_state, walls, dist, ends)
         if tries < 0:
             return walls, walls, -1, -tries
     start, goal = int(ends[0]), int(ends[1])
