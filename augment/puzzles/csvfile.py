@@ -14,6 +14,22 @@ COLUMNS = "source,question,answer,rating"
 
 
 @dataclass(frozen=True)
+class PuzzleSet:
+    """Square puzzles of one size, flat row-major (N, size*size) uint8 grids in the domain's encoding
+    (Sudoku: digits, 0 = blank; mazes: ids 1..5), with a rating per row (Sudoku: mean solver guesses;
+    mazes: S-G distance)."""
+
+    size: int
+    questions: np.ndarray
+    answers: np.ndarray
+    ratings: np.ndarray  # float32
+    sources: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.questions)
+
+
+@dataclass(frozen=True)
 class Rows:
     """The raw columns of a puzzle CSV; row numbers in errors are file lines (header = line 1)."""
 

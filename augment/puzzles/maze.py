@@ -17,7 +17,7 @@ import numpy as np
 
 from arc.errors import ArcError
 from augment.jit import KERNEL, njit
-from augment.puzzles.csvfile import read_rows, write_rows
+from augment.puzzles.csvfile import PuzzleSet, read_rows, write_rows
 from augment.puzzles.tokens import SHARED_PUZZLE_ID, SharedIdSource, apply_tokens
 
 CHARS = "# SGo"
@@ -26,18 +26,7 @@ VOCAB = 6
 PUZZLE_ID = SHARED_PUZZLE_ID  # one shared puzzle id, as for Sudoku
 
 
-@dataclass(frozen=True)
-class MazeSet:
-    """Mazes from a CSV file or a generator: ids (N, size*size) uint8; ratings = S-G distance."""
-
-    size: int
-    questions: np.ndarray
-    answers: np.ndarray
-    ratings: np.ndarray  # float32
-    sources: tuple[str, ...]
-
-    def __len__(self) -> int:
-        return len(self.questions)
+MazeSet = PuzzleSet  # mazes from a CSV file or a generator: ids (N, size*size) uint8; ratings = S-G distance.
 
 
 @njit(**KERNEL)

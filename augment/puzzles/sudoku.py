@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from arc.errors import ArcError
-from augment.puzzles.csvfile import read_rows, write_rows
+from augment.puzzles.csvfile import PuzzleSet, read_rows, write_rows
 from augment.puzzles.tokens import SHARED_PUZZLE_ID, SharedIdSource, apply_tokens
 
 BOXES: dict[int, tuple[int, int]] = {4: (2, 2), 6: (2, 3), 9: (3, 3)}  # size -> (box rows, box cols)
@@ -158,18 +158,7 @@ def is_valid_solution(grid: np.ndarray, size: int) -> bool:
     return all(set(int(v) for v in line) == want and len(line) == size for line in lines)
 
 
-@dataclass(frozen=True)
-class SudokuSet:
-    """Puzzles from a CSV file: digit grids (N, cells) uint8, 0 = blank."""
-
-    size: int
-    questions: np.ndarray
-    answers: np.ndarray
-    ratings: np.ndarray  # float32
-    sources: tuple[str, ...]
-
-    def __len__(self) -> int:
-        return len(self.questions)
+SudokuSet = PuzzleSet  # puzzles from a CSV file: digit grids (N, cells) uint8, 0 = blank.
 
 
 def _digits(col: list[str], size: int, path: Path, name: str) -> np.ndarray:
