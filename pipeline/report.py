@@ -125,10 +125,11 @@ def render(data: ReportData) -> str:
         h.append("<p>The target tasks have no solutions: nothing to score.</p>")
     else:
         s = data.scores
-        cells = [("micro", f"{s.get('micro', 0):.4f}"), ("macro", f"{s.get('macro', 0):.4f}"),
+        cells = [("micro (per output)", f"{s.get('micro', 0):.4f}"), ("macro (per task)", f"{s.get('macro', 0):.4f}"),
                  ("tasks solved", f"{s.get('tasks_solved', 0)} / {s.get('tasks', 0)}"),
                  ("outputs right", f"{s.get('outputs_correct', 0)} / {s.get('outputs', 0)}")]
-        cells += [(f"pass@{k}", f"{v:.4f}") for k, v in (s.get("pass_at_k") or {}).items()]
+        for per, ks in (s.get("pass_at_k") or {}).items():
+            cells += [(f"pass@{k} ({per.replace('_', ' ')})", f"{v:.4f}") for k, v in ks.items()]
         h.append("<table id='scores'><tr>" + "".join(f"<th>{html.escape(k)}</th>" for k, _ in cells) + "</tr><tr>"
                  + "".join(f"<td class='num'>{v}</td>" for _, v in cells) + "</tr></table>")
     if data.notes:

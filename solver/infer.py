@@ -25,8 +25,11 @@ Progress = Callable[[int], None]
 @dataclass(frozen=True)
 class PredictConfig:
     batch_size: int = 256  # slots run together; freed slots are refilled at once
-    halt: Literal["on", "off"] = "on"  # off: every example runs max_steps (the reference)
-    min_steps: int = 1  # steps before the halting logit is trusted
+    # off (default): every example runs max_steps, as the reference evaluates. Early halting cost
+    # pass@2 at scale in an outside test (TRM.md); `arc-pipeline analyze` measures it on any run.
+    halt: Literal["on", "off"] = "off"
+    threshold: float = 0.5  # halting: stop once sigmoid(halt logit) > threshold (0.5: logit > 0)
+    min_steps: int = 1  # halting: steps before the halting logit is trusted
     max_steps: int = 0  # 0 = the model's max_steps (N_sup)
     use_ema: bool = True  # evaluate with the EMA weights when the checkpoint has them
     seed: int = 0  # passed to the source (test examples are not translated; kept for the contract)
@@ -34,6 +37,8 @@ class PredictConfig:
     def __post_init__(self) -> None:
         if self.halt not in ("on", "off"):
             raise ValueError(f"PredictConfig.halt must be 'on' or 'off', not {self.halt!r}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"PredictConfig.threshold must be a probability in (0, 1), not {self.threshold}")
         if self.batch_size < 1 or self.min_steps < 1 or self.max_steps < 0:
             raise ValueError("PredictConfig needs batch_size >= 1, min_steps >= 1 and max_steps >= 0")
 
@@ -46,6 +51,11 @@ class Raw:
     tokens: np.ndarray  # (N, L) uint8 predicted tokens
     halt_prob: np.ndarray  # (N,) float32 sigmoid(halt logit) at the step taken
     steps: np.ndarray  # (N,) int16 supervision steps used
+
+
+def halt_cut(threshold: float) -> float:
+    """The halting logit above which sigmoid(logit) > threshold (0 for 0.5)."""
+    return math.log(threshold / (1.0 - threshold))
 
 
 def _max_steps(model, cfg: PredictConfig) -> int:
@@ -66,6 +76,7 @@ def run_steps(
         return Raw(indices, tokens, halt_prob, steps_used)
     max_steps = _max_steps(model, cfg)
     min_steps = min(cfg.min_steps, max_steps)
+    cut = halt_cut(cfg.threshold)
     dev = runtime.device
     was_training = model.training
     model.eval()
@@ -90,7 +101,7 @@ def run_steps(
                 count += 1
                 done = count >= max_steps
                 if cfg.halt == "on":
-                    done |= (count >= min_steps) & (halt_logit.float() > 0)
+                    done |= (count >= min_steps) & (halt_logit.float() > cut)
                 if bool(done.any()):
                     d = done.nonzero().squeeze(1)
                     where = slot[d].cpu().numpy()

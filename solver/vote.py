@@ -143,16 +143,40 @@ def solution_ranks(voted: pl.DataFrame, tasks: Mapping[str, Task]) -> pl.DataFra
     return sols.join(hits, on=GROUP + CANDIDATE, how="left").select("task_id", "test_index", "rank")
 
 
-def pass_at_k(voted: pl.DataFrame, tasks: Mapping[str, Task], ks: Sequence[int] = PASS_KS) -> dict[int, float]:
-    """Fraction of known test outputs whose right grid is ranked within the top K, for each K.
+def _hits(voted: pl.DataFrame, tasks: Mapping[str, Task]) -> tuple[list[str], np.ndarray]:
+    """(task id, rank of the right grid with inf for never predicted) per known test output."""
+    ranks = solution_ranks(voted, tasks)
+    r = ranks["rank"].to_numpy().astype(np.float64)
+    return ranks["task_id"].to_list(), np.where(np.isnan(r), np.inf, r)
 
-    Iterates over the solutions, so a test input with no prediction counts as a miss.
+
+def pass_at_k(voted: pl.DataFrame, tasks: Mapping[str, Task], ks: Sequence[int] = PASS_KS) -> dict[int, float]:
+    """Per output: the fraction of known test outputs whose right grid is ranked within the top K.
+
+    Iterates over the solutions, so a test input with no prediction counts as a miss. This is
+    Kaggle's leaderboard figure; `pass_at_k_per_task` is the paper's.
     """
-    ranks = solution_ranks(voted, tasks)["rank"].to_numpy()
-    if len(ranks) == 0:
+    _, filled = _hits(voted, tasks)
+    if len(filled) == 0:
         return {k: 0.0 for k in ks}
-    filled = np.where(np.isnan(ranks.astype(np.float64)), np.inf, ranks.astype(np.float64))
     return {k: float(np.mean(filled <= k)) for k in ks}
+
+
+def pass_at_k_per_task(voted: pl.DataFrame, tasks: Mapping[str, Task], ks: Sequence[int] = PASS_KS) -> dict[int, float]:
+    """Per task: the mean over tasks of the fraction of that task's test outputs right within K
+    (the paper's and the reference's pass@K; tasks with no known output are left out)."""
+    ids, filled = _hits(voted, tasks)
+    if len(filled) == 0:
+        return {k: 0.0 for k in ks}
+    _, task_of = np.unique(np.asarray(ids, dtype=object).astype(str), return_inverse=True)
+    per_task = np.bincount(task_of)
+    return {k: float(np.mean(np.bincount(task_of, weights=filled <= k) / per_task)) for k in ks}
+
+
+def pass_at_k_both(voted: pl.DataFrame, tasks: Mapping[str, Task], ks: Sequence[int] = PASS_KS) -> dict[str, dict[str, float]]:
+    """{"per_task": {K: ...}, "per_output": {K: ...}} with string keys, as score.json stores them."""
+    return {"per_task": {str(k): v for k, v in pass_at_k_per_task(voted, tasks, ks).items()},
+            "per_output": {str(k): v for k, v in pass_at_k(voted, tasks, ks).items()}}
 
 
 def to_candidates(

@@ -54,7 +54,7 @@ def source(n=23, seed=0):
 def test_each_example_stops_at_its_own_halting_step(batch_size):
     src, halt_at = source()
     model = FakeTRM(max_steps=6)
-    raw = run_steps(model, src, np.arange(len(src)), RUNTIME, PredictConfig(batch_size=batch_size, min_steps=2))
+    raw = run_steps(model, src, np.arange(len(src)), RUNTIME, PredictConfig(batch_size=batch_size, halt="on", min_steps=2))
     expected = np.clip(halt_at, 2, 6)
     assert raw.steps.tolist() == expected.tolist()
     assert np.array_equal(raw.tokens, (src.inputs.astype(int) + expected[:, None]) % V)
@@ -67,7 +67,7 @@ def test_each_example_stops_at_its_own_halting_step(batch_size):
 def test_freed_slots_are_refilled_while_examples_remain():
     src, _ = source(n=40)
     model = FakeTRM(max_steps=6)
-    raw = run_steps(model, src, np.arange(40), RUNTIME, PredictConfig(batch_size=8))
+    raw = run_steps(model, src, np.arange(40), RUNTIME, PredictConfig(batch_size=8, halt="on"))
     widths = np.array(model.widths)
     assert widths.max() == 8
     # the batch shrinks only once the queue is empty, and then never grows again
@@ -86,21 +86,34 @@ def test_halt_off_runs_every_step():
     assert sum(model.widths) == 5 * len(src)
 
 
+def test_halting_is_off_by_default_and_its_threshold_is_a_probability():
+    assert PredictConfig().halt == "off"  # all N_sup steps, as the reference evaluates
+    src, halt_at = source()
+    raw = run_steps(FakeTRM(max_steps=16), src, np.arange(len(src)), RUNTIME, PredictConfig(batch_size=5))
+    assert set(raw.steps.tolist()) == {16}
+    # logit at step s is s - halt_at + 0.5: sigmoid > 0.9 (logit > 2.197) first at s = halt_at + 2
+    strict = PredictConfig(batch_size=5, halt="on", threshold=0.9)
+    raw = run_steps(FakeTRM(max_steps=16), src, np.arange(len(src)), RUNTIME, strict)
+    assert raw.steps.tolist() == np.clip(halt_at + 2, 1, 16).tolist()
+    with pytest.raises(ValueError):
+        PredictConfig(threshold=1.0)
+
+
 def test_max_steps_override_and_subset_of_indices():
     src, halt_at = source()
     idx = np.array([5, 2, 17])
-    raw = run_steps(FakeTRM(max_steps=16), src, idx, RUNTIME, PredictConfig(max_steps=3, batch_size=2))
+    raw = run_steps(FakeTRM(max_steps=16), src, idx, RUNTIME, PredictConfig(max_steps=3, batch_size=2, halt="on"))
     assert raw.index.tolist() == [5, 2, 17]
     assert raw.steps.tolist() == np.clip(halt_at[idx], 1, 3).tolist()
 
 
 def test_shards_cover_every_example_once_and_gather_restores_order():
     src, _ = source(n=23)
-    whole = run_steps(FakeTRM(), src, np.arange(23), RUNTIME, PredictConfig(batch_size=5))
+    whole = run_steps(FakeTRM(), src, np.arange(23), RUNTIME, PredictConfig(batch_size=5, halt="on"))
     world = 3
     shards = [shard(23, r, world) for r in range(world)]
     assert sorted(np.concatenate(shards).tolist()) == list(range(23))
-    blocks = [pack(run_steps(FakeTRM(), src, s, RUNTIME, PredictConfig(batch_size=4)), 8) for s in shards]
+    blocks = [pack(run_steps(FakeTRM(), src, s, RUNTIME, PredictConfig(batch_size=4, halt="on")), 8) for s in shards]
     back = unpack(np.concatenate(blocks))
     assert back.index.tolist() == list(range(23))
     assert np.array_equal(back.tokens, whole.tokens) and np.array_equal(back.steps, whole.steps)
@@ -181,3 +194,12 @@ def test_undecodable_prediction_is_a_null_grid():
     frame = to_frame(Raw(np.arange(1), garbage, np.zeros(1, np.float32), np.ones(1, np.int16)), src)
     assert frame["grid"].to_list() == [None]
     assert vote(frame).height == 0
+
+
+def test_every_preset_scores_with_all_steps():
+    from pipeline.config import load_config, preset_names
+
+    for name in preset_names():
+        p = load_config(name).predict
+        assert p.halt == "off", f"preset {name} halts at inference by default"
+        assert 0 < p.threshold < 1 and p.min_steps >= 1  # halting stays an option with its settings

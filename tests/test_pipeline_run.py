@@ -65,6 +65,8 @@ def test_tiny_run_end_to_end_then_everything_cached(tmp_path):
     score = json.loads((run_dir / "score.json").read_text())
     assert {"micro", "macro", "tasks_solved", "outputs", "outputs_correct", "pass_at_k"} <= set(score)
     assert score["outputs"] == target.n_test and 0.0 <= score["micro"] <= 1.0
+    assert set(score["pass_at_k"]) == {"per_task", "per_output"}  # labelled: the paper's and Kaggle's
+    assert score["pass_at_k"]["per_output"]["2"] <= 1.0 and score["pass_at_k"]["per_task"]["2"] <= 1.0
     per_task = pl.read_parquet(run_dir / "scores.parquet")
     assert sorted(per_task["task_id"].to_list()) == sorted(target.tasks)
     tasks = pl.read_parquet(run_dir / "tasks" / "tasks.parquet")

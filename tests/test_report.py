@@ -41,9 +41,9 @@ def test_page_has_scores_sortable_rows_and_attempts():
         TaskRow(_task("ccc", out=False), [[g, g]], [None]),
     ]
     scores = {"micro": 0.5, "macro": 0.25, "tasks_solved": 1, "tasks": 2, "outputs": 2, "outputs_correct": 1,
-              "pass_at_k": {"1": 0.5, "2": 0.5}}
+              "pass_at_k": {"per_task": {"1": 0.25, "2": 0.25}, "per_output": {"1": 0.5, "2": 0.5}}}
     html = render(ReportData("t", scores, [("train", "done", 3.0, "")], rows, {"x loss": [(0, 1.0), (1, 0.5)]}))
-    assert "0.5000" in html and "0.2500" in html and "1 / 2" in html and "pass@2" in html
+    assert "0.5000" in html and "0.2500" in html and "1 / 2" in html and "pass@2 (per task)" in html and "pass@2 (per output)" in html
     assert html.count("<tr class='ok'>") == 1 and html.count("<tr class='bad'>") == 1
     assert "class='sortable'" in html and "addEventListener" in html
     # aaa: input, truth, attempt 1 drawn (3 images), attempt 2 missing

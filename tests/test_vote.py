@@ -7,6 +7,8 @@ from solver.vote import (
     VoteConfig,
     grid_from_bytes,
     pass_at_k,
+    pass_at_k_both,
+    pass_at_k_per_task,
     predictions_frame,
     read_predictions,
     to_candidates,
@@ -85,6 +87,11 @@ def test_pass_at_k_counts_missing_inputs_as_misses():
     )  # w: no prediction at all
     p = pass_at_k(vote(preds), tasks, ks=(1, 2, 3, 1000))
     assert p == {1: 0.25, 2: 0.25, 3: 0.5, 1000: 0.5}
+    # per task (the paper's): t gets 1/2 at K=1 and 2/2 at K=3; u and w get 0 -> means over 3 tasks
+    q = pass_at_k_per_task(vote(preds), tasks, ks=(1, 2, 3, 1000))
+    assert q == pytest.approx({1: 0.5 / 3, 2: 0.5 / 3, 3: 1 / 3, 1000: 1 / 3})
+    both = pass_at_k_both(vote(preds), tasks, ks=(1, 3))
+    assert both == {"per_task": {"1": q[1], "3": q[3]}, "per_output": {"1": 0.25, "3": 0.5}}
 
 
 def test_pass_at_k_ignores_hidden_outputs():

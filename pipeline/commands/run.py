@@ -103,8 +103,9 @@ def summary(rdir: Path, records: dict, seconds: float) -> None:
         row = [f"{s['micro']:.4f}", f"{s['macro']:.4f}", f"{s['tasks_solved']}/{s['tasks']}",
                f"{s['outputs_correct']}/{s['outputs']}"]
         p = s.get("pass_at_k") or {}
-        ui.table("score", ["micro", "macro", "tasks solved", "outputs right", "pass@1", "pass@2", "pass@10"],
-                 [row + [f"{p[k]:.4f}" if k in p else "-" for k in ("1", "2", "10")]])
+        cols = [f"pass@{k} {per}" for per in ("per task", "per output") for k in ("1", "2")]
+        vals = [f"{p[per][k]:.4f}" if k in p.get(per, {}) else "-" for per in ("per_task", "per_output") for k in ("1", "2")]
+        ui.table("score", ["micro (per output)", "macro (per task)", "tasks solved", "outputs right", *cols], [row + vals])
     for name in ("submission.json", "score.json", "report.html", "config.toml", "manifest.json"):
         if (rdir / name).exists():
             ui.info(f"{name:16s} {rdir / name}")

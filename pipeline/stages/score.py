@@ -1,4 +1,5 @@
-"""score: score.json (micro, macro, tasks solved, pass@K) and scores.parquet, when the target
+"""score: score.json (micro = per output, macro = per task, tasks solved, pass@K per task and per
+output) and scores.parquet, when the target
 tasks have solutions; skipped with a note when they do not (e.g. Kaggle's hidden tasks)."""
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     out = result.to_dict()
     per_task = result.per_task_frame()
     if (run_dir / PREDICTIONS).exists():
-        from solver.vote import pass_at_k, read_predictions, solution_ranks
+        from solver.vote import pass_at_k_both, read_predictions, solution_ranks
 
         voted = read_predictions(run_dir / PREDICTIONS)
-        out["pass_at_k"] = {str(k): v for k, v in pass_at_k(voted, target).items()}
+        # per_task: the paper's (mean over tasks of the fraction right); per_output: Kaggle's
+        out["pass_at_k"] = pass_at_k_both(voted, target)
         ranks = solution_ranks(voted, target)
         best = ranks.group_by("task_id").agg(pl.col("rank").min().alias("best_rank"))
         per_task = per_task.join(best, on="task_id", how="left")
@@ -42,7 +44,8 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
         per_task.write_parquet(tmp)
     summary = {k: out[k] for k in ("micro", "macro", "tasks_solved", "tasks", "outputs", "outputs_correct")}
     if "pass_at_k" in out:
-        summary["pass@1"] = out["pass_at_k"].get("1")
+        summary["pass@1 per task"] = out["pass_at_k"]["per_task"].get("1")
+        summary["pass@1 per output"] = out["pass_at_k"]["per_output"].get("1")
     return StageResult([SCORE_JSON, SCORES_PARQUET], summary)
 
 
