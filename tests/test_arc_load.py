@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from arc.errors import ArcError
-from arc.load import BUILTINS, list_builtins, load, save_tasks
+from arc.load import BUILTINS, builtin_path, list_builtins, load, save_tasks
 from arc.task import Pair, Task
 
 
@@ -19,6 +19,7 @@ from arc.task import Pair, Task
         ("arc2/training", 1000, 1076),
         ("arc1/training", 400, 416),
         ("arc1/evaluation", 400, 419),
+        ("conceptarc", 160, 480),
     ],
 )
 def test_builtin_sizes(name, tasks, outputs):
@@ -28,6 +29,14 @@ def test_builtin_sizes(name, tasks, outputs):
     assert sum(p.output is not None for t in ts for p in t.test) == outputs == ts.n_test
     t = next(iter(ts))
     assert t.train[0].input.dtype == np.uint8 and not t.train[0].input.flags.writeable
+
+
+def test_conceptarc_ships_with_its_licence_and_the_reference_counts():
+    ts = load("conceptarc")
+    assert sum(len(t.train) for t in ts) == 427  # the counts the reference's `concept` subset has
+    assert "Copy1" in ts.tasks and list(ts.tasks) == sorted(ts.tasks)
+    folder = builtin_path("conceptarc")
+    assert "MIT License" in (folder / "LICENSE").read_text() and (folder / "SOURCE.md").is_file()
 
 
 def test_list_builtins_covers_every_name_with_counts():

