@@ -30,6 +30,10 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     global_batch: int = 768
+    # examples per forward/backward chunk (gradient accumulation, same update as the whole batch);
+    # 0 = the whole per-rank batch at once; "auto" = the largest divisor that fits the GPU
+    # (measured by a probe step; on the CPU the whole batch)
+    micro_batch: int | Literal["auto"] = 0
     steps: int = 1000  # optimizer steps (one supervision step for every slot each)
     lr: float = 1e-4
     lr_warmup: int = 2000

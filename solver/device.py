@@ -7,6 +7,7 @@ the process group (nccl on GPUs, gloo on CPU); everything else sees only a `Runt
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from dataclasses import dataclass
 from typing import ContextManager
@@ -17,6 +18,7 @@ import torch.distributed as dist
 from arc.errors import ArcError
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Runtime:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    notes: tuple[str, ...] = ()  # choices made for the user (e.g. float32 where bf16 is missing)
 
     @property
     def is_main(self) -> bool:
@@ -69,9 +72,40 @@ class Runtime:
         if self.is_gpu:
             torch.cuda.synchronize(self.device)
 
+    # ---- memory (GPU only; the CPU reports 0 and callers fall back to the whole batch) ----------
+    def reset_peak_memory(self) -> None:
+        if self.is_gpu:
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+    def peak_memory(self) -> int:
+        """Bytes of the largest allocation footprint since the last reset (0 on the CPU)."""
+        if not self.is_gpu:
+            return 0
+        torch.cuda.synchronize(self.device)
+        return int(torch.cuda.max_memory_allocated(self.device))
+
+    def allocated_memory(self) -> int:
+        return int(torch.cuda.memory_allocated(self.device)) if self.is_gpu else 0
+
+    def memory_capacity(self) -> int:
+        """Total bytes of this rank's GPU (0 on the CPU)."""
+        return int(torch.cuda.get_device_properties(self.device).total_memory) if self.is_gpu else 0
+
+    def free_cached_memory(self) -> None:
+        if self.is_gpu:
+            torch.cuda.empty_cache()
+
+    def device_name(self) -> str:
+        return gpu_name(self.device) if self.is_gpu else "cpu"
+
 
 def gpu_available() -> bool:
     return torch.cuda.is_available()
+
+
+def gpu_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device)
 
 
 def resolve_device(device: str = "auto", local_rank: int = 0) -> torch.device:
@@ -86,13 +120,41 @@ def resolve_device(device: str = "auto", local_rank: int = 0) -> torch.device:
     return dev
 
 
-def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """'auto' -> bfloat16 on a GPU, float32 on the CPU (CPU bf16 autocast is slower than fp32 here)."""
-    if dtype == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    if dtype not in _DTYPES:
+def bf16_supported(device: torch.device) -> bool:
+    """Native bf16 on this device: always on the CPU; on a GPU compute capability 8.0+ (A100, L4,
+    H100...), not the emulation torch offers on older cards (T4, V100, P100), which is slower than fp32."""
+    if device.type != "cuda":
+        return True
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # torch before the including_emulation flag
+        return bool(torch.cuda.is_bf16_supported())
+
+
+def choose_dtype(dtype: str, device: torch.device) -> tuple[torch.dtype, str]:
+    """(activation dtype, a note when a choice was made for the user, else "").
+
+    'auto' -> bfloat16 on a GPU with native bf16, float32 on other GPUs (fp16 would need loss
+    scaling and risks overflow in the unnormalised residual stream; float32 is always right, only
+    slower) and on the CPU (CPU bf16 autocast is slower than fp32 here). Asking for bfloat16 on a
+    GPU without it is a user error."""
+    if dtype != "auto" and dtype not in _DTYPES:
         raise ArcError(f"unknown dtype {dtype!r}; valid: auto, {', '.join(_DTYPES)}")
-    return _DTYPES[dtype]
+    if device.type != "cuda":
+        return (torch.float32 if dtype == "auto" else _DTYPES[dtype]), ""
+    if bf16_supported(device):
+        return (torch.bfloat16 if dtype == "auto" else _DTYPES[dtype]), ""
+    name = gpu_name(device)
+    if dtype == "bfloat16":
+        raise ArcError(f"train.dtype = bfloat16 but {name} has no native bf16 (compute capability < 8.0); "
+                       "use --set train.dtype=auto (float32 there) or float32")
+    note = f"{name} has no native bf16: computing in float32 (about 2x the activation memory of bf16, and slower)"
+    return torch.float32, note if dtype == "auto" else ""
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """The activation dtype `choose_dtype` picks (without its note)."""
+    return choose_dtype(dtype, device)[0]
 
 
 def setup_runtime(device: str = "auto", dtype: str = "auto") -> Runtime:
@@ -109,7 +171,11 @@ def setup_runtime(device: str = "auto", dtype: str = "auto") -> Runtime:
         # device_id binds NCCL to this rank's GPU up front; gloo takes no device.
         kwargs = {"device_id": dev} if backend == "nccl" else {}
         dist.init_process_group(backend=backend, rank=rank, world_size=world_size, **kwargs)
-    return Runtime(device=dev, dtype=resolve_dtype(dtype, dev), rank=rank, world_size=world_size, local_rank=local_rank)
+    chosen, note = choose_dtype(dtype, dev)
+    if note and rank == 0:
+        log.warning(note)
+    return Runtime(device=dev, dtype=chosen, rank=rank, world_size=world_size, local_rank=local_rank,
+                   notes=(note,) if note else ())
 
 
 def teardown() -> None:

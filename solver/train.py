@@ -11,6 +11,7 @@ run continues exactly as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import time
@@ -27,7 +28,8 @@ from solver import checkpoint as ckpt
 from solver.config import ModelConfig, TrainConfig
 from solver.device import Runtime, setup_runtime
 from solver.ema import EMA
-from solver.losses import trm_loss
+from solver.losses import LossTerms, trm_loss
+from solver.memory import resolve_micro_batch
 from solver.model import TRM
 from solver.optim import lr_at, make_optimizer, set_lr, sign_sgd_update
 from solver.sampler import Sampler, derive_seed
@@ -54,6 +56,7 @@ class TrainResult:
     metrics: dict[str, Any] = field(default_factory=dict)  # the last logged row
     val: dict[str, Any] | None = None  # the last held-out evaluation
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # choices made for the user (dtype, micro_batch)
 
 
 def check_source(model_cfg: ModelConfig, source, what: str = "training source") -> None:
@@ -92,6 +95,11 @@ class Trainer:
         self.trunk_frozen_until = 0
         self.carry = self._empty_carry()
         self._sums = torch.zeros(len(_SUMS), dtype=torch.float64, device=runtime.device)
+        self.notes: list[str] = list(runtime.notes)  # choices made for the user, for the run's log
+        self.micro_batch, note = resolve_micro_batch(train_cfg.micro_batch, self.model, runtime, self.batch,
+                                                     train_cfg.global_batch)
+        if note:
+            self.notes.append(note)
 
     # ---- slots -------------------------------------------------------------------------------
     def _empty_carry(self) -> dict[str, torch.Tensor]:
@@ -145,11 +153,7 @@ class Trainer:
         """Refill, one supervision step for every slot, update weights and puzzle rows, halt."""
         c, cfg, rt = self.carry, self.cfg, self.rt
         self.refill()
-        with rt.autocast():
-            y, z, logits, halt_logit = self.forward(c["inputs"], c["puzzle_ids"], c["y"], c["z"])
-        terms = trm_loss(logits, halt_logit, c["labels"], cfg.halt_loss_weight)
-        # sum over the local batch / local batch; DDP's mean over ranks makes it sum / global batch
-        (terms.loss.sum() / self.batch).backward()
+        y, z, halt_logit, terms = self._forward_backward()
 
         lr = lr_at(self.step_count, cfg)
         ids, grads = self.model.puzzle_emb.pop_grads()
@@ -180,6 +184,35 @@ class Trainer:
             self._sums += row
         self.step_count += 1
         return {"loss": terms.loss.detach().mean(), "lr": torch.tensor(lr), "halted": halted}
+
+    def _forward_backward(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, LossTerms]:
+        """Forward and backward of every slot, `micro_batch` slots at a time; gradients (dense and
+        the puzzle rows') accumulate to those of the whole batch. Returns the new (y, z), the
+        halting logits and the loss terms of every slot, detached except in the one-chunk case."""
+        c, rt, b, m = self.carry, self.rt, self.batch, self.micro_batch
+        if m >= b:
+            with rt.autocast():
+                y, z, logits, halt_logit = self.forward(c["inputs"], c["puzzle_ids"], c["y"], c["z"])
+            terms = trm_loss(logits, halt_logit, c["labels"], self.cfg.halt_loss_weight)
+            # sum over the local batch / local batch; DDP's mean over ranks makes it sum / global batch
+            (terms.loss.sum() / b).backward()
+            return y, z, halt_logit, terms
+        ys, zs, halts, parts = None, None, [], []
+        for lo in range(0, b, m):
+            sl = slice(lo, lo + m)
+            # DDP reduces gradients once, in the last chunk's backward
+            sync = self.ddp.no_sync() if rt.distributed and lo + m < b else contextlib.nullcontext()
+            with sync:
+                with rt.autocast():
+                    y, z, logits, halt_logit = self.forward(c["inputs"][sl], c["puzzle_ids"][sl], c["y"][sl], c["z"][sl])
+                terms = trm_loss(logits, halt_logit, c["labels"][sl], self.cfg.halt_loss_weight)
+                (terms.loss.sum() / b).backward()
+            if ys is None:  # the new carries, written chunk by chunk (no concatenated copy)
+                ys, zs = y.new_empty((b, *y.shape[1:])), z.new_empty((b, *z.shape[1:]))
+            ys[sl], zs[sl] = y.detach(), z.detach()
+            halts.append(halt_logit.detach())
+            parts.append(LossTerms(*(t.detach() for t in terms)))
+        return ys, zs, torch.cat(halts), LossTerms(*(torch.cat(t) for t in zip(*parts)))
 
     def take_metrics(self) -> dict[str, float]:
         """Means over the steps since the last call, over all ranks; resets the sums.
@@ -318,7 +351,8 @@ def train(
         if tr.ema is not None:
             tr.ema = EMA(tr.model, train_cfg.ema)  # average from the loaded weights, not the random init
     if tr.step_count >= train_cfg.steps:
-        return TrainResult(tr.step_count, "already_done", last_ckpt, ckpt.best(ckpt_dir), seconds=time.perf_counter() - t0)
+        return TrainResult(tr.step_count, "already_done", last_ckpt, ckpt.best(ckpt_dir), seconds=time.perf_counter() - t0,
+                           notes=tr.notes)
 
     def validate() -> dict | None:
         if val_source is None:
@@ -372,4 +406,5 @@ def train(
         if over_time and s < train_cfg.steps:
             stopped = "time_budget"
             break
-    return TrainResult(tr.step_count, stopped, last_ckpt, ckpt.best(ckpt_dir), last_row, last_val, time.perf_counter() - t0)
+    return TrainResult(tr.step_count, stopped, last_ckpt, ckpt.best(ckpt_dir), last_row, last_val, time.perf_counter() - t0,
+                       tr.notes)

@@ -53,3 +53,24 @@ def test_only_the_device_module_names_cuda():
         if p != ROOT / "solver" / "device.py" and pattern.search(p.read_text())
     ]
     assert offenders == []
+
+
+def test_bf16_only_where_the_gpu_has_it(monkeypatch):
+    """auto -> float32 with a note on a GPU without native bf16; asking for bf16 there is refused."""
+    gpu = torch.device("cuda", 0)  # never touched: support and name are stubbed
+    monkeypatch.setattr(device, "gpu_name", lambda d: "Tesla T4")
+    monkeypatch.setattr(device, "bf16_supported", lambda d: False)
+    dtype, note = device.choose_dtype("auto", gpu)
+    assert dtype == torch.float32 and "Tesla T4 has no native bf16" in note
+    with pytest.raises(ArcError, match="train.dtype=auto"):
+        device.choose_dtype("bfloat16", gpu)
+    assert device.choose_dtype("float32", gpu) == (torch.float32, "")
+    monkeypatch.setattr(device, "bf16_supported", lambda d: True)
+    assert device.choose_dtype("auto", gpu) == (torch.bfloat16, "")
+    assert device.choose_dtype("auto", torch.device("cpu")) == (torch.float32, "")
+
+
+def test_cpu_reports_no_gpu_memory():
+    rt = device.Runtime(torch.device("cpu"), torch.float32)
+    rt.reset_peak_memory()
+    assert rt.peak_memory() == 0 and rt.memory_capacity() == 0 and rt.device_name() == "cpu"

@@ -51,6 +51,8 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
                        puzzle_map=read_puzzles(ds), dataset_fingerprint=meta["fingerprint"],
                        init_from=cfg.run.checkpoint or None, on_metrics=on_metrics,
                        metrics_path=run_dir / METRICS)
+    for note in result.notes:
+        ctx.note(f"train: {note}")
     if result.stopped == "time_budget":
         ctx.note(f"train: stopped by the time budget at step {result.step} of {cfg.train.steps}")
     m = result.metrics or {}
