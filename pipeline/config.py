@@ -155,7 +155,26 @@ def load_config(
         sec, key, raw = _split_set(s)
         _check_section(sec, f"--set {s}")
         values[sec][key] = coerce(classes[sec], sec, key, raw, f"--set {s}", from_text=True)
-    return _sync(RunConfig(**{name: classes[name](**values[name]) for name in SECTIONS}), values)
+    sections = {name: _construct(name, lambda: classes[name](**values[name])) for name in SECTIONS}
+    return validated(_sync(RunConfig(**sections), values))
+
+
+def _construct(name: str, make):
+    """A section built from its values; a check in its own __post_init__ becomes a one-line ArcError."""
+    try:
+        return make()
+    except ArcError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise ArcError(f"invalid config: [{name}] {e}") from None
+
+
+def validated(cfg: RunConfig) -> RunConfig:
+    """`cfg` when every rule in pipeline.rules holds (types were checked on the way in), else one ArcError."""
+    from pipeline.rules import check
+
+    check(cfg)
+    return cfg
 
 
 def _sync(cfg: RunConfig, given: dict[str, dict[str, Any]]) -> RunConfig:
@@ -179,10 +198,10 @@ def override(cfg: RunConfig, sets: list[str] | tuple[str, ...]) -> RunConfig:
         _check_section(sec, f"--set {s}")
         current = getattr(out, sec)
         value = coerce(type(current), sec, key, raw, f"--set {s}", from_text=True)
-        out = dataclasses.replace(out, **{sec: dataclasses.replace(current, **{key: value})})
+        out = dataclasses.replace(out, **{sec: _construct(sec, lambda: dataclasses.replace(current, **{key: value}))})
         if (sec, key) == ("run", "protocol"):
             out = _sync(out, {})
-    return out
+    return validated(out)
 
 
 def read_config(path: str | Path) -> RunConfig:

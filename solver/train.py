@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -232,6 +233,17 @@ class Trainer:
             "token_accuracy": v["done_tok_right"] / max(v["done_tok"], 1.0), "mean_steps": v["done_steps"] / done,
         }
 
+    def check_finite(self, last_good: Path | None) -> None:
+        """Stop with an ArcError when the loss or the weights stopped being finite (all ranks agree),
+        so a diverged model is never saved, let alone marked best."""
+        params = [p.detach() for p in self.model.parameters()]
+        bad = ~torch.isfinite(self._sums).all()
+        if params:
+            bad = bad | ~torch.stack([torch.isfinite(p).all() for p in params]).all()
+        flag = self.rt.all_gather(bad.reshape(1).to(torch.long))
+        if bool(flag.any()):
+            raise non_finite(self.step_count, self.cfg, last_good)
+
     # ---- checkpoints ---------------------------------------------------------------------------
     def save(self, ckpt_dir: Path, *, meta: dict, puzzle_map, is_best: bool) -> Path:
         meta = dict(meta, sampler_position=self.sampler.position, world_size=self.rt.world_size,
@@ -255,6 +267,13 @@ class Trainer:
         else:  # another world size or batch: start every slot afresh (the stream position still holds)
             self.carry = self._empty_carry()
         return meta
+
+
+def non_finite(step: int, cfg: TrainConfig, last_good: Path | None) -> ArcError:
+    where = f"the last good checkpoint is {last_good}" if last_good is not None else "no checkpoint was kept"
+    return ArcError(f"training diverged: the loss or the weights are not finite (nan/inf) by step {step} "
+                    f"(train.lr = {cfg.lr:g}); stopped without saving this step ({where}); lower train.lr "
+                    "or train.puzzle_lr, or check the data, then rerun")
 
 
 @torch.no_grad()
@@ -364,6 +383,7 @@ def train(
 
     def save(val: dict | None, row: dict) -> Path:
         nonlocal best_exact
+        tr.check_finite(last_ckpt)
         is_best = val is not None and (best_exact is None or val["exact"] > best_exact)
         if is_best:
             best_exact = val["exact"]
@@ -386,6 +406,8 @@ def train(
             row = dict(step=s, epoch=tr.sampler.epoch, lr=lr_at(s - 1, train_cfg), **tr.take_metrics(),
                        examples_per_s=n_log * train_cfg.global_batch / max(now - t_log, 1e-9), elapsed_s=now - t0)
             t_log, n_log = now, 0
+            if not math.isfinite(row["loss"]):
+                raise non_finite(s, train_cfg, last_ckpt)
         val = validate() if (train_cfg.eval_every and s % train_cfg.eval_every == 0) or last else None
         if val is not None:
             last_val = val

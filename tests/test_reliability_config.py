@@ -1,0 +1,82 @@
+"""Issue 11, bad values: the whole config is checked when it loads (types, ranges, finite numbers,
+relations), one line naming key, value and what is valid; a diverging loss stops training."""
+
+import pytest
+from click.testing import CliRunner
+
+from arc.errors import ArcError
+from pipeline.cli import main
+from pipeline.config import load_config, override
+
+
+@pytest.mark.parametrize("setting,named", [
+    ("train.lr=nan", "train.lr = nan"),
+    ("train.lr=inf", "train.lr = inf"),
+    ("train.steps=-1", "train.steps = -1"),
+    ("model.max_steps=0", "model.max_steps = 0"),
+    ("train.global_batch=0", "train.global_batch = 0"),
+    ("predict.batch_size=-4", "predict"),
+    ("model.hidden=-8", "model.hidden = -8"),
+    ("model.heads=3", "model.heads = 3 does not divide model.hidden = 64"),
+    ("train.device=gpu0", "train.device = 'gpu0'"),
+    ("train.ema=1.5", "train.ema = 1.5"),
+    ("run.time_budget=-5", "run.time_budget = '-5'"),
+    ("run.reserve=1.2", "run.reserve = 1.2"),
+    ("train.betas=0.9,1.5", "train.betas = [0.9, 1.5]"),
+    ("run.devices=3", "run.devices = 3"),
+    ("build.canvas=4", "build.canvas = 4"),
+])
+def test_bad_value_is_one_line_naming_key_value_and_range(setting, named):
+    with pytest.raises(ArcError) as e:
+        load_config("smoke", sets=[setting])
+    msg = str(e.value)
+    assert named in msg and "\n" not in msg and ("valid" in msg or "must" in msg)
+
+
+def test_override_and_files_are_checked_too(tmp_path):
+    with pytest.raises(ArcError, match="train.lr = nan"):
+        override(load_config("smoke"), ["train.lr=nan"])
+    f = tmp_path / "bad.toml"
+    f.write_text("[model]\nhidden = 64\nheads = 5\n")
+    with pytest.raises(ArcError, match="heads = 5"):
+        load_config("smoke", files=[f])
+    assert load_config("smoke").train.lr > 0  # every shipped preset is valid (test_config loads them all)
+
+
+def test_run_refuses_bad_config_before_any_stage(tmp_path):
+    rd = tmp_path / "run"
+    r = CliRunner().invoke(main, ["run", "--preset", "smoke", "--run-dir", str(rd), "--set", "train.steps=-1"])
+    assert r.exit_code == 1 and "train.steps = -1" in r.output and "Traceback" not in r.output
+    assert not (rd / "tasks").exists() and not (rd / "submission.json").exists()  # nothing ran
+
+
+def test_micro_batch_must_divide_the_per_device_batch_when_the_field_exists():
+    from dataclasses import dataclass, replace
+
+    from pipeline.rules import problems
+
+    cfg = load_config("smoke")
+
+    @dataclass(frozen=True)
+    class WithMicro(type(cfg.train)):
+        micro_batch: int = 0
+
+    base = replace(cfg, train=WithMicro(**{**cfg.train.__dict__}))
+    assert problems(replace(base, train=replace(base.train, micro_batch=16))) == []
+    bad = problems(replace(base, train=replace(base.train, micro_batch=24)))
+    assert bad and "train.micro_batch = 24" in bad[0] and "64" in bad[0]
+
+
+def test_non_finite_loss_stops_training_and_never_saves_a_best(tmp_path, one_thread):
+    import math
+
+    from solver import checkpoint as ckpt
+    from solver.train import train
+    from tests.test_train import toy_configs, toy_source
+
+    mcfg, tcfg = toy_configs(steps=6, lr=math.nan, checkpoint_every=1, eval_every=1)
+    with pytest.raises(ArcError, match="not finite"):
+        train(mcfg, tcfg, toy_source(), tmp_path / "ck", val_source=toy_source(seed=1))
+    assert not (tmp_path / "ck" / "best").exists()
+    for step in (tmp_path / "ck").glob("step_*"):  # whatever was saved came before the divergence
+        assert ckpt.read_meta(step)["step"] <= 1
