@@ -21,7 +21,7 @@ from augment.build import ARRAY_FILES, EXAMPLE_COLUMNS, FORMAT, SPLITS
 from augment.encode import decode_to_original
 from augment.kernels import Packed, _encode_examples
 from augment.records import SWAPS_AXES, Aug
-from augment.source import Batch
+from augment.source import Batch, Groups
 from augment.transform import check_aug_rows
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -159,6 +159,23 @@ class ArcSource:
     @cached_property
     def puzzles(self) -> pl.DataFrame:
         return read_puzzles(self.dataset_dir)
+
+    def groups(self):
+        """This split's example rows as groups (one per task) of variants (one per augmentation),
+        for the training sampler (None when the split has no rows)."""
+        p = self.puzzles.filter((pl.col("split") == self.split) & (pl.col("example_count") > 0)).sort("puzzle_id")
+        if p.height == 0 or len(self.rows) == 0:
+            return None
+        key = (p["role"] + "\x00" + p["task_id"]).to_numpy()
+        first = np.r_[True, key[1:] != key[:-1]]  # a task's variants are consecutive puzzle ids
+        if len(np.unique(key)) != int(first.sum()):
+            raise ArcError(f"{self.dataset_dir / 'puzzles.parquet'}: a task's puzzles are not consecutive; rebuild the dataset")
+        starts, counts = p["example_start"].to_numpy().astype(np.int64), p["example_count"].to_numpy().astype(np.int64)
+        if int(counts.sum()) != len(self.rows):
+            raise ArcError(f"{self.dataset_dir / 'puzzles.parquet'}: its {self.split} ranges cover {int(counts.sum())} of "
+                           f"{len(self.rows)} examples; rebuild the dataset")
+        ptr = np.r_[np.flatnonzero(first), len(key)].astype(np.int64)
+        return Groups(tuple(p["task_id"].to_numpy()[first].tolist()), ptr, starts, counts)
 
     @cached_property
     def examples(self) -> pl.DataFrame:

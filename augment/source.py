@@ -20,6 +20,23 @@ class Batch(NamedTuple):
     puzzle_ids: np.ndarray  # (B,) int32 rows of the puzzle-embedding table (0 = blank)
 
 
+@dataclass(frozen=True)
+class Groups:
+    """Example rows of a source as groups (tasks) of variants (augmentations), each a row range.
+
+    The variants of group g are ptr[g]..ptr[g+1]-1; variant v holds rows starts[v]..starts[v]+counts[v]-1."""
+
+    names: tuple[str, ...]
+    ptr: np.ndarray  # (G+1,) int64
+    starts: np.ndarray  # (V,) int64
+    counts: np.ndarray  # (V,) int64
+
+    def mean_pairs(self) -> np.ndarray:
+        """(G,) mean pairs per variant of each group: what one visit streams on average."""
+        sums = np.add.reduceat(self.counts.astype(np.float64), self.ptr[:-1]) if len(self.counts) else np.zeros(0)
+        return sums / np.diff(self.ptr)
+
+
 class ExampleSource(Protocol):
     seq_len: int
     vocab_size: int
@@ -30,6 +47,9 @@ class ExampleSource(Protocol):
     def batch(self, indices: np.ndarray, seed: int) -> Batch:
         """Examples at `indices`; any randomness (e.g. translation) derives from `seed` alone."""
         ...
+
+    # optional: `groups() -> Groups | None`, the rows as tasks of augmented variants (the reference's
+    # sampling rule visits each task once per epoch); without it every example is its own group
 
 
 @dataclass

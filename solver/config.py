@@ -46,6 +46,10 @@ class TrainConfig:
     puzzle_weight_decay: float = 0.1
     ema: float = 0.999  # 0 disables
     halt_loss_weight: float = 0.5
+    # how an epoch streams examples: "reference" = every task once, one random augmented variant, all
+    # its pairs (a task's share = its pairs); "uniform" = a permutation of every example row (share =
+    # variants x pairs; ours before). See solver/sampler.py.
+    sampling: Literal["reference", "uniform"] = "reference"
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bf16 on GPU, fp32 on CPU

@@ -1,14 +1,39 @@
-"""A deterministic example stream: epoch permutations from the seed, one global position.
+"""Deterministic example streams: epochs from the seed, one global position.
 
 Every rank walks the same global stream. Each step the ranks agree on how many fresh examples
 each needs (their halted slots); rank r takes the run that follows ranks 0..r-1, and the position
 advances by the total. So nothing is drawn and thrown away, no example is duplicated or dropped
-across ranks, and the state to save is one integer, valid for any world size.
+across ranks, and the state to save is the position (plus, for epochs of varying length, where
+the current epoch starts), valid for any world size.
+
+Two rules for what an epoch is (`train.sampling`):
+- `reference` (the default; the reference's loader): an epoch visits every group (an ARC task)
+  once, in a seeded shuffled order, picks ONE of its augmented variants at random and streams ALL
+  of that variant's pairs. A task's share of training is its share of pairs, whatever the number
+  of variants it reached. Unlike the reference, nothing is cut: the reference truncates the
+  variant that overflows a batch and drops an epoch's last partial batch; a stream has no batch
+  edge, so every pair of every chosen variant is fed.
+- `uniform` (ours before; kept for comparison): an epoch is a seeded permutation of all example
+  rows, so a task's share is variants x pairs (tasks with few colours reach few distinct
+  variants: on the ARC-AGI-1 1000-augmentation build one task gets 0.01x the reference's share).
+
+Per-group weights plug into the reference rule: a group of weight w is visited floor(w) times per
+epoch, plus once more with probability frac(w) (seeded per epoch); weight 1 everywhere is the
+reference. A source without groups (Sudoku, mazes) has every example as its own group with one
+variant, and then the two rules coincide (one seeded permutation of the rows per epoch).
 """
 
 from __future__ import annotations
 
+from typing import Literal, Mapping
+
 import numpy as np
+
+from arc.errors import ArcError
+from augment.source import Groups
+
+Rule = Literal["reference", "uniform"]
+RULES: tuple[str, ...] = ("reference", "uniform")
 
 
 def derive_seed(*parts: int) -> int:
@@ -17,7 +42,9 @@ def derive_seed(*parts: int) -> int:
 
 
 class Sampler:
-    """Indices into a source of `n` examples, epoch by epoch, each epoch a seeded permutation."""
+    """The `uniform` rule: indices into `n` examples, each epoch a seeded permutation of all of them."""
+
+    rule = "uniform"
 
     def __init__(self, n: int, seed: int, position: int = 0) -> None:
         if n <= 0:
@@ -34,14 +61,23 @@ class Sampler:
             self._epoch = epoch
         return self._perm
 
+    def _locate(self, position: int) -> tuple[int, int, int]:
+        """(epoch, its first stream position, its length) of the epoch holding `position`."""
+        e = position // self.n
+        return e, e * self.n, self.n
+
+    def _epoch_indices(self, epoch: int) -> np.ndarray:
+        return self._permutation(epoch)
+
     def indices_at(self, start: int, count: int) -> np.ndarray:
         """Stream positions start .. start+count-1 as example indices (crossing epochs as needed)."""
         out = np.empty(count, dtype=np.int64)
         done = 0
         while done < count:
-            epoch, offset = divmod(start + done, self.n)
-            take = min(count - done, self.n - offset)
-            out[done : done + take] = self._permutation(epoch)[offset : offset + take]
+            epoch, first, length = self._locate(start + done)
+            offset = start + done - first
+            take = min(count - done, length - offset)
+            out[done : done + take] = self._epoch_indices(epoch)[offset : offset + take]
             done += take
         return out
 
@@ -54,5 +90,121 @@ class Sampler:
         return idx, start
 
     @property
+    def epoch_length(self) -> float:
+        """Examples per epoch (the mean, when epochs vary in length)."""
+        return float(self.n)
+
+    @property
     def epoch(self) -> float:
-        return self.position / self.n
+        e, first, length = self._locate(self.position)
+        return e + (self.position - first) / length
+
+    def state(self) -> dict[str, int]:
+        """What a checkpoint must keep (small): the position, and the epoch cursor it sits in."""
+        return {"position": int(self.position)}
+
+    def restore(self, state: Mapping[str, int]) -> None:
+        self.position = int(state["position"])
+
+
+class GroupSampler(Sampler):
+    """The `reference` rule (see the module docstring), optionally with per-group visit weights."""
+
+    rule = "reference"
+
+    def __init__(self, groups: Groups, seed: int, position: int = 0, weights: np.ndarray | None = None) -> None:
+        g = len(groups.names)
+        if g == 0 or int(groups.counts.sum()) == 0:
+            raise ValueError("cannot sample from an empty source")
+        if np.any(np.diff(groups.ptr) < 1):
+            raise ValueError("every group needs at least one variant")
+        w = np.ones(g) if weights is None else np.asarray(weights, dtype=np.float64)
+        if w.shape != (g,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise ValueError(f"group weights must be {g} finite values >= 0, not all 0")
+        super().__init__(int(groups.counts.sum()), seed, position)
+        self.groups, self.weights = groups, w
+        self._nvar = np.diff(groups.ptr)
+        whole, frac = np.floor(w).astype(np.int64), w - np.floor(w)
+        self._whole, self._frac = whole, frac
+        same = np.all(groups.counts == np.repeat(groups.counts[groups.ptr[:-1]], self._nvar))
+        # every epoch has the same length unless a weight is fractional or a group's variants differ in size
+        self._fixed = int((whole * groups.counts[groups.ptr[:-1]]).sum()) if same and not frac.any() else 0
+        if self._fixed == 0 and not frac.any() and same:
+            raise ValueError("group weights give empty epochs")
+        self._cursor = (0, 0)  # (epoch, its first position): walking point for epochs of varying length
+        self._cache: tuple[int, np.ndarray] = (-1, np.empty(0, dtype=np.int64))
+
+    def _epoch_indices(self, epoch: int) -> np.ndarray:
+        if self._cache[0] == epoch:
+            return self._cache[1]
+        rng = np.random.default_rng(derive_seed(self.seed, epoch, 0x6A))
+        reps = self._whole + (rng.random(len(self._whole)) < self._frac) if self._frac.any() else self._whole
+        order = rng.permutation(np.repeat(np.arange(len(reps)), reps))
+        variant = self.groups.ptr[order] + rng.integers(0, self._nvar[order])
+        starts, counts = self.groups.starts[variant], self.groups.counts[variant]
+        # concatenated ranges starts[i] .. starts[i]+counts[i]-1, without a Python loop
+        ends = np.cumsum(counts)
+        idx = np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
+        idx += np.repeat(starts - (ends - counts), counts)
+        self._cache = (epoch, idx)
+        return idx
+
+    def _locate(self, position: int) -> tuple[int, int, int]:
+        if self._fixed:
+            e = position // self._fixed
+            return e, e * self._fixed, self._fixed
+        e, first = self._cursor if position >= self._cursor[1] else (0, 0)
+        while True:
+            length = len(self._epoch_indices(e))
+            if position < first + length:
+                self._cursor = (e, first)
+                return e, first, length
+            e, first = e + 1, first + length
+
+    @property
+    def epoch_length(self) -> float:
+        return float(self._fixed) if self._fixed else float((self.weights * self.groups.mean_pairs()).sum())
+
+    def state(self) -> dict[str, int]:
+        e, first, _ = self._locate(self.position)
+        return {"position": int(self.position), "epoch": int(e), "epoch_start": int(first)}
+
+    def restore(self, state: Mapping[str, int]) -> None:
+        self.position = int(state["position"])
+        if "epoch_start" in state and int(state["epoch_start"]) <= self.position:
+            self._cursor = (int(state["epoch"]), int(state["epoch_start"]))
+
+
+def source_groups(source) -> Groups | None:
+    """The source's groups of variants (`source.groups()`), or None when it has none."""
+    fn = getattr(source, "groups", None)
+    return fn() if callable(fn) else None
+
+
+def make_sampler(source, rule: str, seed: int, weights: Mapping[str, float] | None = None) -> Sampler:
+    """The example stream of `source` under `rule` ("reference" | "uniform").
+
+    `weights`: group name (task id) -> visits per epoch, for the reference rule; groups it does not
+    name keep weight 1. This is the hook source weights plug into."""
+    if rule == "uniform":
+        if weights:
+            raise ArcError("train.sampling = 'uniform' samples example rows; group weights need train.sampling = 'reference'")
+        return Sampler(len(source), seed)
+    if rule != "reference":
+        raise ArcError(f"train.sampling must be one of {', '.join(RULES)}, got {rule!r}")
+    groups = source_groups(source)
+    if groups is None:  # every example is its own group with one variant: both rules are one permutation
+        if weights:
+            raise ArcError("group weights need a source with groups (an ARC build); this one has none")
+        return Sampler(len(source), seed)
+    w = None
+    if weights:
+        known = set(groups.names)
+        unknown = sorted(set(weights) - known)
+        if unknown:
+            raise ArcError(f"group weights name {len(unknown)} task(s) not in the training split, e.g. {unknown[0]!r}")
+        w = np.array([float(weights.get(n, 1.0)) for n in groups.names])
+    try:
+        return GroupSampler(groups, seed, weights=w)
+    except ValueError as e:
+        raise ArcError(f"training source: {e}") from None

@@ -18,7 +18,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ from solver.losses import LossTerms, trm_loss
 from solver.memory import resolve_micro_batch
 from solver.model import TRM
 from solver.optim import lr_at, make_optimizer, set_lr, sign_sgd_update
-from solver.sampler import Sampler, derive_seed
+from solver.sampler import derive_seed, make_sampler
 
 Metrics = Callable[[dict[str, Any]], None]
 
@@ -75,7 +75,8 @@ def check_source(model_cfg: ModelConfig, source, what: str = "training source") 
 class Trainer:
     """Model, optimizers, EMA, sampler and slots of one rank; `step()` is one optimizer step."""
 
-    def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, source, runtime: Runtime):
+    def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, source, runtime: Runtime,
+                 group_weights: Mapping[str, float] | None = None):
         if train_cfg.global_batch % runtime.world_size:
             raise ArcError(f"train.global_batch {train_cfg.global_batch} is not divisible by {runtime.world_size} ranks")
         check_source(model_cfg, source)
@@ -91,7 +92,7 @@ class Trainer:
         self.forward = torch.compile(self.ddp) if train_cfg.compile else self.ddp
         self.optimizer = make_optimizer([p for p in self.model.parameters() if p.requires_grad], train_cfg)
         self.ema = EMA(self.model, train_cfg.ema) if train_cfg.ema > 0 else None
-        self.sampler = Sampler(len(source), train_cfg.seed)
+        self.sampler = make_sampler(source, train_cfg.sampling, train_cfg.seed, group_weights)
         self.step_count = 0
         self.trunk_frozen_until = 0
         self.carry = self._empty_carry()
@@ -246,7 +247,7 @@ class Trainer:
 
     # ---- checkpoints ---------------------------------------------------------------------------
     def save(self, ckpt_dir: Path, *, meta: dict, puzzle_map, is_best: bool) -> Path:
-        meta = dict(meta, sampler_position=self.sampler.position, world_size=self.rt.world_size,
+        meta = dict(meta, sampler_position=self.sampler.position, sampler_state=self.sampler.state(), world_size=self.rt.world_size,
                     model_config=asdict(self.mcfg), train_config=asdict(self.cfg))
         return ckpt.save(ckpt_dir, self.step_count, model=self.model, ema=self.ema, optimizer=self.optimizer,
                          carry=self.carry, puzzle_map=puzzle_map, meta=meta, rank=self.rt.rank,
@@ -260,7 +261,7 @@ class Trainer:
         except RuntimeError as e:  # state-dict shape/key mismatch: the config changed under the run
             raise ArcError(f"cannot resume from {path}: its model does not match this config ({e}); use a fresh checkpoint folder") from e
         self.step_count = int(meta["step"])
-        self.sampler.position = int(meta["sampler_position"])
+        self.sampler.restore(meta.get("sampler_state") or {"position": int(meta["sampler_position"])})
         carry = meta.get("carry")
         if carry is not None and meta.get("world_size") == self.rt.world_size and carry["inputs"].shape[0] == self.batch:
             self.carry = {k: v.to(self.rt.device) for k, v in carry.items()}
@@ -338,6 +339,7 @@ def train(
     runtime: Runtime | None = None,
     metrics_path: str | Path | None = None,
     val_limit: int | None = None,
+    group_weights: Mapping[str, float] | None = None,
 ) -> TrainResult:
     """Train (or resume from ckpt_dir/latest) for train_cfg.steps optimizer steps or its time budget.
 
@@ -347,7 +349,8 @@ def train(
     rank); rows also go to `metrics_path` (default ckpt_dir/../metrics.jsonl) as JSON lines.
     `val_source` is evaluated (EMA weights) every eval_every steps and at the end, on `val_limit`
     (default train_cfg.eval_examples; 0/None = all) evenly spaced examples; the best by exact
-    accuracy is the `best` checkpoint.
+    accuracy is the `best` checkpoint. `group_weights` (task id -> visits per epoch, default 1)
+    weight the reference sampling rule (`solver.sampler.make_sampler`).
     """
     t0 = time.perf_counter()
     rt = runtime or setup_runtime(train_cfg.device, train_cfg.dtype)
@@ -356,7 +359,7 @@ def train(
     pmap = ckpt.puzzle_map_frame(puzzle_map)
     if val_source is not None:
         check_source(model_cfg, val_source, "held-out (val) source")
-    tr = Trainer(model_cfg, train_cfg, source, rt)
+    tr = Trainer(model_cfg, train_cfg, source, rt, group_weights)
     tr.trunk_frozen_until = trunk_frozen_until
     val_limit = val_limit if val_limit is not None else (train_cfg.eval_examples or None)
     best_exact, last_ckpt, last_val = None, None, None

@@ -1,5 +1,6 @@
 """DDP on CPU (gloo): two ranks with half the batch each end where one process with the whole
-batch ends, and the puzzle table is identical on both ranks."""
+batch ends, and the puzzle table is identical on both ranks (the reference sampling rule over a
+grouped source: the ranks share one stream of whole variants)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch.multiprocessing as mp
 
 from solver.device import setup_runtime, teardown
 from solver.train import Trainer
-from test_train import CPU, toy_configs, toy_source
+from test_train import CPU, grouped_toy_source, toy_configs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -44,7 +45,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
     rt = setup_runtime("cpu", "float32")
     try:
-        tr = Trainer(*_configs(), toy_source(), rt)
+        tr = Trainer(*_configs(), grouped_toy_source(), rt)
         grads = _record_grads(tr)
         for _ in range(STEPS):
             tr.step()
@@ -65,7 +66,7 @@ def test_two_gloo_ranks_match_one_process_with_the_combined_batch(tmp_path):
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
 
-    single = Trainer(*_configs(), toy_source(), CPU)
+    single = Trainer(*_configs(), grouped_toy_source(), CPU)
     grads = _record_grads(single)
     for _ in range(STEPS):
         single.step()

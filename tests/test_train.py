@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from augment.source import ArraySource
+from augment.source import ArraySource, Groups
 from solver.config import ModelConfig, TrainConfig
 from solver.device import Runtime
 from solver.sampler import Sampler
@@ -26,6 +26,19 @@ def toy_source(n: int = 64, length: int = 6, puzzles: int = 5, seed: int = 0) ->
     rng = np.random.default_rng(seed)
     x = rng.integers(2, 6, (n, length)).astype(np.uint8)
     return ArraySource(x, x[:, ::-1].copy(), rng.integers(1, puzzles, n).astype(np.int32), vocab_size=6, num_puzzles=puzzles)
+
+
+class GroupedSource(ArraySource):
+    """toy_source's rows as 8 tasks x 2 variants x 4 pairs, for the reference sampling rule."""
+
+    def groups(self) -> Groups:
+        n = len(self) // 8
+        return Groups(tuple(f"t{i}" for i in range(n)), np.arange(0, 2 * n + 1, 2), np.arange(0, 8 * n, 4), np.full(2 * n, 4))
+
+
+def grouped_toy_source(n: int = 64) -> GroupedSource:
+    s = toy_source(n)
+    return GroupedSource(s.inputs, s.labels, s.puzzle_ids, vocab_size=s.vocab_size, num_puzzles=s.num_puzzles)
 
 
 def toy_configs(**train_kw) -> tuple[ModelConfig, TrainConfig]:
@@ -198,3 +211,20 @@ def test_compiled_step_matches_eager():
     for _ in range(3):
         a, b = eager.step(), compiled.step()
         assert torch.allclose(a["loss"], b["loss"], rtol=1e-4, atol=1e-5)
+
+
+def test_trainer_uses_the_reference_rule_on_a_grouped_source_and_resumes_it(tmp_path):
+    from solver.sampler import GroupSampler
+
+    mcfg, tcfg = toy_configs(global_batch=8, steps=6, checkpoint_every=3, halt_exploration=0.5)
+    src = grouped_toy_source()
+    straight = train(mcfg, tcfg, src, tmp_path / "a" / "ckpt")
+    assert tcfg.sampling == "reference"
+    tr = Trainer(mcfg, tcfg, src, CPU)
+    assert isinstance(tr.sampler, GroupSampler)
+    half = train(mcfg, TrainConfig(**{**tcfg.__dict__, "steps": 3}), src, tmp_path / "b" / "ckpt")
+    assert half.step == 3
+    resumed = train(mcfg, tcfg, src, tmp_path / "b" / "ckpt")
+    a = torch.load(straight.checkpoint / "weights.pt", weights_only=True)
+    b = torch.load(resumed.checkpoint / "weights.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
