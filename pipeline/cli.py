@@ -78,7 +78,7 @@ class Main(LazyGroup):
             from pipeline import ui
 
             ui.error(str(e))
-            ctx.exit(1)
+            ctx.exit(getattr(e, "exit_code", 1))  # e.g. 143 after a SIGTERM checkpoint, for job schedulers
 
 
 @click.group(cls=Main, registry=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})

@@ -15,6 +15,8 @@ import contextlib
 import inspect
 import json
 import math
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -58,6 +60,33 @@ class TrainResult:
     val: dict[str, Any] | None = None  # the last held-out evaluation
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # choices made for the user (dtype, micro_batch)
+
+
+class Preempted(ArcError):
+    """SIGTERM arrived: the step in flight finished, a checkpoint was written, the run stops."""
+
+    exit_code = 128 + signal.SIGTERM  # what a shell reports for a process ended by SIGTERM
+
+
+class _StopOnSigterm:
+    """While active, SIGTERM (a preemptible VM's notice, Slurm's scancel, `kill`) only sets a
+    flag that the loop reads after each step; the previous handler comes back on exit."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> "_StopOnSigterm":
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:  # noqa: ANN001 - signal's signature
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
 
 
 def check_source(model_cfg: ModelConfig, source, what: str = "training source") -> None:
@@ -395,41 +424,51 @@ def train(
         return tr.save(ckpt_dir, meta=meta, puzzle_map=pmap, is_best=is_best)
 
     stopped, t_log, n_log, last_row = "steps", time.perf_counter(), 0, {}
-    while tr.step_count < train_cfg.steps:
-        tr.step()
-        n_log += 1
-        s = tr.step_count
-        over_time = train_cfg.time_budget_s > 0 and time.perf_counter() - t0 >= train_cfg.time_budget_s
-        if rt.distributed:  # every rank must stop at the same step
-            over_time = bool(rt.all_gather(torch.tensor([int(over_time)], device=rt.device)).any())
-        last = s >= train_cfg.steps or over_time
-        row: dict[str, Any] = {}
-        if s % max(train_cfg.log_every, 1) == 0 or last:
-            now = time.perf_counter()
-            row = dict(step=s, epoch=tr.sampler.epoch, lr=lr_at(s - 1, train_cfg), **tr.take_metrics(),
-                       examples_per_s=n_log * train_cfg.global_batch / max(now - t_log, 1e-9), elapsed_s=now - t0)
-            t_log, n_log = now, 0
-            if not math.isfinite(row["loss"]):
-                raise non_finite(s, train_cfg, last_ckpt)
-        val = validate() if (train_cfg.eval_every and s % train_cfg.eval_every == 0) or last else None
-        if val is not None:
-            last_val = val
-            row.update(step=s, val_exact=val["exact"], val_exact_halted=val["exact_halted"],
-                       val_token_accuracy=val["token_accuracy"], elapsed_s=time.perf_counter() - t0)
-            t_log = time.perf_counter()  # evaluation time is not training throughput
-        if row:
-            last_row = row
-            if rt.is_main:
-                if on_metrics is not None:
-                    on_metrics(row)
-                metrics_path.parent.mkdir(parents=True, exist_ok=True)
-                with open(metrics_path, "a") as f:
-                    f.write(json.dumps(row) + "\n")
-        improves = val is not None and (best_exact is None or val["exact"] > best_exact)
-        if last or improves or (train_cfg.checkpoint_every and s % train_cfg.checkpoint_every == 0):
-            last_ckpt = save(val, last_row)
-        if over_time and s < train_cfg.steps:
-            stopped = "time_budget"
-            break
+    with _StopOnSigterm() as sigterm:
+        while tr.step_count < train_cfg.steps:
+            tr.step()
+            n_log += 1
+            s = tr.step_count
+            over_time = train_cfg.time_budget_s > 0 and time.perf_counter() - t0 >= train_cfg.time_budget_s
+            signalled = sigterm.requested
+            if rt.distributed:  # every rank must stop at the same step
+                flags = rt.all_gather(torch.tensor([int(over_time), int(signalled)], device=rt.device)).view(-1, 2)
+                over_time, signalled = bool(flags[:, 0].any()), bool(flags[:, 1].any())
+            last = s >= train_cfg.steps or over_time or signalled
+            row: dict[str, Any] = {}
+            if s % max(train_cfg.log_every, 1) == 0 or last:
+                now = time.perf_counter()
+                row = dict(step=s, epoch=tr.sampler.epoch, lr=lr_at(s - 1, train_cfg), **tr.take_metrics(),
+                           examples_per_s=n_log * train_cfg.global_batch / max(now - t_log, 1e-9), elapsed_s=now - t0)
+                t_log, n_log = now, 0
+                if not math.isfinite(row["loss"]):
+                    raise non_finite(s, train_cfg, last_ckpt)
+            evaluate_now = (train_cfg.eval_every and s % train_cfg.eval_every == 0) or last
+            val = validate() if evaluate_now and not signalled else None  # a preempted run saves at once
+            if val is not None:
+                last_val = val
+                row.update(step=s, val_exact=val["exact"], val_exact_halted=val["exact_halted"],
+                           val_token_accuracy=val["token_accuracy"], elapsed_s=time.perf_counter() - t0)
+                t_log = time.perf_counter()  # evaluation time is not training throughput
+            if row:
+                last_row = row
+                if rt.is_main:
+                    if on_metrics is not None:
+                        on_metrics(row)
+                    metrics_path.parent.mkdir(parents=True, exist_ok=True)
+                    with open(metrics_path, "a") as f:
+                        f.write(json.dumps(row) + "\n")
+            improves = val is not None and (best_exact is None or val["exact"] > best_exact)
+            if last or improves or (train_cfg.checkpoint_every and s % train_cfg.checkpoint_every == 0):
+                last_ckpt = save(val, last_row)
+            if signalled:
+                stopped = "sigterm"
+                break
+            if over_time and s < train_cfg.steps:
+                stopped = "time_budget"
+                break
+    if stopped == "sigterm":
+        raise Preempted(f"SIGTERM at step {tr.step_count} of {train_cfg.steps}: checkpoint {last_ckpt} written; "
+                        "rerun the same command to resume from it")
     return TrainResult(tr.step_count, stopped, last_ckpt, ckpt.best(ckpt_dir), last_row, last_val, time.perf_counter() - t0,
                        tr.notes)
