@@ -1,7 +1,10 @@
-"""run_dir/manifest.json: per stage its status, input fingerprint, outputs and timings.
+"""run_dir/manifest.json: per stage its status, input fingerprint, outputs (with the size and
+digest of every file) and timings.
 
 A stage is skipped when its recorded fingerprint equals the one it would run with, its status is
-`done` and every output it recorded still exists. The file is rewritten atomically after every
+`done` and every file it recorded is still there with the size and digest it was written with.
+A stage whose inputs changed upstream is marked `stale` (its outputs removed) before any work, so
+a failed rerun never leaves old results marked done. The file is rewritten atomically after every
 change, so a kill at any moment leaves either the old or the new manifest.
 """
 
@@ -16,13 +19,12 @@ from typing import Any
 
 from arc.errors import ArcError
 from arc.io import write_json
-
-MANIFEST = "manifest.json"
+from pipeline.rundir import MANIFEST, RunDir
 
 
 @dataclass
 class StageRecord:
-    status: str = "pending"  # pending | running | done | failed | skipped
+    status: str = "pending"  # pending | running | done | failed | stale
     fingerprint: str = ""
     outputs: list[str] = field(default_factory=list)  # paths relative to the run directory
     start: float = 0.0  # unix seconds
@@ -30,6 +32,7 @@ class StageRecord:
     seconds: float = 0.0
     note: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
+    digests: dict[str, list] = field(default_factory=dict)  # file (relative) -> [size, sha256 prefix]
 
 
 class Manifest:
@@ -45,16 +48,36 @@ class Manifest:
                 self.stages = {k: StageRecord(**v) for k, v in raw.get("stages", {}).items()}
             except (json.JSONDecodeError, TypeError) as e:
                 raise ArcError(f"{self.path}: unreadable manifest ({e}); delete it to rerun every stage") from None
+            except OSError as e:
+                raise ArcError(f"{self.path}: cannot read the manifest ({e.strerror})") from None
 
     def get(self, stage: str) -> StageRecord:
         return self.stages.get(stage, StageRecord())
 
-    def is_current(self, stage: str, fingerprint: str) -> bool:
-        """True when `stage` finished with this fingerprint and its outputs are all still there."""
+    def why_not_current(self, stage: str, fingerprint: str) -> str | None:
+        """None when `stage` finished with this fingerprint and its outputs are as it wrote them;
+        else why not ("new", "inputs changed", "stale ...", "outputs missing ...", "outputs changed ...")."""
         rec = self.stages.get(stage)
-        if rec is None or rec.status != "done" or rec.fingerprint != fingerprint:
-            return False
-        return all((self.run_dir / o).exists() for o in rec.outputs)
+        if rec is None or rec.status == "pending":
+            return "new"
+        if rec.fingerprint != fingerprint:
+            return "inputs changed"
+        if rec.status == "stale":
+            return f"stale ({rec.note})" if rec.note else "stale"
+        if rec.status != "done":
+            return rec.status
+        missing = [o for o in rec.outputs if not (self.run_dir / o).exists()]
+        if missing:
+            return f"outputs missing: {', '.join(missing)}"
+        changed = RunDir(self.run_dir).changed(rec.digests)
+        if changed:
+            more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+            return f"outputs changed: {'; '.join(changed[:3])}{more}"
+        return None
+
+    def is_current(self, stage: str, fingerprint: str) -> bool:
+        """True when `stage` finished with this fingerprint and its outputs are intact."""
+        return self.why_not_current(stage, fingerprint) is None
 
     def start(self, stage: str, fingerprint: str) -> None:
         self.stages[stage] = StageRecord(status="running", fingerprint=fingerprint, start=time.time())
@@ -65,6 +88,7 @@ class Manifest:
         rec = self.stages[stage]
         rec.status, rec.outputs, rec.note = status, list(outputs), note
         rec.summary = _jsonable(summary or {})
+        rec.digests = RunDir(self.run_dir).digests(rec.outputs)
         rec.end = time.time()
         rec.seconds = round(rec.end - rec.start, 3)
         self.save()
@@ -74,6 +98,14 @@ class Manifest:
         rec = self.stages.setdefault(stage, StageRecord())
         rec.status, rec.note, rec.end = "failed", note, time.time()
         rec.seconds = round(rec.end - rec.start, 3) if rec.start else 0.0
+        self.save()
+
+    def mark_stale(self, stage: str, why: str) -> None:
+        """The stage's results no longer follow from the config (kept fingerprint, status `stale`)."""
+        rec = self.stages.get(stage)
+        if rec is None or rec.status == "stale":
+            return
+        rec.status, rec.note, rec.outputs, rec.digests = "stale", why, [], {}
         self.save()
 
     def invalidate(self, stage: str) -> None:

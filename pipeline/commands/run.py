@@ -98,8 +98,12 @@ def summary(rdir: Path, records: dict, seconds: float) -> None:
     ui.table("stages", ["stage", "status", "seconds", "note"],
              [[s, r.status, f"{r.seconds:.1f}", r.note] for s, r in records.items()])
     score = rdir / "score.json"
-    if score.exists():
-        s = json.loads(score.read_text())
+    rec = records.get("score")
+    try:  # only a score the manifest vouches for; a stray or corrupt file is not shown
+        s = json.loads(score.read_text()) if rec is not None and rec.status == "done" and score.exists() else None
+    except (OSError, ValueError):
+        s = None
+    if isinstance(s, dict) and "micro" in s:
         row = [f"{s['micro']:.4f}", f"{s['macro']:.4f}", f"{s['tasks_solved']}/{s['tasks']}",
                f"{s['outputs_correct']}/{s['outputs']}"]
         p = s.get("pass_at_k") or {}

@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from arc.errors import ArcError
+from pipeline.rundir import ADAPT, CHECKPOINTS, DATASET, METRICS
 from pipeline.stages import Context, StageResult
-from pipeline.stages.build import DATASET
-from pipeline.stages.train import CHECKPOINTS, model_config
-
-ADAPT = "adapt"
+from pipeline.stages.train import model_config
 
 
 def source_checkpoint(cfg, run_dir: Path) -> Path:
@@ -38,7 +36,7 @@ def planned(cfg, run_dir: Path, ctx: Context):
     if not a.time_budget_s:
         return a
     rate = 0.0
-    metrics = run_dir / "metrics.jsonl"
+    metrics = run_dir / METRICS
     if metrics.exists():
         for line in metrics.read_text().splitlines():
             try:

@@ -9,11 +9,8 @@ from arc.errors import ArcError
 from arc.fingerprint import grid_key as _grid_key
 from arc.fingerprint import task_fingerprint
 from arc.task import Task
+from pipeline.rundir import TARGET_JSON, TASKS_PARQUET, TRAIN_JSON, RunDir  # noqa: F401 (names kept for importers)
 from pipeline.stages import Context, StageResult
-
-TRAIN_JSON = "tasks/train.json"
-TARGET_JSON = "tasks/target.json"
-TASKS_PARQUET = "tasks/tasks.parquet"
 
 
 def _max_side(task: Task) -> int:
@@ -83,7 +80,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     from arc.load import save_tasks
 
     ctx = ctx or Context()
-    run_dir = Path(run_dir)
+    rd = RunDir(run_dir)
     train, origin, target = load_sources(cfg)
     leaked = leaking_train_ids(train, target)
     if leaked and not cfg.data.keep_overlap:
@@ -95,14 +92,14 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     kept = {k: t for k, t in train.items() if cfg.data.keep_overlap or k not in leaked_set}
     if not kept and cfg.run.protocol == "joint" and not any(t.train for t in target.values()):
         raise ArcError("no training data left after the overlap check; add --train sources")
-    save_tasks(kept, run_dir / TRAIN_JSON)
-    save_tasks(target, run_dir / TARGET_JSON)
+    save_tasks(kept, rd.train_json)
+    save_tasks(target, rd.target_json)
     rows = [_row(t, "train", origin.get(k, ""), k in leaked_set, k not in kept) for k, t in train.items()]
     rows += [_row(t, "target", cfg.data.target, False, False) for t in target.values()]
     frame = pl.DataFrame(rows, schema=_SCHEMA, orient="row")
     from arc.io import atomic_path
 
-    with atomic_path(run_dir / TASKS_PARQUET) as tmp:
+    with atomic_path(rd.tasks_parquet) as tmp:
         frame.write_parquet(tmp)
     summary = {
         "train_tasks": len(kept),
@@ -129,10 +126,9 @@ def load_tasks(run_dir: str | Path) -> tuple[dict[str, Task], dict[str, Task]]:
     """The (train, target) tasks a finished ingest wrote."""
     from arc.load import load
 
-    run_dir = Path(run_dir)
-    for rel in (TRAIN_JSON, TARGET_JSON):
-        if not (run_dir / rel).exists():
-            raise ArcError(f"{run_dir / rel} is missing; run `arc-pipeline ingest --run-dir {run_dir}` first")
-    train_path = run_dir / TRAIN_JSON
-    train = dict(load(str(train_path)).tasks) if train_path.read_text().strip() not in ("{}", "") else {}
-    return train, dict(load(str(run_dir / TARGET_JSON)).tasks)
+    rd = RunDir(run_dir)
+    for path in (rd.train_json, rd.target_json):
+        if not path.exists():
+            raise ArcError(f"{path} is missing; run `arc-pipeline ingest --run-dir {rd.root}` first")
+    train = dict(load(str(rd.train_json)).tasks) if rd.train_json.read_text().strip() not in ("{}", "") else {}
+    return train, dict(load(str(rd.target_json)).tasks)

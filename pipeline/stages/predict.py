@@ -12,10 +12,7 @@ import numpy as np
 
 from arc.errors import ArcError
 from pipeline.stages import Context, StageResult
-from pipeline.stages.adapt import ADAPT
-from pipeline.stages.build import DATASET
-from pipeline.stages.submit import PREDICTIONS
-from pipeline.stages.train import CHECKPOINTS
+from pipeline.rundir import ADAPT, CHECKPOINTS, DATASET, PREDICTIONS
 
 SAFETY_S = 5.0  # seconds kept after prediction for voting, submit and report
 

@@ -8,12 +8,10 @@ from pathlib import Path
 from arc.io import write_text
 from pipeline.manifest import Manifest
 from pipeline.stages import STAGES, Context, StageResult
+from pipeline.rundir import ADAPT, CHECKPOINTS, METRICS, PREDICTIONS, REPORT_HTML, SCORE_JSON, SUBMISSION
 from pipeline.stages.ingest import load_tasks
-from pipeline.stages.score import SCORE_JSON
-from pipeline.stages.submit import PREDICTIONS, SUBMISSION
 
-REPORT_HTML = "report.html"
-METRICS = {"train": "metrics.jsonl", "train ckpt": "checkpoints/metrics.jsonl", "adapt": "adapt/metrics.jsonl"}
+CURVES = {"train": METRICS, "train ckpt": f"{CHECKPOINTS}/{METRICS}", "adapt": f"{ADAPT}/{METRICS}"}
 
 
 def gather(run_dir: Path):
@@ -48,7 +46,7 @@ def gather(run_dir: Path):
     # the report is written while its own stage is still running; it lists the stages before it
     stages = [(s, r.status, r.seconds, r.note) for s in STAGES
               if s != "report" and (r := manifest.stages.get(s)) is not None]
-    curves = read_curves({k: run_dir / v for k, v in METRICS.items()})
+    curves = read_curves({k: run_dir / v for k, v in CURVES.items()})
     return ReportData(f"arc-pipeline run: {run_dir.resolve().name}", scores, stages, rows, curves)
 
 

@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Callable
 
 from arc.errors import ArcError
-from pipeline.config import RunConfig, section_dict, write_config
+from pipeline.config import RunConfig, section_dict, to_toml, write_config
 from pipeline.manifest import Manifest, StageRecord, fingerprint
+from pipeline.rundir import CONFIG as CONFIG_TOML
+from pipeline.rundir import OWNS, SUBMISSION, RunDir, describe
 from pipeline.stages import STAGES, Context, StageResult
-from pipeline.stages.ingest import TARGET_JSON
-from pipeline.stages.submit import SUBMISSION, write_fallback
-
-CONFIG_TOML = "config.toml"
+from pipeline.stages.submit import write_fallback
 
 # what each stage reads from the config: a section name or "section.key"
 READS: dict[str, tuple[str, ...]] = {
@@ -41,16 +40,6 @@ READS: dict[str, tuple[str, ...]] = {
 }
 # keys that change how fast or where a stage runs, not what it computes
 NOT_HASHED = {"device", "devices", "time_budget", "time_budget_s", "reserve", "log_every", "compile", "workers"}
-# what a stage owns in the run directory (cleared before a fresh, non-resumed run of it)
-OWNS: dict[str, tuple[str, ...]] = {
-    "ingest": ("tasks",),
-    "build": ("dataset",),
-    "train": ("checkpoints", "metrics.jsonl"),
-    "adapt": ("adapt",),
-    "predict": ("predictions.parquet",),
-    "score": ("score.json", "scores.parquet"),
-    "report": ("report.html", "report"),
-}
 DISTRIBUTED = ("train", "adapt", "predict")  # stages launched under torchrun when run.devices > 1
 
 
@@ -95,7 +84,7 @@ class PlanRow:
 
 def plan(cfg: RunConfig, run_dir: str | Path, *, force: str | None = None,
          stages: tuple[str, ...] = STAGES) -> list[PlanRow]:
-    """What `execute` would do with each stage, and why."""
+    """What `execute` would do with each stage, and why (a cached stage is one whose outputs verify)."""
     if force is not None and force not in STAGES:
         raise ArcError(f"--force {force!r}: unknown stage; valid stages: {', '.join(STAGES)}")
     manifest = Manifest(run_dir)
@@ -112,14 +101,36 @@ def plan(cfg: RunConfig, run_dir: str | Path, *, force: str | None = None,
             dirty = True
         elif dirty:
             rows.append(PlanRow(stage, "run", "an earlier stage reruns"))
-        elif manifest.is_current(stage, fps[stage]):
-            rows.append(PlanRow(stage, "cached", f"done {rec.seconds:.1f}s"))
         else:
-            why = "new" if rec.status == "pending" else (
-                "inputs changed" if rec.fingerprint != fps[stage] else "outputs missing")
-            rows.append(PlanRow(stage, "run", why))
-            dirty = True
+            why = manifest.why_not_current(stage, fps[stage]) or verify(stage, Path(run_dir))
+            if why is None:
+                rows.append(PlanRow(stage, "cached", f"done {rec.seconds:.1f}s, verified"))
+            elif stage in RESUMABLE and why.startswith("outputs changed"):
+                # intact checkpoints are kept: the stage resumes from the newest one
+                rows.append(PlanRow(stage, "resume", f"{why}; resuming from the newest intact checkpoint"))
+            else:
+                rows.append(PlanRow(stage, "run", why))
+            dirty = why is not None
     return rows
+
+
+RESUMABLE = ("train", "adapt")  # stages whose partial outputs (checkpoints) a rerun continues from
+
+
+def verify(stage: str, run_dir: Path) -> str | None:
+    """Checks of a cached stage beyond its digests: submission.json must pass the validator."""
+    rd = RunDir(run_dir)
+    if stage != "submit" or not rd.submission.exists() or not rd.target_json.exists():
+        return None
+    from submissions.validate import validate
+
+    from pipeline.stages.ingest import load_tasks
+
+    try:
+        problems = validate(rd.submission, load_tasks(run_dir)[1])
+    except ArcError as e:
+        problems = [str(e)]
+    return f"{SUBMISSION} fails validation: {problems[0]}" if problems else None
 
 
 Launcher = Callable[[str, RunConfig, Path, list[str], Context], StageResult]
@@ -143,38 +154,96 @@ def execute(
     launcher: Launcher | None = None,
     impl: dict[str, StageFn] | None = None,
 ) -> dict[str, StageRecord]:
-    """Run (or skip) `stages` in order; the manifest records each one. Returns the records.
+    """Run (or skip) `stages` in order under the run directory's lock; the manifest records each one.
+    Returns the records. A read-only run directory is served when every stage is cached.
 
     `impl` replaces stage functions by name (tests); `launcher` replaces torchrun."""
     ctx = ctx or Context()
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_config(cfg, run_dir / CONFIG_TOML)
-    manifest = Manifest(run_dir)
-    fps = fingerprints(cfg)
-    for row in plan(cfg, run_dir, force=force, stages=stages):
-        stage = row.stage
+    rd = RunDir(run_dir)
+    run_dir = rd.root
+    if not rd.writable():
+        return _read_only(cfg, rd, force, stages, ctx, on_start, on_end)
+    with rd.lock() as lock:
+        if lock.previous:
+            ctx.note(f"took over the lock of a run that is no longer running ({describe(lock.previous)})")
+        text = to_toml(cfg)
+        if not rd.config.is_file() or rd.config.read_text() != text:
+            write_config(cfg, rd.config)
+        manifest = Manifest(run_dir)
+        fps = fingerprints(cfg)
+        rows = plan(cfg, run_dir, force=force, stages=stages)
+        invalidate(rd, manifest, rows, ctx)
+        for row in rows:
+            stage = row.stage
+            if on_start is not None:
+                on_start(stage, row)
+            if row.action == "cached":
+                rec = manifest.get(stage)
+            else:
+                fn = (impl or {}).get(stage) or stage_function(stage)
+                rec = run_one(stage, cfg, run_dir, manifest, fps[stage], ctx, fn, launcher)
+            if on_end is not None:
+                on_end(stage, rec)
+            if stage == "ingest" and (row.action != "cached" or not rd.submission.exists()) and rd.target_json.exists():
+                # a valid submission exists from here on, whatever happens to the later stages
+                write_fallback(run_dir)
+        return dict(manifest.stages)
+
+
+def invalidate(rd: RunDir, manifest: Manifest, rows: list[PlanRow], ctx: Context) -> None:
+    """Before any work: every stage that will run, and every stage after the first that will run or
+    resume (planned now or not), is marked stale and loses its outputs, so a failure can never leave
+    old results presented as current. submission.json falls back to the test inputs meanwhile."""
+    acting = [r for r in rows if r.action != "cached"]
+    if not acting:
+        return
+    first = min(STAGES.index(r.stage) for r in acting)
+    planned = {r.stage: r for r in rows}
+    for stage in STAGES[first:]:
+        row = planned.get(stage)
+        if row is not None and row.action == "resume":
+            if row.reason.startswith("outputs changed"):
+                ctx.note(f"{stage}: {row.reason}")
+            continue
+        if row is None and manifest.get(stage).status == "pending":
+            continue
+        if row is not None and row.action == "cached":
+            continue
+        why = row.reason if row is not None else f"{STAGES[first]} reruns"
+        if why.startswith(("outputs changed", SUBMISSION)):
+            ctx.note(f"{stage}: {why}; running it again")
+        clear(rd.root, stage, manifest.get(stage).outputs)
+        manifest.mark_stale(stage, why)
+    ingest_runs = "ingest" in planned and planned["ingest"].action != "cached"
+    if not ingest_runs and not rd.submission.exists() and rd.target_json.exists():
+        write_fallback(rd.root)
+
+
+def _read_only(cfg, rd: RunDir, force, stages, ctx, on_start, on_end) -> dict[str, StageRecord]:
+    """Serve a run directory we cannot write: fine when every stage is cached and verified."""
+    rows = plan(cfg, rd.root, force=force, stages=stages)
+    todo = [r for r in rows if r.action != "cached"]
+    if todo:
+        shown = ", ".join(f"{r.stage} ({r.reason})" for r in todo[:4])
+        raise ArcError(f"{rd.root} is not writable and {len(todo)} stage(s) would run: {shown}; make it writable "
+                       "or copy it and pass --run-dir COPY")
+    manifest = Manifest(rd.root)
+    ctx.note(f"{rd.root} is read-only: every stage is cached and verified; nothing was written")
+    for row in rows:
         if on_start is not None:
-            on_start(stage, row)
-        if row.action == "cached":
-            rec = manifest.get(stage)
-        else:
-            if row.action == "run":
-                clear(run_dir, stage)
-            fn = (impl or {}).get(stage) or stage_function(stage)
-            rec = run_one(stage, cfg, run_dir, manifest, fps[stage], ctx, fn, launcher)
+            on_start(row.stage, row)
         if on_end is not None:
-            on_end(stage, rec)
-        if stage == "ingest" and (row.action != "cached" or not (run_dir / SUBMISSION).exists()) \
-                and (run_dir / TARGET_JSON).exists():
-            # a valid submission exists from here on, whatever happens to the later stages
-            write_fallback(run_dir)
+            on_end(row.stage, manifest.get(row.stage))
     return dict(manifest.stages)
 
 
-def clear(run_dir: Path, stage: str) -> None:
-    for rel in OWNS.get(stage, ()):
-        p = run_dir / rel
+def clear(run_dir: Path, stage: str, recorded: list[str] | tuple[str, ...] = ()) -> None:
+    """Remove what `stage` owns and what the manifest recorded it wrote (inside the run directory only)."""
+    root = Path(run_dir).resolve()
+    for rel in dict.fromkeys((*OWNS.get(stage, ()), *recorded)):
+        p = Path(run_dir) / rel
+        if not p.resolve().is_relative_to(root) or p.resolve() == root:
+            continue
         if p.is_dir():
             shutil.rmtree(p)
         elif p.exists():

@@ -7,12 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from arc.io import atomic_path, write_json
+from pipeline.rundir import PREDICTIONS, SCORE_JSON, SCORES_PARQUET, SUBMISSION
 from pipeline.stages import Context, StageResult
 from pipeline.stages.ingest import load_tasks
-from pipeline.stages.submit import PREDICTIONS, SUBMISSION
-
-SCORE_JSON = "score.json"
-SCORES_PARQUET = "scores.parquet"
 
 
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:

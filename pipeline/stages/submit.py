@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from arc.errors import ArcError
+from pipeline.rundir import PREDICTIONS, SUBMISSION
 from pipeline.stages import Context, StageResult
 from pipeline.stages.ingest import load_tasks
-
-SUBMISSION = "submission.json"
-PREDICTIONS = "predictions.parquet"
 
 
 def write(run_dir: Path, target: dict, candidates: dict) -> dict:

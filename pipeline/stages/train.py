@@ -5,11 +5,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from pipeline.rundir import CHECKPOINTS, DATASET, METRICS
 from pipeline.stages import Context, StageResult
-from pipeline.stages.build import DATASET
-
-CHECKPOINTS = "checkpoints"
-METRICS = "metrics.jsonl"
 
 
 def model_config(cfg, dataset_dir: Path):

@@ -1,0 +1,226 @@
+"""The run directory as one object: where every artifact lives, who may write it (one run at a time),
+and whether what it holds is still what the stages wrote (sizes and digests).
+
+Layout (paths relative to the run directory; stages ask `RunDir` rather than each other):
+    config.toml  manifest.json  run.lock
+    tasks/train.json  tasks/target.json  tasks/tasks.parquet          ingest
+    dataset/                                                          build
+    checkpoints/  metrics.jsonl                                       train
+    adapt/                                                            adapt
+    predictions.parquet                                               predict
+    submission.json                                                   submit
+    score.json  scores.parquet                                        score
+    report.html  report/                                              report
+
+The lock is an advisory `flock` on run.lock: the kernel drops it when its holder dies, so a lock
+left by a killed run is simply taken over (with a note naming the old holder); the file names the
+live holder (pid, host, start, command) for the message a second run gets.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+from arc.errors import ArcError
+
+CONFIG = "config.toml"
+MANIFEST = "manifest.json"
+LOCK = "run.lock"
+TRAIN_JSON = "tasks/train.json"
+TARGET_JSON = "tasks/target.json"
+TASKS_PARQUET = "tasks/tasks.parquet"
+DATASET = "dataset"
+CHECKPOINTS = "checkpoints"
+METRICS = "metrics.jsonl"
+ADAPT = "adapt"
+PREDICTIONS = "predictions.parquet"
+SUBMISSION = "submission.json"
+SCORE_JSON = "score.json"
+SCORES_PARQUET = "scores.parquet"
+REPORT_HTML = "report.html"
+REPORT_DIR = "report"
+
+# what each stage owns (cleared before a fresh, non-resumed run of it; verified when cached)
+OWNS: dict[str, tuple[str, ...]] = {
+    "ingest": ("tasks",),
+    "build": (DATASET,),
+    "train": (CHECKPOINTS, METRICS),
+    "adapt": (ADAPT,),
+    "predict": (PREDICTIONS,),
+    "submit": (SUBMISSION,),
+    "score": (SCORE_JSON, SCORES_PARQUET),
+    "report": (REPORT_HTML, REPORT_DIR),
+}
+
+
+class RunDir:
+    """One run directory: artifact paths, the lock, writability and digests of what it holds."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def __truediv__(self, rel: str) -> Path:
+        return self.root / rel
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.root)!r})"
+
+    # ---- layout
+    config = property(lambda self: self.root / CONFIG)
+    manifest = property(lambda self: self.root / MANIFEST)
+    lock_file = property(lambda self: self.root / LOCK)
+    train_json = property(lambda self: self.root / TRAIN_JSON)
+    target_json = property(lambda self: self.root / TARGET_JSON)
+    tasks_parquet = property(lambda self: self.root / TASKS_PARQUET)
+    dataset = property(lambda self: self.root / DATASET)
+    checkpoints = property(lambda self: self.root / CHECKPOINTS)
+    metrics = property(lambda self: self.root / METRICS)
+    adapt = property(lambda self: self.root / ADAPT)
+    predictions = property(lambda self: self.root / PREDICTIONS)
+    submission = property(lambda self: self.root / SUBMISSION)
+    score_json = property(lambda self: self.root / SCORE_JSON)
+    scores_parquet = property(lambda self: self.root / SCORES_PARQUET)
+    report_html = property(lambda self: self.root / REPORT_HTML)
+
+    @staticmethod
+    def owns(stage: str) -> tuple[str, ...]:
+        return OWNS.get(stage, ())
+
+    # ---- writability and the lock
+    def writable(self) -> bool:
+        """True when files can be created here (the directory is made if missing)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".write_probe.{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+            return True
+        except OSError:
+            return False
+
+    def lock(self, command: str = "") -> "RunLock":
+        return RunLock(self.lock_file, command or " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]))
+
+    # ---- digests
+    def digests(self, rels: list[str] | tuple[str, ...]) -> dict[str, list]:
+        """{file path relative to the run directory: [size, sha256 prefix]} for every file under `rels`."""
+        out: dict[str, list] = {}
+        for rel in rels:
+            for f in _files(self.root / rel):
+                out[f.relative_to(self.root).as_posix()] = list(file_digest(f))
+        return out
+
+    def changed(self, recorded: dict[str, list]) -> list[str]:
+        """What differs from `recorded` digests, one phrase per file (empty: all intact)."""
+        problems = []
+        for rel, (size, digest) in sorted(recorded.items()):
+            f = self.root / rel
+            if not f.is_file():
+                problems.append(f"{rel} is missing")
+                continue
+            now_size, now_digest = file_digest(f)
+            if now_size != size:
+                problems.append(f"{rel} has {now_size} bytes, {size} were written")
+            elif now_digest != digest:
+                problems.append(f"{rel} changed (digest {now_digest} != {digest})")
+        return problems
+
+
+def _files(p: Path) -> Iterator[Path]:
+    if p.is_file():
+        yield p
+    elif p.is_dir():
+        for f in sorted(p.rglob("*")):
+            if f.is_file() and not any(part.startswith(".tmp") for part in f.relative_to(p).parts):
+                yield f
+
+
+_DIGESTS: dict[tuple, tuple[int, str]] = {}
+
+
+def file_digest(f: Path) -> tuple[int, str]:
+    """(size, sha256 hex prefix) of a file; memoised per process by (path, inode, size, mtime)."""
+    st = f.stat()
+    key = (str(f), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        with open(f, "rb") as fh:
+            _DIGESTS[key] = (st.st_size, hashlib.file_digest(fh, "sha256").hexdigest()[:32])
+    return _DIGESTS[key]
+
+
+class RunLock:
+    """An exclusive, non-blocking lock on one run directory (context manager)."""
+
+    def __init__(self, path: Path, command: str = ""):
+        self.path, self.command = Path(path), command
+        self.fd: int | None = None
+        self.previous: dict | None = None  # what a dead holder left behind, when we took it over
+
+    def acquire(self) -> "RunLock":
+        import fcntl
+
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise ArcError(f"{self.path.parent}: cannot lock the run directory ({e.strerror}); "
+                           "make it writable or pass another --run-dir") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = _read_holder(fd)
+            os.close(fd)
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            raise ArcError(f"{self.path.parent} is in use by another run ({describe(holder)}); wait for it to end, "
+                           "or pass another --run-dir") from None
+        self.previous = _read_holder(fd) or None
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "start": time.time(), "command": self.command}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode(), 0)
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        import fcntl
+
+        try:
+            os.ftruncate(self.fd, 0)  # empty = nobody holds it (a killed holder leaves its name instead)
+        finally:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _read_holder(fd: int) -> dict:
+    try:
+        raw = os.pread(fd, 4096, 0)
+        holder = json.loads(raw) if raw.strip() else {}
+        return holder if isinstance(holder, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def describe(holder: dict) -> str:
+    """'pid 123 on host h, started 2026-01-01 10:00:00 UTC: arc-pipeline run ...'"""
+    if not holder:
+        return "holder unknown"
+    start = holder.get("start")
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(start)) if isinstance(start, (int, float)) else "?"
+    text = f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}, started {when}"
+    return text + (f": {holder['command']}" if holder.get("command") else "")
