@@ -1,0 +1,29 @@
+"""`arc-pipeline import-reference STEP_FILE --identifiers FILE --out DIR`: a checkpoint written by the
+reference TRM code (its all_config.yaml beside it) as one of ours, puzzle rows as augmentation records."""
+
+from pathlib import Path
+
+import click
+
+
+@click.command("import-reference")
+@click.argument("step_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--identifiers", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The reference dataset's identifiers.json (one name per puzzle row).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Checkpoint folder to write (a step directory and its `latest` pointer).")
+@click.option("--canvas", default=30, show_default=True, type=click.IntRange(1, 255),
+              help="Side of the reference dataset's canvas (its max grid size; the sequence length is canvas^2).")
+def import_reference(step_file: Path, identifiers: Path, out_dir: Path, canvas: int) -> None:
+    """Import a reference TRM checkpoint (step_N) into our checkpoint format."""
+    from pipeline import ui
+    from solver.reference import import_checkpoint
+
+    r = import_checkpoint(step_file, identifiers, out_dir, canvas=canvas)
+    c = r.model_config
+    ui.table("imported", ["checkpoint", "step", "tasks", "puzzle rows", "hidden", "layers", "n, T, N_sup", "canvas"],
+             [[r.checkpoint, r.step, r.tasks, r.puzzles, c.hidden, c.layers,
+               f"{c.n_latent}, {c.n_recursions}, {c.max_steps}", canvas]])
+    ui.info("evaluate it on the tasks it was trained with (its own augmentations):", markup=False)
+    ui.info(f"  arc-pipeline run --preset gpu --set run.checkpoint={out_dir} --set train.steps=0 "
+            f"--set build.canvas={canvas} --target SRC", markup=False)

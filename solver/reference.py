@@ -1,0 +1,285 @@
+"""Importing checkpoints written by the reference TRM code (`pretrain.py`) into ours.
+
+A reference checkpoint is `step_N`: `torch.save` of the compiled model's state dict (keys
+`_orig_mod.model.inner.*`, or `model.inner.*` without torch.compile; an EMA run saves its EMA copy
+under the same keys), beside the run's `all_config.yaml`. The dataset's `identifiers.json` names
+every puzzle row. What differs from ours (tests/data/reference_trm/README.md has the evidence):
+- names: embed_tokens -> tokens, H_init/L_init -> y_init/z_init, puzzle_emb.weights ->
+  puzzle_emb.table, L_level.layers.i.{self_attn.qkv_proj, self_attn.o_proj, mlp.gate_up_proj,
+  mlp.down_proj} -> blocks.i.{mixer.qkv, mixer.out, mlp.gate_up, mlp.down};
+- q_head has two rows (halt, continue); with no_ACT_continue (the reference's default) only the
+  halt row decides, so it becomes our one-output halt_head;
+- RoPE: the reference rotates channel j with j + head_dim/2 (rotate_half), ours rotates pairs
+  (2i, 2i+1), so the q and k rows of qkv_proj are interleaved head by head (q.k is unchanged);
+- config: hidden_size, num_heads, expansion, L_layers, L_cycles (n), H_cycles (T), halt_max_steps
+  (N_sup), puzzle_emb_len; the sequence length is not in the checkpoint (RoPE tables are not
+  saved): it is the dataset's canvas squared (30 x 30 for the reference's ARC builds).
+Variants we cannot verify against the reference (mlp_t, learned positions, the continue-halting
+loss, puzzle vectors wider than hidden) are refused rather than guessed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from arc.errors import ArcError
+from solver.config import ModelConfig
+
+PREFIXES = ("_orig_mod.model.inner.", "model.inner.")
+CONFIG_FILE = "all_config.yaml"
+
+
+# --- the subset of YAML that `yaml.dump(config.model_dump())` writes ----------------------------
+
+
+def _scalar(text: str) -> Any:
+    t = text.strip()
+    if t in ("", "~", "null", "Null", "NULL"):
+        return None
+    if t in ("true", "True", "TRUE"):
+        return True
+    if t in ("false", "False", "FALSE"):
+        return False
+    if t == "[]":
+        return []
+    if t == "{}":
+        return {}
+    if len(t) >= 2 and t[0] == t[-1] == "'":
+        return t[1:-1].replace("''", "'")
+    if len(t) >= 2 and t[0] == t[-1] == '"':
+        return t[1:-1].encode().decode("unicode_escape")
+    if re.fullmatch(r"[-+]?\d+", t):
+        return int(t)
+    if re.fullmatch(r"[-+]?(\d+\.\d*|\.\d+)([eE][-+]?\d+)?", t):  # YAML 1.1 (PyYAML): a float has a dot
+        return float(t)
+    if t in (".inf", "+.inf"):
+        return float("inf")
+    if t == "-.inf":
+        return float("-inf")
+    if t in (".nan", ".NaN", ".NAN"):
+        return float("nan")
+    return t
+
+
+def read_yaml(text: str, origin: str = CONFIG_FILE) -> Any:
+    """Block mappings, block sequences (of scalars or mappings) and plain or quoted scalars: what
+    PyYAML's default dump of a config writes. Anything else (anchors, flow collections with items,
+    multi-line strings) is an ArcError naming the line, rather than a silent misread."""
+    lines = []
+    for n, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip() or raw.lstrip().startswith("#") or raw.strip() == "---":
+            continue
+        if "\t" in raw[: len(raw) - len(raw.lstrip())]:
+            raise ArcError(f"{origin}: line {n}: tab indentation is not YAML")
+        lines.append((n, len(raw) - len(raw.lstrip()), raw.strip()))
+    pos = 0
+
+    def fail(n: int, what: str) -> ArcError:
+        return ArcError(f"{origin}: line {n}: {what} is not supported by this reader; pass the reference's own all_config.yaml")
+
+    def value_or_block(rest: str, n: int, indent: int) -> Any:
+        if rest:
+            if rest[0] in "&*!|>" or (rest[0] in "[{" and rest not in ("[]", "{}")):
+                raise fail(n, f"value {rest!r}")
+            return _scalar(rest)
+        if pos < len(lines) and (lines[pos][1] > indent or (lines[pos][1] == indent and lines[pos][2].startswith("- "))):
+            return block(lines[pos][1])
+        return None
+
+    def block(indent: int) -> Any:
+        nonlocal pos
+        is_list = lines[pos][2] == "-" or lines[pos][2].startswith("- ")
+        out: Any = [] if is_list else {}
+        while pos < len(lines) and lines[pos][1] == indent:
+            n, _, body = lines[pos]
+            if is_list != (body == "-" or body.startswith("- ")):
+                if is_list:  # PyYAML writes a mapping's list at the key's own indentation: back to the key's level
+                    break
+                raise fail(n, "mixing a list and a mapping at one indentation")
+            pos += 1
+            if is_list:
+                item = body[1:].strip()
+                if item.startswith("- ") or (":" in item and not item.startswith(("'", '"'))):
+                    # a mapping item: its first key sits on the dash line, the rest two columns in
+                    lines.insert(pos, (n, indent + 2, item))
+                    out.append(block(indent + 2))
+                else:
+                    out.append(value_or_block(item, n, indent))
+                continue
+            key, sep, rest = body.partition(":")
+            if not sep or (rest and not rest.startswith(" ")):
+                raise fail(n, f"line {body!r}")
+            out[_scalar(key)] = value_or_block(rest.strip(), n, indent)
+        if pos < len(lines) and lines[pos][1] > indent:
+            raise fail(lines[pos][0], "unexpected indentation")
+        if not out and not is_list:
+            raise fail(lines[pos - 1][0] if pos else 0, "an empty block")
+        return out
+
+    if not lines:
+        return {}
+    result = block(lines[0][1])
+    if pos < len(lines):
+        raise fail(lines[pos][0], "text after the document")
+    return result
+
+
+# --- config and weights --------------------------------------------------------------------------
+
+
+def read_config(step_file: Path) -> dict:
+    """The reference's all_config.yaml beside `step_file` (its `arch` section is required)."""
+    path = step_file.parent / CONFIG_FILE
+    if not path.is_file():
+        raise ArcError(f"{path} not found: the reference writes {CONFIG_FILE} beside its step_N files; copy it there")
+    cfg = read_yaml(path.read_text(), str(path))
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("arch"), dict):
+        raise ArcError(f"{path}: no 'arch' section; is this the reference's {CONFIG_FILE}?")
+    return cfg
+
+
+def model_config(arch: dict, *, seq_len: int, num_puzzles: int, vocab_size: int, origin: str) -> ModelConfig:
+    """Our ModelConfig for a reference `arch` section; unsupported variants are an ArcError."""
+
+    def need(key: str) -> Any:
+        if key not in arch:
+            raise ArcError(f"{origin}: arch.{key} is missing; pass the reference's own {CONFIG_FILE}")
+        return arch[key]
+
+    name = str(arch.get("name", ""))
+    if "trm" not in name.split("@")[0]:
+        raise ArcError(f"{origin}: arch.name {name!r} is not the TRM (recursive_reasoning.trm@...); only TRM checkpoints import")
+    refuse = [(arch.get("mlp_t", False), "arch.mlp_t = true (the sequence-MLP variant)"),
+              (arch.get("pos_encodings", "rope") != "rope", f"arch.pos_encodings = {arch.get('pos_encodings')!r}"),
+              (not arch.get("no_ACT_continue", True), "arch.no_ACT_continue = false (halting on q_halt > q_continue)")]
+    for bad, what in refuse:
+        if bad:
+            raise ArcError(f"{origin}: {what} is not supported: only the reference's ARC configuration "
+                           f"(attention, RoPE, halt row only) is verified against its code")
+    hidden = int(need("hidden_size"))
+    ndim = int(arch.get("puzzle_emb_ndim", hidden))
+    if ndim not in (0, hidden):
+        raise ArcError(f"{origin}: arch.puzzle_emb_ndim = {ndim} differs from hidden_size = {hidden}; not supported")
+    emb_len = int(arch.get("puzzle_emb_len", 0)) or (-(ndim // -hidden) if ndim else 0)
+    return ModelConfig(
+        vocab_size=vocab_size, seq_len=seq_len, num_puzzles=num_puzzles, hidden=hidden, heads=int(need("num_heads")),
+        expansion=float(need("expansion")), layers=int(need("L_layers")), n_latent=int(need("L_cycles")),
+        n_recursions=int(need("H_cycles")), max_steps=int(need("halt_max_steps")), mixer="attention",
+        pos_encoding="rope", puzzle_emb_len=emb_len if ndim else 0, rope_theta=float(arch.get("rope_theta", 10000.0)),
+        rms_eps=float(arch.get("rms_norm_eps", 1e-5)), halt_exploration=float(arch.get("halt_exploration_prob", 0.1)),
+    )
+
+
+def rope_order(heads: int, head_dim: int) -> torch.Tensor:
+    """Row gather for one q or k block: new[h*d + c] = old[h*d + c//2 + (c%2)*d/2] (rotate_half -> pairs)."""
+    c = torch.arange(head_dim)
+    within = c // 2 + (c % 2) * (head_dim // 2)
+    return (torch.arange(heads)[:, None] * head_dim + within[None, :]).reshape(-1)
+
+
+def strip_prefix(sd: dict[str, torch.Tensor], origin: str) -> dict[str, torch.Tensor]:
+    for prefix in PREFIXES:
+        if any(k.startswith(prefix) for k in sd):
+            return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+    raise ArcError(f"{origin}: no key starts with {' or '.join(PREFIXES)}; is this a reference step_N checkpoint?")
+
+
+def convert_state(ref: dict[str, torch.Tensor], cfg: ModelConfig, origin: str) -> dict[str, torch.Tensor]:
+    """Our TRM state dict from the reference's (prefix already stripped)."""
+    h, d = cfg.hidden, cfg.hidden // cfg.heads
+
+    def take(key: str, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+        if key not in ref:
+            raise ArcError(f"{origin}: key {key!r} is missing from the checkpoint")
+        t = ref[key].detach().float()
+        if shape is not None and tuple(t.shape) != shape:
+            raise ArcError(f"{origin}: {key} has shape {tuple(t.shape)}, the config implies {shape}")
+        return t
+
+    q_w, q_b = take("q_head.weight", (2, h)), take("q_head.bias", (2,))
+    out = {"tokens.weight": take("embed_tokens.embedding_weight", (cfg.vocab_size, h)),
+           "lm_head.weight": take("lm_head.weight", (cfg.vocab_size, h)),
+           "halt_head.weight": q_w[:1].clone(), "halt_head.bias": q_b[:1].clone(),  # row 0 = halt
+           "y_init": take("H_init", (h,)), "z_init": take("L_init", (h,))}
+    if cfg.puzzle_emb_len:
+        out["puzzle_emb.table"] = take("puzzle_emb.weights", (cfg.num_puzzles, h))
+    qk = rope_order(cfg.heads, d)
+    order = torch.cat([qk, qk + h, torch.arange(2 * h, 3 * h)])  # q rows, k rows, v rows unchanged
+    for i in range(cfg.layers):
+        src, dst = f"L_level.layers.{i}.", f"blocks.{i}."
+        out[dst + "mixer.qkv.weight"] = take(src + "self_attn.qkv_proj.weight", (3 * h, h))[order].clone()
+        out[dst + "mixer.out.weight"] = take(src + "self_attn.o_proj.weight", (h, h))
+        out[dst + "mlp.gate_up.weight"] = take(src + "mlp.gate_up_proj.weight")
+        out[dst + "mlp.down.weight"] = take(src + "mlp.down_proj.weight")
+    extra = sorted(k for k in ref if k.startswith("L_level.layers.") and int(k.split(".")[2]) >= cfg.layers)
+    if extra:
+        raise ArcError(f"{origin}: {extra[0]} exists but arch.L_layers = {cfg.layers}; the config does not match the weights")
+    return out
+
+
+@dataclass(frozen=True)
+class Imported:
+    checkpoint: Path  # our step directory
+    model_config: ModelConfig
+    step: int
+    puzzles: int  # trained rows (identifiers without the blank)
+    tasks: int
+
+
+def import_checkpoint(step_file: str | Path, identifiers: str | Path, out_dir: str | Path, *, canvas: int = 30) -> Imported:
+    """Convert a reference step file (+ its all_config.yaml and the dataset's identifiers.json) into
+    our checkpoint folder `out_dir` (a step directory, `latest`, puzzle_map.parquet in our records)."""
+    from augment.reference import puzzle_map, read_identifiers
+    from solver import checkpoint as ckpt
+    from solver.model import TRM
+
+    step_file = Path(step_file)
+    if not step_file.is_file():
+        raise ArcError(f"{step_file}: no such file; pass the reference's step_N checkpoint file")
+    config = read_config(step_file)
+    names = read_identifiers(identifiers)
+    pmap = puzzle_map(names, str(identifiers))
+    try:
+        raw = torch.load(step_file, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for a file that is not a plain tensor pickle
+        raise ArcError(f"{step_file}: cannot be loaded as a tensor-only state dict ({type(e).__name__}: {e})") from None
+    if not isinstance(raw, dict):
+        raise ArcError(f"{step_file}: holds a {type(raw).__name__}, not a state dict")
+    ref = strip_prefix(raw, str(step_file))
+    table = ref.get("puzzle_emb.weights")
+    rows = int(table.shape[0]) if table is not None else len(names)
+    if rows != len(names):
+        raise ArcError(f"{identifiers}: {len(names)} names but the checkpoint's puzzle table has {rows} rows; "
+                       f"pass the identifiers.json of the dataset this checkpoint was trained on")
+    vocab = int(ref["embed_tokens.embedding_weight"].shape[0]) if "embed_tokens.embedding_weight" in ref else 12
+    mcfg = model_config(config["arch"], seq_len=canvas * canvas, num_puzzles=rows, vocab_size=vocab,
+                        origin=str(step_file.parent / CONFIG_FILE))
+    model = TRM(mcfg)
+    state = convert_state(ref, mcfg, str(step_file))
+    ours = model.state_dict()
+    for key, t in state.items():
+        if tuple(t.shape) != tuple(ours[key].shape):
+            raise ArcError(f"{step_file}: {key} converts to shape {tuple(t.shape)} but the config implies "
+                           f"{tuple(ours[key].shape)}; the all_config.yaml beside it is not this checkpoint's")
+    model.load_state_dict(state)
+    m = re.search(r"(\d+)$", step_file.name)
+    step = int(m.group(1)) if m else 0
+    meta = {"dataset_fingerprint": "", "model_config": asdict(mcfg), "canvas": canvas,
+            "imported": {"source": str(step_file.resolve()), "sha256": _sha256(step_file),
+                         "identifiers": str(Path(identifiers).resolve()), "reference_config": config}}
+    out = ckpt.save(out_dir, step, model=model, meta=meta, puzzle_map=pmap, keep=1)
+    return Imported(out, mcfg, step, pmap.height, pmap["task_id"].n_unique())
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
