@@ -42,6 +42,7 @@ from arc.task import Task
 from augment.encode import VOCAB
 from augment.records import Aug
 from augment.sample import sample_aug_rows
+from augment.transform import check_aug_rows
 
 FORMAT = "arc-dataset/1"
 SPLITS = ("train", "val", "adapt", "test")
@@ -83,10 +84,14 @@ class BuildResult:
     skipped: bool = False  # an identical build was already in place
 
 
-def fingerprint(train: Mapping[str, Task], target: Mapping[str, Task], cfg: BuildConfig) -> str:
-    """Content hash of a build's inputs: format, config, and every task (ids, order and grids)."""
+def fingerprint(train: Mapping[str, Task], target: Mapping[str, Task], cfg: BuildConfig,
+                augs: Mapping[str, np.ndarray] | None = None) -> str:
+    """Content hash of a build's inputs: format, config, every task (ids, order and grids), and
+    the fixed augmentation records when given."""
     h = hashlib.sha256()
     h.update(json.dumps({"format": FORMAT, "config": asdict(cfg)}, sort_keys=True).encode())
+    for tid in sorted(augs or {}):
+        h.update(f"\x00augs\x00{tid}".encode() + np.ascontiguousarray(augs[tid], dtype=np.uint8).tobytes())
     for role, tasks in (("train", train), ("target", target)):
         for tid, task in tasks.items():
             h.update(f"\x00{role}\x00{tid}\x00{len(task.train)}\x00{len(task.test)}".encode())
@@ -156,11 +161,16 @@ def build(
     cfg: BuildConfig,
     out_dir: str | Path,
     on_progress: Callable[[int], None] | None = None,
+    *,
+    augs: Mapping[str, np.ndarray] | None = None,
 ) -> BuildResult:
-    """Build the dataset into `out_dir` (one progress unit per task); skip if an identical build is there."""
+    """Build the dataset into `out_dir` (one progress unit per task); skip if an identical build is there.
+
+    `augs[task_id]`: that task's (n, 11) records, used as given instead of sampled (evaluating a
+    checkpoint on exactly the augmentations it was trained with)."""
     start = time.perf_counter()
     out_dir = Path(out_dir)
-    fp = fingerprint(train, target, cfg)
+    fp = fingerprint(train, target, cfg, augs)
     existing = _existing(out_dir, fp)
     if existing is not None:
         return existing
@@ -175,7 +185,10 @@ def build(
     for role, tasks in (("train", train), ("target", target)):
         for task in tasks.values():
             _fits(task, cfg.canvas, role)
-            recs = sample_aug_rows(task, cfg.augmentations, cfg.seed, permute_zero=cfg.permute_zero)
+            if augs is not None and task.id in augs:  # e.g. exactly those an imported checkpoint trained
+                recs = check_aug_rows(augs[task.id])
+            else:
+                recs = sample_aug_rows(task, cfg.augmentations, cfg.seed, permute_zero=cfg.permute_zero)
             ids = np.arange(next_id, next_id + len(recs))
             next_id += len(recs)
             puzzle_rows.append(recs)

@@ -42,7 +42,9 @@ class RunSection:
     """[run]: how the run as a whole behaves."""
 
     protocol: Literal["joint", "pretrain-adapt"] = "joint"
-    checkpoint: str = ""  # pre-trained checkpoint for pretrain-adapt (train is skipped when set)
+    # a checkpoint to start from (train is skipped when set): pretrain-adapt adapts it to the targets;
+    # joint evaluates it as is on the tasks it was trained with, building its own augmentations
+    checkpoint: str = ""
     devices: int = 1  # > 1 launches train, adapt and predict under torchrun
     time_budget: str = ""  # wall clock for the whole run, e.g. "12h", "90m", "600s"; "" = none
     reserve: float = 0.15  # fraction of the budget kept for predict/submit after train/adapt

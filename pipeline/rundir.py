@@ -7,7 +7,7 @@ Layout (paths relative to the run directory; stages ask `RunDir` rather than eac
     dataset/                                                          build
     checkpoints/  metrics.jsonl                                       train
     adapt/                                                            adapt
-    predictions.parquet                                               predict
+    predictions.parquet  predictions_raw.parquet                      predict
     submission.json                                                   submit
     score.json  scores.parquet                                        score
     report.html  report/                                              report
@@ -42,6 +42,7 @@ CHECKPOINTS = "checkpoints"
 METRICS = "metrics.jsonl"
 ADAPT = "adapt"
 PREDICTIONS = "predictions.parquet"
+PREDICTIONS_RAW = "predictions_raw.parquet"  # solver.raw.RAW_FILE
 SUBMISSION = "submission.json"
 SCORE_JSON = "score.json"
 SCORES_PARQUET = "scores.parquet"
@@ -54,7 +55,7 @@ OWNS: dict[str, tuple[str, ...]] = {
     "build": (DATASET,),
     "train": (CHECKPOINTS, METRICS),
     "adapt": (ADAPT,),
-    "predict": (PREDICTIONS,),
+    "predict": (PREDICTIONS, PREDICTIONS_RAW),
     "submit": (SUBMISSION,),
     "score": (SCORE_JSON, SCORES_PARQUET),
     "report": (REPORT_HTML, REPORT_DIR),

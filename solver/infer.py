@@ -32,6 +32,7 @@ class PredictConfig:
     min_steps: int = 1  # halting: steps before the halting logit is trusted
     max_steps: int = 0  # 0 = the model's max_steps (N_sup)
     use_ema: bool = True  # evaluate with the EMA weights when the checkpoint has them
+    keep_raw: bool = True  # write predictions_raw.parquet (every step's grid; `arc-pipeline analyze` reads it)
     seed: int = 0  # passed to the source (test examples are not translated; kept for the contract)
 
     def __post_init__(self) -> None:
@@ -51,6 +52,10 @@ class Raw:
     tokens: np.ndarray  # (N, L) uint8 predicted tokens
     halt_prob: np.ndarray  # (N,) float32 sigmoid(halt logit) at the step taken
     steps: np.ndarray  # (N,) int16 supervision steps used
+    # with record=True: every step's predicted tokens (N, S, L) uint8 and sigmoid(halt logit) (N, S)
+    # float32; steps an example did not run hold PAD tokens and NaN
+    step_tokens: np.ndarray | None = None
+    step_halt: np.ndarray | None = None
 
 
 def halt_cut(threshold: float) -> float:
@@ -64,17 +69,21 @@ def _max_steps(model, cfg: PredictConfig) -> int:
 
 @torch.no_grad()
 def run_steps(
-    model, source, indices: np.ndarray, runtime, cfg: PredictConfig, on_progress: Progress | None = None
+    model, source, indices: np.ndarray, runtime, cfg: PredictConfig, on_progress: Progress | None = None,
+    *, record: bool = False,
 ) -> Raw:
-    """Run the examples at `indices` to their halting step with continuous batching."""
+    """Run the examples at `indices` to their halting step with continuous batching; `record`
+    also keeps every step's tokens and halting probability (for predictions_raw.parquet)."""
     indices = np.asarray(indices, dtype=np.int64)
     n, seq_len = len(indices), source.seq_len
     tokens = np.zeros((n, seq_len), dtype=np.uint8)
     halt_prob = np.zeros(n, dtype=np.float32)
     steps_used = np.zeros(n, dtype=np.int16)
-    if n == 0:
-        return Raw(indices, tokens, halt_prob, steps_used)
     max_steps = _max_steps(model, cfg)
+    step_tokens = np.zeros((n, max_steps, seq_len), dtype=np.uint8) if record else None
+    step_halt = np.full((n, max_steps), np.nan, dtype=np.float32) if record else None
+    if n == 0:
+        return Raw(indices, tokens, halt_prob, steps_used, step_tokens, step_halt)
     min_steps = min(cfg.min_steps, max_steps)
     cut = halt_cut(cfg.threshold)
     dev = runtime.device
@@ -99,6 +108,10 @@ def run_steps(
             while slot.numel():
                 y, z, logits, halt_logit = model.step(x, y, z)
                 count += 1
+                if record:
+                    pos, k = slot.cpu().numpy(), (count - 1).cpu().numpy()
+                    step_tokens[pos, k] = logits.argmax(-1).to(torch.uint8).cpu().numpy()
+                    step_halt[pos, k] = torch.sigmoid(halt_logit.float()).cpu().numpy()
                 done = count >= max_steps
                 if cfg.halt == "on":
                     done |= (count >= min_steps) & (halt_logit.float() > cut)
@@ -123,7 +136,7 @@ def run_steps(
                         x, y, z, slot, count = x[keep], y[keep], z[keep], slot[keep], count[keep]
     finally:
         model.train(was_training)
-    return Raw(indices, tokens, halt_prob, steps_used)
+    return Raw(indices, tokens, halt_prob, steps_used, step_tokens, step_halt)
 
 
 def shard(n: int, rank: int, world_size: int) -> np.ndarray:
@@ -132,28 +145,41 @@ def shard(n: int, rank: int, world_size: int) -> np.ndarray:
 
 
 def pack(raw: Raw, per_rank: int) -> np.ndarray:
-    """One rank's results as a (per_rank, L + 3) float64 block; rows past the shard carry index -1."""
+    """One rank's results as a (per_rank, L + 3 [+ S*L + S]) float64 block; rows past the shard carry index -1."""
     n, seq_len = len(raw.index), raw.tokens.shape[1]
+    recorded = raw.step_tokens is not None
+    n_steps = raw.step_tokens.shape[1] if recorded else 0
     # float64 holds tokens, indices, steps and halting probabilities exactly enough for one collective
-    packed = np.zeros((per_rank, seq_len + 3), dtype=np.float64)
+    packed = np.zeros((per_rank, seq_len + 3 + n_steps * (seq_len + 1)), dtype=np.float64)
     packed[:, seq_len + 2] = -1
     packed[:n, :seq_len] = raw.tokens
     packed[:n, seq_len] = raw.halt_prob
     packed[:n, seq_len + 1] = raw.steps
     packed[:n, seq_len + 2] = raw.index
+    if recorded:
+        packed[:n, seq_len + 3:seq_len + 3 + n_steps * seq_len] = raw.step_tokens.reshape(n, -1)
+        packed[:n, seq_len + 3 + n_steps * seq_len:] = raw.step_halt
     return packed
 
 
-def unpack(packed: np.ndarray) -> Raw:
-    """Concatenated blocks of every rank back to one Raw, padding dropped, in example order."""
-    seq_len = packed.shape[1] - 3
+def unpack(packed: np.ndarray, seq_len: int | None = None, n_steps: int = 0) -> Raw:
+    """Concatenated blocks of every rank back to one Raw, padding dropped, in example order.
+    `seq_len` and `n_steps` (S) are needed only for blocks that carry recorded steps."""
+    seq_len = packed.shape[1] - 3 if seq_len is None else seq_len
     out = packed[packed[:, seq_len + 2] >= 0]
     out = out[np.argsort(out[:, seq_len + 2], kind="stable")]
+    step_tokens = step_halt = None
+    if n_steps:
+        tok = out[:, seq_len + 3:seq_len + 3 + n_steps * seq_len]
+        step_tokens = tok.astype(np.uint8).reshape(len(out), n_steps, seq_len)
+        step_halt = out[:, seq_len + 3 + n_steps * seq_len:].astype(np.float32)
     return Raw(
         out[:, seq_len + 2].astype(np.int64),
         out[:, :seq_len].astype(np.uint8),
         out[:, seq_len].astype(np.float32),
         out[:, seq_len + 1].astype(np.int16),
+        step_tokens,
+        step_halt,
     )
 
 
@@ -162,7 +188,9 @@ def gather(raw: Raw, n: int, runtime) -> Raw:
     if not getattr(runtime, "distributed", False):
         return raw
     block = pack(raw, math.ceil(n / runtime.world_size))  # equal shapes, as all_gather needs
-    return unpack(runtime.all_gather(torch.from_numpy(block).to(runtime.device)).cpu().numpy())
+    n_steps = raw.step_tokens.shape[1] if raw.step_tokens is not None else 0
+    gathered = runtime.all_gather(torch.from_numpy(block).to(runtime.device)).cpu().numpy()
+    return unpack(gathered, raw.tokens.shape[1], n_steps)
 
 
 def canvas_of(source) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from arc.errors import ArcError
 from pipeline.rundir import DATASET, RunDir
 from pipeline.stages import Context, StageResult
 from pipeline.stages.ingest import load_tasks
@@ -19,8 +20,44 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     bcfg = cfg.build
     if bcfg.protocol != cfg.run.protocol:  # one source of truth: [run] protocol
         bcfg = dataclasses.replace(bcfg, protocol=cfg.run.protocol)
+    augs = None
+    if cfg.run.protocol == "joint" and cfg.run.checkpoint:  # evaluated as is: on its own augmentations
+        augs = checkpoint_augs(Path(cfg.run.checkpoint), target, bcfg.canvas)
+        ctx.note(f"build: augmentations of {len(augs)} task(s) taken from checkpoint {cfg.run.checkpoint}")
     with ctx.progress("build", len(train) + len(target), unit="task") as advance:
-        result = build(train, target, bcfg, RunDir(run_dir).dataset, on_progress=advance)
+        result = build(train, target, bcfg, RunDir(run_dir).dataset, on_progress=advance, augs=augs)
     summary = {"puzzles": result.num_puzzles, **{f"{k}_examples": v for k, v in result.counts.items()},
                "seconds": round(result.seconds, 2)}
     return StageResult([DATASET], summary, note="reused an identical build" if result.skipped else "")
+
+
+def checkpoint_augs(path: Path, target, canvas: int) -> dict:
+    """task id -> the (n, 11) records a checkpoint's puzzle rows hold (in its aug_index order), for
+    a build whose puzzles must be the checkpoint's; every target task must be among them."""
+    import math
+
+    import numpy as np
+    import polars as pl
+
+    from solver import checkpoint as ckpt
+
+    step = ckpt.resolve(path)
+    seq_len = int(ckpt.read_meta(step)["model_config"]["seq_len"])
+    if canvas * canvas != seq_len:
+        raise ArcError(f"{step}: the checkpoint reads {seq_len} tokens, a {math.isqrt(seq_len)}x{math.isqrt(seq_len)} "
+                       f"canvas, but build.canvas = {canvas}; set --set build.canvas={math.isqrt(seq_len)}")
+    pmap = ckpt.read_puzzle_map(step)
+    if pmap is None:
+        raise ArcError(f"{step}: no puzzle_map.parquet, so the augmentations it was trained with are unknown")
+    known = set(pmap["task_id"].to_list())
+    missing = sorted(t for t in target if t not in known)
+    if missing:
+        raise ArcError(f"{step} was not trained on target task(s) {', '.join(missing[:5])}"
+                       f"{' ...' if len(missing) > 5 else ''} ({len(missing)} of {len(target)}); protocol joint evaluates a "
+                       f"checkpoint on its own tasks: use --set run.protocol=pretrain-adapt to adapt it to new ones")
+    out = {}
+    ordered = pmap.sort(["task_id", "aug_index", "puzzle_id"] if "aug_index" in pmap.columns else ["task_id", "puzzle_id"])
+    for (tid,), part in ordered.group_by(["task_id"], maintain_order=True):
+        colors = np.array(part["colors"].to_list(), dtype=np.uint8).reshape(part.height, -1)
+        out[tid] = np.concatenate([part["dihedral"].to_numpy().astype(np.uint8)[:, None], colors], axis=1)
+    return out

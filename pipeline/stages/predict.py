@@ -1,18 +1,20 @@
 """predict: every augmented copy of every target test input through the model, voted
-(predictions.parquet). Under a deadline, augmentations are taken identity-first, round by round,
-and prediction stops when the clock runs out: every test input gets its identity pass first."""
+(predictions.parquet), and every prediction before voting with its trajectory
+(predictions_raw.parquet, `solver.raw`). Augmentations are taken identity-first, chunk by chunk, in
+one loop; under a deadline it stops when the next chunk would not fit, so every test input gets its
+identity pass first."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
 
 from arc.errors import ArcError
+from arc.io import atomic_path
 from pipeline.stages import Context, StageResult
-from pipeline.rundir import ADAPT, CHECKPOINTS, DATASET, PREDICTIONS
+from pipeline.rundir import ADAPT, CHECKPOINTS, DATASET, PREDICTIONS, PREDICTIONS_RAW
 
 SAFETY_S = 5.0  # seconds kept after prediction for voting, submit and report
 
@@ -77,7 +79,6 @@ def aug_order(source) -> np.ndarray:
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     from augment.dataset import open_split, read_meta
     from solver.device import setup_runtime
-    from solver.infer import predict
     from solver.vote import VoteConfig, vote, write_predictions
 
     ctx = ctx or Context()
@@ -91,29 +92,54 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     ds = run_dir / DATASET
     source = open_split(ds, "test")
     runtime = setup_runtime(cfg.train.device, cfg.train.dtype)
-    own = None if cfg.run.protocol == "pretrain-adapt" else read_meta(ds)["fingerprint"]
+    evaluated = evaluates_checkpoint(cfg)
+    own = None if cfg.run.protocol == "pretrain-adapt" or evaluated else read_meta(ds)["fingerprint"]
     model = load_model(path, runtime, cfg.predict.use_ema, own)
+    if evaluated:
+        source = rows_of_checkpoint(source, path, model)
     order = aug_order(source)
     if cfg.run.max_test_augs:
         per_input = max(1, _test_inputs(source))
         order = order[: cfg.run.max_test_augs * per_input]
-    t0, stopped = time.time(), ""
+    t0 = time.time()
     with ctx.progress("predict", len(order), unit="pred") as advance:
-        if ctx.deadline is None:
-            if len(order) < len(source):
-                source = dataclasses.replace(source, rows=np.asarray(source.rows)[np.sort(order)])
-            frame = predict(model, source, runtime, cfg.predict, on_progress=advance)
-        else:
-            frame, stopped = _by_rounds(model, source, order, runtime, cfg.predict, ctx, advance)
+        frame, raw, stopped = predict_in_rounds(model, source, order, runtime, cfg.predict, advance,
+                                                remaining=ctx.remaining if ctx.deadline is not None else None)
     voted = vote(frame, VoteConfig())
+    outputs = [PREDICTIONS] + ([PREDICTIONS_RAW] if raw is not None else [])
     if runtime.rank == 0:
         write_predictions(run_dir / PREDICTIONS, voted, VoteConfig().top_k)
+        if raw is not None:
+            with atomic_path(run_dir / PREDICTIONS_RAW) as tmp:
+                raw.write_parquet(tmp, compression="zstd")
     if stopped:
         ctx.note(f"predict: {stopped}")
     summary = {"checkpoint": path.name, "predictions": len(frame), "of": len(source), "candidates": len(voted),
                "mean_steps": float(frame["steps"].mean()) if len(frame) else 0.0,
                "seconds": round(time.time() - t0, 1)}
-    return StageResult([PREDICTIONS], summary, note=stopped)
+    return StageResult(outputs, summary, note=stopped)
+
+
+def evaluates_checkpoint(cfg) -> bool:
+    """Protocol joint with run.checkpoint: that checkpoint is evaluated as is on the tasks it was
+    trained with (train is skipped; the build uses the checkpoint's own augmentations)."""
+    return cfg.run.protocol == "joint" and bool(cfg.run.checkpoint)
+
+
+def rows_of_checkpoint(source, path: Path, model):
+    """The test split read through the checkpoint's puzzle rows, matched by (task, augmentation);
+    every test puzzle must be one the checkpoint trained."""
+    from solver import checkpoint as ckpt
+    from solver.infer import RowMapped, puzzle_rows
+
+    pmap = ckpt.read_puzzle_map(path)
+    if pmap is None:
+        raise ArcError(f"{path}: the checkpoint has no puzzle_map.parquet, so its rows cannot be matched to the tasks")
+    rows, unmatched = puzzle_rows(source.examples, pmap)
+    if unmatched:
+        raise ArcError(f"{path}: {unmatched} test puzzle(s) of this build are not rows of the checkpoint; the build must "
+                       f"use the checkpoint's own augmentations (rebuild: arc-pipeline run --force build)")
+    return RowMapped(source, rows, model.puzzle_emb.num_puzzles)
 
 
 def _test_inputs(source) -> int:
@@ -121,18 +147,23 @@ def _test_inputs(source) -> int:
     return ex.select(["task_id", "test_index"]).unique().height
 
 
-def _by_rounds(model, source, order, runtime, pcfg, ctx, advance):
-    """Predict chunk by chunk in augmentation order until done or the deadline is near; every
-    rank takes its shard of each chunk, and all ranks agree on when to stop."""
+def predict_in_rounds(model, source, order, runtime, pcfg, advance=None, *, remaining=None):
+    """The one prediction loop: chunks of `order` (augmentation order: every identity first) until
+    done or, with `remaining()` (seconds left, or None), until the next chunk would not fit. Every
+    rank takes its shard of each chunk and all ranks agree on when to stop.
+
+    Returns (voting frame, predictions_raw frame or None when predict.keep_raw is off, note)."""
+    import polars as pl
     import torch
 
-    from solver.infer import Raw, gather, run_steps, shard, to_frame
+    from solver.infer import gather, run_steps, shard, to_frame
+    from solver.raw import raw_frame
 
     rank, world = runtime.rank, runtime.world_size
     chunk = max(pcfg.batch_size * 4 * world, _test_inputs(source))  # the first chunk: every identity
-    parts, stopped, last = [], "", 0.0
+    frames, raws, stopped, last = [], [], "", 0.0
     for lo in range(0, len(order), chunk):
-        left = ctx.remaining()
+        left = remaining() if remaining is not None else None
         stop = bool(lo) and left is not None and left < SAFETY_S + last  # the next chunk would not fit
         if world > 1:
             flags = runtime.all_gather(torch.tensor([int(stop)], device=runtime.device))
@@ -142,8 +173,14 @@ def _by_rounds(model, source, order, runtime, pcfg, ctx, advance):
             break
         t = time.time()
         idx = order[lo:lo + chunk]
-        raw = run_steps(model, source, idx[shard(len(idx), rank, world)], runtime, pcfg, advance)
-        parts.append(gather(raw, len(idx), runtime))
+        raw = run_steps(model, source, idx[shard(len(idx), rank, world)], runtime, pcfg, advance, record=pcfg.keep_raw)
+        raw = gather(raw, len(idx), runtime)
+        frames.append(to_frame(raw, source))
+        if pcfg.keep_raw:
+            raws.append(raw_frame(raw, source, pcfg.threshold, pcfg.min_steps))
         last = time.time() - t
-    raw = Raw(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Raw)))
-    return to_frame(raw, source), stopped
+    if not frames:
+        from solver.infer import empty_frame
+
+        return empty_frame(), None, stopped
+    return pl.concat(frames), (pl.concat(raws) if raws else None), stopped

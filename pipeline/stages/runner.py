@@ -30,7 +30,7 @@ from pipeline.stages.submit import write_fallback
 # what each stage reads from the config: a section name or "section.key"
 READS: dict[str, tuple[str, ...]] = {
     "ingest": ("data", "run.protocol"),
-    "build": ("build", "run.protocol", "run.seed"),
+    "build": ("build", "run.protocol", "run.seed", "run.checkpoint"),
     "train": ("model", "train", "run.checkpoint"),
     "adapt": ("adapt", "run.protocol", "run.checkpoint"),
     "predict": ("predict",),

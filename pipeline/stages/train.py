@@ -23,6 +23,8 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     run_dir = Path(run_dir)
     if cfg.run.protocol == "pretrain-adapt" and cfg.run.checkpoint:
         return StageResult([], {"skipped": True}, note=f"pre-trained checkpoint {cfg.run.checkpoint} is used")
+    if cfg.run.protocol == "joint" and cfg.run.checkpoint:
+        return StageResult([], {"skipped": True}, note=f"checkpoint {cfg.run.checkpoint} is evaluated as is")
     from augment.dataset import open_split, read_puzzles
     from solver import checkpoint as ckpt
     from solver.train import train
@@ -46,7 +48,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
 
         result = train(mcfg, cfg.train, source, run_dir / CHECKPOINTS, val_source=val,
                        puzzle_map=read_puzzles(ds), dataset_fingerprint=meta["fingerprint"],
-                       init_from=cfg.run.checkpoint or None, on_metrics=on_metrics,
+                       on_metrics=on_metrics,
                        metrics_path=run_dir / METRICS)
     for note in result.notes:
         ctx.note(f"train: {note}")

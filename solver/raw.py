@@ -1,0 +1,165 @@
+"""predictions_raw.parquet: every prediction before voting, with its whole trajectory, so halting and
+the number of augmentations can be judged after the fact on any run (`arc-pipeline analyze`).
+
+One row per predicted example (an augmented copy of a test input): task_id, test_index, index
+(example), puzzle_id, aug_index (0 = identity; predict takes augmentations in this order), the
+record (dihedral, colors), steps (supervision steps run), halt_step and halt_prob (the first step
+>= predict.min_steps whose sigmoid(halt logit) > predict.threshold, else the last step run: where
+halting would stop, or did when it was on), the grid there and at the last step (grid_halt/
+grid_last with their shapes; null = no valid grid), and per step: step_halt_prob, step_grid,
+step_rows, step_cols. Grids are mapped back to the task's own frame, as in voting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import polars as pl
+
+from arc.task import Task
+from solver.vote import PREDICTION_SCHEMA, VoteConfig, pass_at_k_both, vote
+
+RAW_FILE = "predictions_raw.parquet"
+THRESHOLDS = (0.1, 0.3, 0.5, 0.7, 0.9, 0.99)
+
+
+def halting_steps(step_halt: np.ndarray, steps: np.ndarray, threshold: float, min_steps: int) -> np.ndarray:
+    """1-based step where halting at `threshold` stops each row: the first step >= min_steps with
+    probability > threshold, else the last step run."""
+    n, s = step_halt.shape
+    k = np.arange(1, s + 1)[None, :]
+    fires = (np.nan_to_num(step_halt, nan=0.0) > threshold) & (k >= min_steps) & (k <= steps[:, None])
+    return np.where(fires.any(1), fires.argmax(1) + 1, steps).astype(np.int16)
+
+
+def aug_index_of(source, rows: pl.DataFrame) -> np.ndarray:
+    """The augmentation index (0 = identity) of each example row, from the build's puzzle table."""
+    puzzles = getattr(source, "puzzles", None)
+    if puzzles is None:
+        return np.zeros(rows.height, dtype=np.int32)
+    joined = rows.select(pl.col("puzzle_id").cast(pl.Int64)).join(
+        puzzles.select(pl.col("puzzle_id").cast(pl.Int64), pl.col("aug_index").cast(pl.Int32)),
+        on="puzzle_id", how="left", maintain_order="left")
+    return joined["aug_index"].fill_null(0).to_numpy()
+
+
+def raw_frame(raw, source, threshold: float, min_steps: int) -> pl.DataFrame:
+    """The predictions_raw rows of a recorded `solver.infer.Raw` (run_steps(..., record=True))."""
+    from augment.encode import decode_to_original
+    from solver.infer import aug_rows, canvas_of
+
+    if raw.step_tokens is None:
+        raise ValueError("raw_frame needs run_steps(..., record=True)")
+    n, s, seq_len = raw.step_tokens.shape
+    rows = source.examples[raw.index.tolist()] if n else source.examples.head(0)
+    records = aug_rows(rows)
+    grids = decode_to_original(raw.step_tokens.reshape(n * s, seq_len), np.repeat(records, s, axis=0), canvas_of(source))
+    steps = raw.steps.astype(np.int64)
+    halt = halting_steps(raw.step_halt, steps, threshold, min_steps)
+    data, shape_r, shape_c, probs = [], [], [], []
+    for i in range(n):
+        g = grids[i * s:i * s + steps[i]]
+        data.append([None if x is None else x.tobytes() for x in g])
+        shape_r.append([0 if x is None else x.shape[0] for x in g])
+        shape_c.append([0 if x is None else x.shape[1] for x in g])
+        probs.append(raw.step_halt[i, :steps[i]].tolist())
+
+    def at(step: np.ndarray) -> tuple[list, list, list]:
+        return ([data[i][step[i] - 1] for i in range(n)], [shape_r[i][step[i] - 1] for i in range(n)],
+                [shape_c[i][step[i] - 1] for i in range(n)])
+
+    gh, rh, ch = at(halt)
+    gl, rl, cl = at(steps)
+    return pl.DataFrame({
+        "task_id": rows["task_id"].cast(pl.String), "test_index": rows["test_index"].cast(pl.Int32),
+        "index": pl.Series(raw.index, dtype=pl.Int64), "puzzle_id": rows["puzzle_id"].cast(pl.Int64),
+        "aug_index": pl.Series(aug_index_of(source, rows), dtype=pl.Int32),
+        "dihedral": pl.Series(records[:, 0], dtype=pl.UInt8), "colors": pl.Series(records[:, 1:].tolist(), dtype=pl.List(pl.UInt8)),
+        "steps": pl.Series(steps, dtype=pl.Int16), "halt_step": pl.Series(halt, dtype=pl.Int16),
+        "halt_prob": pl.Series([probs[i][halt[i] - 1] for i in range(n)], dtype=pl.Float32),
+        "grid_halt": pl.Series(gh, dtype=pl.Binary), "rows_halt": pl.Series(rh, dtype=pl.UInt8),
+        "cols_halt": pl.Series(ch, dtype=pl.UInt8),
+        "grid_last": pl.Series(gl, dtype=pl.Binary), "rows_last": pl.Series(rl, dtype=pl.UInt8),
+        "cols_last": pl.Series(cl, dtype=pl.UInt8),
+        "step_halt_prob": pl.Series(probs, dtype=pl.List(pl.Float32)),
+        "step_grid": pl.Series(data, dtype=pl.List(pl.Binary)),
+        "step_rows": pl.Series(shape_r, dtype=pl.List(pl.UInt8)), "step_cols": pl.Series(shape_c, dtype=pl.List(pl.UInt8)),
+    })
+
+
+# --- analysis: the same predictions voted under other stopping rules and fewer augmentations ----
+
+
+def predictions_at(raw: pl.DataFrame, step: np.ndarray) -> pl.DataFrame:
+    """A voting frame (PREDICTION_SCHEMA) taking row i's grid at 1-based `step[i]` (capped at the steps run)."""
+    step = np.minimum(np.asarray(step, dtype=np.int64), raw["steps"].to_numpy())
+    k = pl.Series("_k", step - 1, dtype=pl.Int64)
+    probs = raw["step_halt_prob"].to_list()
+    return raw.with_columns(k).select(
+        "task_id", "test_index",
+        pl.col("step_grid").list.get(pl.col("_k")).alias("grid"),
+        pl.col("step_rows").list.get(pl.col("_k")).alias("rows"),
+        pl.col("step_cols").list.get(pl.col("_k")).alias("cols"),
+    ).with_columns(
+        pl.Series("halt_prob", [p[j] for p, j in zip(probs, step - 1)], dtype=pl.Float32),
+        pl.Series("steps", step, dtype=pl.Int16),
+    ).cast({k: v for k, v in PREDICTION_SCHEMA.items()})
+
+
+def padded_probs(raw: pl.DataFrame) -> np.ndarray:
+    """(N, S) halting probabilities per step; NaN where a row did not run that step."""
+    probs = raw["step_halt_prob"].to_list()
+    s = max((len(p) for p in probs), default=0)
+    out = np.full((len(probs), s), np.nan, dtype=np.float32)
+    for i, p in enumerate(probs):
+        out[i, :len(p)] = p
+    return out
+
+
+@dataclass(frozen=True)
+class Row:
+    rule: str  # what was voted
+    mean_steps: float
+    per_task: dict[str, float]  # pass@K, the paper's: mean over tasks of the fraction of outputs right
+    per_output: dict[str, float]  # pass@K, Kaggle's: fraction of test outputs right
+
+
+def _score(label: str, preds: pl.DataFrame, tasks: Mapping[str, Task], ks: Sequence[int]) -> Row:
+    both = pass_at_k_both(vote(preds, VoteConfig()), tasks, ks)
+    mean = float(preds["steps"].cast(pl.Float64).mean()) if preds.height else 0.0
+    return Row(label, mean, both["per_task"], both["per_output"])
+
+
+def stopping_rules(raw: pl.DataFrame, tasks: Mapping[str, Task], *, thresholds: Sequence[float] = THRESHOLDS,
+                   min_steps: int = 1, ks: Sequence[int] = (1, 2)) -> list[Row]:
+    """pass@K with all steps, halting at each threshold, and each fixed step 1..N_sup."""
+    steps = raw["steps"].to_numpy().astype(np.int64)
+    probs = padded_probs(raw)
+    rows = [_score("all steps", predictions_at(raw, steps), tasks, ks)]
+    for t in thresholds:
+        rows.append(_score(f"halt p>{t:g}", predictions_at(raw, halting_steps(probs, steps, t, min_steps)), tasks, ks))
+    for k in range(1, probs.shape[1] + 1):
+        rows.append(_score(f"step {k}", predictions_at(raw, np.full(len(steps), k)), tasks, ks))
+    return rows
+
+
+def aug_counts(n_max: int) -> list[int]:
+    """8, 16, 32, ... below n_max, then n_max (all)."""
+    out, n = [], 8
+    while n < n_max:
+        out.append(n)
+        n *= 2
+    return out + [n_max]
+
+
+def augmentations_voted(raw: pl.DataFrame, tasks: Mapping[str, Task], ks: Sequence[int] = (1, 2)) -> list[Row]:
+    """pass@K (all steps) voting only each test input's first n augmentations (identity first)."""
+    n_max = int(raw["aug_index"].max()) + 1 if raw.height else 1
+    rows = []
+    for n in aug_counts(n_max):
+        sub = raw.filter(pl.col("aug_index") < n)
+        label = f"{n} augmentations" + (" (all)" if n == n_max else "")
+        rows.append(_score(label, predictions_at(sub, sub["steps"].to_numpy()), tasks, ks))
+    return rows
