@@ -1,8 +1,8 @@
 """The training loop, explicit and in one file: B slots with carries, deep supervision, ACT.
 
 Each optimizer step runs ONE supervision step for every slot. A slot carries its example, its
-(y, z) and its step count; it halts when its halting logit turns positive (after its minimum
-number of steps) or at max_steps, and only the halted slots take fresh examples, so the sampler
+(y, z) and its step count; it halts when its halting logit turns positive (after the exploration
+minimum: redrawn every step, as the reference, or once per example) or at max_steps, and only the halted slots take fresh examples, so the sampler
 is asked for exactly that many (nothing drawn is thrown away). Dense weights go through DDP and
 AdamATan2/AdamW; the rows of the puzzle table touched by the batch are gathered across ranks and
 updated by sign-SGD identically on every rank. Randomness derives from (seed, step), so a resumed
@@ -167,13 +167,15 @@ class Trainer:
         c["y"] = torch.where(mask, y0.to(c["y"].dtype), c["y"])
         c["z"] = torch.where(mask, z0.to(c["z"].dtype), c["z"])
         c["steps"][halted] = 0
-        c["min_steps"][halted] = self._min_steps()[halted]
+        if self.cfg.exploration == "per_example":
+            c["min_steps"][halted] = self._min_steps(0xE7)[halted]
         return halted
 
-    def _min_steps(self) -> torch.Tensor:
-        """Exploration: with probability halt_exploration a fresh slot must run 2..max_steps steps."""
+    def _min_steps(self, purpose: int) -> torch.Tensor:
+        """Exploration: each slot, with probability halt_exploration, must have run 2..max_steps steps
+        to halt (drawn for all global slots from (seed, step), so every rank agrees)."""
         n_sup, g = self.mcfg.max_steps, self.cfg.global_batch
-        rng = np.random.default_rng(derive_seed(self.cfg.seed, self.step_count, 0xE7))
+        rng = np.random.default_rng(derive_seed(self.cfg.seed, self.step_count, purpose))
         u, m = rng.random(g), rng.integers(2, max(n_sup, 2) + 1, g)
         mins = np.where((u < self.mcfg.halt_exploration) & (n_sup >= 2), m, 1)
         mine = mins[self.rt.rank * self.batch : (self.rt.rank + 1) * self.batch]  # global slot order
@@ -201,7 +203,9 @@ class Trainer:
         with torch.no_grad():
             c["y"], c["z"] = y.detach(), z.detach()
             c["steps"] += 1
-            wants = (halt_logit > 0) & (c["steps"] >= c["min_steps"])
+            # the reference redraws the minimum at every step; per_example keeps the one drawn at refill
+            floor = self._min_steps(0xE8) if self.cfg.exploration == "reference" else c["min_steps"]
+            wants = (halt_logit > 0) & (c["steps"] >= floor)
             halted = (c["steps"] >= self.mcfg.max_steps) | wants
             c["halted"] = halted
             done = halted.double()

@@ -95,8 +95,8 @@ def test_halting_and_refill_on_a_fixed_batch():
     assert tr.sampler.position == 6  # nothing drawn for slots that did not halt
 
 
-def test_exploration_sets_a_minimum_and_delays_halting():
-    tr = Trainer(*toy_configs(halt_exploration=1.0, global_batch=16), toy_source(), CPU)
+def test_per_example_exploration_sets_a_minimum_and_delays_halting():
+    tr = Trainer(*toy_configs(halt_exploration=1.0, global_batch=16, exploration="per_example"), toy_source(), CPU)
     forced_halts(tr, [[5.0] * 16] * 2)
     tr.step()
     mins = tr.carry["min_steps"]
@@ -109,6 +109,49 @@ def test_exploration_sets_a_minimum_and_delays_halting():
     forced_halts(tr0, [[5.0] * 4])
     tr0.step()
     assert tr0.carry["halted"].all()  # without exploration a positive logit halts after one step
+
+
+def _always_halt_mean_steps(exploration: str, steps: int = 200) -> float:
+    """Mean supervision steps per finished example with a head that always says halt (N_sup 16, p 0.1).
+
+    The network is replaced by a cheap stand-in (the halting rule, refill and sampler are the real
+    ones): halting logit +20 for every slot, zero answer logits."""
+    mcfg, tcfg = toy_configs(halt_exploration=0.1, global_batch=512, exploration=exploration, lr=0.0, puzzle_lr=0.0)
+    mcfg = ModelConfig(**{**mcfg.__dict__, "max_steps": 16})
+    tr = Trainer(mcfg, tcfg, toy_source(), CPU)
+    bias = tr.model.halt_head.bias
+
+    def forward(inputs, puzzle_ids, y, z):
+        b, seq = inputs.shape
+        halt = (bias * 0 + 20.0).expand(b)
+        return y, z, torch.zeros(b, seq, mcfg.vocab_size) + 0 * bias, halt
+
+    tr.forward = forward
+    for i in range(steps):
+        tr.step()
+        if i == 30:
+            tr.take_metrics()  # burn-in: every slot started at step 0
+    return tr.take_metrics()["mean_steps"]
+
+
+def test_exploration_distributions_reference_vs_per_example():
+    # reference: P(run past step s) = 0.1 * prod_{k=2..s} 0.1 * (1 - (k-1)/15) -> 1.11 steps per example;
+    # per example: 0.9 * 1 + 0.1 * mean(2..16) = 1.8
+    ref = 1 + sum(0.1 * np.prod([0.1 * (16 - k) / 15 for k in range(2, s + 1)]) for s in range(1, 16))
+    assert ref == pytest.approx(1.11, abs=0.005)
+    assert _always_halt_mean_steps("reference") == pytest.approx(ref, abs=0.02)
+    assert _always_halt_mean_steps("per_example") == pytest.approx(1.8, abs=0.06)
+
+
+def test_reference_exploration_redraws_the_minimum_every_step():
+    tr = Trainer(*toy_configs(halt_exploration=1.0, global_batch=64), toy_source(), CPU)
+    forced_halts(tr, [[5.0] * 64] * 2)
+    tr.step()
+    assert not tr.carry["halted"].any()  # every minimum is >= 2
+    tr.step()
+    frac = tr.carry["halted"].double().mean().item()
+    assert 0.25 < frac < 0.75  # step 2 halts where this step's draw (2 or 3) allows: about half
+    assert torch.equal(tr.carry["min_steps"], torch.ones_like(tr.carry["min_steps"]))  # nothing kept per example
 
 
 def test_sampler_streams_are_disjoint_across_ranks_and_cover_each_epoch():
