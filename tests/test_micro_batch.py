@@ -35,7 +35,8 @@ def test_micro_batches_make_the_same_update_as_the_whole_batch(micro):
         for key in ("inputs", "labels", "puzzle_ids", "steps", "min_steps", "halted"):
             assert torch.equal(whole.carry[key], chunked.carry[key]), key
         for key in ("y", "z"):
-            assert torch.allclose(whole.carry[key], chunked.carry[key], rtol=1e-4, atol=1e-5), key
+            # fp32 sums in another order; carries live longer under the reference's per-step exploration
+            assert torch.allclose(whole.carry[key], chunked.carry[key], rtol=1e-4, atol=1e-4), key
         halted_some |= bool(whole.carry["halted"].any() and not whole.carry["halted"].all())
         assert whole.sampler.position == chunked.sampler.position
         for p, q in zip(whole.model.parameters(), chunked.model.parameters()):
