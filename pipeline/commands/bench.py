@@ -7,6 +7,7 @@ from pipeline.cli import LazyGroup
 BENCHES = {
     "augment": ("pipeline.bench.augment", "cmd", "numba vs numpy, the 1000-augmentation build, loader throughput."),
     "train": ("pipeline.bench.train", "cmd", "Training examples/s at the paper's ARC config and a tiny one."),
+    "memory": ("pipeline.bench.memory", "cmd", "Per-example training memory at the ARC config (saved tensors, CPU)."),
     "learn": ("pipeline.bench.learn", "cmd", "TRM vs no-recursion baseline on generated 6x6 Sudoku."),
     "infer": ("pipeline.bench.infer", "cmd", "Predictions/s with halting on and off; voting time."),
     "suite": ("pipeline.bench.suite", "cmd", "The whole chain on a generated suite of simple ARC tasks."),
