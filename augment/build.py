@@ -14,6 +14,8 @@ Files in the dataset directory (all written to a temporary directory, then renam
     grids.npy          all base grids, packed (uint8)      grid_index.npy  (G, 3) int64: start, h, w
     augs.npy           (P, 11) uint8 record per puzzle id (row 0 = the blank puzzle, identity)
     examples_<split>.npy  (E, 5) int32: puzzle_id, grid_in, grid_out (-1 = hidden), pair, test_index
+    offsets_<split>.npy   (E, 2) uint8: each example's (row, column) on the canvas, drawn at build time
+                       (translation "reference"; zeros where the split is not translated)
 
 Puzzle ids: 0 is blank; then every (task, augmentation) of the training tasks in input order,
 then the target tasks. Splits: train (training tasks' pairs, minus the held-out val pairs; with
@@ -40,14 +42,15 @@ import polars as pl
 from arc.errors import ArcError
 from arc.task import Task
 from augment.encode import VOCAB
-from augment.records import Aug
+from augment.records import SWAPS_AXES, Aug
 from augment.sample import sample_aug_rows
 from augment.transform import check_aug_rows
 
-FORMAT = "arc-dataset/1"
+FORMAT = "arc-dataset/2"  # 2: offsets_<split>.npy (translation drawn at build time)
 SPLITS = ("train", "val", "adapt", "test")
 EXAMPLE_COLUMNS = ("puzzle_id", "grid_in", "grid_out", "pair", "test_index")
-ARRAY_FILES = ("grids.npy", "grid_index.npy", "augs.npy") + tuple(f"examples_{s}.npy" for s in SPLITS)
+ARRAY_FILES = (("grids.npy", "grid_index.npy", "augs.npy") + tuple(f"examples_{s}.npy" for s in SPLITS)
+               + tuple(f"offsets_{s}.npy" for s in SPLITS))
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,11 @@ class BuildConfig:
     canvas: int = 30  # tokens per side; every grid (after transforms) must fit
     protocol: Literal["joint", "pretrain-adapt"] = "joint"
     permute_zero: bool = False  # also permute the background colour 0
-    translate: bool = True  # random offset for train/adapt pairs (pair 0 of each puzzle stays top-left)
+    translate: bool = True  # random offsets for train/adapt pairs (one shared by input and output)
+    # "reference": one offset per example drawn here, at build time, and one randomly chosen pair per
+    # puzzle left at the top-left (the reference's builder); "per_draw": a fresh offset at every draw
+    # of an example, pair 0 always top-left (ours before: more positions seen, not what the paper trained)
+    translation: Literal["reference", "per_draw"] = "reference"
     val_fraction: float = 0.05  # of training tasks whose test pairs are held out for checkpoint selection
     val_augs: int = 8  # augmented copies of each held-out pair (identity first)
 
@@ -72,6 +79,8 @@ class BuildConfig:
             raise ArcError(f"build.val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.val_augs < 1:
             raise ArcError(f"build.val_augs must be >= 1, got {self.val_augs}")
+        if self.translation not in ("reference", "per_draw"):
+            raise ArcError(f"build.translation must be 'reference' or 'per_draw', got {self.translation!r}")
 
 
 @dataclass(frozen=True)
@@ -228,6 +237,14 @@ def build(
     }
     for s in SPLITS:
         arrays[f"examples_{s}.npy"] = np.concatenate(examples[s]) if examples[s] else np.zeros((0, 5), np.int32)
+    translated = {s: cfg.translate and s in ("train", "adapt") for s in SPLITS}
+    for i, s in enumerate(SPLITS):
+        moved = translated[s] and cfg.translation == "reference"
+        in_split = np.asarray(table["split"]) == s
+        ranges = (np.asarray(table["example_start"], dtype=np.int64)[in_split], np.asarray(table["example_count"], dtype=np.int64)[in_split])
+        arrays[f"offsets_{s}.npy"] = build_offsets(arrays[f"examples_{s}.npy"], arrays["grid_index.npy"], augs, ranges,
+                                                   cfg.canvas, np.random.default_rng([cfg.seed, 0x7E, i])) if moved \
+            else np.zeros((len(arrays[f"examples_{s}.npy"]), 2), np.uint8)
     puzzles = pl.DataFrame(
         {
             "puzzle_id": np.arange(1, len(augs), dtype=np.int32),
@@ -251,11 +268,36 @@ def build(
         "protocol": cfg.protocol,
         "counts": counts,
         "tasks": {"train": len(train), "target": len(target), "val": len(val)},
-        "translate": {"train": cfg.translate, "adapt": cfg.translate, "val": False, "test": False},
+        "translate": translated,
+        "translation": cfg.translation,  # reference: offsets_<split>.npy; per_draw: drawn by the loader
         "config": asdict(cfg),
     }
     _write(out_dir, arrays, puzzles, meta)
     return BuildResult(out_dir, fp, int(len(augs)), counts, time.perf_counter() - start)
+
+
+def extents(rows: np.ndarray, shapes: np.ndarray, augs: np.ndarray) -> np.ndarray:
+    """(E, 2) rows x columns each example covers on the canvas: its input and output, transformed."""
+    rows = np.asarray(rows, dtype=np.int64)
+    extent = np.maximum(shapes[rows[:, 1]], np.where((rows[:, 2] >= 0)[:, None], shapes[np.maximum(rows[:, 2], 0)], 0))
+    swap = np.asarray(SWAPS_AXES)[augs[rows[:, 0], 0]]
+    return np.where(swap[:, None], extent[:, ::-1], extent)
+
+
+def build_offsets(rows: np.ndarray, grid_index: np.ndarray, augs: np.ndarray, ranges: tuple[np.ndarray, np.ndarray],
+                  canvas: int, rng: np.random.Generator) -> np.ndarray:
+    """(E, 2) uint8 offsets, one per example row, uniform over where its transformed input and output
+    both fit; in every puzzle's row range (starts, counts) one pair, chosen at random, stays at (0, 0)."""
+    out = np.zeros((len(rows), 2), dtype=np.uint8)
+    if len(rows) == 0:
+        return out
+    room = canvas - extents(rows, grid_index[:, 1:], augs) + 1  # number of valid offsets per axis
+    out[:] = np.floor(rng.random((len(rows), 2)) * room).astype(np.uint8)
+    starts, counts = ranges
+    keep = counts > 0
+    home = starts[keep] + np.floor(rng.random(int(keep.sum())) * counts[keep]).astype(np.int64)
+    out[home] = 0
+    return out
 
 
 def _existing(out_dir: Path, fp: str) -> BuildResult | None:

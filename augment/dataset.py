@@ -1,9 +1,12 @@
 """Reading a build: `open_split` gives an `ExampleSource` that makes token examples on the fly.
 
-Translation (train and adapt splits, when the build asked for it): example i of a batch with seed s
-sits at an offset drawn from a hash of (s, i), uniform over the offsets where the transformed input
-and output both fit; pair 0 of every puzzle stays at the top-left, like test inputs. So an example's
-tokens depend on (seed, example index) only, never on what else is in the batch.
+Translation (train and adapt splits, when the build asked for it), as `build.translation` says:
+`reference` (default): each example sits at the offset the build drew for it (offsets_<split>.npy;
+one pair per puzzle at the top-left). `per_draw`: example i of a batch with seed s sits at an
+offset drawn from a hash of (s, i), uniform over the offsets where the transformed input and
+output both fit; pair 0 of every puzzle stays at the top-left. Either way an example's tokens
+depend on (seed, example index) only, never on what else is in the batch; test inputs sit at the
+top-left.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ import numpy as np
 import polars as pl
 
 from arc.errors import ArcError
-from augment.build import ARRAY_FILES, EXAMPLE_COLUMNS, FORMAT, SPLITS
+from augment.build import ARRAY_FILES, EXAMPLE_COLUMNS, FORMAT, SPLITS, extents
 from augment.encode import decode_to_original
 from augment.kernels import Packed, _encode_examples
-from augment.records import SWAPS_AXES, Aug
+from augment.records import Aug
 from augment.source import Batch, Groups
 from augment.transform import check_aug_rows
 
@@ -85,6 +88,7 @@ class ArcSource:
     grids: Packed
     augs: np.ndarray  # (num_puzzles, 11) uint8 records by puzzle id
     rows: np.ndarray  # (E, 5) int32 example rows, columns EXAMPLE_COLUMNS
+    offsets: np.ndarray  # (E, 2) uint8 build-time offsets (translation "reference")
 
     @property
     def canvas(self) -> int:
@@ -113,12 +117,9 @@ class ArcSource:
         offsets = np.zeros((len(idx), 2), dtype=np.int64)
         if not self.translate or len(idx) == 0:
             return offsets
-        shapes_in = self.grids.shapes[rows[:, 1]]
-        shapes_out = np.where((rows[:, 2] >= 0)[:, None], self.grids.shapes[np.maximum(rows[:, 2], 0)], 0)
-        extent = np.maximum(shapes_in, shapes_out)
-        swap = np.asarray(SWAPS_AXES)[recs[:, 0]]
-        extent = np.where(swap[:, None], extent[:, ::-1], extent)
-        room = (self.canvas - extent + 1).astype(np.uint64)  # number of valid offsets per axis
+        if self.meta.get("translation") == "reference":
+            return self.offsets[idx].astype(np.int64)
+        room = (self.canvas - extents(rows, self.grids.shapes, self.augs) + 1).astype(np.uint64)  # valid offsets per axis
         h = _mix(_mix(np.full(len(idx), seed & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64)) + idx.astype(np.uint64))
         offsets[:, 0] = (h & np.uint64(0xFFFFFFFF)) % room[:, 0]
         offsets[:, 1] = (h >> np.uint64(32)) % room[:, 1]
@@ -209,9 +210,24 @@ def open_split(dataset_dir: str | Path, split: str) -> ArcSource:
     index = _load(d, "grid_index.npy")
     augs = _load(d, "augs.npy")
     rows = _load(d, f"examples_{split}.npy", mmap=True)
+    offsets = _load(d, f"offsets_{split}.npy")
     _validate(d, split, meta, data, index, augs, rows)
+    _validate_offsets(d, split, meta, index, augs, rows, offsets)
     grids = Packed(data, np.ascontiguousarray(index[:, 0]), np.ascontiguousarray(index[:, 1:]))
-    return ArcSource(d, split, meta, grids, augs, rows)
+    return ArcSource(d, split, meta, grids, augs, rows, offsets)
+
+
+def _validate_offsets(d: Path, split: str, meta: dict, index, augs, rows, offsets) -> None:
+    # the kernel writes at these offsets unchecked: every transformed grid must fit the canvas there
+    name = f"offsets_{split}.npy"
+    if offsets.dtype != np.uint8 or offsets.shape != (len(rows), 2):
+        raise ArcError(f"{d / name} is inconsistent (shape {offsets.shape}, expected ({len(rows)}, 2) uint8); "
+                       f"delete {d} and run `arc-pipeline build` again")
+    if len(rows) == 0 or not offsets.any():
+        return
+    if (offsets + extents(rows, index[:, 1:], augs) > int(meta["canvas"])).any():
+        raise ArcError(f"{d / name} is inconsistent (an example does not fit the canvas at its offset); "
+                       f"delete {d} and run `arc-pipeline build` again")
 
 
 def _validate(d: Path, split: str, meta: dict, data, index, augs, rows) -> None:

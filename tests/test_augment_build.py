@@ -38,6 +38,13 @@ def joint(tasks, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def per_draw(tasks, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("per_draw") / "dataset"
+    build(*tasks, replace(CFG, translation="per_draw"), out)
+    return out
+
+
 def files(d: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
 
@@ -49,6 +56,7 @@ def test_same_seed_byte_identical_other_seed_differs(tasks, joint, tmp_path):
     assert sum(calls) == len(tasks[0]) + len(tasks[1])
     build(*tasks, replace(CFG, seed=6), tmp_path / "other")
     assert files(tmp_path / "other")["augs.npy"] != files(joint)["augs.npy"]
+    assert files(tmp_path / "other")["offsets_train.npy"] != files(joint)["offsets_train.npy"]
     assert not r.skipped and r.num_puzzles == len(np.load(joint / "augs.npy"))
 
 
@@ -112,7 +120,7 @@ def test_pretrain_adapt_moves_target_demonstrations_to_adapt(tasks, tmp_path):
     assert adapt["pair"].max() < max(len(t.train) for t in tasks[1].values())  # demonstrations only
 
 
-def test_source_protocol_and_batch_determinism(joint):
+def test_source_protocol_and_batch_determinism(joint, per_draw):
     src = open_split(joint, "train")
     assert (src.seq_len, src.vocab_size) == (900, 12)
     idx = np.arange(0, len(src), max(1, len(src) // 200))
@@ -122,7 +130,10 @@ def test_source_protocol_and_batch_determinism(joint):
     # an example's tokens depend on (seed, index) alone, not on the rest of the batch
     single = src.batch(idx[5:6], seed=1)
     assert np.array_equal(single.inputs[0], a.inputs[5]) and np.array_equal(single.labels[0], a.labels[5])
-    assert not np.array_equal(src.batch(idx, seed=2).inputs, a.inputs)  # translation follows the seed
+    # reference translation: offsets were drawn at build time, the batch seed does not move them
+    assert np.array_equal(src.batch(idx, seed=2).inputs, a.inputs)
+    other = open_split(per_draw, "train")  # per_draw: a fresh offset at every draw, from the seed
+    assert not np.array_equal(other.batch(idx, seed=2).inputs, other.batch(idx, seed=1).inputs)
 
 
 def _locate(tokens: np.ndarray) -> tuple[int, int]:
@@ -130,13 +141,15 @@ def _locate(tokens: np.ndarray) -> tuple[int, int]:
     return int(nz[:, 0].min()), int(nz[:, 1].min())
 
 
-def test_train_examples_are_translated_augmented_pairs(tasks, joint):
+@pytest.mark.parametrize("translation", ["reference", "per_draw"])
+def test_train_examples_are_translated_augmented_pairs(tasks, joint, per_draw, translation):
     train, target = tasks
-    src = open_split(joint, "train")
+    src = open_split(joint if translation == "reference" else per_draw, "train")
     ex = src.examples
-    idx = np.arange(0, len(src), 7)
+    step = 7 if translation == "per_draw" else 1
+    idx = np.arange(0, len(src), step)
     batch = src.batch(idx, seed=9)
-    moved = 0
+    moved, home = 0, {}
     for k, i in enumerate(idx):
         row = ex.row(int(i), named=True)
         task = {**train, **target}[row["task_id"]]
@@ -145,14 +158,20 @@ def test_train_examples_are_translated_augmented_pairs(tasks, joint):
         want_in, want_out = apply(pair.input, aug), apply(pair.output, aug)
         r, c = _locate(batch.inputs[k])
         assert (r, c) == _locate(batch.labels[k])  # one shared offset for input and output
-        if row["pair"] == 0:
-            assert (r, c) == (0, 0)
+        if translation == "per_draw" and row["pair"] == 0:
+            assert (r, c) == (0, 0)  # ours: pair 0 of every puzzle stays in place
+        home[row["puzzle_id"]] = home.get(row["puzzle_id"], 0) + ((r, c) == (0, 0))
         moved += (r, c) != (0, 0)
         grid_in = batch.inputs[k].reshape(30, 30)[r : r + want_in.shape[0], c : c + want_in.shape[1]]
         grid_out = batch.labels[k].reshape(30, 30)[r : r + want_out.shape[0], c : c + want_out.shape[1]]
         assert np.array_equal(grid_in - 2, want_in) and np.array_equal(grid_out - 2, want_out)
         assert (batch.inputs[k] >= 2).sum() == want_in.size and (batch.labels[k] >= 2).sum() == want_out.size
     assert moved > len(idx) // 3
+    if translation == "reference":  # one pair per puzzle, chosen at random, at the top-left
+        assert min(home.values()) >= 1
+        pair0_home = np.mean([_locate(src.batch(np.array([i]), 0).inputs[0]) == (0, 0)
+                              for i in ex.with_row_index().filter(pl.col("pair") == 0)["index"].to_list()[:200]])
+        assert pair0_home < 0.8  # not always pair 0
 
 
 def test_test_split_is_top_left_and_maps_back(tasks, joint):
