@@ -27,6 +27,7 @@ from augment.records import Aug
 from augment.source import Batch, Groups
 from augment.transform import check_aug_rows
 
+PUZZLE_FORMAT = "puzzle-dataset/1"  # augment.puzzles.dataset.FORMAT (not imported: ARC never loads it)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -48,7 +49,7 @@ def read_meta(dataset_dir: str | Path) -> dict:
         meta = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise ArcError(f"{path} is unreadable ({e}); delete {d} and run `arc-pipeline build` again") from e
-    if meta.get("format") != FORMAT:
+    if meta.get("format") not in (FORMAT, PUZZLE_FORMAT):
         raise ArcError(f"{path}: dataset format {meta.get('format')!r}, expected {FORMAT!r}; rebuild the dataset")
     for name, size in meta.get("files", {}).items():
         f = d / name
@@ -203,6 +204,10 @@ def open_split(dataset_dir: str | Path, split: str) -> ArcSource:
         raise ArcError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
     d = Path(dataset_dir)
     meta = read_meta(d)
+    if meta["format"] == PUZZLE_FORMAT:  # a Sudoku or maze build
+        from augment.puzzles.dataset import open_split as open_puzzle_split
+
+        return open_puzzle_split(d, split, meta)
     missing = [f for f in ARRAY_FILES if f not in meta.get("files", {})]
     if missing:
         raise ArcError(f"{d / 'meta.json'} does not list {', '.join(missing)}; run `arc-pipeline build` again")

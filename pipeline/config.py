@@ -35,6 +35,9 @@ class DataConfig:
     max_side: int = 0  # keep only tasks whose every grid fits max_side x max_side; 0 = all
     limit_train: int = 0  # keep the first N training tasks (by id) after filtering; 0 = all
     limit_target: int = 0  # keep the first N target tasks (by id) after filtering; 0 = all
+    # "sudoku" | "maze": train and target are puzzle CSVs (source,question,answer,rating) or
+    # `generate sudoku|maze ...` command lines (train takes its train part, target its test part)
+    domain: Literal["arc", "sudoku", "maze"] = "arc"
 
 
 @dataclass(frozen=True)

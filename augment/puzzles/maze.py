@@ -111,19 +111,34 @@ class MazeScore:
     valid_optimal: float  # prediction marks some shortest S-G path and changes nothing else
 
 
-def valid_optimal(pred: np.ndarray, question: np.ndarray, size: int) -> bool:
-    """True when `pred` is `question` plus exactly the inner cells of one shortest S-G path."""
+def path_problem(pred: np.ndarray, question: np.ndarray, size: int) -> str | None:
+    """Why `pred` is not `question` plus exactly the inner cells of one shortest S-G path; None when it is."""
     p, q = np.asarray(pred).ravel(), np.asarray(question).ravel()
     marked = p == PATH
-    if ((p != q) & ~marked).any() or (marked & (q != OPEN)).any():
-        return False
+    if ((p != q) & ~marked).any():
+        return "it changes cells other than marking the path"
+    if (marked & (q != OPEN)).any():
+        return "it marks a wall, S or G as path"
     s, g = _endpoint(q, START, "S"), _endpoint(q, GOAL, "G")
     best = bfs(q, size, s)[g]
-    if best < 0 or marked.sum() != best - 1:
-        return False
+    if best < 0:
+        return "G is not reachable from S"
     # walking only on marked cells, G reachable in `best` steps means the marks are one shortest path
     on_path = np.where(marked | (q == START) | (q == GOAL), OPEN, WALL).astype(np.uint8)
-    return bool(bfs(on_path, size, s)[g] == best)
+    walk = bfs(on_path, size, s)[g]
+    if walk < 0:
+        return "the marked cells do not connect S to G"
+    if marked.sum() != best - 1 or walk != best:
+        return f"it marks {int(marked.sum())} cells, but a shortest S-G path has {best - 1} inner cells"
+    return None
+
+
+def valid_optimal(pred: np.ndarray, question: np.ndarray, size: int) -> bool:
+    """True when `pred` is `question` plus exactly the inner cells of one shortest S-G path."""
+    try:
+        return path_problem(pred, question, size) is None
+    except ValueError:  # not one S and one G: not a valid answer either
+        return False
 
 
 def score(preds: np.ndarray, questions: np.ndarray, labels: np.ndarray, size: int) -> MazeScore:
@@ -171,7 +186,22 @@ def load_csv(path: str | Path) -> MazeSet:
             raise ArcError(f"{path}: row {row + 2}: {name} has characters other than {CHARS!r}")
         return out
 
-    return MazeSet(size, ids(q, "question"), ids(a, "answer"), rows.ratings, rows.sources)
+    questions, answers = ids(q, "question"), ids(a, "answer")
+    for row, (qq, aa) in enumerate(zip(questions, answers)):
+        why = _question_problem(qq) or path_problem(aa, qq, size)
+        if why is not None:
+            raise ArcError(f"{path}: row {row + 2}: the answer is not a shortest S-G path of its question: {why}; "
+                           "fix or drop that row")
+    return MazeSet(size, questions, answers, rows.ratings, rows.sources)
+
+
+def _question_problem(q: np.ndarray) -> str | None:
+    counts = {name: int((q == tok).sum()) for name, tok in (("S", START), ("G", GOAL), ("o", PATH))}
+    if counts["S"] != 1 or counts["G"] != 1:
+        return f"the question has {counts['S']} 'S' and {counts['G']} 'G' cells, expected one each"
+    if counts["o"]:
+        return f"the question already marks {counts['o']} path cells"
+    return None
 
 
 def to_text(maze: np.ndarray) -> str:

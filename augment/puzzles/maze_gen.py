@@ -19,6 +19,7 @@ import numpy as np
 from arc.errors import ArcError
 from augment.jit import KERNEL, njit
 from augment.puzzles.maze import GOAL, OPEN, START, WALL, MazeSet, _bfs, _mark_path
+from augment.puzzles.pool import in_order, worker_pool, workers_for
 from augment.puzzles.rng import below, stream, uniform
 
 
@@ -49,13 +50,14 @@ class MazeGenResult:
     attempts: int  # layouts drawn
     duplicates: int
     seconds: float
+    workers: int = 1  # processes that drew
 
     def summary(self) -> dict:
         """Counts, throughput and path-length statistics over train and test together (JSON-ready)."""
         d = np.concatenate([self.train.ratings, self.test.ratings]).astype(float)
         return {
             "train": len(self.train), "test": len(self.test), "size": self.train.size,
-            "seconds": round(self.seconds, 3), "mazes_per_s": round(len(d) / max(self.seconds, 1e-9), 2),
+            "seconds": round(self.seconds, 3), "workers": self.workers, "mazes_per_s": round(len(d) / max(self.seconds, 1e-9), 2),
             "layouts_tried": self.attempts, "duplicates": self.duplicates,
             "path_mean": round(float(d.mean()), 2), "path_min": int(d.min()), "path_max": int(d.max()),
         }
@@ -152,8 +154,17 @@ def _one(cfg: MazeGenConfig, index: int, dist: np.ndarray) -> tuple[np.ndarray, 
     return q, a, int(to_goal[start]), tries
 
 
-def generate(cfg: MazeGenConfig, on_progress: Callable[[int], None] | None = None) -> MazeGenResult:
-    """`cfg.count` train and `cfg.test_count` test mazes, each on a distinct wall layout."""
+def _block(cfg: MazeGenConfig, lo: int, hi: int) -> list[tuple[np.ndarray, np.ndarray, int, int]]:
+    dist = np.empty(cfg.size * cfg.size, np.int32)
+    return [_one(cfg, i, dist) for i in range(lo, hi)]
+
+
+def generate(cfg: MazeGenConfig, on_progress: Callable[[int], None] | None = None,
+             workers: int | None = None) -> MazeGenResult:
+    """`cfg.count` train and `cfg.test_count` test mazes, each on a distinct wall layout.
+
+    `workers` processes draw in parallel (0 = every core; None = every core for obstacle fields of
+    more than 50 mazes, else one); slots are consumed in index order, so the output does not depend on it."""
     if cfg.size < 5 or cfg.size > 30:
         raise ArcError(f"maze size {cfg.size} is outside 5..30 (the 30x30 canvas bounds it)")
     if cfg.perfect and cfg.size % 2 == 0:
@@ -162,34 +173,37 @@ def generate(cfg: MazeGenConfig, on_progress: Callable[[int], None] | None = Non
         raise ArcError(f"wall density range [{cfg.wall_min}, {cfg.wall_max}] must lie in [0, 1)")
     want = cfg.count + cfg.test_count
     t0 = time.perf_counter()
-    dist = np.empty(cfg.size * cfg.size, np.int32)
     seen: set[bytes] = set()
     qs, ans, lengths = [], [], []
     attempts = duplicates = 0
     index = 0
-    while len(qs) < want:
-        q, a, d, tries = _one(cfg, index, dist)
-        index += 1
-        attempts += tries
-        # an obstacle slot that gave up drew max_layouts layouts in vain; a perfect maze just draws again
-        if (d < 0 and not cfg.perfect) or index > 20 * want + 100:
-            raise ArcError(
-                f"maze {cfg.size}x{cfg.size}: only {len(qs)} of {want} distinct mazes with a path of >= {cfg.min_path} "
-                f"steps after {attempts} layouts; lower --min-path (default {default_min_path(cfg.size, cfg.perfect)}) "
-                "or ask for fewer"
-            )
-        if d < 0:
-            continue
-        key = (q == WALL).tobytes()
-        if key in seen:
-            duplicates += 1
-            continue
-        seen.add(key)
-        qs.append(q)
-        ans.append(a)
-        lengths.append(d)
-        if on_progress:
-            on_progress(1)
+    n_workers = workers_for(workers, worth_it=not cfg.perfect and want > 50)
+    with worker_pool(n_workers) as pool:
+        slots = in_order(_block, (cfg,), block=8, pool=pool)
+        while len(qs) < want:
+            index, (q, a, d, tries) = next(slots)
+            index += 1
+            attempts += tries
+            # an obstacle slot that gave up drew max_layouts layouts in vain; a perfect maze just draws again
+            if (d < 0 and not cfg.perfect) or index > 20 * want + 100:
+                raise ArcError(
+                    f"maze {cfg.size}x{cfg.size}: only {len(qs)} of {want} distinct mazes with a path of >= {cfg.min_path} "
+                    f"steps after {attempts} layouts; lower --min-path (default {default_min_path(cfg.size, cfg.perfect)}) "
+                    "or ask for fewer"
+                )
+            if d < 0:
+                continue
+            key = (q == WALL).tobytes()
+            if key in seen:
+                duplicates += 1
+                continue
+            seen.add(key)
+            qs.append(q)
+            ans.append(a)
+            lengths.append(d)
+            if on_progress:
+                on_progress(1)
+        slots.close()
     q, a, r = np.stack(qs), np.stack(ans), np.array(lengths, np.float32)
     name = f"gen-maze{cfg.size}{'-perfect' if cfg.perfect else ''}"
 
@@ -197,4 +211,4 @@ def generate(cfg: MazeGenConfig, on_progress: Callable[[int], None] | None = Non
         return MazeSet(cfg.size, q[sl], a[sl], r[sl], (f"{name}-{split}",) * len(q[sl]))
 
     return MazeGenResult(part(slice(0, cfg.count), "train"), part(slice(cfg.count, want), "test"),
-                         attempts, duplicates, time.perf_counter() - t0)
+                         attempts, duplicates, time.perf_counter() - t0, n_workers)

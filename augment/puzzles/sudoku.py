@@ -148,6 +148,18 @@ def sample_augs(n: int, size: int, rng: np.random.Generator) -> list[SudokuAug]:
     return out
 
 
+def solved(grids: np.ndarray, size: int) -> np.ndarray:
+    """(N,) bool: each row of `grids` (N, cells) holds every digit once in each row, column and box."""
+    s = shape_of(size)
+    g = np.asarray(grids).reshape(-1, size, size)
+    boxes = g.reshape(-1, size // s.box_rows, s.box_rows, size // s.box_cols, s.box_cols).transpose(0, 1, 3, 2, 4)
+    want = np.arange(1, size + 1)
+    ok = np.ones(len(g), bool)
+    for lines in (g, g.transpose(0, 2, 1), boxes.reshape(-1, size, size)):
+        ok &= (np.sort(lines, axis=2) == want).all(axis=(1, 2))
+    return ok
+
+
 def is_valid_solution(grid: np.ndarray, size: int) -> bool:
     """Every row, column and box holds each digit 1..size once."""
     s = shape_of(size)
@@ -186,6 +198,10 @@ def load_csv(path: str | Path) -> SudokuSet:
     if (answers == 0).any() or clash.any():
         row = int(np.argwhere((answers == 0).any(1) | clash.any(1))[0, 0])
         raise ArcError(f"{path}: row {row + 2}: answer has blanks or disagrees with a given; fix or drop that row")
+    bad = np.flatnonzero(~solved(answers, size))
+    if len(bad):
+        raise ArcError(f"{path}: row {bad[0] + 2}: answer {rows.answers[bad[0]]!r} is not a solution (a digit repeats "
+                       f"in a row, column or box); fix or drop that row")
     return SudokuSet(size, questions, answers, rows.ratings, rows.sources)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from arc.errors import ArcError
 from augment.jit import KERNEL, njit
+from augment.puzzles.pool import in_order, worker_pool, workers_for
 from augment.puzzles.rng import below, shuffle, stream
 from augment.puzzles.sudoku import SudokuSet, line_perms, shape_of
 from augment.puzzles.sudoku_solve import _candidates, _rate, _search, _search_cand, geometry
@@ -48,6 +49,7 @@ class SudokuGenResult:
     attempts: int  # random draws (easy, medium) or search chains (hard)
     duplicates: int
     seconds: float
+    workers: int = 1  # processes that drew
 
     def summary(self) -> dict:
         """Counts, throughput and rating statistics over train and test together (JSON-ready)."""
@@ -55,7 +57,7 @@ class SudokuGenResult:
         clues = np.concatenate([(self.train.questions > 0).sum(1), (self.test.questions > 0).sum(1)])
         return {
             "train": len(self.train), "test": len(self.test), "size": self.train.size,
-            "seconds": round(self.seconds, 3), "puzzles_per_s": round(len(r) / max(self.seconds, 1e-9), 2),
+            "seconds": round(self.seconds, 3), "workers": self.workers, "puzzles_per_s": round(len(r) / max(self.seconds, 1e-9), 2),
             "draws_or_chains": self.attempts, "duplicates": self.duplicates,
             "rating_mean": round(float(r.mean()), 3), "rating_max": round(float(r.max()), 3),
             "needs_guess": round(float((r > 0).mean()), 4), "clues_mean": round(float(clues.mean()), 2),
@@ -279,8 +281,57 @@ def _solve(p: np.ndarray, size: int) -> np.ndarray:
     return sols[0].astype(np.uint8)
 
 
-def generate(cfg: SudokuGenConfig, on_progress: Callable[[int], None] | None = None) -> SudokuGenResult:
+def _draws(cfg: SudokuGenConfig, split: int, lo: int, hi: int) -> list[list[tuple[np.ndarray, float]]]:
+    return [_draw(cfg, split, i) for i in range(lo, hi)]
+
+
+def _collect(cfg: SudokuGenConfig, pool, on_progress) -> tuple[list, int, int]:
+    """Draws in index order, deduplicated by canonical form across both splits."""
+    hard = cfg.difficulty == "hard"
+    seen: set[bytes] = set()
+    attempts = duplicates = 0
+    parts = []
+    for split, want in ((0, cfg.count), (1, cfg.test_count)):
+        puzzles: list[np.ndarray] = []
+        ratings: list[float] = []
+        index = 0
+        draws = in_order(_draws, (cfg, split), block=1 if hard else 16, pool=pool)
+        try:
+            while len(puzzles) < want:
+                if index >= max(want * cfg.max_attempts_factor, 100):
+                    raise ArcError(
+                        f"Sudoku {cfg.size}x{cfg.size} {cfg.difficulty}: only {len(puzzles)} of {want} distinct puzzles "
+                        f"after {index} {'chains' if hard else 'draws'}; ask for fewer"
+                        + (" (4x4 has only a few dozen inequivalent minimal puzzles)" if cfg.size == 4 else "")
+                        + (" or lower --min-rating" if hard else "")
+                    )
+                index, found = next(draws)
+                index += 1
+                for p, r in found:
+                    key = canonical_key(p, cfg.size)
+                    if key in seen:
+                        duplicates += 1
+                        continue
+                    seen.add(key)
+                    puzzles.append(p)
+                    ratings.append(r)
+                    if on_progress:
+                        on_progress(1)
+                    if len(puzzles) == want:
+                        break
+        finally:
+            draws.close()
+        attempts += index
+        parts.append((puzzles, ratings))
+    return parts, attempts, duplicates
+
+
+def generate(cfg: SudokuGenConfig, on_progress: Callable[[int], None] | None = None,
+             workers: int | None = None) -> SudokuGenResult:
     """`cfg.count` train and `cfg.test_count` test puzzles, distinct up to symmetry, with ratings.
+
+    `workers` processes draw in parallel (0 = every core; None = every core for hard or large 9x9
+    jobs, else one); draws are consumed in index order, so the output does not depend on it.
 
     Train and test draw from separate stream namespaces (so the train file does not depend on
     `test_count`) and share one set of canonical keys (so no test puzzle is equivalent to a train one)."""
@@ -290,38 +341,12 @@ def generate(cfg: SudokuGenConfig, on_progress: Callable[[int], None] | None = N
     if cfg.size == 4 and cfg.difficulty != "easy":
         raise ArcError("4x4 Sudoku never needs a guess, so there is no medium or hard 4x4; use --difficulty easy")
     t0 = time.perf_counter()
-    seen: set[bytes] = set()
-    attempts = duplicates = 0
-    parts = []
-    for split, want in ((0, cfg.count), (1, cfg.test_count)):
-        puzzles: list[np.ndarray] = []
-        ratings: list[float] = []
-        index = 0
-        while len(puzzles) < want:
-            if index >= max(want * cfg.max_attempts_factor, 100):
-                raise ArcError(
-                    f"Sudoku {cfg.size}x{cfg.size} {cfg.difficulty}: only {len(puzzles)} of {want} distinct puzzles after "
-                    f"{index} {'chains' if cfg.difficulty == 'hard' else 'draws'}; ask for fewer"
-                    + (" (4x4 has only a few dozen inequivalent minimal puzzles)" if cfg.size == 4 else "")
-                    + (" or lower --min-rating" if cfg.difficulty == "hard" else "")
-                )
-            found = _draw(cfg, split, index)
-            index += 1
-            for p, r in found:
-                key = canonical_key(p, cfg.size)
-                if key in seen:
-                    duplicates += 1
-                    continue
-                seen.add(key)
-                puzzles.append(p)
-                ratings.append(r)
-                if on_progress:
-                    on_progress(1)
-                if len(puzzles) == want:
-                    break
-        attempts += index
-        parts.append((puzzles, ratings))
+    hard = cfg.difficulty == "hard"
+    n_workers = workers_for(workers, worth_it=hard or (cfg.size == 9 and cfg.count + cfg.test_count > 200))
+    with worker_pool(n_workers) as pool:
+        parts, attempts, duplicates = _collect(cfg, pool, on_progress)
     name = f"gen{cfg.size}-{cfg.difficulty}"
+
 
     def part(puzzles: list[np.ndarray], ratings: list[float], split: str) -> SudokuSet:
         cells = shape_of(cfg.size).cells
@@ -329,4 +354,5 @@ def generate(cfg: SudokuGenConfig, on_progress: Callable[[int], None] | None = N
         a = np.stack([_solve(p, cfg.size) for p in puzzles]) if puzzles else np.zeros((0, cells), np.uint8)
         return SudokuSet(cfg.size, q, a, np.array(ratings, np.float32), (f"{name}-{split}",) * len(puzzles))
 
-    return SudokuGenResult(part(*parts[0], "train"), part(*parts[1], "test"), attempts, duplicates, time.perf_counter() - t0)
+    return SudokuGenResult(part(*parts[0], "train"), part(*parts[1], "test"), attempts, duplicates,
+                           time.perf_counter() - t0, n_workers)

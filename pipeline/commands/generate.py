@@ -12,25 +12,17 @@ from pathlib import Path
 import click
 
 CSV = click.Path(dir_okay=False, path_type=Path)
-SUDOKU_BINS = [0, 0, 1, 2, 5, 10, 25, 55, 110, float("inf")]  # 25-55: Sudoku-Extreme's hard band (tdoku units)
+WORKERS = click.option("--workers", type=click.IntRange(0), default=None,
+                       help="Processes drawing in parallel (0 = every core) [default: every core for hard Sudoku, "
+                            "large 9x9 and obstacle mazes, else one]; the output does not depend on it.")
 
 
 def _histogram(values, edges: list[float]) -> list[list[object]]:
-    """Rows (range, count, share) over [edges[k], edges[k+1]); a zero-width bin counts that exact value."""
-    import numpy as np
+    """Rows (range, count, share) per bin (see augment.puzzles.domain.bin_rows)."""
+    from augment.puzzles.domain import bin_rows
 
-    v = np.asarray(values, float)
-    rows = []
-    exact: float | None = None  # value already counted by a zero-width bin
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        if hi <= lo:
-            n, label, exact = int((v == lo).sum()), f"{lo:g}", lo
-        else:
-            n = int(((v >= lo) & (v < hi) & (v != exact)).sum())
-            opening = "(" if lo == exact else "["
-            label = f"{'>' if lo == exact else '>='} {lo:g}" if hi == float("inf") else f"{opening}{lo:g}, {hi:g})"
-        rows.append([label, n, f"{100 * n / max(len(v), 1):.1f}%"])
-    return rows
+    n = max(len(values), 1)
+    return [[label, int(m.sum()), f"{100 * int(m.sum()) / n:.1f}%"] for label, m in bin_rows(values, edges)]
 
 
 def _write(res, out: Path, test_out: Path | None, save) -> list[str]:
@@ -69,15 +61,17 @@ def generate() -> None:
 @click.option("--out", type=CSV, required=True, help="Train CSV.")
 @click.option("--test-out", type=CSV, default=None, help="Test CSV [default: <out>-test.csv].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
-def sudoku(size: str, out: Path, test_out: Path | None, as_json: bool, **options) -> None:
+@WORKERS
+def sudoku(size: str, out: Path, test_out: Path | None, as_json: bool, workers: int | None, **options) -> None:
     """Sudoku with unique solutions, rated by mean solver guesses over random symmetries."""
+    from augment.puzzles.domain import SUDOKU_BINS
     from augment.puzzles.sudoku import save_csv
     from augment.puzzles.sudoku_gen import SudokuGenConfig, generate as gen
     from pipeline import ui
 
     cfg = SudokuGenConfig(size=int(size), **options)
     with ui.progress(f"sudoku {size}x{size} {cfg.difficulty}", cfg.count + cfg.test_count, unit="puzzles") as advance:
-        res = gen(cfg, on_progress=advance)
+        res = gen(cfg, on_progress=advance, workers=workers)
     report = {"files": _write(res, out, test_out, save_csv), "difficulty": cfg.difficulty, **res.summary()}
     if as_json:
         click.echo(json.dumps(report))
@@ -101,7 +95,8 @@ def sudoku(size: str, out: Path, test_out: Path | None, as_json: bool, **options
 @click.option("--out", type=CSV, required=True, help="Train CSV.")
 @click.option("--test-out", type=CSV, default=None, help="Test CSV [default: <out>-test.csv].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
-def maze(min_path: int | None, out: Path, test_out: Path | None, as_json: bool, **options) -> None:
+@WORKERS
+def maze(min_path: int | None, out: Path, test_out: Path | None, as_json: bool, workers: int | None, **options) -> None:
     """Mazes labelled with a shortest path (deterministic tie-break), in `# SGo` characters."""
     from augment.puzzles.maze import save_csv
     from augment.puzzles.maze_gen import MazeGenConfig, default_min_path, generate as gen
@@ -112,14 +107,14 @@ def maze(min_path: int | None, out: Path, test_out: Path | None, as_json: bool, 
     cfg = MazeGenConfig(min_path=min_path, **options)
     kind = " perfect" if cfg.perfect else ""
     with ui.progress(f"maze {cfg.size}x{cfg.size}{kind}", cfg.count + cfg.test_count, unit="mazes") as advance:
-        res = gen(cfg, on_progress=advance)
+        res = gen(cfg, on_progress=advance, workers=workers)
     report = {"files": _write(res, out, test_out, save_csv), "min_path": min_path, "perfect": cfg.perfect, **res.summary()}
     if as_json:
         click.echo(json.dumps(report))
         return
     ui.info(f"wrote {', '.join(report['files'])}: {report['train']} train + {report['test']} test mazes "
             f"in {report['seconds']} s ({report['mazes_per_s']}/s, {res.attempts} layouts tried)")
-    lo, hi = report["path_min"], report["path_max"]
-    step = max(1, (hi + 1 - lo + 7) // 8)
-    edges = [float(lo + k * step) for k in range(9)]
-    ui.table("S-G distance (BFS steps)", ["steps", "mazes", "share"], _histogram([*res.train.ratings, *res.test.ratings], edges))
+    from augment.puzzles.domain import length_edges
+
+    lengths = [*res.train.ratings, *res.test.ratings]
+    ui.table("S-G distance (BFS steps)", ["steps", "mazes", "share"], _histogram(lengths, length_edges(lengths)))

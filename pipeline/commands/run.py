@@ -103,7 +103,11 @@ def summary(rdir: Path, records: dict, seconds: float) -> None:
         s = json.loads(score.read_text()) if rec is not None and rec.status == "done" and score.exists() else None
     except (OSError, ValueError):
         s = None
-    if isinstance(s, dict) and "micro" in s:
+    if isinstance(s, dict) and "domain" in s:  # a Sudoku or maze run
+        from pipeline.puzzles import score_rows
+
+        ui.table(f"score ({s['domain']}, held-out puzzles)", *score_rows(s))
+    elif isinstance(s, dict) and "micro" in s:
         row = [f"{s['micro']:.4f}", f"{s['macro']:.4f}", f"{s['tasks_solved']}/{s['tasks']}",
                f"{s['outputs_correct']}/{s['outputs']}"]
         p = s.get("pass_at_k") or {}

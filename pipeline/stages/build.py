@@ -6,12 +6,15 @@ import dataclasses
 from pathlib import Path
 
 from arc.errors import ArcError
+from pipeline import puzzles
 from pipeline.rundir import DATASET, RunDir
 from pipeline.stages import Context, StageResult
 from pipeline.stages.ingest import load_tasks
 
 
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
+    if puzzles.for_run(cfg):  # Sudoku or mazes
+        return puzzles.build(cfg, Path(run_dir), ctx or Context())
     from augment.build import build
 
     ctx = ctx or Context()

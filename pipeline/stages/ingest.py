@@ -9,6 +9,7 @@ from arc.errors import ArcError
 from arc.fingerprint import grid_key as _grid_key
 from arc.fingerprint import task_fingerprint
 from arc.task import Task
+from pipeline import puzzles
 from pipeline.rundir import TARGET_JSON, TASKS_PARQUET, TRAIN_JSON, RunDir  # noqa: F401 (names kept for importers)
 from pipeline.stages import Context, StageResult
 
@@ -75,6 +76,8 @@ def _same(a: Task, b: Task) -> bool:
 
 
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
+    if puzzles.for_run(cfg):  # Sudoku or mazes
+        return puzzles.ingest(cfg, Path(run_dir), ctx or Context())
     import polars as pl
 
     from arc.load import save_tasks

@@ -13,6 +13,7 @@ import numpy as np
 
 from arc.errors import ArcError
 from arc.io import atomic_path
+from pipeline import puzzles
 from pipeline.stages import Context, StageResult
 from pipeline.rundir import ADAPT, CHECKPOINTS, DATASET, PREDICTIONS, PREDICTIONS_RAW
 
@@ -77,6 +78,8 @@ def aug_order(source) -> np.ndarray:
 
 
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
+    if puzzles.for_run(cfg):  # Sudoku or mazes
+        return puzzles.predict(cfg, Path(run_dir), ctx or Context())
     from augment.dataset import open_split, read_meta
     from solver.device import setup_runtime
     from solver.vote import VoteConfig, vote, write_predictions

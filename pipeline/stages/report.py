@@ -7,6 +7,7 @@ from pathlib import Path
 
 from arc.io import write_text
 from pipeline.manifest import Manifest
+from pipeline import puzzles
 from pipeline.stages import STAGES, Context, StageResult
 from pipeline.rundir import ADAPT, CHECKPOINTS, METRICS, PREDICTIONS, REPORT_HTML, SCORE_JSON, SUBMISSION
 from pipeline.stages.ingest import load_tasks
@@ -61,6 +62,8 @@ def _grid(value):
 
 
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
+    if puzzles.for_run(cfg):  # Sudoku or mazes
+        return puzzles.report(cfg, Path(run_dir), ctx or Context())
     from pipeline.report import render
 
     run_dir = Path(run_dir)

@@ -7,12 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from arc.io import atomic_path, write_json
+from pipeline import puzzles
 from pipeline.rundir import PREDICTIONS, SCORE_JSON, SCORES_PARQUET, SUBMISSION
 from pipeline.stages import Context, StageResult
 from pipeline.stages.ingest import load_tasks
 
 
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
+    if puzzles.for_run(cfg):  # Sudoku or mazes
+        return puzzles.score(cfg, Path(run_dir), ctx or Context())
     import polars as pl
 
     from submissions.score import score

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from arc.errors import ArcError
+from pipeline import puzzles
 from pipeline.rundir import PREDICTIONS, SUBMISSION
 from pipeline.stages import Context, StageResult
 from pipeline.stages.ingest import load_tasks
@@ -31,6 +32,8 @@ def write_fallback(run_dir: str | Path) -> dict:
 
 
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
+    if puzzles.for_run(cfg):  # Sudoku or mazes
+        return puzzles.submit(cfg, Path(run_dir), ctx or Context())
     from solver.vote import read_predictions, to_candidates
 
     ctx = ctx or Context()
