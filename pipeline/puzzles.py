@@ -19,15 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from arc.errors import ArcError
+from pipeline.rundir import (DATASET, METRICS, PREDICTIONS, REPORT_HTML, SCORE_JSON, SCORES_PARQUET, TARGET_CSV,
+                             TRAIN_CSV)
 from pipeline.stages import Context, StageResult
 
-TRAIN_CSV = "tasks/train.csv"
-TARGET_CSV = "tasks/target.csv"
-DATASET = "dataset"
-PREDICTIONS = "predictions.parquet"
-SCORE_JSON = "score.json"
-SCORES_PARQUET = "scores.parquet"
-REPORT_HTML = "report.html"
 SAFETY_S = 5.0  # seconds kept after prediction for scoring and the report
 
 
@@ -284,7 +279,7 @@ def report(cfg, run_dir: Path, ctx: Context) -> StageResult:
     manifest = Manifest(run_dir)
     stages = [(s, r.status, r.seconds, r.note) for s in STAGES
               if s != "report" and (r := manifest.stages.get(s)) is not None]
-    curves = read_curves({"train": run_dir / "metrics.jsonl"})
+    curves = read_curves({"train": run_dir / METRICS})
     page = PuzzleReport(f"arc-pipeline run: {run_dir.resolve().name} ({dom.name})", dom, target,
                         np.where(have[:, None], dom.grids(tokens), 0), have, scores, stages, curves)
     write_text(run_dir / REPORT_HTML, render(page))

@@ -4,6 +4,7 @@ and whether what it holds is still what the stages wrote (sizes and digests).
 Layout (paths relative to the run directory; stages ask `RunDir` rather than each other):
     config.toml  manifest.json  run.lock
     tasks/train.json  tasks/target.json  tasks/tasks.parquet          ingest
+    (Sudoku/maze runs: tasks/train.csv  tasks/target.csv, no submission.json; see pipeline.puzzles)
     dataset/                                                          build
     checkpoints/  metrics.jsonl                                       train
     adapt/                                                            adapt
@@ -37,6 +38,8 @@ LOCK = "run.lock"
 TRAIN_JSON = "tasks/train.json"
 TARGET_JSON = "tasks/target.json"
 TASKS_PARQUET = "tasks/tasks.parquet"
+TRAIN_CSV = "tasks/train.csv"  # Sudoku and maze runs
+TARGET_CSV = "tasks/target.csv"
 DATASET = "dataset"
 CHECKPOINTS = "checkpoints"
 METRICS = "metrics.jsonl"

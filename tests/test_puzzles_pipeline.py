@@ -195,6 +195,8 @@ def test_puzzle_build_is_deterministic_reused_and_valid(tmp_path):
     assert (batch.inputs[given] == batch.labels[given]).all()  # ... of its augmented question
     assert (train.batch(np.arange(6), 0).inputs[0] == train.questions[0]).all()  # copy 0: identity
     assert len({bytes(x) for x in batch.inputs[:6]}) == 6  # the other copies differ
+    g = train.groups()  # one sampling group per puzzle, its copies the variants
+    assert len(g.names) == 16 and (np.diff(g.ptr) == 6).all() and (g.counts == 1).all()
 
     m = gen_maze(MazeGenConfig(size=9, min_path=10, count=10, test_count=3))
     build("maze", m.train, m.test, BuildConfig(augmentations=8, val_fraction=0.0), tmp_path / "m")

@@ -9,7 +9,8 @@ fingerprint (an identical build is reused). Files:
     questions.npy        (P, cells) uint8 tokens of every base puzzle: train, then val, then test
     answers.npy          (P, cells) uint8 tokens       ratings.npy  (P,) float32
     examples_<split>.npy (E, 1 + width) int32: base puzzle row, then the augmentation record
-Splits: train (each training puzzle `augmentations` times, identity first), val (`val_fraction`
+Splits: train (each training puzzle `augmentations` times, identity first, consecutive: one
+sampling group per puzzle, as the reference's loader groups them), val (`val_fraction`
 of the training puzzles held out, identity only: checkpoint selection), test (every target
 puzzle once, identity; the paper scores Sudoku and mazes without test-time augmentation).
 """
@@ -30,7 +31,7 @@ from augment.build import BuildResult, _existing, _write
 from augment.puzzles.csvfile import PuzzleSet
 from augment.puzzles.domain import domain
 from augment.puzzles.tokens import SHARED_PUZZLE_ID, SharedIdSource
-from augment.source import Batch
+from augment.source import Batch, Groups
 
 FORMAT = "puzzle-dataset/1"
 SPLITS = ("train", "val", "test")
@@ -111,6 +112,20 @@ class PuzzleSplit:
         x = self.domain.apply(self.questions[r[:, 0]], r[:, 1:], self.size)
         y = self.domain.apply(self.answers[r[:, 0]], r[:, 1:], self.size)
         return Batch(x, y, np.full(len(r), SHARED_PUZZLE_ID, np.int32))
+
+    def groups(self) -> Groups | None:
+        """Each base puzzle a group whose variants are its augmented copies (one example each), so the
+        reference sampling rule visits every puzzle once per epoch with one random augmentation."""
+        if len(self.rows) == 0:
+            return None
+        base = np.asarray(self.rows[:, 0], np.int64)
+        first = np.r_[True, base[1:] != base[:-1]]  # a puzzle's copies are consecutive rows
+        if len(np.unique(base)) != int(first.sum()):
+            raise ArcError(f"{self.split} split of a {self.domain.name} build: a puzzle's copies are not consecutive; "
+                           "rebuild the dataset")
+        ptr = np.r_[np.flatnonzero(first), len(base)].astype(np.int64)
+        names = tuple(f"{self.domain.name}-{int(b)}" for b in base[first])
+        return Groups(names, ptr, np.arange(len(base), dtype=np.int64), np.ones(len(base), np.int64))
 
     def base_rows(self) -> np.ndarray:
         """The base puzzle row of every example (test and val: one example per puzzle)."""
