@@ -13,6 +13,7 @@ There is no submission.json: the puzzle sets are not a Kaggle competition.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -23,7 +24,6 @@ from pipeline.rundir import (DATASET, METRICS, PREDICTIONS, REPORT_HTML, SCORE_J
                              TRAIN_CSV)
 from pipeline.stages import Context, StageResult
 
-SAFETY_S = 5.0  # seconds kept after prediction for scoring and the report
 
 
 def for_run(cfg) -> bool:
@@ -149,9 +149,8 @@ def predict(cfg, run_dir: Path, ctx: Context) -> StageResult:
 
     from arc.io import atomic_path
     from augment.dataset import open_split, read_meta
-    from pipeline.stages.predict import checkpoint_path, load_model
+    from pipeline.stages.predict import checkpoint_path, load_model, predict_chunks
     from solver.device import setup_runtime
-    from solver.infer import gather, run_steps, shard
 
     path = checkpoint_path(cfg, run_dir)
     if path is None:
@@ -160,21 +159,11 @@ def predict(cfg, run_dir: Path, ctx: Context) -> StageResult:
     source = open_split(ds, "test")
     runtime = setup_runtime(cfg.train.device, cfg.train.dtype)
     model = load_model(path, runtime, cfg.predict.use_ema, read_meta(ds)["fingerprint"])
-    n, t0, stopped = len(source), time.time(), ""
-    chunk = max(cfg.predict.batch_size * 4 * runtime.world_size, 1)
-    parts, last = [], 0.0
+    n, t0, parts = len(source), time.time(), []
+    pcfg = dataclasses.replace(cfg.predict, keep_raw=False)  # every step per puzzle: ARC's analysis file only
     with ctx.progress("predict", n, unit="puzzle") as advance:
-        for lo in range(0, n, chunk):
-            left = ctx.remaining()
-            if lo and left is not None and left < SAFETY_S + last:  # every rank sees the same clock closely enough
-                stopped = f"stopped by the time budget after {lo} of {n} puzzles"
-                break
-            t = time.time()
-            idx = np.arange(lo, min(n, lo + chunk))
-            raw = run_steps(model, source, idx[shard(len(idx), runtime.rank, runtime.world_size)], runtime,
-                            cfg.predict, advance)
-            parts.append(gather(raw, len(idx), runtime))
-            last = time.time() - t
+        stopped = predict_chunks(model, source, np.arange(n), runtime, pcfg, parts.append, advance,
+                                 remaining=ctx.remaining if ctx.deadline is not None else None)
     rows = np.concatenate([p.index for p in parts]) if parts else np.zeros(0, np.int64)
     tokens = np.concatenate([p.tokens for p in parts]) if parts else np.zeros((0, source.seq_len), np.uint8)
     steps = np.concatenate([p.steps for p in parts]) if parts else np.zeros(0, np.int16)

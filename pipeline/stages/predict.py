@@ -151,20 +151,43 @@ def _test_inputs(source) -> int:
 
 
 def predict_in_rounds(model, source, order, runtime, pcfg, advance=None, *, remaining=None):
-    """The one prediction loop: chunks of `order` (augmentation order: every identity first) until
-    done or, with `remaining()` (seconds left, or None), until the next chunk would not fit. Every
-    rank takes its shard of each chunk and all ranks agree on when to stop.
+    """Prediction of an ARC test split in augmentation order (`predict_chunks`; the first chunk
+    holds every identity).
 
     Returns (voting frame, predictions_raw frame or None when predict.keep_raw is off, note)."""
     import polars as pl
-    import torch
 
-    from solver.infer import gather, run_steps, shard, to_frame
+    from solver.infer import to_frame
     from solver.raw import raw_frame
 
+    frames, raws = [], []
+
+    def decode(raw) -> None:  # per chunk, so only one chunk's undecoded tokens are held at a time
+        frames.append(to_frame(raw, source))
+        if pcfg.keep_raw:
+            raws.append(raw_frame(raw, source, pcfg.threshold, pcfg.min_steps))
+
+    stopped = predict_chunks(model, source, order, runtime, pcfg, decode, advance, remaining=remaining,
+                             first=_test_inputs(source))
+    if not frames:
+        from solver.infer import empty_frame
+
+        return empty_frame(), None, stopped
+    return pl.concat(frames), (pl.concat(raws) if raws else None), stopped
+
+
+def predict_chunks(model, source, order, runtime, pcfg, on_chunk, advance=None, *, remaining=None, first: int = 0) -> str:
+    """The one prediction loop: chunks of `order` (at least `first` examples each) through
+    `solver.infer.run_steps`, each chunk's gathered `Raw` handed to `on_chunk`, until done or, with
+    `remaining()` (seconds left, or None), until the next chunk would not fit. Every rank takes its
+    shard of each chunk and all ranks agree on when to stop. Returns the note ("" when complete)."""
+    import torch
+
+    from solver.infer import gather, run_steps, shard
+
     rank, world = runtime.rank, runtime.world_size
-    chunk = max(pcfg.batch_size * 4 * world, _test_inputs(source))  # the first chunk: every identity
-    frames, raws, stopped, last = [], [], "", 0.0
+    chunk = max(pcfg.batch_size * 4 * world, first)
+    stopped, last = "", 0.0
     for lo in range(0, len(order), chunk):
         left = remaining() if remaining is not None else None
         stop = bool(lo) and left is not None and left < SAFETY_S + last  # the next chunk would not fit
@@ -177,13 +200,6 @@ def predict_in_rounds(model, source, order, runtime, pcfg, advance=None, *, rema
         t = time.time()
         idx = order[lo:lo + chunk]
         raw = run_steps(model, source, idx[shard(len(idx), rank, world)], runtime, pcfg, advance, record=pcfg.keep_raw)
-        raw = gather(raw, len(idx), runtime)
-        frames.append(to_frame(raw, source))
-        if pcfg.keep_raw:
-            raws.append(raw_frame(raw, source, pcfg.threshold, pcfg.min_steps))
+        on_chunk(gather(raw, len(idx), runtime))
         last = time.time() - t
-    if not frames:
-        from solver.infer import empty_frame
-
-        return empty_frame(), None, stopped
-    return pl.concat(frames), (pl.concat(raws) if raws else None), stopped
+    return stopped
