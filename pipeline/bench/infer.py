@@ -18,7 +18,9 @@ import click
 SIZES = {
     # name: model overrides, examples, batch
     "tiny": (dict(seq_len=36, hidden=64, heads=4, expansion=2.0, n_latent=2, n_recursions=2, puzzle_emb_len=4), 512, 128),
-    "arc": (dict(), 1024, 256),  # the paper's ARC configuration (hidden 512, seq 900, n=4, T=3, N_sup=16)
+    "arc": (dict(), 1024, 256),
+    "toy": (dict(seq_len=16, hidden=32, heads=2, expansion=2.0, n_latent=1, n_recursions=1, puzzle_emb_len=2,
+                 max_steps=4), 64, 32),  # a code check (bench gpu --dry), not a figure  # the paper's ARC configuration (hidden 512, seq 900, n=4, T=3, N_sup=16)
 }
 
 

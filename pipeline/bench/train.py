@@ -52,7 +52,7 @@ def flops_per_example(cfg) -> float:
 
 
 def measure(setting: Setting, *, steps: int, warmup: int, device: str, dtype: str, compile: bool,
-            batch: int | None = None, seed: int = 0) -> dict:
+            batch: int | None = None, seed: int = 0, micro_batch: int | str = 0) -> dict:
     """Time `steps` training steps after `warmup` ones; returns examples/s and what was timed."""
     import numpy as np
     import torch
@@ -68,13 +68,15 @@ def measure(setting: Setting, *, steps: int, warmup: int, device: str, dtype: st
         heads=setting.heads, layers=setting.layers, n_latent=setting.n_latent, n_recursions=setting.n_recursions,
         puzzle_emb_len=setting.puzzle_emb_len,
     )
-    tcfg = TrainConfig(global_batch=b, lr_warmup=10, seed=seed, device=device, dtype=dtype, compile=compile)
+    tcfg = TrainConfig(global_batch=b, lr_warmup=10, seed=seed, device=device, dtype=dtype, compile=compile,
+                       micro_batch=micro_batch)
     rng = np.random.default_rng(seed)
     n = 4 * b
     tokens = rng.integers(1, setting.vocab_size, (n, setting.seq_len), dtype=np.uint8)
     source = ArraySource(tokens, tokens.copy(), rng.integers(1, 1000, n).astype(np.int32), setting.vocab_size, 1000)
     runtime = setup_runtime(device, dtype)
     trainer = Trainer(mcfg, tcfg, source, runtime)
+    runtime.reset_peak_memory()  # after micro_batch auto's probe: the peak of real steps
     for _ in range(warmup):
         trainer.step()
     runtime.synchronize()
@@ -91,6 +93,8 @@ def measure(setting: Setting, *, steps: int, warmup: int, device: str, dtype: st
         # process CPU time: near threads x wall on an idle machine; far below it means other load
         "cpu_seconds_per_step": cpu_seconds,
         "batch": b,
+        "micro_batch": trainer.micro_batch,
+        "peak_memory_gib": runtime.peak_memory() / 2**30,  # 0 on the CPU (not measured there)
         "gflops_per_s": flops_per_example(mcfg) * ex_per_s / 1e9,
         "device": str(runtime.device),
         "dtype": str(runtime.dtype).removeprefix("torch."),

@@ -8,6 +8,7 @@ BENCHES = {
     "augment": ("pipeline.bench.augment", "cmd", "numba vs numpy, the 1000-augmentation build, loader throughput."),
     "train": ("pipeline.bench.train", "cmd", "Training examples/s at the paper's ARC config and a tiny one."),
     "memory": ("pipeline.bench.memory", "cmd", "Per-example training memory at the ARC config (saved tensors, CPU)."),
+    "gpu": ("pipeline.bench.gpu", "cmd", "GPU figures in ~8 min: ARC train ex/s + fraction of bf16 peak, memory, predictions/s, a short run."),
     "learn": ("pipeline.bench.learn", "cmd", "TRM vs no-recursion baseline on generated 6x6 Sudoku."),
     "infer": ("pipeline.bench.infer", "cmd", "Predictions/s with halting on and off; voting time."),
     "suite": ("pipeline.bench.suite", "cmd", "The whole chain on a generated suite of simple ARC tasks."),
