@@ -12,12 +12,17 @@ from arc.task import TaskSet
 class Overlap:
     """Ids of B, in B's order. `identical`: same train pairs and same test pairs (as sets) as a task
     of A. `leaked`: at least one solved test pair (input and output) of B is a pair of A (train or
-    test). The maps give, for each such B id, the A ids it matches."""
+    test). The maps give, for each such B id, the A ids it matches. `symmetric` ("leaked up to
+    symmetry", filled by `augment.symmetry.overlap`): not leaked, but a solved test pair of B is a
+    pair of A under a dihedral transform and a colour permutation; `symmetric_from` gives, per B id,
+    one match per such test pair (A task, A pair, the transform taking the A pair onto B's)."""
 
     identical: list[str]
     leaked: list[str]
     identical_to: dict[str, list[str]] = field(default_factory=dict)
     leaked_from: dict[str, list[str]] = field(default_factory=dict)
+    symmetric: list[str] = field(default_factory=list)
+    symmetric_from: dict[str, list[dict]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -25,6 +30,8 @@ class Overlap:
             "leaked": self.leaked,
             "identical_to": self.identical_to,
             "leaked_from": self.leaked_from,
+            "symmetric": self.symmetric,
+            "symmetric_from": self.symmetric_from,
         }
 
 

@@ -32,6 +32,10 @@ class DataConfig:
     train: tuple[str, ...] = ("arc1/training",)  # sources whose tasks train the model
     target: str = "arc1/evaluation"  # the tasks to answer (solutions inline when known)
     keep_overlap: bool = False  # keep training tasks that contain a target test pair
+    # how a target test pair is matched in training tasks: "symmetry" = also under the 8 dihedral
+    # transforms and colour permutations fixing 0 (how augmented dumps leak); "symmetry+zero" = 0
+    # permuted too; "exact" = content only (as before)
+    overlap_check: Literal["exact", "symmetry", "symmetry+zero"] = "symmetry"
     max_side: int = 0  # keep only tasks whose every grid fits max_side x max_side; 0 = all
     limit_train: int = 0  # keep the first N training tasks (by id) after filtering; 0 = all
     limit_target: int = 0  # keep the first N target tasks (by id) after filtering; 0 = all

@@ -87,6 +87,9 @@ def test_overlap_json_lists_identical_and_leaked_ids_of_b():
     obj = json.loads(r.stdout)
     assert obj["identical"] == ["070dd51e"] and obj["leaked"] == ["070dd51e"]
     assert obj["identical_to"] == {"070dd51e": ["40853293"]}
+    assert obj["symmetric"] == ["50a16a69"] and obj["symmetric_from"]["50a16a69"][0]["a_task"] == "caa06a1f"
+    exact = json.loads(run("overlap", "arc1/training", "arc1/evaluation", "--json", "--exact").stdout)
+    assert exact["symmetric"] == [] and exact["leaked"] == ["070dd51e"]
 
 
 def test_overlap_table_names_the_matching_task_of_a():
@@ -95,6 +98,10 @@ def test_overlap_table_names_the_matching_task_of_a():
     row = next(s for s in r.stdout.splitlines() if "40853293" in s)
     assert "identical" in row and "070dd51e" in row
     assert "1 identical, 1 with test pairs inside" in r.stdout
+    r = run("overlap", "arc1/training", "arc1/evaluation")
+    row = next(s for s in r.stdout.splitlines() if "50a16a69" in s)
+    assert "leaked up to symmetry" in row and "caa06a1f train 2" in row
+    assert "1 more with test pairs inside arc1/training up to symmetry" in r.stdout
 
 
 def test_check_missing_source_says_what_exists():

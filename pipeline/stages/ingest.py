@@ -1,5 +1,6 @@
 """ingest: load the train and target sources, filter them, drop training tasks that leak a
-target test pair, and write tasks/train.json, tasks/target.json and tasks/tasks.parquet."""
+target test pair (exactly, or up to a dihedral transform and a colour permutation unless
+data.overlap_check = "exact"), and write tasks/train.json, tasks/target.json and tasks/tasks.parquet."""
 
 from __future__ import annotations
 
@@ -45,6 +46,31 @@ def leaking_train_ids(train: dict[str, Task], target: dict[str, Task]) -> list[s
     return out
 
 
+def symmetric_leaks(train: dict[str, Task], target: dict[str, Task], *, permute_zero: bool = False,
+                    skip: set[str] = frozenset()) -> dict[str, str]:
+    """Training tasks (not in `skip`) holding a target test pair up to symmetry (its input alone when
+    the output is hidden): id -> which target pair and the transform found."""
+    from augment.symmetry import canon_pairs, describe, transform_between
+
+    solved = [(t.id, j, p) for t in target.values() for j, p in enumerate(t.test) if p.output is not None]
+    hidden = [(t.id, j, p) for t in target.values() for j, p in enumerate(t.test) if p.output is None]
+    mine = [(tid, p) for tid, t in train.items() if tid not in skip for p in (*t.train, *t.test)]
+    out: dict[str, str] = {}
+    for refs, with_output in ((solved, True), (hidden, False)):
+        if not refs:
+            continue
+        ref = canon_pairs([r[2] for r in refs], permute_zero=permute_zero, with_output=with_output)
+        index = {k: i for i, k in reversed(list(enumerate(ref.keys)))}
+        pairs = [(tid, p) for tid, p in mine if not with_output or p.output is not None]
+        got = canon_pairs([p for _, p in pairs], permute_zero=permute_zero, with_output=with_output)
+        for n, key in enumerate(got.keys):
+            i = index.get(key)
+            if i is not None and pairs[n][0] not in out:
+                aug = transform_between(ref, i, got, n)  # how the training copy was made from the target pair
+                out[pairs[n][0]] = f"{refs[i][0]} test {refs[i][1]} ({describe(aug)})"
+    return out
+
+
 def load_sources(cfg) -> tuple[dict[str, Task], dict[str, str], dict[str, Task]]:
     """(train tasks, train task id -> source, target tasks), filtered as [data] asks."""
     from arc.load import load
@@ -85,20 +111,25 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     ctx = ctx or Context()
     rd = RunDir(run_dir)
     train, origin, target = load_sources(cfg)
-    leaked = leaking_train_ids(train, target)
+    exact = leaking_train_ids(train, target)
+    check = cfg.data.overlap_check
+    sym = {} if check == "exact" else symmetric_leaks(train, target, permute_zero=check == "symmetry+zero",
+                                                       skip=set(exact))
+    leaked = exact + [k for k in train if k in sym]
+    how = f" ({len(sym)} of them only up to symmetry, e.g. {next(iter(sym))} ~ {sym[next(iter(sym))]})" if sym else ""
     if leaked and not cfg.data.keep_overlap:
-        ctx.note(f"ingest: dropped {len(leaked)} training task(s) containing a target test pair "
+        ctx.note(f"ingest: dropped {len(leaked)} training task(s) containing a target test pair{how} "
                  f"(data.keep_overlap=true or --keep-overlap keeps them)")
     elif leaked:
-        ctx.note(f"ingest: kept {len(leaked)} training task(s) that contain a target test pair (keep_overlap)")
+        ctx.note(f"ingest: kept {len(leaked)} training task(s) that contain a target test pair{how} (keep_overlap)")
     leaked_set = set(leaked)
     kept = {k: t for k, t in train.items() if cfg.data.keep_overlap or k not in leaked_set}
     if not kept and cfg.run.protocol == "joint" and not any(t.train for t in target.values()):
         raise ArcError("no training data left after the overlap check; add --train sources")
     save_tasks(kept, rd.train_json)
     save_tasks(target, rd.target_json)
-    rows = [_row(t, "train", origin.get(k, ""), k in leaked_set, k not in kept) for k, t in train.items()]
-    rows += [_row(t, "target", cfg.data.target, False, False) for t in target.values()]
+    rows = [_row(t, "train", origin.get(k, ""), k in leaked_set, k not in kept, sym.get(k, "")) for k, t in train.items()]
+    rows += [_row(t, "target", cfg.data.target, False, False, "") for t in target.values()]
     frame = pl.DataFrame(rows, schema=_SCHEMA, orient="row")
     from arc.io import atomic_path
 
@@ -108,6 +139,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
         "train_tasks": len(kept),
         "train_dropped": len(leaked) if not cfg.data.keep_overlap else 0,
         "train_overlapping": len(leaked),
+        "train_overlapping_symmetric": len(sym),
         "target_tasks": len(target),
         "target_test_inputs": sum(len(t.test) for t in target.values()),
         "target_has_solutions": all(t.has_solutions for t in target.values()),
@@ -117,12 +149,14 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
 
 _SCHEMA = {
     "id": str, "split": str, "source": str, "pairs": int, "test_inputs": int, "max_side": int,
-    "fingerprint": str, "overlap": bool, "dropped": bool,
+    "fingerprint": str, "overlap": bool, "dropped": bool, "overlap_symmetric": str,
 }
 
 
-def _row(t: Task, split: str, source: str, overlap: bool, dropped: bool) -> list:
-    return [t.id, split, source, len(t.train), len(t.test), _max_side(t), task_fingerprint(t), overlap, dropped]
+def _row(t: Task, split: str, source: str, overlap: bool, dropped: bool, symmetric: str) -> list:
+    # overlap_symmetric: the target pair and transform when the overlap holds only up to symmetry
+    return [t.id, split, source, len(t.train), len(t.test), _max_side(t), task_fingerprint(t), overlap, dropped,
+            symmetric]
 
 
 def load_tasks(run_dir: str | Path) -> tuple[dict[str, Task], dict[str, Task]]:
