@@ -67,6 +67,16 @@ def _emit(data, start, h, w, d, cmap, nxt, buf, pos, ref, refpos, state):
 
 
 @njit(**KERNEL)
+def _header(buf, pos, hi, wi, ho, wo, d):
+    # The shapes of input and output after dihedral d (which swaps sides for 1, 3, 4, 6).
+    swap = d == 1 or d == 3 or d == 4 or d == 6
+    buf[pos] = wi if swap else hi
+    buf[pos + 1] = hi if swap else wi
+    buf[pos + 2] = wo if swap else ho
+    buf[pos + 3] = ho if swap else wo
+
+
+@njit(**KERNEL)
 def _canon_pairs(data, starts, shapes, grid_in, grid_out, permute_zero, dst, dst_start, best_d, best_map, cand, cmap):
     # Pair n is (grid_in[n], grid_out[n]) (-1 = hidden output), grids packed as in augment.kernels.
     # Writes its canonical form to dst[dst_start[n]:], the dihedral id reaching it to best_d[n] and
@@ -87,11 +97,7 @@ def _canon_pairs(data, starts, shapes, grid_in, grid_out, permute_zero, dst, dst
             if not permute_zero:
                 cmap[0] = 0
                 nxt = 1
-            swap = d == 1 or d == 3 or d == 4 or d == 6
-            cand[0] = wi if swap else hi
-            cand[1] = hi if swap else wi
-            cand[2] = wo if swap else ho
-            cand[3] = ho if swap else wo
+            _header(cand, 0, hi, wi, ho, wo, d)
             state = -1 if d == 0 else 0  # the first candidate is the best so far
             if state == 0:
                 for k in range(4):
@@ -198,11 +204,7 @@ def _forms(data, starts, shapes, grid_in, grid_out, dihedral, reset, permute_zer
         if go >= 0:
             ho, wo = shapes[go, 0], shapes[go, 1]
         s = dst_start[n]
-        swap = d == 1 or d == 3 or d == 4 or d == 6
-        dst[s] = wi if swap else hi
-        dst[s + 1] = hi if swap else wi
-        dst[s + 2] = wo if swap else ho
-        dst[s + 3] = ho if swap else wo
+        _header(dst, s, hi, wi, ho, wo, d)
         nxt, _ = _emit(data, starts[gi], hi, wi, d, cmap, nxt, dst, s + 4, dst, s + 4, -1)
         if go >= 0:
             nxt, _ = _emit(data, starts[go], ho, wo, d, cmap, nxt, dst, s + 4 + hi * wi, dst, s + 4 + hi * wi, -1)
