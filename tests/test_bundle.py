@@ -11,7 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.bundle import ENTRY, is_placeholder, requirements
+from arc.errors import ArcError
+
+from pipeline.bundle import (
+    ENTRY_NAME,
+    METADATA_NAME,
+    NOTEBOOK_NAME,
+    SLIM_FILES,
+    check_checkpoint,
+    dataset_metadata,
+    is_placeholder,
+    requirements,
+    slim_copy,
+)
 
 
 def test_requirements_exclude_torch_and_test_extras():
@@ -42,12 +54,40 @@ def test_placeholder_is_recognised_by_content(tmp_path):
     assert not is_placeholder(_challenges(tmp_path / "h", hidden))
 
 
-def test_entry_script_is_stdlib_until_installed():
-    # before the wheels are installed nothing but the standard library may be imported
-    head = ENTRY.split("def main")[0]
-    imports = set(re.findall(r"^import (.+)$", head, flags=re.M)[0].replace(" ", "").split(","))
-    assert imports <= {"argparse", "glob", "json", "os", "shutil", "subprocess", "sys", "time"}
-    assert "--no-index" in ENTRY and "--find-links" in ENTRY
+def _meta(**model) -> dict:
+    from dataclasses import asdict
+
+    from solver.config import ModelConfig
+
+    return {"model_config": {**asdict(ModelConfig()), "seq_len": 900, "num_puzzles": 7, **model}}
+
+
+def test_checkpoint_is_checked_against_the_preset():
+    assert check_checkpoint(_meta()) == []  # the kaggle preset: canvas 30, the default model
+    problems = check_checkpoint(_meta(seq_len=36, hidden=32))
+    assert any(p.startswith("canvas") and "900" in p for p in problems)
+    assert any(p.startswith("model.hidden") for p in problems)
+    assert check_checkpoint(_meta(seq_len=36, hidden=32), sets=("build.canvas=6", "model.hidden=32")) == []
+
+
+def test_slim_checkpoint_keeps_what_adapt_reads(tmp_path):
+    src = tmp_path / "step_00000010"
+    src.mkdir()
+    for name in (*SLIM_FILES, "optim.pt", "carry_rank0.pt", "carry_rank1.pt"):
+        (src / name).write_bytes(b"x" * 100)
+    assert sorted(slim_copy(src, tmp_path / "slim")) == sorted(SLIM_FILES)
+    assert sorted(p.name for p in (tmp_path / "slim").iterdir()) == sorted(SLIM_FILES)
+    (src / "weights.pt").unlink()
+    with pytest.raises(ArcError, match="weights.pt"):
+        slim_copy(src, tmp_path / "slim2")
+
+
+def test_dataset_metadata_is_what_kaggle_datasets_create_reads():
+    meta = dataset_metadata("someone", "arc-pipeline-bundle", "arc-pipeline bundle")
+    assert meta["id"] == "someone/arc-pipeline-bundle" and meta["title"] == "arc-pipeline bundle"
+    assert meta["licenses"] == [{"name": "other"}]
+    with pytest.raises(ArcError, match="slug"):
+        dataset_metadata("someone", "Bad Slug", "arc-pipeline bundle")
 
 
 def _torch_only_site(dest: Path) -> Path:
@@ -86,11 +126,24 @@ def test_bundle_installs_offline_in_a_fresh_venv_and_submits(tmp_path):
     run_dir = tmp_path / "pre"
     assert CliRunner().invoke(main, ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(run_dir),
                                      "--set", "run.protocol=pretrain-adapt", "--set", "adapt.steps=2"]).exit_code == 0
-    out = tmp_path / "bundle"
-    result = CliRunner().invoke(main, ["bundle", "--checkpoint", str(run_dir / "checkpoints"), "--out", str(out)])
+    out = tmp_path / "kaggle" / "input" / "arc-pipeline-bundle"
+    sets = ["build.augmentations=2", "build.canvas=6", "train.global_batch=8", "train.device=cpu",
+            "adapt.steps=4", "adapt.lr_warmup=1", "predict.batch_size=64", "run.max_test_augs=2",
+            "model.hidden=32", "model.heads=2", "model.layers=1", "model.n_latent=1", "model.n_recursions=1",
+            "model.max_steps=2"]
+    args = ["bundle", "--checkpoint", str(run_dir / "checkpoints"), "--out", str(out), "--owner", "someone"]
+    refused = CliRunner().invoke(main, args)  # the tiny checkpoint does not fit the kaggle preset as it is
+    assert refused.exit_code == 1 and "canvas" in refused.output
+    result = CliRunner().invoke(main, args + [a for s in sets for a in ("--set", s)])
     assert result.exit_code == 0, result.output
     wheels = os.listdir(out / "wheels")
     assert any(w.startswith("arc_pipeline-") for w in wheels) and not any(w.startswith("torch-") for w in wheels)
+    slim = set(os.listdir(out / "checkpoint"))
+    assert {"meta.json", "weights.pt", "ema.pt", "puzzle_map.parquet"} <= slim <= set(SLIM_FILES)
+    info = json.loads((out / "bundle.json").read_text())
+    assert info["checkpoint_mb"] < info["source_checkpoint_mb"] and info["sets"] == sets
+    assert json.loads((out / METADATA_NAME).read_text())["id"] == "someone/arc-pipeline-bundle"
+    assert (out / ENTRY_NAME).read_text() == Path(__import__("pipeline.kaggle_entry").kaggle_entry.__file__).read_text()
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -101,24 +154,27 @@ def test_bundle_installs_offline_in_a_fresh_venv_and_submits(tmp_path):
     subprocess.run([py, "-m", "pip", "uninstall", "-q", "-y", "setuptools"], check=True, capture_output=True)
     tasks = [t for t in load("arc1/evaluation") if max(max(g.shape) for p in t.train + t.test
                                                          for g in (p.input, p.output)) <= 5][:3]
-    challenges = _challenges(tmp_path, tasks)
-    sub = tmp_path / "working" / "submission.json"
+    comp = tmp_path / "kaggle" / "input" / "arc-prize-2025"
+    comp.mkdir(parents=True)
+    _challenges(comp, tasks)
+    (tmp_path / "kaggle" / "working").mkdir()
+    sub = tmp_path / "kaggle" / "working" / "submission.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON"))}
     env["PIP_CONFIG_FILE"] = os.devnull  # no index, no find-links but the bundle's
-    sets = ["build.augmentations=2", "build.canvas=6", "train.global_batch=8", "train.device=cpu",
-            "adapt.steps=4", "adapt.lr_warmup=1", "predict.batch_size=64", "run.max_test_augs=2"]
-    cmd = [py, str(out / "run_kaggle.py"), "--challenges", str(challenges), "--out", str(sub),
-           "--workdir", str(tmp_path / "working" / "arc"), "--placeholder-budget", "10m"]
-    for s in sets:
-        cmd += ["--set", s]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    env["ARC_KAGGLE_ROOT"] = str(tmp_path / "kaggle")
+    # the notebook's code cell, run by the image's python as the kernel would
+    cell = "".join(json.loads((out / NOTEBOOK_NAME).read_text())["cells"][1]["source"])
+    done = subprocess.run([py, "-c", cell], env=env, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-3000:]
-    assert "installed" in log and "placeholder" in log and "copied" in log, log[-3000:]
+    assert "installed in" in log, log[-3000:]
+    assert "placeholder" in log and "copied" in log, log[-3000:]
+    status = json.loads((tmp_path / "kaggle" / "working" / "kaggle_status.json").read_text())
+    assert status["source"] == "adapted" and status["placeholder"] is True, status
     which = subprocess.run([py, "-c", "import pipeline, numba; print(pipeline.__file__)"], capture_output=True,
                            text=True, env=env, cwd=tmp_path)
     assert str(venv) in which.stdout  # the bundle's wheel, not this checkout
     target = {t.id: t for t in tasks}
     assert validate(sub, target) == []
-    manifest = json.loads((tmp_path / "working" / "arc" / "run" / "manifest.json").read_text())["stages"]
+    manifest = json.loads((tmp_path / "kaggle" / "working" / "arc-run" / "run" / "manifest.json").read_text())["stages"]
     assert manifest["adapt"]["status"] == "done" and manifest["adapt"]["summary"]["step"] == 4

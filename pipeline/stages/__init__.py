@@ -13,7 +13,7 @@ from typing import Any, Callable, ContextManager, Iterator
 
 STAGES = ("ingest", "build", "train", "adapt", "predict", "submit", "score", "report")
 
-Advance = Callable[[int], None]
+Advance = Callable[..., None]  # advance(n=1, metrics=None)
 
 
 @dataclass
@@ -24,15 +24,15 @@ class StageResult:
 
 
 @contextmanager
-def _quiet(description: str, total: int | None, unit: str = "it") -> Iterator[Advance]:
-    yield lambda n=1: None
+def _quiet(description: str, total: int | None, unit: str = "it", **_) -> Iterator[Advance]:
+    yield lambda n=1, metrics=None: None
 
 
 @dataclass
 class Context:
     """What a stage may use from its caller: progress bars, a deadline, a place for notes."""
 
-    progress: Callable[..., ContextManager[Advance]] = _quiet  # (description, total, unit=)
+    progress: Callable[..., ContextManager[Advance]] = _quiet  # (description, total, unit=, stop_at=, deadline=)
     deadline: float | None = None  # unix seconds by which the whole run must be done
     notes: list[str] = field(default_factory=list)
     on_note: Callable[[str], None] | None = None

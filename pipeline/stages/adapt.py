@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from arc.errors import ArcError
@@ -71,12 +72,13 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     ds = run_dir / DATASET
     mcfg, meta = model_config(cfg, ds)
     acfg = planned(cfg, run_dir, ctx)
-    with ctx.progress("adapt", acfg.steps, unit="step") as advance:
+    stop_at = time.time() + acfg.time_budget_s if acfg.time_budget_s else None
+    with ctx.progress("adapt", acfg.steps, unit="step", stop_at=stop_at, deadline=ctx.deadline) as advance:
         done = [0]
 
         def on_metrics(row: dict) -> None:
             step = int(row.get("step", done[0]))
-            advance(step - done[0])
+            advance(step - done[0], metrics=row)
             done[0] = step
 
         result = adapt(source_checkpoint(cfg, run_dir), open_split(ds, "adapt"), run_dir / ADAPT, acfg,

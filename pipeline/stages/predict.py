@@ -26,7 +26,13 @@ def checkpoint_path(cfg, run_dir: Path) -> Path | None:
     from solver import checkpoint as ckpt
 
     if cfg.run.protocol == "pretrain-adapt":
+        from solver.adapt import INIT
+
         folder = run_dir / ADAPT
+        if ckpt.latest(folder) is None and ckpt.latest(folder / INIT) is not None:
+            # adaptation failed before its first checkpoint: the pre-trained model, remapped to
+            # this build but not adapted, still beats the identity fallback
+            return ckpt.latest(folder / INIT)
     elif (run_dir / CHECKPOINTS).exists() or not cfg.run.checkpoint:
         folder = run_dir / CHECKPOINTS
     else:
@@ -104,10 +110,11 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     if cfg.run.max_test_augs:
         per_input = max(1, _test_inputs(source))
         order = order[: cfg.run.max_test_augs * per_input]
-    t0 = time.time()
+    t0, failed = time.time(), {}
     with ctx.progress("predict", len(order), unit="pred") as advance:
         frame, raw, stopped = predict_in_rounds(model, source, order, runtime, cfg.predict, advance,
-                                                remaining=ctx.remaining if ctx.deadline is not None else None)
+                                                remaining=ctx.remaining if ctx.deadline is not None else None,
+                                                failed=failed, on_note=ctx.note)
     voted = vote(frame, VoteConfig())
     outputs = [PREDICTIONS] + ([PREDICTIONS_RAW] if raw is not None else [])
     if runtime.rank == 0:
@@ -117,10 +124,60 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
                 raw.write_parquet(tmp, compression="zstd")
     if stopped:
         ctx.note(f"predict: {stopped}")
-    summary = {"checkpoint": path.name, "predictions": len(frame), "of": len(source), "candidates": len(voted),
+    summary = {"checkpoint": path.name, "checkpoint_path": _relative(path, run_dir), "predictions": len(frame),
+               "of": len(source), "candidates": len(voted),
                "mean_steps": float(frame["steps"].mean()) if len(frame) else 0.0,
                "seconds": round(time.time() - t0, 1)}
-    return StageResult(outputs, summary, note=stopped)
+    if failed:
+        summary["failed_tasks"] = sorted(failed)
+    return StageResult(outputs, summary, note="; ".join(filter(None, [stopped, _failed_note(failed)])))
+
+
+def _relative(path: Path, run_dir: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(run_dir.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _failed_note(failed: dict) -> str:
+    return f"{len(failed)} task(s) failed and fall back to their input grid: {', '.join(sorted(failed))}" if failed else ""
+
+
+# what a failed batch raises: out of memory (torch's is a RuntimeError), a shape the model rejects
+TASK_ERRORS = (RuntimeError, ValueError, IndexError, MemoryError, ArcError)
+
+
+def isolated(run, source, idx: np.ndarray, failed: dict, on_note=None):
+    """`run(idx)` (a Raw for those examples); when it raises, the examples are run again task by
+    task and a task that still fails is left out (its test inputs get the identity fallback in
+    submit) and recorded in `failed`. Rank-local, so every rank still reaches the same gather."""
+    import dataclasses
+
+    from solver.infer import Raw
+
+    note = on_note or (lambda msg: None)
+    try:
+        return run(idx)
+    except TASK_ERRORS as e:
+        note(f"predict: a batch of {len(idx)} predictions failed ({type(e).__name__}: {str(e)[:200]}); "
+             "retrying task by task")
+    tasks = source.examples["task_id"].to_numpy()[idx]
+    parts = []
+    for tid in dict.fromkeys(tasks.tolist()):
+        try:
+            parts.append(run(idx[tasks == tid]))
+        except TASK_ERRORS as e:
+            failed[tid] = f"{type(e).__name__}: {e}"[:300]
+            note(f"predict: task {tid} failed ({failed[tid]}); its test inputs fall back to their input grid")
+    if not parts:
+        parts.append(run(idx[:0]))
+
+    def joined(name):
+        values = [getattr(p, name) for p in parts]
+        return None if any(v is None for v in values) else np.concatenate(values)
+
+    return Raw(*(joined(f.name) for f in dataclasses.fields(Raw)))
 
 
 def evaluates_checkpoint(cfg) -> bool:
@@ -150,10 +207,11 @@ def _test_inputs(source) -> int:
     return ex.select(["task_id", "test_index"]).unique().height
 
 
-def predict_in_rounds(model, source, order, runtime, pcfg, advance=None, *, remaining=None):
+def predict_in_rounds(model, source, order, runtime, pcfg, advance=None, *, remaining=None, failed=None, on_note=None):
     """Prediction of an ARC test split in augmentation order (`predict_chunks`; the first chunk
     holds every identity).
 
+    `failed` (a dict): isolate failing tasks into it (see `isolated`).
     Returns (voting frame, predictions_raw frame or None when predict.keep_raw is off, note)."""
     import polars as pl
 
@@ -168,7 +226,7 @@ def predict_in_rounds(model, source, order, runtime, pcfg, advance=None, *, rema
             raws.append(raw_frame(raw, source, pcfg.threshold, pcfg.min_steps))
 
     stopped = predict_chunks(model, source, order, runtime, pcfg, decode, advance, remaining=remaining,
-                             first=_test_inputs(source))
+                             first=_test_inputs(source), failed=failed, on_note=on_note)
     if not frames:
         from solver.infer import empty_frame
 
@@ -176,11 +234,13 @@ def predict_in_rounds(model, source, order, runtime, pcfg, advance=None, *, rema
     return pl.concat(frames), (pl.concat(raws) if raws else None), stopped
 
 
-def predict_chunks(model, source, order, runtime, pcfg, on_chunk, advance=None, *, remaining=None, first: int = 0) -> str:
+def predict_chunks(model, source, order, runtime, pcfg, on_chunk, advance=None, *, remaining=None, first: int = 0,
+                   failed: dict | None = None, on_note=None) -> str:
     """The one prediction loop: chunks of `order` (at least `first` examples each) through
     `solver.infer.run_steps`, each chunk's gathered `Raw` handed to `on_chunk`, until done or, with
     `remaining()` (seconds left, or None), until the next chunk would not fit. Every rank takes its
-    shard of each chunk and all ranks agree on when to stop. Returns the note ("" when complete)."""
+    shard of each chunk and all ranks agree on when to stop. With `failed` (a dict), a task whose
+    batch raises falls back alone (`isolated`). Returns the note ("" when complete)."""
     import torch
 
     from solver.infer import gather, run_steps, shard
@@ -199,7 +259,12 @@ def predict_chunks(model, source, order, runtime, pcfg, on_chunk, advance=None, 
             break
         t = time.time()
         idx = order[lo:lo + chunk]
-        raw = run_steps(model, source, idx[shard(len(idx), rank, world)], runtime, pcfg, advance, record=pcfg.keep_raw)
+        mine = idx[shard(len(idx), rank, world)]
+
+        def steps(i):
+            return run_steps(model, source, i, runtime, pcfg, advance, record=pcfg.keep_raw)
+
+        raw = steps(mine) if failed is None else isolated(steps, source, mine, failed, on_note)
         on_chunk(gather(raw, len(idx), runtime))
         last = time.time() - t
     return stopped

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 from pipeline.rundir import CHECKPOINTS, DATASET, METRICS
@@ -37,13 +38,14 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     resumed = int(ckpt.read_meta(latest)["step"]) if latest is not None else 0
     if resumed:
         ctx.note(f"train: resuming from step {resumed} ({latest})")
-    with ctx.progress("train", cfg.train.steps, unit="step") as advance:
-        advance(resumed)
+    budget = cfg.train.time_budget_s
+    with ctx.progress("train", cfg.train.steps, unit="step", stop_at=time.time() + budget if budget else None,
+                      deadline=ctx.deadline, completed=resumed) as advance:
         done = [resumed]
 
         def on_metrics(row: dict) -> None:
             step = int(row.get("step", done[0]))
-            advance(step - done[0])
+            advance(step - done[0], metrics=row)
             done[0] = step
 
         result = train(mcfg, cfg.train, source, run_dir / CHECKPOINTS, val_source=val,

@@ -1,0 +1,59 @@
+"""Faults for the simulated Kaggle runs, installed as `sitecustomize` in the child processes.
+
+ARC_TEST_FAIL_ADAPT=1: adaptation's training raises an out-of-memory error (after adapt wrote
+its starting checkpoint). ARC_TEST_FAIL_TASK=ID: every prediction batch holding task ID raises.
+"""
+
+import importlib.abc
+import os
+import sys
+
+
+def _adapt(module):
+    def train(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory (simulated by the test)")
+
+    module.train = train
+
+
+def _infer(module):
+    real, task = module.run_steps, os.environ["ARC_TEST_FAIL_TASK"]
+
+    def run_steps(model, source, indices, *args, **kwargs):
+        if len(indices) and task in set(source.examples["task_id"].to_numpy()[indices].tolist()):
+            raise RuntimeError(f"out of memory at a batch holding task {task} (simulated by the test)")
+        return real(model, source, indices, *args, **kwargs)
+
+    module.run_steps = run_steps
+
+
+PATCHES = {}
+if os.environ.get("ARC_TEST_FAIL_ADAPT"):
+    PATCHES["solver.train"] = _adapt
+if os.environ.get("ARC_TEST_FAIL_TASK"):
+    PATCHES["solver.infer"] = _infer
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name not in PATCHES:
+            return None
+        for finder in sys.meta_path:
+            if finder is not self and hasattr(finder, "find_spec"):
+                spec = finder.find_spec(name, path, target)
+                if spec is not None:
+                    break
+        else:
+            return None
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            PATCHES[name](module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+if PATCHES:
+    sys.meta_path.insert(0, _AfterImport())
