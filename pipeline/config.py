@@ -57,6 +57,11 @@ class RunSection:
     reserve: float = 0.15  # fraction of the budget kept for predict/submit after train/adapt
     max_test_augs: int = 0  # predict at most this many augmented copies per test input; 0 = all built
     seed: int = 0
+    track: tuple[str, ...] = ()  # experiment trackers fed the training metrics: "tensorboard", "wandb" (extras)
+
+    def validate(self) -> list[str]:
+        bad = [t for t in self.track if t not in ("tensorboard", "wandb")]
+        return [f"run.track = {list(self.track)}: unknown {', '.join(bad)}; valid: tensorboard, wandb"] if bad else []
 
 
 # section -> (module, class). Resolved lazily: torch loads only when a run needs it.

@@ -70,7 +70,11 @@ def run(preset, files, sets, run_dir, train_sources, target, keep_overlap, devic
     cfg, rdir, origin = resolve_from_options(preset, files, sets, run_dir, train_sources, target, keep_overlap,
                                              devices, time_budget)
     budget = parse_duration(cfg.run.time_budget)
-    ctx = Context(progress=ui.progress, deadline=t0 + budget if budget else None, on_note=ui.info)
+    from pipeline.track import for_run
+
+    tracker = for_run(cfg, rdir)
+    ctx = Context(progress=ui.progress, deadline=t0 + budget if budget else None, on_note=ui.info,
+                  on_metrics=tracker.log)
     rows = plan(cfg, rdir, force=force)
     ui.info(f"[bold]run[/] {rdir}  config: {origin}  protocol: {cfg.run.protocol}  "
             f"device: {_device_text(cfg)}  budget: {cfg.run.time_budget or 'none'}")
@@ -85,7 +89,10 @@ def run(preset, files, sets, run_dir, train_sources, target, keep_overlap, devic
         if rec.status == "done" and rec.summary and rec.start >= t0:
             ui.info("  " + ", ".join(f"{k}={_short(v)}" for k, v in rec.summary.items()))
 
-    records = execute(cfg, rdir, force=force, ctx=ctx, on_start=on_start, on_end=on_end)
+    try:
+        records = execute(cfg, rdir, force=force, ctx=ctx, on_start=on_start, on_end=on_end)
+    finally:
+        tracker.close()
     summary(rdir, records, time.time() - t0)
 
 

@@ -25,7 +25,10 @@ def _stage_command(name: str, help_text: str) -> click.Command:
         from pipeline.stages.runner import DEADLINE_ENV
 
         deadline = float(os.environ[DEADLINE_ENV]) if os.environ.get(DEADLINE_ENV) else None
-        ctx = Context(progress=ui.progress, on_note=ui.info, deadline=deadline)
+        from pipeline.track import for_run
+
+        tracker = for_run(cfg, rdir)
+        ctx = Context(progress=ui.progress, on_note=ui.info, deadline=deadline, on_metrics=tracker.log)
 
         if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not no_manifest:
             # started by torchrun directly: every rank runs the body; no rank may clear or record
@@ -37,13 +40,17 @@ def _stage_command(name: str, help_text: str) -> click.Command:
             try:
                 importlib.import_module(f"pipeline.stages.{name}").run(cfg, rdir, ctx)
             finally:
+                tracker.close()
                 from solver.device import teardown
 
                 teardown()  # leave torchrun's process group cleanly
             return
         from pipeline.stages.runner import execute
 
-        records = execute(cfg, rdir, stages=(name,), force=name if force else None, ctx=ctx)
+        try:
+            records = execute(cfg, rdir, stages=(name,), force=name if force else None, ctx=ctx)
+        finally:
+            tracker.close()
         rec = records[name]
         ui.info(f"{name}: {rec.status} in {rec.seconds:.1f}s" + (f" ({rec.note})" if rec.note else ""))
         if rec.summary:

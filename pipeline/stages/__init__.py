@@ -36,6 +36,11 @@ class Context:
     deadline: float | None = None  # unix seconds by which the whole run must be done
     notes: list[str] = field(default_factory=list)
     on_note: Callable[[str], None] | None = None
+    on_metrics: Callable[[str, dict], None] | None = None  # (stage, the trainer's row): experiment tracking
+
+    def metrics(self, stage: str, row: dict) -> None:
+        if self.on_metrics is not None:
+            self.on_metrics(stage, row)
 
     def note(self, msg: str) -> None:
         self.notes.append(msg)

@@ -79,6 +79,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
         def on_metrics(row: dict) -> None:
             step = int(row.get("step", done[0]))
             advance(step - done[0], metrics=row)
+            ctx.metrics("adapt", row)
             done[0] = step
 
         result = adapt(source_checkpoint(cfg, run_dir), open_split(ds, "adapt"), run_dir / ADAPT, acfg,

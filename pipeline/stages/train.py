@@ -46,6 +46,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
         def on_metrics(row: dict) -> None:
             step = int(row.get("step", done[0]))
             advance(step - done[0], metrics=row)
+            ctx.metrics("train", row)
             done[0] = step
 
         result = train(mcfg, cfg.train, source, run_dir / CHECKPOINTS, val_source=val,
