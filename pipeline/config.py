@@ -25,11 +25,48 @@ from typing import Any, Literal
 from arc.errors import ArcError
 
 
+SOURCE_KEYS = ("source", "weight", "limit", "demos")
+
+
+@dataclass(frozen=True)
+class TrainSource:
+    """One entry of [data] train: a plain string, or a table {source, weight, limit, demos}."""
+
+    source: str
+    weight: float | None = None  # share of training draws relative to the other sources; None = by size
+    limit: int = 0  # keep the first N tasks of this source (by id) after filtering; 0 = all
+    demos: int = 3  # demonstrations per task cut from a RE-ARC example pool (arc.readers)
+
+
+def train_source(entry: Any, where: str = "data.train") -> TrainSource:
+    """A [data] train entry as a `TrainSource`, or an ArcError naming the entry and the valid keys."""
+    if isinstance(entry, str):
+        return TrainSource(entry)
+    if not isinstance(entry, dict):
+        raise ArcError(f"{where}: {entry!r} is neither a source name nor a table; valid: \"arc1/training\" or "
+                       "{source = \"...\", weight = 1.0, limit = 0, demos = 3}")
+    unknown = sorted(set(entry) - set(SOURCE_KEYS))
+    if unknown:
+        raise ArcError(f"{where}: unknown key {unknown[0]!r} in {entry!r}; valid keys: {', '.join(SOURCE_KEYS)}")
+    src, weight, limit, demos = (entry.get(k) for k in SOURCE_KEYS)
+    if not isinstance(src, str) or not src.strip():
+        raise ArcError(f"{where}: {entry!r} needs source = a built-in name, directory or file")
+    if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))
+                               or not math.isfinite(weight) or weight <= 0):
+        raise ArcError(f"{where}: {src}: weight = {weight!r}; valid: a finite number > 0")
+    for key, v, lo in (("limit", limit, 0), ("demos", demos, 1)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
+            raise ArcError(f"{where}: {src}: {key} = {v!r}; valid: an integer >= {lo}")
+    return TrainSource(src, None if weight is None else float(weight), limit or 0, 3 if demos is None else demos)
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """[data]: where the tasks come from and which of them a run keeps."""
 
-    train: tuple[str, ...] = ("arc1/training",)  # sources whose tasks train the model
+    # sources whose tasks train the model: names, or tables {source, weight, limit, demos} whose
+    # weights give each source's share of training draws (all sources weighted, or none)
+    train: tuple[str | dict, ...] = ("arc1/training",)
     target: str = "arc1/evaluation"  # the tasks to answer (solutions inline when known)
     keep_overlap: bool = False  # keep training tasks that contain a target test pair
     # how a target test pair is matched in training tasks: "symmetry" = also under the 8 dihedral
@@ -42,6 +79,23 @@ class DataConfig:
     # "sudoku" | "maze": train and target are puzzle CSVs (source,question,answer,rating) or
     # `generate sudoku|maze ...` command lines (train takes its train part, target its test part)
     domain: Literal["arc", "sudoku", "maze"] = "arc"
+
+    def train_sources(self) -> list[TrainSource]:
+        """[data] train as `TrainSource`s (plain strings take the defaults)."""
+        out = [train_source(e, f"data.train[{i}]") for i, e in enumerate(self.train)]
+        weighted = [s.weight is not None for s in out]
+        if any(weighted) and not all(weighted):
+            bare = next(s.source for s in out if s.weight is None)
+            raise ArcError(f"data.train: {bare} has no weight while other sources have one; give every source a "
+                           "weight (its share of training draws), or none (shares follow each source's pairs)")
+        return out
+
+    def validate(self) -> list[str]:
+        try:
+            self.train_sources()
+        except ArcError as e:
+            return [str(e)]
+        return []
 
 
 @dataclass(frozen=True)

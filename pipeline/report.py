@@ -36,6 +36,7 @@ class ReportData:
     rows: list[TaskRow]
     curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # name -> (step, value)
     notes: list[str] = field(default_factory=list)
+    sources: list[dict] = field(default_factory=list)  # training sources: source, tasks, pairs, weight, share
 
 
 def grid_img(grid: np.ndarray | None, max_px: int = 120) -> str:
@@ -138,7 +139,16 @@ def render(data: ReportData) -> str:
     for stage, status, secs, note in data.stages:
         h.append(f"<tr><td>{stage}</td><td>{html.escape(status)}</td><td class='num'>{secs:.1f}</td>"
                  f"<td>{html.escape(note)}</td></tr>")
-    h.append("</table><h2>Training loss</h2>" + loss_svg(data.curves))
+    h.append("</table>")
+    if data.sources:
+        h.append("<h2>Training sources</h2><table id='sources'><tr><th>source</th><th>tasks</th><th>pairs</th>"
+                 "<th>weight</th><th>share of draws</th></tr>")
+        for r in data.sources:
+            w = "-" if r.get("weight") is None else f"{r['weight']:g}"
+            h.append(f"<tr><td>{html.escape(str(r['source']))}</td><td class='num'>{r['tasks']}</td>"
+                     f"<td class='num'>{r['pairs']}</td><td class='num'>{w}</td><td class='num'>{r['share']:.1%}</td></tr>")
+        h.append("</table>")
+    h.append("<h2>Training loss</h2>" + loss_svg(data.curves))
     h.append("<h2>Tasks</h2><p>Click a column header to sort.</p><table class='sortable' id='tasks'><thead><tr>"
              "<th>task</th><th>test inputs</th><th>right</th><th>best rank</th><th>grids: input, truth, attempt 1, "
              "attempt 2 (per test input)</th></tr></thead><tbody>")

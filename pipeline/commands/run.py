@@ -78,7 +78,8 @@ def run(preset, files, sets, run_dir, train_sources, target, keep_overlap, devic
     rows = plan(cfg, rdir, force=force)
     ui.info(f"[bold]run[/] {rdir}  config: {origin}  protocol: {cfg.run.protocol}  "
             f"device: {_device_text(cfg)}  budget: {cfg.run.time_budget or 'none'}")
-    ui.info(f"train: {', '.join(cfg.data.train) or '-'}  target: {cfg.data.target}")
+    ui.info(f"train: {', '.join(s.source for s in cfg.data.train_sources()) or '-'}  target: {cfg.data.target}")
+    _sources_table(cfg, rdir)
     ui.table("plan", ["stage", "action", "why"], [[r.stage, r.action, r.reason] for r in rows])
 
     def on_start(stage, row):
@@ -135,3 +136,29 @@ def _device_text(cfg) -> str:
 
 def _short(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _sources_table(cfg, rdir: Path) -> None:
+    """Each training source's tasks and share of training draws (known once ingest has run)."""
+    from pipeline import ui
+    from pipeline.rundir import RunDir
+
+    srcs = cfg.data.train_sources()
+    if len(srcs) < 2 and all(s.weight is None for s in srcs):
+        return
+    done = {}
+    path = RunDir(rdir).tasks_parquet
+    if path.is_file():
+        import polars as pl
+
+        from pipeline.mix import source_shares
+
+        done = {r["source"]: r for r in source_shares(pl.read_parquet(path))}
+    total = sum(s.weight for s in srcs) if all(s.weight is not None for s in srcs) else None
+    rows = []
+    for s in srcs:
+        r = done.get(s.source)
+        share = r["share"] if r else (s.weight / total if total else None)
+        rows.append([s.source, str(r["tasks"]) if r else "after ingest", str(r["pairs"]) if r else "-",
+                     "-" if s.weight is None else f"{s.weight:g}", f"{share:.1%}" if share is not None else "by pairs"])
+    ui.table("training sources", ["source", "tasks", "pairs", "weight", "share"], rows)

@@ -81,15 +81,16 @@ def load_sources(cfg) -> tuple[dict[str, Task], dict[str, str], dict[str, Task]]
     target = load(d.target)
     train: dict[str, Task] = {}
     origin: dict[str, str] = {}
-    for src in d.train:
-        for tid, task in load(src).tasks.items():
+    for src in d.train_sources():
+        loaded = load(src.source, demos=src.demos, seed=cfg.run.seed).tasks
+        for tid, task in _filter(dict(loaded), d.max_side, src.limit).items():
             key = tid
             if key in train:  # the same id in two sources: keep both unless identical
                 if _same(train[key], task):
                     continue
-                key = f"{tid}@{src}"
+                key = f"{tid}@{src.source}"
             train[key] = Task(key, task.train, task.test) if key != tid else task
-            origin[key] = src
+            origin[key] = src.source
     tgt = _filter(dict(target.tasks), d.max_side, d.limit_target)
     if not tgt:
         raise ArcError(f"target {d.target!r}: no task left after data.max_side={d.max_side}, "
@@ -131,6 +132,14 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     rows = [_row(t, "train", origin.get(k, ""), k in leaked_set, k not in kept, sym.get(k, "")) for k, t in train.items()]
     rows += [_row(t, "target", cfg.data.target, False, False, "") for t in target.values()]
     frame = pl.DataFrame(rows, schema=_SCHEMA, orient="row")
+    weights = {s.source: s.weight for s in cfg.data.train_sources()}
+    frame = frame.with_columns(pl.col("source").replace_strict(weights, default=None, return_dtype=pl.Float64)
+                               .alias("weight"))  # the source's weight (null: shares follow pairs)
+    from pipeline.mix import source_shares
+
+    for row in source_shares(frame):
+        ctx.note(f"ingest: source {row['source']}: {row['tasks']} task(s), {row['pairs']} pair(s), "
+                 f"share {row['share']:.1%}" + (f" (weight {row['weight']:g})" if row["weight"] is not None else ""))
     from arc.io import atomic_path
 
     with atomic_path(rd.tasks_parquet) as tmp:

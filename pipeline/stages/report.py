@@ -48,7 +48,18 @@ def gather(run_dir: Path):
     stages = [(s, r.status, r.seconds, r.note) for s in STAGES
               if s != "report" and (r := manifest.stages.get(s)) is not None]
     curves = read_curves({k: run_dir / v for k, v in CURVES.items()})
-    return ReportData(f"arc-pipeline run: {run_dir.resolve().name}", scores, stages, rows, curves)
+    return ReportData(f"arc-pipeline run: {run_dir.resolve().name}", scores, stages, rows, curves,
+                      sources=_sources(run_dir))
+
+
+def _sources(run_dir: Path) -> list[dict]:
+    import polars as pl
+
+    from pipeline.mix import source_shares
+    from pipeline.rundir import RunDir
+
+    path = RunDir(run_dir).tasks_parquet
+    return source_shares(pl.read_parquet(path)) if path.is_file() else []
 
 
 def _grid(value):

@@ -34,6 +34,9 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     mcfg, meta = model_config(cfg, ds)
     source = open_split(ds, "train")
     val = open_split(ds, "val") if meta["counts"].get("val", 0) else None
+    weights = source_weights(run_dir, source)
+    if weights:
+        ctx.note(f"train: source weights give {len(weights)} training task(s) their visits per epoch")
     latest = ckpt.latest(run_dir / CHECKPOINTS)
     resumed = int(ckpt.read_meta(latest)["step"]) if latest is not None else 0
     if resumed:
@@ -51,7 +54,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
 
         result = train(mcfg, cfg.train, source, run_dir / CHECKPOINTS, val_source=val,
                        puzzle_map=read_puzzles(ds), dataset_fingerprint=meta["fingerprint"],
-                       on_metrics=on_metrics,
+                       on_metrics=on_metrics, group_weights=weights,
                        metrics_path=run_dir / METRICS)
     for note in result.notes:
         ctx.note(f"train: {note}")
@@ -63,3 +66,21 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
                "examples_per_s": m.get("examples_per_s"),
                "val_exact": (result.val or {}).get("exact"), "seconds": round(result.seconds, 1)}
     return StageResult([CHECKPOINTS, METRICS], {k: v for k, v in summary.items() if v is not None})
+
+
+def source_weights(run_dir: Path, source) -> dict[str, float] | None:
+    """Visits per epoch per training task from [data] train's weights (None when unweighted)."""
+    import polars as pl
+
+    from pipeline.mix import group_weights
+    from pipeline.rundir import RunDir
+    from solver.sampler import source_groups
+
+    path = RunDir(run_dir).tasks_parquet
+    if not path.is_file():
+        return None
+    frame = pl.read_parquet(path)
+    groups = source_groups(source)
+    if "weight" not in frame.columns or groups is None:
+        return None
+    return group_weights(groups.names, groups.mean_pairs(), frame)
