@@ -20,9 +20,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 STEPS = 4
 
 
-def _configs():
+def _configs(micro_batch: int = 0):
     # max_steps 2 over 4 steps: every slot halts and is refilled from the shared stream on the way
-    mcfg, tcfg = toy_configs(global_batch=8, puzzle_lr=0.05, halt_exploration=0.5, lr=1e-3)
+    mcfg, tcfg = toy_configs(global_batch=8, puzzle_lr=0.05, halt_exploration=0.5, lr=1e-3, micro_batch=micro_batch)
     return mcfg.__class__(**{**mcfg.__dict__, "max_steps": 2}), tcfg
 
 
@@ -40,12 +40,12 @@ def _record_grads(tr: Trainer) -> list[list[torch.Tensor]]:
     return seen
 
 
-def _worker(rank: int, world: int, port: int, out: str) -> None:
+def _worker(rank: int, world: int, port: int, out: str, micro_batch: int) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     rt = setup_runtime("cpu", "float32")
     try:
-        tr = Trainer(*_configs(), grouped_toy_source(), rt)
+        tr = Trainer(*_configs(micro_batch), grouped_toy_source(), rt)
         grads = _record_grads(tr)
         for _ in range(STEPS):
             tr.step()
@@ -62,8 +62,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_gloo_ranks_match_one_process_with_the_combined_batch(tmp_path):
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+# 2: each rank accumulates two chunks and DDP reduces only in the last (slow: a second pair of processes)
+@pytest.mark.parametrize("micro_batch", [0, pytest.param(2, marks=pytest.mark.slow)])
+def test_two_gloo_ranks_match_one_process_with_the_combined_batch(tmp_path, micro_batch):
+    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), micro_batch), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
 
     single = Trainer(*_configs(), grouped_toy_source(), CPU)

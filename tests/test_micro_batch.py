@@ -91,3 +91,28 @@ def test_accumulated_gradients_equal_the_whole_batch_gradients():
         assert torch.allclose(p.grad, q.grad, rtol=1e-4, atol=1e-7)
     (ia, ga), (ib, gb) = whole.model.puzzle_emb.pop_grads(), chunked.model.puzzle_emb.pop_grads()
     assert torch.equal(ia, ib) and torch.allclose(ga, gb, rtol=1e-4, atol=1e-8)
+
+
+def test_the_probe_step_leaves_no_trace():
+    from solver.memory import probe_step
+
+    probed, fresh = halting_trainer(), halting_trainer()
+    weights = [p.detach().clone() for p in probed.model.parameters()]
+    assert probe_step(probed.model, CPU, 2) == 0  # the CPU's memory is not measured
+    assert all(torch.equal(a, b) for a, b in zip(weights, probed.model.parameters()))
+    assert all(p.grad is None or not p.grad.any() for p in probed.model.parameters())
+    assert probed.model.puzzle_emb.pop_grads()[0].numel() == 0  # no gathered rows left behind
+    assert torch.equal(probed.step()["loss"], fresh.step()["loss"])
+
+
+def test_auto_on_a_real_meter_picks_the_chunk_the_budget_allows():
+    """The saved-for-backward count (bench memory's meter) as the probe: linear, so the pick is exact."""
+    from pipeline.bench.memory import saved_bytes
+    from solver.memory import HEADROOM
+
+    tr = halting_trainer()
+    meter = lambda m: 10_000 + saved_bytes(tr.model, CPU, m)  # noqa: E731
+    per = meter(3) - meter(2)
+    capacity = int((meter(2) + 6 * per + per // 2) / HEADROOM)  # room for 8 examples, not 16
+    m, note = auto_micro_batch(16, meter, capacity, extra=0)
+    assert m == 8 and "chunks of 8 of the per-rank batch 16" in note
