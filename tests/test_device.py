@@ -74,3 +74,24 @@ def test_cpu_reports_no_gpu_memory():
     rt = device.Runtime(torch.device("cpu"), torch.float32)
     rt.reset_peak_memory()
     assert rt.peak_memory() == 0 and rt.memory_capacity() == 0 and rt.device_name() == "cpu"
+
+
+def test_freed_cpu_memory_is_reused_without_page_faults():
+    resource = pytest.importorskip("resource")
+    if not device.keep_freed_memory():
+        pytest.skip("not glibc")
+
+    def touch() -> int:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        torch.empty(16 * 2**20).fill_(1.0)  # 64 MiB, freed at once
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+    # a fresh 64 MiB faults 16,384 pages every time; kept memory is reused once the heap has room
+    # around the small objects that land between the big blocks (a few rounds)
+    faults = [touch() for _ in range(16)]
+    assert sum(faults[-4:]) < 16384, faults
+
+
+def test_system_malloc_when_asked(monkeypatch):
+    monkeypatch.setenv("ARC_CPU_MALLOC", "system")
+    assert device.keep_freed_memory() is False
