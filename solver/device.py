@@ -189,9 +189,9 @@ def keep_freed_memory() -> bool:
     """Make glibc's malloc keep freed memory for reuse instead of returning it to the OS.
 
     By default every large tensor is a fresh mmap (or heap top that free trims away), so each
-    training step touches its activations' pages for the first time again: a page fault per 4 KiB,
-    which a virtual machine makes slow (the tiny `bench train` step ran ~2x faster without them).
-    After this, memory freed by one step serves the next; the process keeps its peak footprint.
+    training step touches its activations' pages for the first time again: a page fault per 4 KiB
+    (16,384 for one 64 MiB tensor), slow in a virtual machine. After this, memory freed by one step
+    serves the next; the process keeps its peak footprint (README: Training speed on CPU).
     Returns whether it applied: not on other C libraries, or with ARC_CPU_MALLOC=system.
     """
     if os.environ.get("ARC_CPU_MALLOC", "").lower() == "system":
