@@ -11,6 +11,7 @@ BENCHES = {
     "gpu": ("pipeline.bench.gpu", "cmd", "GPU figures in ~8 min: ARC train ex/s + fraction of bf16 peak, memory, predictions/s, a short run."),
     "learn": ("pipeline.bench.learn", "cmd", "TRM vs no-recursion baseline on generated 6x6 Sudoku."),
     "infer": ("pipeline.bench.infer", "cmd", "Predictions/s with halting on and off; voting time."),
+    "raw": ("pipeline.bench.raw", "cmd", "Disk and memory cost of predictions_raw.parquet at ARC scale."),
     "suite": ("pipeline.bench.suite", "cmd", "The whole chain on a generated suite of simple ARC tasks."),
 }
 

@@ -25,5 +25,6 @@ def import_reference(step_file: Path, identifiers: Path, out_dir: Path, canvas: 
              [[r.checkpoint, r.step, r.tasks, r.puzzles, c.hidden, c.layers,
                f"{c.n_latent}, {c.n_recursions}, {c.max_steps}", canvas]])
     ui.info("evaluate it on the tasks it was trained with (its own augmentations):", markup=False)
-    ui.info(f"  arc-pipeline run --preset gpu --set run.checkpoint={out_dir} --set train.steps=0 "
+    ui.info(f"  arc-pipeline run --preset gpu --set run.checkpoint={out_dir} --set data.train=[] "
             f"--set build.canvas={canvas} --target SRC", markup=False)
+    ui.info("or adapt it to new tasks: add --set run.protocol=pretrain-adapt", markup=False)
