@@ -33,22 +33,89 @@ def step_dir_name(step: int) -> str:
     return f"{STEP_PREFIX}{step:08d}"
 
 
-def _pointer(ckpt_dir: Path, name: str) -> Path | None:
+def _pointer_target(ckpt_dir: Path, name: str) -> Path | None:
+    """The step directory a pointer file names (a bare step_ name only), whether or not it is intact."""
     f = ckpt_dir / name
     if not f.is_file():
         return None
-    target = ckpt_dir / f.read_text().strip()
-    return target if (target / "meta.json").is_file() else None
+    try:
+        target = f.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return ckpt_dir / target if target.startswith(STEP_PREFIX) and "/" not in target and "\\" not in target else None
+
+
+def _file_digest(path: Path) -> str:
+    import hashlib
+
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()[:32]
+
+
+def problem(step_dir: str | Path) -> str | None:
+    """Why a step directory is not a usable checkpoint (missing, unreadable meta, a file missing or not
+    as written: `meta.json` lists every file's size and digest), or None when it is intact."""
+    step_dir = Path(step_dir)
+    try:
+        meta = json.loads((step_dir / "meta.json").read_text())
+    except FileNotFoundError:
+        return f"{step_dir.name} does not exist" if not step_dir.exists() else f"{step_dir.name} has no meta.json"
+    except (OSError, ValueError) as e:
+        return f"{step_dir.name}/meta.json is unreadable ({e})"
+    if not isinstance(meta, dict) or not (step_dir / "weights.pt").is_file():
+        return f"{step_dir.name} has no weights.pt"
+    for name, (size, digest) in (meta.get("files") or {}).items():
+        f = step_dir / name
+        if not f.is_file():
+            return f"{step_dir.name}/{name} is missing"
+        if f.stat().st_size != size or _file_digest(f) != digest:
+            return f"{step_dir.name}/{name} is not as written (size or digest differs)"
+    return None
+
+
+def steps(ckpt_dir: str | Path) -> list[Path]:
+    """Every step directory, newest first."""
+    return sorted((p for p in Path(ckpt_dir).glob(f"{STEP_PREFIX}*") if p.is_dir()), reverse=True)
+
+
+def find(ckpt_dir: str | Path, which: str = "latest") -> tuple[Path | None, str]:
+    """(step directory, note): what the `latest` or `best` pointer names when that step is intact;
+    else, for `latest`, the newest intact step, with a note saying why (best: None and a note)."""
+    ckpt_dir = Path(ckpt_dir)
+    target = _pointer_target(ckpt_dir, which)
+    why = problem(target) if target is not None else None
+    if target is not None and why is None:
+        return target, ""
+    if which != "latest":
+        return None, f"{ckpt_dir}/{which} names {target.name}, which is unusable ({why})" if target is not None else ""
+    for step in steps(ckpt_dir):
+        if step != target and problem(step) is None:
+            said = (f"'latest' names {target.name}, which is unusable ({why})" if target is not None
+                    else "no 'latest' pointer")
+            return step, f"{ckpt_dir}: {said}; using the newest intact step {step.name}"
+    return None, (f"{ckpt_dir}: 'latest' names {target.name}, which is unusable ({why}), and no other step is intact"
+                  if target is not None else "")
 
 
 def latest(ckpt_dir: str | Path) -> Path | None:
-    """The newest complete step directory, or None."""
-    return _pointer(Path(ckpt_dir), "latest")
+    """The newest intact step directory (the `latest` pointer's when intact), or None."""
+    return find(ckpt_dir, "latest")[0]
 
 
 def best(ckpt_dir: str | Path) -> Path | None:
-    """The step directory with the best held-out score, or None."""
-    return _pointer(Path(ckpt_dir), "best")
+    """The step directory with the best held-out score when it is intact, or None."""
+    return find(ckpt_dir, "best")[0]
+
+
+def drop_broken(ckpt_dir: str | Path) -> list[str]:
+    """Delete step directories that are not intact (a kill or corruption); returns what was removed."""
+    gone = []
+    for step in steps(ckpt_dir):
+        why = problem(step)
+        if why is not None:
+            shutil.rmtree(step)
+            gone.append(why)
+    return gone
 
 
 def resolve(path: str | Path) -> Path:
@@ -89,7 +156,11 @@ def _save(obj: Any, path: Path) -> None:
 
 
 def _load(path: Path, device: torch.device | str = "cpu") -> Any:
-    return torch.load(path, map_location=device, weights_only=True)
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # truncated or corrupt: torch raises RuntimeError, EOFError, UnpicklingError, ...
+        raise ArcError(f"{path}: unreadable checkpoint file ({type(e).__name__}: {str(e)[:200]}); delete that step "
+                       "directory so the previous intact step is used") from None
 
 
 def save(
@@ -129,7 +200,8 @@ def save(
             puzzle_map.write_parquet(tmp / "puzzle_map.parquet")
     barrier()  # every carry is on disk before the directory becomes visible
     if rank == 0:
-        write_json(tmp / "meta.json", dict(meta, step=step), indent=1)
+        files = {f.name: [f.stat().st_size, _file_digest(f)] for f in sorted(tmp.iterdir()) if f.is_file()}
+        write_json(tmp / "meta.json", dict(meta, step=step, files=files), indent=1)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)

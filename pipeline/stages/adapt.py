@@ -71,6 +71,10 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
 
     ds = run_dir / DATASET
     mcfg, meta = model_config(cfg, ds)
+    from solver import checkpoint as ckpt
+
+    for why in ckpt.drop_broken(run_dir / ADAPT):
+        ctx.note(f"adapt: removed a broken checkpoint: {why}")
     acfg = planned(cfg, run_dir, ctx)
     stop_at = time.time() + acfg.time_budget_s if acfg.time_budget_s else None
     with ctx.progress("adapt", acfg.steps, unit="step", stop_at=stop_at, deadline=ctx.deadline) as advance:

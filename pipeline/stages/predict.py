@@ -93,6 +93,12 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     ctx = ctx or Context()
     run_dir = Path(run_dir)
     path = checkpoint_path(cfg, run_dir)
+    if path is not None and (path.parent / "latest").is_file():
+        from solver import checkpoint as ckpt
+
+        for which in ("latest", "best"):  # a broken pointer or step is skipped for an intact one, said here
+            if note := ckpt.find(path.parent, which)[1]:
+                ctx.note(f"predict: {note}")
     if path is None:
         if ctx.deadline is not None:  # out of time before any checkpoint: the fallback submission stands
             ctx.note("predict: no checkpoint to predict with; submission.json keeps its fallback")

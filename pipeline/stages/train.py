@@ -37,6 +37,8 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     weights = source_weights(run_dir, source)
     if weights:
         ctx.note(f"train: source weights give {len(weights)} training task(s) their visits per epoch")
+    for why in ckpt.drop_broken(run_dir / CHECKPOINTS):  # killed mid-write or corrupted: resume before it
+        ctx.note(f"train: removed a broken checkpoint: {why}")
     latest = ckpt.latest(run_dir / CHECKPOINTS)
     resumed = int(ckpt.read_meta(latest)["step"]) if latest is not None else 0
     if resumed:
