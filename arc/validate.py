@@ -32,6 +32,8 @@ def read_json(path: Path, *, fix: str = "fix the file") -> object:
         raise ArcError(f"{path}: cannot read the file ({e}); check it is a UTF-8 JSON file") from None
     try:
         return json.loads(text)
+    except RecursionError:
+        raise ArcError(f"{path}: JSON nested too deeply to be ARC data (lists inside lists beyond Python's limit); {fix}") from None
     except json.JSONDecodeError as e:
         raise ArcError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}; {fix}") from None
 
@@ -63,7 +65,11 @@ def parse_grid(raw: object, where: str) -> np.ndarray:
                 f"{where}: cell (row {r}, col {c}) is {row[c]!r} ({_type_name(row[c])}); "
                 f"cells must be ints 0..{N_COLORS - 1}"
             )
-    g = np.array(raw, dtype=np.int64)
+    try:
+        g = np.array(raw, dtype=np.int64)
+    except OverflowError:  # a colour beyond 64 bits, e.g. 10**30
+        r, c = next((r, c) for r, row in enumerate(raw) for c, v in enumerate(row) if not -2**63 <= v < 2**63)
+        raise TaskProblem(f"{where}: cell (row {r}, col {c}) is {raw[r][c]}; colours are ints 0..{N_COLORS - 1}") from None
     bad = (g < 0) | (g >= N_COLORS)
     if bad.any():
         r, c = (int(i) for i in np.argwhere(bad)[0])

@@ -141,6 +141,14 @@ class _Grids:
         return len(self.index) - 1
 
 
+def demos_key(task: Task) -> str:
+    """Digest of a task's demonstration pairs (as a set): two tasks sharing an id but not their
+    demonstrations must not share a trained puzzle row."""
+    from arc.fingerprint import pair_key
+
+    return hashlib.sha256("|".join(sorted(pair_key(p) for p in task.train)).encode()).hexdigest()[:16]
+
+
 def _rows(puzzles: np.ndarray, pairs: list[tuple[int, int, int, int]]) -> np.ndarray:
     # Every pair for every puzzle, puzzle-major: (puzzle, grid_in, grid_out, pair, test_index).
     if len(puzzles) == 0 or not pairs:
@@ -186,7 +194,8 @@ def build(
     val = _val_tasks(train, target, cfg)
     grids = _Grids()
     puzzle_rows: list[np.ndarray] = []  # (n, 11) records, in puzzle-id order
-    table: dict[str, list] = {k: [] for k in ("task_id", "role", "aug_index", "split", "example_start", "example_count")}
+    table: dict[str, list] = {k: [] for k in ("task_id", "role", "aug_index", "split", "example_start", "example_count",
+                                              "demos")}
     examples: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
     counts = dict.fromkeys(SPLITS, 0)
     next_id = 1
@@ -220,6 +229,7 @@ def build(
                 counts["test"] += len(held)
             rows = _rows(ids, demos)
             table["task_id"] += [task.id] * len(ids)
+            table["demos"] += [demos_key(task)] * len(ids)
             table["role"] += [role] * len(ids)
             table["aug_index"] += list(range(len(ids)))
             table["split"] += [split] * len(ids)
@@ -256,6 +266,7 @@ def build(
             "split": table["split"],
             "example_start": np.asarray(table["example_start"], dtype=np.int64),
             "example_count": np.asarray(table["example_count"], dtype=np.int32),
+            "demos": table["demos"],  # what the task's demonstrations are: ids alone do not identify a task
         }
     )
     meta = {

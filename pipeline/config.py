@@ -79,6 +79,7 @@ class DataConfig:
     # "sudoku" | "maze": train and target are puzzle CSVs (source,question,answer,rating) or
     # `generate sudoku|maze ...` command lines (train takes its train part, target its test part)
     domain: Literal["arc", "sudoku", "maze"] = "arc"
+    skip_invalid: bool = False  # drop invalid tasks (each named in a note) instead of failing the run
 
     def train_sources(self) -> list[TrainSource]:
         """[data] train as `TrainSource`s (plain strings take the defaults)."""
@@ -183,6 +184,10 @@ def preset_names() -> list[str]:
 
 
 def preset_text(name: str) -> str:
+    """The TOML of a shipped preset, by name (a name, never a path: `../x` is refused)."""
+    if name not in preset_names():
+        raise ArcError(f"unknown preset {name!r}; valid presets: {', '.join(preset_names())} "
+                       "(a file of your own goes to --config FILE)")
     path = resources.files("pipeline").joinpath("presets", f"{name}.toml")
     if not path.is_file():
         raise ArcError(f"unknown preset {name!r}; valid presets: {', '.join(preset_names())}")

@@ -28,6 +28,11 @@ err_console = Console(stderr=True, highlight=False)
 Advance = Callable[..., None]  # advance(n=1, metrics=None)
 
 
+def note(msg: str) -> None:
+    """A stage's note (it may hold paths and ids with square brackets): plain text."""
+    info(msg, markup=False)
+
+
 def info(msg: str, *, markup: bool = True) -> None:
     """A line for the user; pass markup=False for text that may hold square brackets."""
     console.print(msg if markup else escape(msg), soft_wrap=True)
@@ -47,11 +52,13 @@ def error(msg: str) -> None:
 
 
 def table(title: str | None, columns: list[str], rows: list[list[object]]) -> None:
+    """A table; cells are plain text (square brackets in ids and paths are shown, never parsed as markup);
+    the title may carry markup, so callers escape what they interpolate into it."""
     t = Table(title=title)
     for c in columns:
-        t.add_column(c)
+        t.add_column(escape(str(c)))
     for r in rows:
-        t.add_row(*(str(x) for x in r))
+        t.add_row(*(escape(str(x)) for x in r))
     console.print(t)
 
 

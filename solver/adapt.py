@@ -86,8 +86,13 @@ def plan_rows(puzzles: pl.DataFrame, pre_map: pl.DataFrame | None, trained: np.n
     source[0] = 0
     if pre_map is None or pre_map.height == 0 or puzzles.height == 0:
         return source
-    theirs = keyed(pre_map).filter(pl.col("puzzle_id").is_in(trained.tolist())).rename({"puzzle_id": "row"})
-    joined = keyed(puzzles).join(theirs.unique(["task_id", "aug_key"], keep="last"), on=["task_id", "aug_key"], how="inner")
+    mine, theirs, on = keyed(puzzles), keyed(pre_map), ["task_id", "aug_key"]
+    if "demos" in puzzles.columns and "demos" in pre_map.columns:  # same id, other task: no row (older maps lack it)
+        mine = mine.with_columns(puzzles["demos"].cast(pl.String).alias("demos"))
+        theirs = theirs.with_columns(pre_map["demos"].cast(pl.String).alias("demos"))
+        on.append("demos")
+    theirs = theirs.filter(pl.col("puzzle_id").is_in(trained.tolist())).rename({"puzzle_id": "row"})
+    joined = mine.join(theirs.unique(on, keep="last"), on=on, how="inner")
     source[joined["puzzle_id"].to_numpy()] = joined["row"].to_numpy()
     return source
 

@@ -136,6 +136,8 @@ def score(submission: Any, tasks: TaskLike) -> Score:
             "check it with `arc-pipeline validate`"
         )
     tasks = as_task_map(tasks)
+    if not tasks:
+        raise ArcError("no tasks to score against (the solutions source holds none); pass a source with tasks")
     unsolved = [tid for tid, t in tasks.items() if not t.has_solutions]
     if unsolved:
         shown = ", ".join(unsolved[:10]) + (f" and {len(unsolved) - 10} more" if len(unsolved) > 10 else "")

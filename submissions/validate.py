@@ -62,7 +62,11 @@ def load_submission(path: str | Path) -> Any:
         path = path / "submission.json"
     if not path.exists():
         raise ArcError(f"{path}: no such file (pass a submission.json or a run directory holding one)")
-    return read_json(path, fix="fix the file or write it again with `arc-pipeline submit`")
+    parsed = read_json(path, fix="fix the file or write it again with `arc-pipeline submit`")
+    if not isinstance(parsed, dict):  # e.g. a JSON string: never read as the name of another file
+        raise ArcError(f"{path}: submission is a JSON {type(parsed).__name__}, not a JSON object mapping task ids "
+                       "to lists of entries; write it again with `arc-pipeline submit`")
+    return parsed
 
 
 def _entry_problems(task_id: str, index: int, entry: Any) -> list[str]:

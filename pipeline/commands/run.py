@@ -24,6 +24,8 @@ def config_options(f):
         click.option("--target", default=None, metavar="SRC", help="Target source: the tasks to answer."),
         click.option("--keep-overlap", is_flag=True, default=False,
                      help="Keep training tasks that contain a target test pair."),
+        click.option("--skip-invalid", is_flag=True, default=False,
+                     help="Leave out invalid tasks (each named) instead of failing (data.skip_invalid)."),
         click.option("--devices", type=int, default=None, help="Processes for train, adapt and predict (torchrun when > 1)."),
         click.option("--time-budget", default=None, metavar="DURATION",
                      help="Wall clock for the run, e.g. 12h, 90m; a valid submission.json is always left."),
@@ -33,7 +35,7 @@ def config_options(f):
     return f
 
 
-def flag_sets(train_sources, target, keep_overlap, devices, time_budget) -> list[str]:
+def flag_sets(train_sources, target, keep_overlap, devices, time_budget, skip_invalid=False) -> list[str]:
     """Command-line flags as `section.key=value` overrides (applied after --set)."""
     sets = []
     if train_sources:
@@ -42,6 +44,8 @@ def flag_sets(train_sources, target, keep_overlap, devices, time_budget) -> list
         sets.append(f'data.target="{target}"')
     if keep_overlap:
         sets.append("data.keep_overlap=true")
+    if skip_invalid:
+        sets.append("data.skip_invalid=true")
     if devices is not None:
         sets.append(f"run.devices={devices}")
     if time_budget is not None:
@@ -49,18 +53,22 @@ def flag_sets(train_sources, target, keep_overlap, devices, time_budget) -> list
     return sets
 
 
-def resolve_from_options(preset, files, sets, run_dir, train_sources, target, keep_overlap, devices, time_budget):
+def resolve_from_options(preset, files, sets, run_dir, train_sources, target, keep_overlap, devices, time_budget,
+                         skip_invalid=False):
     from pipeline.config import resolve
 
-    all_sets = tuple(sets) + tuple(flag_sets(train_sources, target, keep_overlap, devices, time_budget))
+    all_sets = tuple(sets) + tuple(flag_sets(train_sources, target, keep_overlap, devices, time_budget, skip_invalid))
     return resolve(run_dir, preset=preset, files=tuple(files), sets=all_sets)
 
 
 @click.command("run")
 @config_options
 @click.option("--force", default=None, metavar="STAGE", help="Rerun STAGE and every stage after it.")
-def run(preset, files, sets, run_dir, train_sources, target, keep_overlap, devices, time_budget, force) -> None:
+def run(preset, files, sets, run_dir, train_sources, target, keep_overlap, devices, time_budget, force,
+        skip_invalid=False) -> None:
     """Run every stage (ingest .. report), resuming where a previous run stopped."""
+    from rich.markup import escape
+
     from pipeline import ui
     from pipeline.config import parse_duration
     from pipeline.stages import Context
@@ -68,17 +76,17 @@ def run(preset, files, sets, run_dir, train_sources, target, keep_overlap, devic
 
     t0 = time.time()
     cfg, rdir, origin = resolve_from_options(preset, files, sets, run_dir, train_sources, target, keep_overlap,
-                                             devices, time_budget)
+                                             devices, time_budget, skip_invalid)
     budget = parse_duration(cfg.run.time_budget)
     from pipeline.track import for_run
 
     tracker = for_run(cfg, rdir)
-    ctx = Context(progress=ui.progress, deadline=t0 + budget if budget else None, on_note=ui.info,
+    ctx = Context(progress=ui.progress, deadline=t0 + budget if budget else None, on_note=ui.note,
                   on_metrics=tracker.log)
     rows = plan(cfg, rdir, force=force)
-    ui.info(f"[bold]run[/] {rdir}  config: {origin}  protocol: {cfg.run.protocol}  "
-            f"device: {_device_text(cfg)}  budget: {cfg.run.time_budget or 'none'}")
-    ui.info(f"train: {', '.join(s.source for s in cfg.data.train_sources()) or '-'}  target: {cfg.data.target}")
+    ui.info(f"[bold]run[/] {escape(str(rdir))}  config: {escape(origin)}  protocol: {cfg.run.protocol}  "
+            f"device: {escape(_device_text(cfg))}  budget: {escape(cfg.run.time_budget or 'none')}")
+    ui.note(f"train: {', '.join(s.source for s in cfg.data.train_sources()) or '-'}  target: {cfg.data.target}")
     _sources_table(cfg, rdir)
     ui.table("plan", ["stage", "action", "why"], [[r.stage, r.action, r.reason] for r in rows])
 
@@ -88,7 +96,7 @@ def run(preset, files, sets, run_dir, train_sources, target, keep_overlap, devic
 
     def on_end(stage, rec):
         if rec.status == "done" and rec.summary and rec.start >= t0:
-            ui.info("  " + ", ".join(f"{k}={_short(v)}" for k, v in rec.summary.items()))
+            ui.note("  " + ", ".join(f"{k}={_short(v)}" for k, v in rec.summary.items()))
 
     try:
         records = execute(cfg, rdir, force=force, ctx=ctx, on_start=on_start, on_end=on_end)
@@ -124,7 +132,7 @@ def summary(rdir: Path, records: dict, seconds: float) -> None:
         ui.table("score", ["micro (per output)", "macro (per task)", "tasks solved", "outputs right", *cols], [row + vals])
     for name in ("submission.json", "score.json", "report.html", "config.toml", "manifest.json"):
         if (rdir / name).exists():
-            ui.info(f"{name:16s} {rdir / name}")
+            ui.note(f"{name:16s} {rdir / name}")
     ui.info(f"done in {seconds:.1f}s")
 
 

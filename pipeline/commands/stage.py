@@ -14,12 +14,12 @@ def _stage_command(name: str, help_text: str) -> click.Command:
     @click.option("--no-manifest", is_flag=True, hidden=True,
                   help="Run the stage body only (what each torchrun process does).")
     def command(preset, files, sets, run_dir, train_sources, target, keep_overlap, devices, time_budget, force,
-                no_manifest) -> None:
+                no_manifest, skip_invalid=False) -> None:
         from pipeline import ui
         from pipeline.stages import Context
 
         cfg, rdir, _ = resolve_from_options(preset, files, sets, run_dir, train_sources, target, keep_overlap,
-                                            devices, time_budget)
+                                            devices, time_budget, skip_invalid)
         import os
 
         from pipeline.stages.runner import DEADLINE_ENV
@@ -28,7 +28,7 @@ def _stage_command(name: str, help_text: str) -> click.Command:
         from pipeline.track import for_run
 
         tracker = for_run(cfg, rdir)
-        ctx = Context(progress=ui.progress, on_note=ui.info, deadline=deadline, on_metrics=tracker.log)
+        ctx = Context(progress=ui.progress, on_note=ui.note, deadline=deadline, on_metrics=tracker.log)
 
         if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not no_manifest:
             # started by torchrun directly: every rank runs the body; no rank may clear or record
@@ -52,9 +52,9 @@ def _stage_command(name: str, help_text: str) -> click.Command:
         finally:
             tracker.close()
         rec = records[name]
-        ui.info(f"{name}: {rec.status} in {rec.seconds:.1f}s" + (f" ({rec.note})" if rec.note else ""))
+        ui.note(f"{name}: {rec.status} in {rec.seconds:.1f}s" + (f" ({rec.note})" if rec.note else ""))
         if rec.summary:
-            ui.info("  " + ", ".join(f"{k}={v}" for k, v in rec.summary.items()))
+            ui.note("  " + ", ".join(f"{k}={v}" for k, v in rec.summary.items()))
 
     return command
 

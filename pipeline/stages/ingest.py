@@ -71,11 +71,20 @@ def symmetric_leaks(train: dict[str, Task], target: dict[str, Task], *, permute_
     return out
 
 
-def load_sources(cfg) -> tuple[dict[str, Task], dict[str, str], dict[str, Task]]:
-    """(train tasks, train task id -> source, target tasks), filtered as [data] asks."""
-    from arc.load import load
+def load_sources(cfg, skipped: dict[str, str] | None = None) -> tuple[dict[str, Task], dict[str, str], dict[str, Task]]:
+    """(train tasks, train task id -> source, target tasks), filtered as [data] asks; with
+    data.skip_invalid, invalid tasks are left out and their problems put in `skipped`."""
+    from arc.load import load as load_all
 
     d = cfg.data
+    skip = bool(getattr(d, "skip_invalid", False))
+
+    def load(src):
+        ts = load_all(src, skip_invalid=skip)
+        if skipped is not None:
+            skipped.update({f"{src}: {k}": v for k, v in ts.skipped.items()})
+        return ts
+
     if not d.target:
         raise ArcError("no target source: set data.target (or pass --target SRC)")
     target = load(d.target)
@@ -111,7 +120,11 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
 
     ctx = ctx or Context()
     rd = RunDir(run_dir)
-    train, origin, target = load_sources(cfg)
+    skipped: dict[str, str] = {}
+    train, origin, target = load_sources(cfg, skipped)
+    if skipped:
+        ctx.note(f"ingest: skipped {len(skipped)} invalid task(s) (data.skip_invalid): " + "; ".join(
+            list(skipped.values())[:3]) + (" ..." if len(skipped) > 3 else ""))
     exact = leaking_train_ids(train, target)
     check = cfg.data.overlap_check
     sym = {} if check == "exact" else symmetric_leaks(train, target, permute_zero=check == "symmetry+zero",
