@@ -64,7 +64,9 @@ def load_submission(path: str | Path) -> Any:
         raise ArcError(f"{path}: no such file (pass a submission.json or a run directory holding one)")
     parsed = read_json(path, fix="fix the file or write it again with `arc-pipeline submit`")
     if not isinstance(parsed, dict):  # e.g. a JSON string: never read as the name of another file
-        raise ArcError(f"{path}: submission is a JSON {type(parsed).__name__}, not a JSON object mapping task ids "
+        kind = {"str": "string", "list": "array", "int": "number", "float": "number", "bool": "boolean",
+                "NoneType": "null"}.get(type(parsed).__name__, type(parsed).__name__)
+        raise ArcError(f"{path}: submission is a JSON {kind}, not a JSON object mapping task ids "
                        "to lists of entries; write it again with `arc-pipeline submit`")
     return parsed
 

@@ -127,6 +127,7 @@ def test_per_task_frame():
     assert frame.schema["solved"] == pl.Boolean
 
 
-def test_empty_task_set_scores_zero():
-    s = score({}, {})
-    assert (s.micro, s.macro, s.tasks, s.outputs) == (0.0, 0.0, 0, 0)
+def test_empty_task_set_is_refused():
+    # issue 11: a score over zero tasks (e.g. an empty challenges file) said 0.0 and exited 0
+    with pytest.raises(ArcError, match="no tasks to score"):
+        score({}, {})
