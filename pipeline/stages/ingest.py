@@ -79,8 +79,8 @@ def load_sources(cfg, skipped: dict[str, str] | None = None) -> tuple[dict[str, 
     d = cfg.data
     skip = bool(getattr(d, "skip_invalid", False))
 
-    def load(src):
-        ts = load_all(src, skip_invalid=skip)
+    def load(src, **kw):
+        ts = load_all(src, skip_invalid=skip, **kw)
         if skipped is not None:
             skipped.update({f"{src}: {k}": v for k, v in ts.skipped.items()})
         return ts
