@@ -160,6 +160,6 @@ def augmentations_voted(raw: pl.DataFrame, tasks: Mapping[str, Task], ks: Sequen
     rows = []
     for n in aug_counts(n_max):
         sub = raw.filter(pl.col("aug_index") < n)
-        label = f"{n} augmentations" + (" (all)" if n == n_max else "")
+        label = f"{n} augs" + (" (all)" if n == n_max else "")
         rows.append(_score(label, predictions_at(sub, sub["steps"].to_numpy()), tasks, ks))
     return rows

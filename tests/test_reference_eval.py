@@ -73,7 +73,7 @@ def test_joint_evaluates_the_checkpoint_on_its_own_augmentations(setup):
     out = json.loads(analysed.output)
     rules = [r["rule"] for r in out["stopping_rules"]]
     assert rules[0] == "all steps" and rules[-4:] == ["step 1", "step 2", "step 3", "step 4"]
-    assert [r["rule"] for r in out["augmentations"]] == ["6 augmentations (all)"]
+    assert [r["rule"] for r in out["augmentations"]] == ["6 augs (all)"]
     assert {r["mean_steps"] for r in out["stopping_rules"] if r["rule"].startswith("step ")} == {1.0, 2.0, 3.0, 4.0}
 
 
