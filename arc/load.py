@@ -4,12 +4,13 @@ a RE-ARC example pool, or a JSON Lines / parquet file of tasks (the last three: 
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
 from arc.errors import ArcError
-from arc.io import write_json
+from arc.io import atomic_path
 from arc.readers import DEFAULT_DEMOS, read_json_file, read_lines, read_parquet, read_tree, split_folders, tree_files
 from arc.task import Task, TaskSet
 from arc.validate import TaskProblem, attach_solutions, parse_task, read_json
@@ -201,11 +202,19 @@ def save_tasks(tasks: Mapping[str, Task] | Iterable[Task] | TaskSet, path: str |
         items = list(tasks.values())
     else:
         items = list(tasks)
-    out = {t.id: t.to_json(with_solutions=True) for t in items}
-    if len(out) != len(items):  # a silent overwrite would drop a task
-        dup = sorted({t.id for t in items if sum(u.id == t.id for u in items) > 1})
+    ids = [t.id for t in items]
+    if len(set(ids)) != len(items):  # a silent overwrite would drop a task
+        seen: set[str] = set()
+        dup = sorted({i for i in ids if i in seen or seen.add(i)})
         raise ValueError(f"save_tasks: duplicate task ids {dup}")
-    write_json(path, out)
+    # One task at a time (the same bytes as one json.dumps of the whole object): a million-example
+    # source never exists as one Python object tree or one string.
+    compact = (",", ":")
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write("{")
+        for n, t in enumerate(items):
+            f.write(("," if n else "") + json.dumps(t.id) + ":" + json.dumps(t.to_json(with_solutions=True), separators=compact))
+        f.write("}")
 
 
 @dataclass(frozen=True)

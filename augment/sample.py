@@ -115,6 +115,8 @@ def sample_aug_rows(task: Task, n: int, seed: int, *, permute_zero: bool = False
     """Like `sample_augs`, as an (m, 11) uint8 array (dihedral, colour map), m <= n."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
+    if n == 1:  # the identity alone (always first); skips the symmetry search, ~2 ms a task
+        return Aug.identity().to_row()[None, :].copy()
     rng = task_rng(task.id, seed)
     movable = np.arange(0 if permute_zero else 1, N_COLORS)
     present = np.zeros(N_COLORS, dtype=bool)

@@ -135,3 +135,24 @@ def test_nested_tree_is_searched_recursively_and_ids_must_be_unique(tmp_path):
     (tmp_path / "Concept1" / f"{ref[0].id}.json").write_text(json.dumps(ref[0].to_json()))
     with pytest.raises(ArcError, match=rf"task id '{ref[0].id}' appears twice: .*Concept0/{ref[0].id}.json and .*Concept1/{ref[0].id}.json"):
         load(tmp_path)
+
+
+def test_bench_data_source_is_a_valid_rearc_tree_and_jsonl(tmp_path):
+    from pipeline.bench.data import generate
+
+    gen = generate(tmp_path / "r", 1200, "rearc")
+    assert gen["examples"] == 1200 and gen["files"] == 400
+    ts = load(tmp_path / "r", demos=2)  # 3 examples per pool: one task of 2 demonstrations + 1 test each
+    assert len(ts) == 400 and all(len(t.train) == 2 and len(t.test) == 1 for t in ts)
+    assert generate(tmp_path / "j", 4000, "jsonl")["examples"] == 3200  # 10 per task: two lines of 4
+    ts = load(tmp_path / "j" / "examples.jsonl")
+    assert len(ts) == 800 and all(len(t.train) == 3 and len(t.test) == 1 for t in ts)
+
+
+def test_save_tasks_streams_the_same_bytes_as_one_dump(tmp_path):
+    from arc.load import save_tasks
+
+    ref = list(load("arc2/evaluation"))[:5]
+    save_tasks(ref, tmp_path / "t.json")
+    whole = json.dumps({t.id: t.to_json(with_solutions=True) for t in ref}, separators=(",", ":"))
+    assert (tmp_path / "t.json").read_text() == whole
