@@ -224,12 +224,26 @@ def load_config(
                 raise ArcError(f"{origin}: {sec!r} must be a table [{sec}], not a value")
             for key, raw in keys.items():
                 values[sec][key] = coerce(classes[sec], sec, key, raw, origin)
+            _later_wins(values, sec, set(keys))
     for s in sets:
         sec, key, raw = _split_set(s)
         _check_section(sec, f"--set {s}")
         values[sec][key] = coerce(classes[sec], sec, key, raw, f"--set {s}", from_text=True)
+        _later_wins(values, sec, {key})
     sections = {name: _construct(name, lambda: classes[name](**values[name])) for name in SECTIONS}
     return validated(_sync(RunConfig(**sections), values))
+
+
+# (section, key) -> (key, value): a layer that sets the first resets the second unless it sets it too
+# (a preset's schedule in epochs yields to a later `--set train.steps=N`)
+EXCLUSIVE: dict[tuple[str, str], tuple[str, Any]] = {("train", "steps"): ("epochs", 0.0)}
+
+
+def _later_wins(values: dict[str, dict[str, Any]], sec: str, keys: set[str]) -> None:
+    for key in keys:
+        other = EXCLUSIVE.get((sec, key))
+        if other is not None and other[0] not in keys:
+            values[sec][other[0]] = other[1]
 
 
 def _construct(name: str, make):
@@ -271,7 +285,9 @@ def override(cfg: RunConfig, sets: list[str] | tuple[str, ...]) -> RunConfig:
         _check_section(sec, f"--set {s}")
         current = getattr(out, sec)
         value = coerce(type(current), sec, key, raw, f"--set {s}", from_text=True)
-        out = dataclasses.replace(out, **{sec: _construct(sec, lambda: dataclasses.replace(current, **{key: value}))})
+        changes = {key: value}
+        _later_wins({sec: changes}, sec, {key})
+        out = dataclasses.replace(out, **{sec: _construct(sec, lambda: dataclasses.replace(current, **changes))})
         if (sec, key) == ("run", "protocol"):
             out = _sync(out, {})
     return validated(out)

@@ -39,6 +39,7 @@ class AdaptConfig:
     time_budget_s: float = 0.0  # stop (with a checkpoint) when reached; 0 = none
     embeddings_only_fraction: float = 0.25  # first part of the steps: only puzzle rows train
     lr: float = 0.0  # trunk learning rate; 0 = train.lr
+    puzzle_lr: float = 0.0  # puzzle-row (sign-SGD) learning rate; 0 = train.puzzle_lr
     lr_warmup: int = -1  # warm-up steps; -1 = min(train.lr_warmup, steps // 10)
     from_ema: bool = True  # start from the pre-trained EMA weights when the checkpoint has them
 
@@ -63,7 +64,8 @@ class AdaptResult:
 def adapt_train_config(train_cfg: TrainConfig, cfg: AdaptConfig) -> TrainConfig:
     """The trainer's config for fine-tuning: the pre-training one with adapt's budget and rates."""
     warmup = cfg.lr_warmup if cfg.lr_warmup >= 0 else min(train_cfg.lr_warmup, cfg.steps // 10)
-    return replace(train_cfg, steps=cfg.steps, time_budget_s=cfg.time_budget_s, lr=cfg.lr or train_cfg.lr, lr_warmup=warmup)
+    return replace(train_cfg, steps=cfg.steps, epochs=0.0, time_budget_s=cfg.time_budget_s, lr=cfg.lr or train_cfg.lr,
+                   puzzle_lr=cfg.puzzle_lr or train_cfg.puzzle_lr, lr_warmup=warmup)
 
 
 def trained_ids(table: torch.Tensor, pre_map: pl.DataFrame | None) -> np.ndarray:

@@ -35,6 +35,10 @@ class TrainConfig:
     # (measured by a probe step; on the CPU the whole batch)
     micro_batch: int | Literal["auto"] = 0
     steps: int = 1000  # optimizer steps (one supervision step for every slot each)
+    # > 0: the schedule in epochs, the reference's way: steps = round(epochs x examples per epoch /
+    # global_batch) (an epoch of the reference rule = each task's pairs once); `steps` is then ignored.
+    # A config layer that sets `steps` without `epochs` resets epochs to 0 (the later layer wins).
+    epochs: float = 0.0
     lr: float = 1e-4
     lr_warmup: int = 2000
     lr_schedule: Literal["constant", "cosine"] = "constant"

@@ -18,7 +18,7 @@ import math
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -310,6 +310,21 @@ def non_finite(step: int, cfg: TrainConfig, last_good: Path | None) -> ArcError:
                     "or train.puzzle_lr, or check the data, then rerun")
 
 
+def planned_steps(cfg: TrainConfig, epoch_length: float) -> int:
+    """Optimizer steps of a run: `cfg.steps`, or epochs x examples per epoch / global batch when cfg.epochs > 0."""
+    if cfg.epochs <= 0:
+        return cfg.steps
+    return max(1, round(cfg.epochs * epoch_length / cfg.global_batch))
+
+
+def resolve_schedule(cfg: TrainConfig, source, group_weights: Mapping[str, float] | None = None) -> TrainConfig:
+    """`cfg` with `steps` from its epochs (the sampler's examples per epoch on `source`); as is without epochs."""
+    if cfg.epochs <= 0:
+        return cfg
+    sampler = make_sampler(source, cfg.sampling, cfg.seed, group_weights)
+    return replace(cfg, steps=planned_steps(cfg, sampler.epoch_length))
+
+
 @torch.no_grad()
 def evaluate(model: TRM, source, runtime: Runtime, *, batch_size: int = 256, max_steps: int | None = None,
              limit: int | None = None) -> dict[str, Any]:
@@ -374,7 +389,8 @@ def train(
     val_limit: int | None = None,
     group_weights: Mapping[str, float] | None = None,
 ) -> TrainResult:
-    """Train (or resume from ckpt_dir/latest) for train_cfg.steps optimizer steps or its time budget.
+    """Train (or resume from ckpt_dir/latest) for train_cfg.steps optimizer steps (or its epochs, see
+    `resolve_schedule`) or its time budget.
 
     `init_from`: a checkpoint whose weights start a fresh run (puzzle rows remapped by the puzzle
     map's keys when it comes from another dataset build; new rows at the mean). `trunk_frozen_until`:
@@ -386,6 +402,7 @@ def train(
     weight the reference sampling rule (`solver.sampler.make_sampler`).
     """
     t0 = time.perf_counter()
+    train_cfg = resolve_schedule(train_cfg, source, group_weights)
     rt = runtime or setup_runtime(train_cfg.device, train_cfg.dtype)
     ckpt_dir = Path(ckpt_dir)
     metrics_path = Path(metrics_path) if metrics_path else ckpt_dir.parent / "metrics.jsonl"

@@ -89,6 +89,11 @@ def run(preset, files, sets, run_dir, train_sources, target, keep_overlap, devic
     ui.note(f"train: {', '.join(s.source for s in cfg.data.train_sources()) or '-'}  target: {cfg.data.target}")
     _sources_table(cfg, rdir)
     ui.table("plan", ["stage", "action", "why"], [[r.stage, r.action, r.reason] for r in rows])
+    from pipeline.stages.train import plan_text
+
+    schedule = plan_text(cfg, rdir)
+    if schedule:
+        ui.info(schedule)
 
     def on_start(stage, row):
         if row.action != "cached":

@@ -19,6 +19,69 @@ def model_config(cfg, dataset_dir: Path):
                                num_puzzles=int(meta["num_puzzles"])), meta
 
 
+def schedule_text(train_cfg, steps: int, epoch_length: float, *, approx: bool = False) -> str:
+    """One line: the step count and where it comes from (epochs x examples per epoch / batch, or steps)."""
+    about = "about " if approx else ""
+    if train_cfg.epochs > 0:
+        return (f"{train_cfg.epochs:g} epochs x {about}{epoch_length:,.0f} examples per epoch ({train_cfg.sampling} sampling) "
+                f"/ batch {train_cfg.global_batch} = {about}{steps:,} steps")
+    epochs = steps * train_cfg.global_batch / epoch_length if epoch_length else 0
+    return f"{steps:,} steps (train.steps) = {about}{epochs:,.3g} epochs of {about}{epoch_length:,.0f} examples at batch {train_cfg.global_batch}"
+
+
+def duration_text(seconds: float) -> str:
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def plan_text(cfg, run_dir: str | Path) -> str | None:
+    """The training schedule for the run's plan: exact from the build when there is one, else counted
+    from the sources (the reference rule's examples per epoch); with the speed of this run's last
+    training metrics when it has some. None when the run does not train."""
+    import json
+
+    if cfg.run.checkpoint or cfg.train is None or not hasattr(cfg.train, "epochs"):
+        return None
+    run_dir = Path(run_dir)
+    ds = run_dir / DATASET
+    approx = False
+    if (ds / "meta.json").is_file():
+        from augment.dataset import open_split
+        from solver.sampler import make_sampler
+
+        src = open_split(ds, "train")
+        length = make_sampler(src, cfg.train.sampling, cfg.train.seed).epoch_length
+    elif cfg.train.sampling == "reference":
+        from pipeline.stages.ingest import load_sources
+
+        train_tasks, _, target = load_sources(cfg)
+        length = sum(len(t.train) + sum(p.output is not None for p in t.test) for t in train_tasks.values())
+        length += sum(len(t.train) for t in target.values()) if cfg.run.protocol == "joint" else 0
+        approx = True  # before ingest's overlap filter and the build's held-out pairs
+    else:
+        return f"train: {cfg.train.steps:,} steps" if cfg.train.epochs <= 0 else "train: steps known after the build"
+    from solver.train import planned_steps
+
+    steps = planned_steps(cfg.train, length)
+    text = "train: " + schedule_text(cfg.train, steps, length, approx=approx)
+    rate = 0.0
+    metrics = run_dir / METRICS
+    if metrics.is_file():
+        for line in metrics.read_text().splitlines():
+            try:
+                rate = float(json.loads(line).get("examples_per_s", rate))
+            except (ValueError, AttributeError):
+                continue
+    if rate > 0:
+        text += f"; at this run's {rate:,.0f} examples/s about {duration_text(steps * cfg.train.global_batch / rate)}"
+    else:
+        text += "; time: estimated once training has logged its speed"
+    return text
+
+
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     ctx = ctx or Context()
     run_dir = Path(run_dir)
@@ -28,7 +91,8 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
         return StageResult([], {"skipped": True}, note=f"checkpoint {cfg.run.checkpoint} is evaluated as is")
     from augment.dataset import open_split, read_puzzles
     from solver import checkpoint as ckpt
-    from solver.train import train
+    from solver.sampler import make_sampler
+    from solver.train import resolve_schedule, train
 
     ds = run_dir / DATASET
     mcfg, meta = model_config(cfg, ds)
@@ -44,24 +108,30 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     if resumed:
         ctx.note(f"train: resuming from step {resumed} ({latest})")
     budget = cfg.train.time_budget_s
-    with ctx.progress("train", cfg.train.steps, unit="step", stop_at=time.time() + budget if budget else None,
+    tcfg = resolve_schedule(cfg.train, source)
+    ctx.note(f"train: {schedule_text(cfg.train, tcfg.steps, make_sampler(source, tcfg.sampling, tcfg.seed).epoch_length)}")
+    with ctx.progress("train", tcfg.steps, unit="step", stop_at=time.time() + budget if budget else None,
                       deadline=ctx.deadline, completed=resumed) as advance:
         done = [resumed]
 
         def on_metrics(row: dict) -> None:
             step = int(row.get("step", done[0]))
+            if done[0] == resumed and step > resumed and row.get("elapsed_s"):
+                rate = (step - resumed) / row["elapsed_s"]
+                ctx.note(f"train: {rate:.3g} steps/s so far: about {duration_text((tcfg.steps - step) / rate)} "
+                         f"for the remaining {tcfg.steps - step:,} steps")
             advance(step - done[0], metrics=row)
             ctx.metrics("train", row)
             done[0] = step
 
-        result = train(mcfg, cfg.train, source, run_dir / CHECKPOINTS, val_source=val,
+        result = train(mcfg, tcfg, source, run_dir / CHECKPOINTS, val_source=val,
                        puzzle_map=read_puzzles(ds), dataset_fingerprint=meta["fingerprint"],
                        on_metrics=on_metrics, group_weights=weights,
                        metrics_path=run_dir / METRICS)
     for note in result.notes:
         ctx.note(f"train: {note}")
     if result.stopped == "time_budget":
-        ctx.note(f"train: stopped by the time budget at step {result.step} of {cfg.train.steps}")
+        ctx.note(f"train: stopped by the time budget at step {result.step} of {tcfg.steps}")
     m = result.metrics or {}
     summary = {"step": result.step, "resumed_from": resumed, "stopped": result.stopped,
                "loss": m.get("loss"), "exact_accuracy": m.get("exact_accuracy"),
