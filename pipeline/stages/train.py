@@ -54,15 +54,11 @@ def plan_text(cfg, run_dir: str | Path) -> str | None:
 
         src = open_split(ds, "train")
         length = make_sampler(src, cfg.train.sampling, cfg.train.seed).epoch_length
-    elif cfg.train.sampling == "reference":
-        from pipeline.stages.ingest import load_sources
-
-        train_tasks, _, target = load_sources(cfg)
-        length = sum(len(t.train) + sum(p.output is not None for p in t.test) for t in train_tasks.values())
-        length += sum(len(t.train) for t in target.values()) if cfg.run.protocol == "joint" else 0
-        approx = True  # before ingest's overlap filter and the build's held-out pairs
     else:
-        return f"train: {cfg.train.steps:,} steps" if cfg.train.epochs <= 0 else "train: steps known after the build"
+        length = _pairs_from_sources(cfg) if cfg.train.sampling == "reference" else None
+        if length is None:
+            return f"train: {cfg.train.steps:,} steps" if cfg.train.epochs <= 0 else "train: steps known after the build"
+        approx = True  # before ingest's overlap filter and the build's held-out pairs
     from solver.train import planned_steps
 
     steps = planned_steps(cfg.train, length)
@@ -80,6 +76,20 @@ def plan_text(cfg, run_dir: str | Path) -> str | None:
     else:
         text += "; time: estimated once training has logged its speed"
     return text
+
+
+def _pairs_from_sources(cfg) -> int | None:
+    """Training pairs per epoch under the reference rule, counted from the ARC sources before any
+    build (None when the sources are not ARC tasks, e.g. generated puzzles, or cannot be read yet)."""
+    from arc.errors import ArcError
+    from pipeline.stages.ingest import load_sources
+
+    try:
+        train_tasks, _, target = load_sources(cfg)
+    except (ArcError, OSError, ValueError):
+        return None
+    length = sum(len(t.train) + sum(p.output is not None for p in t.test) for t in train_tasks.values())
+    return length + (sum(len(t.train) for t in target.values()) if cfg.run.protocol == "joint" else 0)
 
 
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
