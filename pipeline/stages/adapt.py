@@ -8,7 +8,7 @@ from pathlib import Path
 from arc.errors import ArcError
 from pipeline.rundir import ADAPT, CHECKPOINTS, DATASET, METRICS
 from pipeline.stages import Context, StageResult
-from pipeline.stages.train import model_config
+from pipeline.stages.train import last_rate, model_config
 
 
 def source_checkpoint(cfg, run_dir: Path) -> Path:
@@ -24,7 +24,6 @@ def planned(cfg, run_dir: Path, ctx: Context):
     The speed comes from this run's training metrics, else from the checkpoint's last metrics
     (another machine's: then only the time budget itself guards the deadline)."""
     import dataclasses
-    import json
 
     from solver import checkpoint as ckpt
 
@@ -36,14 +35,7 @@ def planned(cfg, run_dir: Path, ctx: Context):
                                    time_budget_s=float(tc.get("time_budget_s", a.time_budget_s)))
     if not a.time_budget_s:
         return a
-    rate = 0.0
-    metrics = run_dir / METRICS
-    if metrics.exists():
-        for line in metrics.read_text().splitlines():
-            try:
-                rate = float(json.loads(line).get("examples_per_s", rate))
-            except (ValueError, AttributeError):
-                continue
+    rate = last_rate(run_dir / METRICS)
     if not rate:
         try:
             rate = float(ckpt.read_meta(source_checkpoint(cfg, run_dir)).get("metrics", {}).get("examples_per_s", 0))

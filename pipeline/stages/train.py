@@ -37,12 +37,24 @@ def duration_text(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
+def last_rate(metrics: Path) -> float:
+    """The last examples/s a metrics.jsonl logged (0 when none)."""
+    import json
+
+    rate = 0.0
+    if metrics.is_file():
+        for line in metrics.read_text().splitlines():
+            try:
+                rate = float(json.loads(line).get("examples_per_s", rate))
+            except (ValueError, AttributeError):
+                continue
+    return rate
+
+
 def plan_text(cfg, run_dir: str | Path) -> str | None:
     """The training schedule for the run's plan: exact from the build when there is one, else counted
     from the sources (the reference rule's examples per epoch); with the speed of this run's last
     training metrics when it has some. None when the run does not train."""
-    import json
-
     if cfg.run.checkpoint or cfg.train is None or not hasattr(cfg.train, "epochs"):
         return None
     run_dir = Path(run_dir)
@@ -63,14 +75,7 @@ def plan_text(cfg, run_dir: str | Path) -> str | None:
 
     steps = planned_steps(cfg.train, length)
     text = "train: " + schedule_text(cfg.train, steps, length, approx=approx)
-    rate = 0.0
-    metrics = run_dir / METRICS
-    if metrics.is_file():
-        for line in metrics.read_text().splitlines():
-            try:
-                rate = float(json.loads(line).get("examples_per_s", rate))
-            except (ValueError, AttributeError):
-                continue
+    rate = last_rate(run_dir / METRICS)
     if rate > 0:
         text += f"; at this run's {rate:,.0f} examples/s about {duration_text(steps * cfg.train.global_batch / rate)}"
     else:
@@ -118,8 +123,9 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     if resumed:
         ctx.note(f"train: resuming from step {resumed} ({latest})")
     budget = cfg.train.time_budget_s
-    tcfg = resolve_schedule(cfg.train, source)
-    ctx.note(f"train: {schedule_text(cfg.train, tcfg.steps, make_sampler(source, tcfg.sampling, tcfg.seed).epoch_length)}")
+    tcfg = resolve_schedule(cfg.train, source, weights)
+    per_epoch = make_sampler(source, tcfg.sampling, tcfg.seed, weights).epoch_length
+    ctx.note(f"train: {schedule_text(cfg.train, tcfg.steps, per_epoch)}")
     with ctx.progress("train", tcfg.steps, unit="step", stop_at=time.time() + budget if budget else None,
                       deadline=ctx.deadline, completed=resumed) as advance:
         done = [resumed]
