@@ -229,6 +229,7 @@ def load_config(
         sec, key, raw = _split_set(s)
         _check_section(sec, f"--set {s}")
         values[sec][key] = coerce(classes[sec], sec, key, raw, f"--set {s}", from_text=True)
+<<<<<<< HEAD
         _later_wins(values, sec, {key})
     sections = {name: _construct(name, lambda: classes[name](**values[name])) for name in SECTIONS}
     return validated(_sync(RunConfig(**sections), values))
@@ -248,12 +249,24 @@ def _later_wins(values: dict[str, dict[str, Any]], sec: str, keys: set[str]) -> 
 
 def _construct(name: str, make):
     """A section built from its values; a check in its own __post_init__ becomes a one-line ArcError."""
+=======
+    sections = {name: _construct(name, lambda: classes[name](**values[name]), values[name]) for name in SECTIONS}
+    return validated(_sync(RunConfig(**sections), values))
+
+
+def _construct(name: str, make, given: dict[str, Any] | None = None):
+    """A section built from its values; a check in its own __post_init__ becomes a one-line ArcError
+    (worded by pipeline.rules, naming key, value and range, when a rule covers the value)."""
+>>>>>>> 7436186 (config: a section's own __post_init__ refusal is reworded by the rules (key, value, valid range))
     try:
         return make()
     except ArcError:
         raise
     except (TypeError, ValueError) as e:
-        raise ArcError(f"invalid config: [{name}] {e}") from None
+        from pipeline.rules import field_problems
+
+        found = [m for k, v in (given or {}).items() for m in field_problems(f"{name}.{k}", v)]
+        raise ArcError(f"invalid config: {found[0]}" if found else f"invalid config: [{name}] {e}") from None
 
 
 def validated(cfg: RunConfig) -> RunConfig:
@@ -285,9 +298,13 @@ def override(cfg: RunConfig, sets: list[str] | tuple[str, ...]) -> RunConfig:
         _check_section(sec, f"--set {s}")
         current = getattr(out, sec)
         value = coerce(type(current), sec, key, raw, f"--set {s}", from_text=True)
+<<<<<<< HEAD
         changes = {key: value}
         _later_wins({sec: changes}, sec, {key})
         out = dataclasses.replace(out, **{sec: _construct(sec, lambda: dataclasses.replace(current, **changes))})
+=======
+        out = dataclasses.replace(out, **{sec: _construct(sec, lambda: dataclasses.replace(current, **{key: value}), {key: value})})
+>>>>>>> 7436186 (config: a section's own __post_init__ refusal is reworded by the rules (key, value, valid range))
         if (sec, key) == ("run", "protocol"):
             out = _sync(out, {})
     return validated(out)

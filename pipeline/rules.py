@@ -222,7 +222,7 @@ def problems(cfg) -> list[str]:
         if section is None or not dataclasses.is_dataclass(section):
             continue
         for f in dataclasses.fields(section):
-            out += _field_problems(f"{name}.{f.name}", getattr(section, f.name))
+            out += field_problems(f"{name}.{f.name}", getattr(section, f.name))
         extra = getattr(section, "validate", None)
         if callable(extra):
             out += list(extra() or [])
@@ -233,7 +233,8 @@ def problems(cfg) -> list[str]:
     return out
 
 
-def _field_problems(key: str, value: Any) -> list[str]:
+def field_problems(key: str, value: Any) -> list[str]:
+    """What is wrong with one field's value by its range (empty: fine)."""
     if isinstance(value, (tuple, list)):
         rng = ITEM_RANGES.get(key)
         out = []

@@ -15,7 +15,7 @@ from pipeline.config import load_config, override
     ("train.steps=-1", "train.steps = -1"),
     ("model.max_steps=0", "model.max_steps = 0"),
     ("train.global_batch=0", "train.global_batch = 0"),
-    ("predict.batch_size=-4", "predict"),
+    ("predict.batch_size=-4", "predict.batch_size = -4"),
     ("model.hidden=-8", "model.hidden = -8"),
     ("model.heads=3", "model.heads = 3 does not divide model.hidden = 64"),
     ("train.device=gpu0", "train.device = 'gpu0'"),
