@@ -170,14 +170,20 @@ def first_failure(stages):
     return None, ""
 
 
-def model_source(predict_summary):
-    """Which model the predictions came from, by the checkpoint predict read."""
+def model_source(predict_summary, run_dir):
+    """Which model the predictions came from: by the checkpoint predict read, else (a stage run
+    under torchrun reports no summary) by predict's own rule: adapt/latest, else adapt/init."""
     path = str(predict_summary.get("checkpoint_path") or "").replace(os.sep, "/")
+    if not path:
+        if os.path.isfile(os.path.join(run_dir, "adapt", "latest")):
+            path = "adapt/latest"
+        elif os.path.isfile(os.path.join(run_dir, "adapt", "init", "latest")):
+            path = "adapt/init/latest"
     if path.startswith("adapt/init"):
         return "pretrained"
     if path.startswith("adapt/"):
         return "adapted"
-    return "checkpoint" if path or predict_summary.get("checkpoint") else "identity"
+    return "checkpoint"
 
 
 def install(entry):
@@ -282,7 +288,11 @@ def main(argv=None):
         reason = attempt(entry, challenges)
     except Exception as e:  # noqa: BLE001 - whatever breaks here, the fallback and a true status stay
         reason = f"the entry script failed: {type(e).__name__}: {e}"
-    finish(entry, challenges, reason)
+    try:
+        finish(entry, challenges, reason)
+    except Exception as e:  # noqa: BLE001 - the submission on disk is valid either way (atomic copies)
+        entry.save(reason=f"{reason}; finishing failed: {type(e).__name__}: {e}".lstrip("; "))
+        log(f"finishing failed ({type(e).__name__}: {e}); {entry.out} is the last valid submission written")
     return 0
 
 
@@ -322,10 +332,10 @@ def finish(entry, challenges, reason):
             shutil.copyfile(produced, entry.out + ".tmp")
             os.replace(entry.out + ".tmp", entry.out)
             summary = stages["predict"].get("summary") or {}
-            source = model_source(summary)
+            source = model_source(summary, entry.run_dir)
             sub = stages["submit"].get("summary") or {}
             why = {"adapted": "the adapted model", "pretrained": "the pre-trained checkpoint without adaptation",
-                   "checkpoint": f"checkpoint {summary.get('checkpoint')}"}[source]
+                   "checkpoint": f"checkpoint {summary.get('checkpoint') or entry.args.checkpoint}"}[source]
             entry.save(source=source, reason=f"{why}" + (f" ({reason})" if reason else ""),
                        checkpoint=summary.get("checkpoint_path") or summary.get("checkpoint"),
                        failed_tasks=summary.get("failed_tasks", []),

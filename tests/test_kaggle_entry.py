@@ -71,6 +71,16 @@ def test_rerun_signal_skips_the_placeholder_guess(monkeypatch):
     assert kaggle_entry.is_placeholder(NoChildren(), "x.json") is False
 
 
+def test_model_source_without_a_summary_follows_predict_s_rule(tmp_path):
+    # under torchrun the manifest has no predict summary: the run directory tells
+    assert kaggle_entry.model_source({"checkpoint_path": "adapt/init/step_00000000"}, str(tmp_path)) == "pretrained"
+    assert kaggle_entry.model_source({}, str(tmp_path)) == "checkpoint"
+    _file(tmp_path / "adapt" / "init" / "latest", "step_00000000")
+    assert kaggle_entry.model_source({"devices": 4}, str(tmp_path)) == "pretrained"
+    _file(tmp_path / "adapt" / "latest", "step_00000004")
+    assert kaggle_entry.model_source({"devices": 4}, str(tmp_path)) == "adapted"
+
+
 def test_the_entry_deadline_variable_is_the_runner_s():
     from pipeline.stages.runner import DEADLINE_ENV
 
