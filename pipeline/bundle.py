@@ -100,6 +100,11 @@ def slim_copy(src: Path, dest: Path) -> list[str]:
     for need in ("meta.json", "weights.pt"):
         if need not in copied:
             raise ArcError(f"{src}: no {need}; bundle a complete step directory written by `arc-pipeline train`")
+    # meta.json lists every file's size and digest (what makes a step intact): only the kept ones now
+    meta = json.loads((dest / "meta.json").read_text())
+    if "files" in meta:
+        meta["files"] = {k: v for k, v in meta["files"].items() if k in copied}
+        (dest / "meta.json").write_text(json.dumps(meta, indent=1))
     return copied
 
 

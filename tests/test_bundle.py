@@ -71,12 +71,24 @@ def test_checkpoint_is_checked_against_the_preset():
 
 
 def test_slim_checkpoint_keeps_what_adapt_reads(tmp_path):
-    src = tmp_path / "step_00000010"
-    src.mkdir()
-    for name in (*SLIM_FILES, "optim.pt", "carry_rank0.pt", "carry_rank1.pt"):
+    import torch
+
+    from solver import checkpoint as ckpt
+
+    src = ckpt.save(tmp_path / "ck", 10, model=torch.nn.Linear(2, 2), meta={"model_config": {}},
+                    optimizer=torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1),
+                    carry={"y": torch.zeros(2)}, ema=None)
+    for name in ("ema.pt", "puzzle_map.parquet"):
         (src / name).write_bytes(b"x" * 100)
-    assert sorted(slim_copy(src, tmp_path / "slim")) == sorted(SLIM_FILES)
-    assert sorted(p.name for p in (tmp_path / "slim").iterdir()) == sorted(SLIM_FILES)
+    kept = slim_copy(src, tmp_path / "slim")
+    assert "optim.pt" not in kept and not any(k.startswith("carry") for k in kept)
+    assert {"meta.json", "weights.pt", "state.pt"} <= set(kept)
+    assert sorted(p.name for p in (tmp_path / "slim").iterdir()) == sorted(kept)
+    assert ckpt.problem(tmp_path / "slim") is None  # still an intact step: meta lists only what was kept
+    src = tmp_path / "bare"
+    src.mkdir()
+    for name in SLIM_FILES:
+        (src / name).write_bytes(b"{}" if name == "meta.json" else b"x")
     (src / "weights.pt").unlink()
     with pytest.raises(ArcError, match="weights.pt"):
         slim_copy(src, tmp_path / "slim2")
