@@ -229,9 +229,8 @@ def load_config(
         sec, key, raw = _split_set(s)
         _check_section(sec, f"--set {s}")
         values[sec][key] = coerce(classes[sec], sec, key, raw, f"--set {s}", from_text=True)
-<<<<<<< HEAD
         _later_wins(values, sec, {key})
-    sections = {name: _construct(name, lambda: classes[name](**values[name])) for name in SECTIONS}
+    sections = {name: _construct(name, lambda: classes[name](**values[name]), values[name]) for name in SECTIONS}
     return validated(_sync(RunConfig(**sections), values))
 
 
@@ -247,17 +246,9 @@ def _later_wins(values: dict[str, dict[str, Any]], sec: str, keys: set[str]) -> 
             values[sec][other[0]] = other[1]
 
 
-def _construct(name: str, make):
-    """A section built from its values; a check in its own __post_init__ becomes a one-line ArcError."""
-=======
-    sections = {name: _construct(name, lambda: classes[name](**values[name]), values[name]) for name in SECTIONS}
-    return validated(_sync(RunConfig(**sections), values))
-
-
 def _construct(name: str, make, given: dict[str, Any] | None = None):
     """A section built from its values; a check in its own __post_init__ becomes a one-line ArcError
     (worded by pipeline.rules, naming key, value and range, when a rule covers the value)."""
->>>>>>> 7436186 (config: a section's own __post_init__ refusal is reworded by the rules (key, value, valid range))
     try:
         return make()
     except ArcError:
@@ -298,13 +289,9 @@ def override(cfg: RunConfig, sets: list[str] | tuple[str, ...]) -> RunConfig:
         _check_section(sec, f"--set {s}")
         current = getattr(out, sec)
         value = coerce(type(current), sec, key, raw, f"--set {s}", from_text=True)
-<<<<<<< HEAD
         changes = {key: value}
         _later_wins({sec: changes}, sec, {key})
-        out = dataclasses.replace(out, **{sec: _construct(sec, lambda: dataclasses.replace(current, **changes))})
-=======
-        out = dataclasses.replace(out, **{sec: _construct(sec, lambda: dataclasses.replace(current, **{key: value}), {key: value})})
->>>>>>> 7436186 (config: a section's own __post_init__ refusal is reworded by the rules (key, value, valid range))
+        out = dataclasses.replace(out, **{sec: _construct(sec, lambda: dataclasses.replace(current, **changes), changes)})
         if (sec, key) == ("run", "protocol"):
             out = _sync(out, {})
     return validated(out)
