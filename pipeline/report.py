@@ -1,7 +1,14 @@
-"""report.html: one self-contained page per run (scores, stage timings, loss curve, per-task grids).
+"""report.html: one self-contained page per run, read as a competitor reads a run.
 
-Grids are PNG data URIs (arc.render's encoder), so the page needs no other file; rows sort by
-clicking a column header (a few lines of inline JavaScript).
+Run level: scores, pass@K against K, the budget and where it went (seconds per stage, predictions
+made of those planned, fallbacks), the training sources, a halting-step histogram, pass@2 against
+the augmentations voted, training curves. Per task: the demonstration pairs, each test input, the
+truth when known, the top candidates with votes, share of votes, mean halting probability and mean
+steps; marks for fallbacks and budget stops; rows filter (solved / unsolved / low agreement /
+ranking loss ...) and sort by clicking a column header (a few lines of inline JavaScript).
+
+Grids are PNG data URIs (arc.render's encoder) and charts inline SVG (pipeline.report_charts), so
+the page needs no other file and opens offline.
 """
 
 from __future__ import annotations
@@ -9,7 +16,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,14 +24,67 @@ import numpy as np
 
 from arc.render import grid_pixels, png_bytes
 from arc.task import Task
+from pipeline.report_charts import bar_chart, line_chart
+
+LOW_AGREEMENT = 0.5  # a test input whose top candidate holds less than this share of the votes
+SHOWN = 5  # candidates drawn per test input
+
+
+@dataclass
+class Candidate:
+    grid: np.ndarray
+    votes: int
+    share: float  # votes / predictions made for the test input
+    halt: float  # mean halting probability of its votes
+    steps: float  # mean supervision steps of its votes
+    right: bool | None = None  # None when the truth is unknown
+
+
+@dataclass
+class InputView:
+    candidates: list[Candidate]  # ranked, best first (at most SHOWN)
+    correct: bool | None  # the submission's attempts hold the truth (None: unknown)
+    predicted: int = 0  # predictions made for this test input
+    planned: int | None = None  # predictions planned (augmented copies), when the build is there
+    rank: int | None = None  # rank of the truth among all candidates (None: not predicted or unknown)
+    fallback: bool = False  # no candidate: the submission's attempts are the test input
+
+    @property
+    def budget_cut(self) -> bool:
+        return self.planned is not None and self.predicted < self.planned
+
+    @property
+    def top_share(self) -> float:
+        return self.candidates[0].share if self.candidates else 0.0
 
 
 @dataclass
 class TaskRow:
     task: Task
-    attempts: list[list[np.ndarray | None]]  # per test input: attempt_1, attempt_2
-    correct: list[bool | None]  # per test input; None when the truth is unknown
-    best_rank: int | None = None  # rank of the right candidate among the votes (None: not found)
+    tests: list[InputView]
+    failed: str | None = None  # predict failed for this task (its inputs fall back)
+
+    @property
+    def known(self) -> list[bool]:
+        return [t.correct for t in self.tests if t.correct is not None]
+
+    @property
+    def best_rank(self) -> int | None:
+        ranks = [t.rank for t in self.tests if t.rank is not None]
+        return min(ranks) if ranks else None
+
+    def tags(self) -> list[str]:
+        k = self.known
+        out = ["unknown"] if not k else (["solved"] if all(k) else ["unsolved"])
+        if any(t.candidates and t.top_share < LOW_AGREEMENT for t in self.tests):
+            out.append("low")
+        if any(t.rank is not None and t.rank > 2 for t in self.tests):
+            out.append("rankloss")
+        if self.failed or any(t.fallback for t in self.tests):
+            out.append("fallback")
+        if any(t.budget_cut for t in self.tests):
+            out.append("budget")
+        return out
 
 
 @dataclass
@@ -34,9 +93,12 @@ class ReportData:
     scores: dict[str, Any] | None  # score.json, or None when the target has no solutions
     stages: list[tuple[str, str, float, str]]  # (stage, status, seconds, note)
     rows: list[TaskRow]
-    curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # name -> (step, value)
+    curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # metric -> (step, value)
     notes: list[str] = field(default_factory=list)
     sources: list[dict] = field(default_factory=list)  # training sources: source, tasks, pairs, weight, share
+    budget: dict[str, Any] = field(default_factory=dict)  # time_budget_s, predictions, planned, stopped, fallbacks, entries
+    halt_steps: dict[int, int] = field(default_factory=dict)  # halting step -> predictions
+    aug_pass: list[tuple[int, float, float]] = field(default_factory=list)  # (augmentations, pass@2 task, output)
 
 
 def grid_img(grid: np.ndarray | None, max_px: int = 120) -> str:
@@ -49,40 +111,19 @@ def grid_img(grid: np.ndarray | None, max_px: int = 120) -> str:
     return f'<img alt="{g.shape[0]}x{g.shape[1]}" src="data:image/png;base64,{uri}">'
 
 
-def loss_svg(curves: dict[str, list[tuple[float, float]]], width: int = 640, height: int = 220) -> str:
-    """Inline SVG line chart of each curve (steps on x, values on y, linear)."""
-    pts = [p for c in curves.values() for p in c if math.isfinite(p[1])]
-    if not pts:
-        return '<p class="none">no training metrics found</p>'
-    x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
-    y0, y1 = min(0.0, min(p[1] for p in pts)), max(p[1] for p in pts)
-    x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
-    pad = 40
-    colours = ["#1E93FF", "#F93C31", "#4FCC30", "#FFDC00", "#E53AA3", "#FF851B"]
-
-    def xy(p: tuple[float, float]) -> str:
-        x = pad + (p[0] - x0) / (x1 - x0) * (width - 2 * pad)
-        y = height - pad - (p[1] - y0) / (y1 - y0) * (height - 2 * pad)
-        return f"{x:.1f},{y:.1f}"
-
-    parts = [f'<svg width="{width}" height="{height}" class="chart">',
-             f'<rect x="{pad}" y="{pad}" width="{width - 2 * pad}" height="{height - 2 * pad}" class="frame"/>',
-             f'<text x="{pad}" y="{height - 10}">step {x0:g}</text>',
-             f'<text x="{width - pad}" y="{height - 10}" text-anchor="end">step {x1:g}</text>',
-             f'<text x="5" y="{pad}">{y1:.3g}</text>', f'<text x="5" y="{height - pad}">{y0:.3g}</text>']
-    for i, (name, c) in enumerate(curves.items()):
-        good = [p for p in c if math.isfinite(p[1])]
-        colour = colours[i % len(colours)]
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" '
-                     f'points="{" ".join(xy(p) for p in good)}"/>')
-        parts.append(f'<text x="{width - pad - 5}" y="{pad + 15 + 14 * i}" text-anchor="end" '
-                     f'fill="{colour}">{html.escape(name)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+def figure(label: str, grid: np.ndarray | None, max_px: int = 120, cls: str = "") -> str:
+    """A grid with its caption above it; captions line up whatever the grids' heights."""
+    return (f"<figure class='{cls}'><figcaption>{label}</figcaption>{grid_img(grid, max_px)}</figure>")
 
 
-def read_curves(files: dict[str, Path], keys_with: str = "loss") -> dict[str, list[tuple[float, float]]]:
-    """(step, value) series of every numeric field whose name contains `keys_with`, per labelled JSONL file."""
+def loss_svg(curves: dict[str, list[tuple[float, float]]]) -> str:
+    """The loss terms of `curves` against the training step (kept for callers of the old name)."""
+    return line_chart(curves, "training step", "loss", title="training loss") if curves else \
+        '<p class="none">no training metrics found</p>'
+
+
+def read_curves(files: dict[str, Path], keys_with: str = "") -> dict[str, list[tuple[float, float]]]:
+    """(step, value) series of every numeric field (whose name contains `keys_with`), per labelled JSONL file."""
     curves: dict[str, list[tuple[float, float]]] = {}
     for label, path in files.items():
         if not path.exists():
@@ -96,50 +137,70 @@ def read_curves(files: dict[str, Path], keys_with: str = "loss") -> dict[str, li
                 continue
             step = rec.get("step", i)
             for k, v in rec.items():
-                if keys_with in k and isinstance(v, (int, float)) and not isinstance(v, bool):
+                if k != "step" and keys_with in k and isinstance(v, (int, float)) and not isinstance(v, bool):
                     curves.setdefault(f"{label} {k}", []).append((float(step), float(v)))
     return curves
+
+
+# metric groups drawn as one chart each: (title, y label, predicate on the metric's name)
+CURVE_GROUPS = (
+    ("loss terms", "loss", lambda k: "loss" in k or k == "ce"),
+    ("exact accuracy", "fraction exact", lambda k: "exact" in k),
+    ("learning rate", "learning rate", lambda k: k == "lr"),
+    ("throughput", "examples / s", lambda k: k == "examples_per_s"),
+)
+
+
+def curve_charts(curves: dict[str, list[tuple[float, float]]]) -> str:
+    out = []
+    for title, ylabel, pick in CURVE_GROUPS:
+        group = {name: pts for name, pts in curves.items() if pick(name.rsplit(" ", 1)[-1])}
+        if group:
+            out.append(line_chart(group, "training step", ylabel, title=title))
+    return "".join(out) or '<p class="none">no training metrics found</p>'
 
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;background:#fafafa;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:3px 8px;vertical-align:top}
-th{background:#eee;cursor:pointer}td.num{text-align:right}.ok{background:#dfd}.bad{background:#fdd}
-.none{color:#999}img{image-rendering:pixelated;margin:2px}.chart text{font-size:11px}
-.chart .frame{fill:#fff;stroke:#ccc}.grids{white-space:nowrap}.lbl{font-size:11px;color:#666;display:block}
+th{background:#eee}table.sortable th{cursor:pointer}td.num{text-align:right}.ok{background:#dfd}.bad{background:#fdd}
+.none{color:#999}img{image-rendering:pixelated;display:block}
+.chart{margin:4px 12px 12px 0;background:#fff}.chart text{font-size:11px}.chart .axis{font-size:12px;fill:#444}
+.chart .frame{fill:none;stroke:#bbb}.chart .grid{stroke:#eee}
+figure{display:inline-block;vertical-align:top;margin:2px 6px 4px 0;padding:2px}
+figcaption{font-size:11px;color:#555;white-space:nowrap}figure.right{outline:2px solid #2a2}
+figure.sub figcaption{font-weight:bold}.pair{display:inline-block;border-right:1px dashed #ccc;margin-right:6px}
+.line{white-space:nowrap;margin:2px 0}.line .what{display:inline-block;width:6em;font-size:12px;color:#333;vertical-align:top}
+.mark{display:inline-block;font-size:11px;padding:0 4px;margin:1px;border-radius:3px;color:#fff}
+.m-fallback{background:#c30}.m-budget{background:#a60}.m-low{background:#888}.m-rankloss{background:#70c}
+.filters button{margin:0 4px 6px 0}.filters button.on{background:#333;color:#fff}
 """
-_SORT_JS = """
+_JS = """
 document.querySelectorAll('table.sortable th').forEach((th,i)=>th.addEventListener('click',()=>{
  const tb=th.closest('table').tBodies[0];const rows=[...tb.rows];const asc=th.dataset.asc!=='1';
  th.dataset.asc=asc?'1':'0';const key=r=>{const c=r.cells[i];const v=c.dataset.v??c.textContent;
  const n=parseFloat(v);return isNaN(n)?v:n};
  rows.sort((a,b)=>{const x=key(a),y=key(b);return (x>y?1:x<y?-1:0)*(asc?1:-1)});rows.forEach(r=>tb.appendChild(r))}));
+document.querySelectorAll('.filters button').forEach(b=>b.addEventListener('click',()=>{
+ document.querySelectorAll('.filters button').forEach(o=>o.classList.toggle('on',o===b));const f=b.dataset.f;
+ let n=0;document.querySelectorAll('#tasks tbody tr').forEach(r=>{const show=f==='all'||r.dataset.tags.split(' ').includes(f);
+ r.style.display=show?'':'none';n+=show});document.getElementById('shown').textContent=n}));
 """
+FILTERS = (("all", "all"), ("solved", "solved"), ("unsolved", "unsolved"), ("unknown", "truth unknown"),
+           ("low", f"low agreement (top share < {LOW_AGREEMENT:.0%})"),
+           ("rankloss", "ranking loss (truth among candidates, not in top 2)"),
+           ("fallback", "fallback"), ("budget", "stopped by the budget"))
+MARKS = {"fallback": "fallback", "budget": "budget cut", "low": "low agreement", "rankloss": "ranking loss"}
 
 
 def render(data: ReportData) -> str:
     """The whole page as one HTML string."""
     h = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(data.title)}</title>",
          f"<style>{_STYLE}</style></head><body><h1>{html.escape(data.title)}</h1>"]
-    h.append("<h2>Score</h2>")
-    if data.scores is None:
-        h.append("<p>The target tasks have no solutions: nothing to score.</p>")
-    else:
-        s = data.scores
-        cells = [("micro (per output)", f"{s.get('micro', 0):.4f}"), ("macro (per task)", f"{s.get('macro', 0):.4f}"),
-                 ("tasks solved", f"{s.get('tasks_solved', 0)} / {s.get('tasks', 0)}"),
-                 ("outputs right", f"{s.get('outputs_correct', 0)} / {s.get('outputs', 0)}")]
-        for per, ks in (s.get("pass_at_k") or {}).items():
-            cells += [(f"pass@{k} ({per.replace('_', ' ')})", f"{v:.4f}") for k, v in ks.items()]
-        h.append("<table id='scores'><tr>" + "".join(f"<th>{html.escape(k)}</th>" for k, _ in cells) + "</tr><tr>"
-                 + "".join(f"<td class='num'>{v}</td>" for _, v in cells) + "</tr></table>")
+    h += _scores(data)
     if data.notes:
         h.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in data.notes) + "</ul>")
-    h.append("<h2>Stages</h2><table><tr><th>stage</th><th>status</th><th>seconds</th><th>note</th></tr>")
-    for stage, status, secs, note in data.stages:
-        h.append(f"<tr><td>{stage}</td><td>{html.escape(status)}</td><td class='num'>{secs:.1f}</td>"
-                 f"<td>{html.escape(note)}</td></tr>")
-    h.append("</table>")
+    h += _budget(data)
     if data.sources:
         h.append("<h2>Training sources</h2><table id='sources'><tr><th>source</th><th>tasks</th><th>pairs</th>"
                  "<th>weight</th><th>share of draws</th></tr>")
@@ -148,23 +209,122 @@ def render(data: ReportData) -> str:
             h.append(f"<tr><td>{html.escape(str(r['source']))}</td><td class='num'>{r['tasks']}</td>"
                      f"<td class='num'>{r['pairs']}</td><td class='num'>{w}</td><td class='num'>{r['share']:.1%}</td></tr>")
         h.append("</table>")
-    h.append("<h2>Training loss</h2>" + loss_svg(data.curves))
-    h.append("<h2>Tasks</h2><p>Click a column header to sort.</p><table class='sortable' id='tasks'><thead><tr>"
-             "<th>task</th><th>test inputs</th><th>right</th><th>best rank</th><th>grids: input, truth, attempt 1, "
-             "attempt 2 (per test input)</th></tr></thead><tbody>")
-    for r in data.rows:
-        known = [c for c in r.correct if c is not None]
-        right = sum(known)
-        cls = "" if not known else ("ok" if right == len(known) else ("bad" if right == 0 else ""))
-        h.append(f"<tr class='{cls}'><td>{html.escape(r.task.id)}</td><td class='num'>{len(r.task.test)}</td>"
-                 f"<td class='num' data-v='{right if known else -1}'>{f'{right}/{len(known)}' if known else '?'}</td>"
-                 f"<td class='num' data-v='{r.best_rank or 9999}'>{r.best_rank or '-'}</td><td class='grids'>")
-        for i, pair in enumerate(r.task.test):
-            att = r.attempts[i] if i < len(r.attempts) else [None, None]
-            h.append("<div>" + "".join(
-                f"<span style='display:inline-block'><span class='lbl'>{lbl}</span>{grid_img(g)}</span>"
-                for lbl, g in (("input", pair.input), ("truth", pair.output), ("attempt 1", att[0]),
-                               ("attempt 2", att[1] if len(att) > 1 else None))) + "</div>")
-        h.append("</td></tr>")
-    h.append(f"</tbody></table><script>{_SORT_JS}</script></body></html>")
+    h.append("<h2>Predictions</h2>")
+    if data.halt_steps:
+        h.append(bar_chart([(str(k), float(v)) for k, v in sorted(data.halt_steps.items())],
+                           "halting step (first step whose halting probability passes predict.threshold, else the last)",
+                           "predictions", title="halting steps"))
+    if data.aug_pass:
+        h.append(line_chart({"pass@2 per task": [(n, a) for n, a, _ in data.aug_pass],
+                             "pass@2 per output": [(n, b) for n, _, b in data.aug_pass]},
+                            "augmentations voted per test input (identity first)", "pass@2", log_x=True,
+                            markers=True, title="pass@2 against augmentations"))
+    if not data.halt_steps and not data.aug_pass:
+        h.append("<p class='none'>no predictions_raw.parquet (or no solutions): no halting or augmentation charts</p>")
+    h.append("<h2>Training curves</h2>" + curve_charts(data.curves))
+    h += _tasks(data.rows)
+    h.append(f"<script>{_JS}</script></body></html>")
+    return "".join(h)
+
+
+def _scores(data: ReportData) -> list[str]:
+    h = ["<h2>Score</h2>"]
+    if data.scores is None:
+        return h + ["<p>The target tasks have no solutions: nothing to score. Judge by the agreement "
+                    "(share of votes of the top candidate) and the halting probabilities below.</p>"]
+    s = data.scores
+    cells = [("micro (per output)", f"{s.get('micro', 0):.4f}"), ("macro (per task)", f"{s.get('macro', 0):.4f}"),
+             ("tasks solved", f"{s.get('tasks_solved', 0)} / {s.get('tasks', 0)}"),
+             ("outputs right", f"{s.get('outputs_correct', 0)} / {s.get('outputs', 0)}")]
+    pak = s.get("pass_at_k") or {}
+    for per, ks in pak.items():
+        cells += [(f"pass@{k} ({per.replace('_', ' ')})", f"{v:.4f}") for k, v in ks.items()]
+    h.append("<table id='scores'><tr>" + "".join(f"<th>{html.escape(k)}</th>" for k, _ in cells) + "</tr><tr>"
+             + "".join(f"<td class='num'>{v}</td>" for _, v in cells) + "</tr></table>")
+    series = {f"{per.replace('_', ' ')}": [(float(k), float(v)) for k, v in ks.items()] for per, ks in pak.items()}
+    if series:
+        h.append(line_chart(series, "K (candidates allowed per test input)", "pass@K", log_x=True, markers=True,
+                            title="pass@K against K"))
+    return h
+
+
+def _budget(data: ReportData) -> list[str]:
+    b = data.budget
+    h = ["<h2>Budget and where it went</h2><ul id='budget'>"]
+    total = sum(s for _, _, s, _ in data.stages)
+    tb = b.get("time_budget_s")
+    h.append(f"<li>stages took {total:.1f} s" + (f" of a {tb:g} s time budget" if tb else " (no time budget)") + "</li>")
+    if b.get("planned"):
+        h.append(f"<li>predictions made: {b.get('predictions', 0)} of {b['planned']} planned "
+                 f"({b.get('predictions', 0) / b['planned']:.1%})</li>")
+    if b.get("stopped"):
+        h.append(f"<li class='bad'>{html.escape(str(b['stopped']))}</li>")
+    if b.get("entries") is not None:
+        h.append(f"<li>fallbacks: {b.get('fallbacks', 0)} of {b['entries']} test inputs had no prediction "
+                 "(both attempts are the test input)</li>")
+    h.append("</ul><table id='stages'><tr><th>stage</th><th>status</th><th>seconds</th><th>share</th><th>note</th></tr>")
+    for stage, status, secs, note in data.stages:
+        share = secs / total if total > 0 else 0.0
+        h.append(f"<tr><td>{html.escape(stage)}</td><td>{html.escape(status)}</td><td class='num'>{secs:.1f}</td>"
+                 f"<td><svg width='120' height='10'><rect width='{120 * share:.1f}' height='10' fill='#1E93FF'/></svg> "
+                 f"{share:.0%}</td><td>{html.escape(note)}</td></tr>")
+    h.append("</table>")
+    return h
+
+
+def _tasks(rows: list[TaskRow]) -> list[str]:
+    counts = {f: sum(f in r.tags() for r in rows) for f, _ in FILTERS}
+    counts["all"] = len(rows)
+    h = [f"<h2>Tasks</h2><p>Showing <span id='shown'>{len(rows)}</span> of {len(rows)}. Filter, or click a column "
+         "header to sort. A candidate outlined green is the truth; captions give votes, share of votes, mean "
+         "halting probability and mean steps.</p><div class='filters'>"]
+    h += [f"<button data-f='{f}' class='{'on' if f == 'all' else ''}'>{html.escape(label)} ({counts[f]})</button>"
+          for f, label in FILTERS]
+    h.append("</div><table class='sortable' id='tasks'><thead><tr><th>task</th><th>right</th><th>truth rank</th>"
+             "<th>top share</th><th>candidates</th><th>predicted</th><th>marks</th>"
+             "<th>demonstrations, then per test input: input, truth, candidates</th></tr></thead><tbody>")
+    for r in rows:
+        h.append(_task_row(r))
+    h.append("</tbody></table>")
+    return h
+
+
+def _task_row(r: TaskRow) -> str:
+    known, tags = r.known, r.tags()
+    right = sum(known)
+    cls = "" if not known else ("ok" if right == len(known) else ("bad" if right == 0 else ""))
+    share = min((t.top_share for t in r.tests), default=0.0)
+    n_cand = sum(len(t.candidates) for t in r.tests)
+    predicted = sum(t.predicted for t in r.tests)
+    planned = [t.planned for t in r.tests]
+    plan = f" / {sum(planned)}" if all(p is not None for p in planned) and planned else ""
+    marks = "".join(f"<span class='mark m-{t}'>{MARKS[t]}</span>" for t in tags if t in MARKS)
+    tid = html.escape(r.task.id)
+    h = [f"<tr class='{cls}' data-tags='{' '.join(tags)}'><td>{tid}</td>"
+         f"<td class='num' data-v='{right if known else -1}'>{f'{right}/{len(known)}' if known else '?'}</td>"
+         f"<td class='num' data-v='{r.best_rank or 9999}'>{r.best_rank or '-'}</td>"
+         f"<td class='num' data-v='{share:.4f}'>{share:.0%}</td><td class='num'>{n_cand}</td>"
+         f"<td class='num' data-v='{predicted}'>{predicted}{plan}</td><td>{marks}</td><td class='grids'>"]
+    if r.failed:
+        h.append(f"<div class='bad'>predict failed for this task: {html.escape(r.failed)}</div>")
+    h.append("<div class='line'><span class='what'>demonstrations</span>")
+    for j, p in enumerate(r.task.train):
+        h.append(f"<span class='pair'>{figure(f'demo {j + 1} input', p.input, 72)}"
+                 f"{figure('output', p.output, 72)}</span>")
+    h.append("</div>")
+    for i, (pair, t) in enumerate(zip(r.task.test, r.tests)):
+        h.append(f"<div class='line'><span class='what'>test {i + 1}"
+                 + (" <span class='mark m-fallback'>fallback</span>" if t.fallback else "")
+                 + (f" <span class='mark m-budget'>{t.predicted} of {t.planned}</span>" if t.budget_cut else "")
+                 + "</span>" + figure("input", pair.input) + figure("truth", pair.output, cls="sub"))
+        for k, c in enumerate(t.candidates):
+            label = (f"#{k + 1}{' (attempt)' if k < 2 else ''} &middot; {c.votes} vote{'s' if c.votes != 1 else ''} "
+                     f"({c.share:.0%}) &middot; halt {c.halt:.2f} &middot; {c.steps:.1f} steps")
+            h.append(figure(label, c.grid, cls="right" if c.right else ""))
+        if not t.candidates:
+            h.append(figure("no candidate: attempts are the input", None))
+        if t.rank is not None and t.rank > len(t.candidates):
+            h.append(f"<span class='none'>truth ranked #{t.rank}</span>")
+        h.append("</div>")
+    h.append("</td></tr>")
     return "".join(h)

@@ -1,17 +1,23 @@
-"""report.html: scores, per-task rows with grids, a loss curve; tolerant of cut-short metrics."""
+"""report.html: scores, the per-task view (demonstrations, candidates with votes, fallbacks, budget
+cuts, filters), run-level charts; tolerant of cut-short metrics; hostile ids escaped."""
 
 import base64
+import json
 import re
 
 import numpy as np
+import polars as pl
 
 from arc.task import Pair, Task
-from pipeline.report import ReportData, TaskRow, grid_img, loss_svg, read_curves, render
+from pipeline.report import Candidate, ReportData, TaskRow, InputView, grid_img, loss_svg, read_curves, render
+from pipeline.report_charts import bar_chart, line_chart
+
+HOSTILE = "<script>alert(1)</script>"
 
 
-def _task(tid, out=True):
+def _task(tid, out=True, demos=1):
     g = np.arange(6, dtype=np.uint8).reshape(2, 3)
-    return Task(tid, (Pair(g, g),), (Pair(g, g if out else None),))
+    return Task(tid, tuple(Pair(g + j, g + j) for j in range(demos)), (Pair(g, g if out else None),))
 
 
 def test_grid_image_is_a_png_of_the_grid_size():
@@ -27,26 +33,113 @@ def test_read_curves_skips_a_line_cut_by_a_kill(tmp_path):
     f = tmp_path / "metrics.jsonl"
     f.write_text('{"step": 1, "loss": 2.0, "lr": 0.1}\n{"step": 2, "loss": 1.5}\n{"step": 3, "lo')
     curves = read_curves({"train": f, "missing": tmp_path / "nope.jsonl"})
-    assert curves == {"train loss": [(1.0, 2.0), (2.0, 1.5)]}
+    assert curves == {"train loss": [(1.0, 2.0), (2.0, 1.5)], "train lr": [(1.0, 0.1)]}
+    assert read_curves({"train": f}, "loss") == {"train loss": [(1.0, 2.0), (2.0, 1.5)]}
     svg = loss_svg(curves)
     assert svg.startswith("<svg") and "polyline" in svg
     assert "no training metrics" in loss_svg({})
 
 
-def test_page_has_scores_sortable_rows_and_attempts():
+def test_charts_have_labelled_axes_and_escape_names():
+    svg = line_chart({HOSTILE: [(1, 0.1), (10, 0.2), (100, 0.5)]}, "K (candidates)", "pass@K", log_x=True)
+    assert "K (candidates)" in svg and "pass@K" in svg and HOSTILE not in svg and "&lt;script&gt;" in svg
+    assert ">10<" in svg and ">100<" in svg  # log ticks at the powers of ten
+    bars = bar_chart([("1", 3.0), ("2", 5.0)], "halting step", "predictions")
+    assert bars.count("<rect") == 3 and "halting step" in bars  # frame + two bars
+    assert "no data" in line_chart({"x": [(0, float("nan"))]}, "a", "b")
+
+
+def _cand(grid, votes, n, right=None):
+    return Candidate(grid, votes, votes / n, 0.8, 3.0, right)
+
+
+def test_page_marks_fallbacks_budget_cuts_low_agreement_and_ranking_loss():
     g = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    w = (g + 1) % 10
     rows = [
-        TaskRow(_task("aaa"), [[g, None]], [True], best_rank=1),
-        TaskRow(_task("bbb"), [[None, None]], [False], best_rank=None),
-        TaskRow(_task("ccc", out=False), [[g, g]], [None]),
+        TaskRow(_task("aaa"), [InputView([_cand(g, 6, 8, True), _cand(w, 2, 8, False)], True, 8, 8, rank=1)]),
+        TaskRow(_task("bbb"), [InputView([], False, 8, 8, fallback=True)]),
+        TaskRow(_task("ccc"), [InputView([_cand(w, 1, 8, False)] * 3 + [_cand(g, 1, 8, True)], False, 4, 8, rank=4)]),
+        TaskRow(_task("ddd", out=False), [InputView([_cand(w, 5, 8)], None, 8, 8)]),
     ]
-    scores = {"micro": 0.5, "macro": 0.25, "tasks_solved": 1, "tasks": 2, "outputs": 2, "outputs_correct": 1,
-              "pass_at_k": {"per_task": {"1": 0.25, "2": 0.25}, "per_output": {"1": 0.5, "2": 0.5}}}
-    html = render(ReportData("t", scores, [("train", "done", 3.0, "")], rows, {"x loss": [(0, 1.0), (1, 0.5)]}))
-    assert "0.5000" in html and "0.2500" in html and "1 / 2" in html and "pass@2 (per task)" in html and "pass@2 (per output)" in html
-    assert html.count("<tr class='ok'>") == 1 and html.count("<tr class='bad'>") == 1
-    assert "class='sortable'" in html and "addEventListener" in html
-    # aaa: input, truth, attempt 1 drawn (3 images), attempt 2 missing
-    aaa = html.split(">aaa<")[1].split("</tr>")[0]
-    assert aaa.count("<img") == 3
-    assert "nothing to score" in render(ReportData("t", None, [], rows[2:], {}))
+    assert [r.tags() for r in rows] == [["solved"], ["unsolved", "fallback"], ["unsolved", "low", "rankloss", "budget"],
+                                        ["unknown"]]
+    scores = {"micro": 0.5, "macro": 0.25, "tasks_solved": 1, "tasks": 3, "outputs": 3, "outputs_correct": 1,
+              "pass_at_k": {"per_task": {"1": 0.25, "2": 0.25, "5": 0.5}, "per_output": {"1": 0.5, "2": 0.5}}}
+    page = render(ReportData("t", scores, [("train", "done", 3.0, ""), ("predict", "done", 1.0, "")], rows,
+                             {"train loss": [(0, 1.0), (1, 0.5)], "train lr": [(0, 1e-4), (1, 1e-4)]},
+                             budget={"predictions": 28, "planned": 32, "fallbacks": 1, "entries": 4,
+                                     "stopped": "predict stopped by the time budget after 28 of 32 predictions"},
+                             halt_steps={2: 10, 4: 18}, aug_pass=[(1, 0.1, 0.1), (8, 0.3, 0.25)]))
+    assert "pass@2 (per task)" in page and "pass@K against K" in page and "pass@2 against augmentations" in page
+    assert "halting steps" in page and "learning rate" in page and "training step" in page
+    assert "28 of 32 planned" in page and "stopped by the time budget" in page and "1 of 4 test inputs" in page
+    assert "75%" in page  # train's share of the stage seconds
+    assert page.count("<tr class='ok'") == 1 and page.count("<tr class='bad'") == 2
+    aaa = page.split(">aaa<")[1].split("</tr>")[0]
+    # demonstration input + output, test input, truth, two candidates
+    assert aaa.count("<img") == 6 and "demo 1 input" in aaa
+    assert "6 votes (75%)" in aaa and "2 votes (25%)" in aaa and "halt 0.80" in aaa and "3.0 steps" in aaa
+    assert aaa.count("class='right'") == 1
+    bbb = page.split(">bbb<")[1].split("</tr>")[0]
+    assert "m-fallback" in bbb and "no candidate" in bbb
+    ccc = page.split(">ccc<")[1].split("</tr>")[0]
+    assert "4 of 8" in ccc and "ranking loss" in ccc and "low agreement" in ccc
+    assert "data-f='rankloss'" in page and "(1)</button>" in page and "addEventListener" in page
+    assert "nothing to score" in render(ReportData("t", None, [], rows[3:], {}))
+
+
+def _tiny_run(tmp_path):
+    """A run directory as ingest/predict/submit/score leave it: 3 tasks (one with a hostile id);
+    one solved at rank 1, one whose truth is voted third, one with no prediction (fallback)."""
+    from pipeline.rundir import PREDICTIONS, PREDICTIONS_RAW, SCORE_JSON, SUBMISSION, TARGET_JSON, TRAIN_JSON
+    from solver.vote import VoteConfig, predictions_frame, vote
+
+    g = np.array([[1, 2], [3, 4]], dtype=np.uint8)
+    a, b = (g + 1) % 10, (g + 2) % 10
+    demo = {"input": [[5, 5], [5, 6]], "output": [[7, 7], [7, 8]]}
+    test = {"input": g.tolist(), "output": g.tolist()}
+    ids = ["solved1", HOSTILE, "nothing"]
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / TRAIN_JSON).write_text("{}")
+    (tmp_path / TARGET_JSON).write_text(json.dumps({t: {"train": [demo], "test": [test]} for t in ids}))
+    grids = [g, g, g, a] + [a, a, a, b, b, g]
+    tids = ["solved1"] * 4 + [HOSTILE] * 6
+    steps = [1, 2, 2, 3] + [2] * 6
+    frame = predictions_frame(tids, [0] * 10, grids, [0.9] * 10, steps)
+    vote(frame, VoteConfig()).write_parquet(tmp_path / PREDICTIONS)
+    pl.DataFrame({"task_id": tids, "test_index": pl.Series([0] * 10, dtype=pl.Int32),
+                  "aug_index": pl.Series(list(range(4)) + list(range(6)), dtype=pl.Int32),
+                  "steps": pl.Series([3] * 10, dtype=pl.Int16), "halt_step": pl.Series(steps, dtype=pl.Int16),
+                  "step_grid": [[x.tobytes()] * 3 for x in grids], "step_rows": [[2] * 3] * 10,
+                  "step_cols": [[2] * 3] * 10, "step_halt_prob": [[0.9] * 3] * 10},
+                 schema_overrides={"step_grid": pl.List(pl.Binary), "step_rows": pl.List(pl.UInt8),
+                                   "step_cols": pl.List(pl.UInt8), "step_halt_prob": pl.List(pl.Float32)}
+                 ).write_parquet(tmp_path / PREDICTIONS_RAW)
+    sub = {"solved1": [{"attempt_1": g.tolist(), "attempt_2": a.tolist()}],
+           HOSTILE: [{"attempt_1": a.tolist(), "attempt_2": b.tolist()}],
+           "nothing": [{"attempt_1": g.tolist(), "attempt_2": g.tolist()}]}
+    (tmp_path / SUBMISSION).write_text(json.dumps(sub))
+    (tmp_path / SCORE_JSON).write_text(json.dumps({"micro": 2 / 3, "macro": 2 / 3, "tasks": 3, "tasks_solved": 2,
+                                                   "outputs": 3, "outputs_correct": 2,
+                                                   "pass_at_k": {"per_task": {"1": 1 / 3, "2": 1 / 3, "5": 2 / 3}}}))
+    return tmp_path
+
+
+def test_page_of_a_tiny_run_has_demonstrations_votes_fallbacks_and_escapes_ids(tmp_path):
+    from pipeline.stages.report import gather
+
+    data = gather(_tiny_run(tmp_path))
+    by_id = {r.task.id: r for r in data.rows}
+    assert by_id["solved1"].tests[0].rank == 1 and by_id["solved1"].tags() == ["solved"]
+    hostile = by_id[HOSTILE].tests[0]
+    assert hostile.rank == 3 and [c.votes for c in hostile.candidates] == [3, 2, 1] and hostile.predicted == 6
+    assert by_id[HOSTILE].tags() == ["unsolved", "rankloss"]
+    assert by_id["nothing"].tests[0].fallback and "fallback" in by_id["nothing"].tags()
+    assert data.halt_steps == {1: 1, 2: 8, 3: 1}
+    assert data.aug_pass and data.aug_pass[-1][0] == 6
+    page = render(data)
+    assert HOSTILE not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert page.count("demo 1 input") == 3
+    assert "3 votes (50%)" in page and "3 votes (75%)" in page and "no candidate" in page
+    assert "truth rank" in page and page.count("m-fallback") >= 2

@@ -1,4 +1,4 @@
-"""report: report.html from the run's artifacts (score, manifest, predictions, metrics)."""
+"""report: report.html from the run's artifacts (score, manifest, predictions, raw predictions, metrics)."""
 
 from __future__ import annotations
 
@@ -9,57 +9,140 @@ from arc.io import write_text
 from pipeline.manifest import Manifest
 from pipeline import puzzles
 from pipeline.stages import STAGES, Context, StageResult
-from pipeline.rundir import ADAPT, CHECKPOINTS, METRICS, PREDICTIONS, REPORT_HTML, SCORE_JSON, SUBMISSION
-from pipeline.stages.ingest import load_tasks
+from pipeline.rundir import ADAPT, CHECKPOINTS, METRICS, REPORT_HTML, RunDir
 
 CURVES = {"train": METRICS, "train ckpt": f"{CHECKPOINTS}/{METRICS}", "adapt": f"{ADAPT}/{METRICS}"}
 
 
-def gather(run_dir: Path):
-    """Everything the page shows, read from the run directory."""
+def gather(run_dir: Path, cfg=None):
+    """Everything the page shows, read from the run directory (`cfg`: the run's config, for the budget)."""
     import numpy as np
+    import polars as pl
 
-    from pipeline.report import ReportData, TaskRow, read_curves
+    from pipeline.report import SHOWN, Candidate, ReportData, TaskRow, InputView, read_curves
+    from pipeline.stages.ingest import load_tasks
+    from solver.vote import grid_from_bytes
 
+    rd = RunDir(run_dir)
     _, target = load_tasks(run_dir)
-    submission = json.loads((run_dir / SUBMISSION).read_text()) if (run_dir / SUBMISSION).exists() else {}
-    scores = json.loads((run_dir / SCORE_JSON).read_text()) if (run_dir / SCORE_JSON).exists() else None
-    ranks: dict[tuple[str, int], int] = {}
-    if (run_dir / PREDICTIONS).exists() and scores is not None:
-        from solver.vote import read_predictions, solution_ranks
-
-        for tid, i, rank in solution_ranks(read_predictions(run_dir / PREDICTIONS), target).iter_rows():
-            if rank is not None:
-                ranks[(tid, i)] = rank
+    submission = json.loads(rd.submission.read_text()) if rd.submission.exists() else {}
+    scores = json.loads(rd.score_json.read_text()) if rd.score_json.exists() else None
+    manifest = Manifest(run_dir)
+    predict_rec = manifest.stages.get("predict")
+    failed = set((predict_rec.summary or {}).get("failed_tasks") or []) if predict_rec else set()
+    voted = pl.read_parquet(rd.predictions) if rd.predictions.exists() else None
+    raw_path = rd / "predictions_raw.parquet"
+    raw = pl.read_parquet(raw_path, columns=["task_id", "test_index", "halt_step"]) if raw_path.is_file() else None
+    made = _counts(raw) if raw is not None else (
+        _counts(voted, "votes") if voted is not None else {})
+    planned = _planned(rd, cfg)
+    by_input: dict[tuple[str, int], list] = {}
+    if voted is not None:
+        for row in voted.sort("task_id", "test_index", "rank").iter_rows(named=True):
+            by_input.setdefault((row["task_id"], row["test_index"]), []).append(row)
     rows = []
     for tid, task in target.items():
         entries = submission.get(tid) or []
-        attempts, correct = [], []
+        tests = []
         for i, pair in enumerate(task.test):
             e = entries[i] if i < len(entries) and isinstance(entries[i], dict) else {}
             att = [_grid(e.get("attempt_1")), _grid(e.get("attempt_2"))]
-            attempts.append(att)
-            correct.append(None if pair.output is None else any(
-                a is not None and a.shape == pair.output.shape and bool(np.array_equal(a, pair.output)) for a in att))
-        found = [ranks[(tid, i)] for i in range(len(task.test)) if (tid, i) in ranks]
-        rows.append(TaskRow(task, attempts, correct, min(found) if found else None))
-    manifest = Manifest(run_dir)
+            truth = pair.output
+            correct = None if truth is None else any(_same(a, truth) for a in att)
+            cands = by_input.get((tid, i), [])
+            n = made.get((tid, i)) or sum(c["votes"] for c in cands) or 1
+            rank = None
+            if truth is not None:
+                rank = next((c["rank"] for c in cands if _same(grid_from_bytes(c["grid"], c["rows"], c["cols"]), truth)),
+                            None)
+            shown = [Candidate(g := grid_from_bytes(c["grid"], c["rows"], c["cols"]), int(c["votes"]), c["votes"] / n,
+                               float(c["mean_halt_prob"]), float(c["mean_steps"]),
+                               None if truth is None else _same(g, truth)) for c in cands[:SHOWN]]
+            tests.append(InputView(shown, correct, made.get((tid, i), 0), planned.get((tid, i)), rank,
+                                  fallback=not cands))
+        rows.append(TaskRow(task, tests, "predict failed" if tid in failed else None))
     # the report is written while its own stage is still running; it lists the stages before it
     stages = [(s, r.status, r.seconds, r.note) for s in STAGES
               if s != "report" and (r := manifest.stages.get(s)) is not None]
     curves = read_curves({k: run_dir / v for k, v in CURVES.items()})
+    halt_steps = {}
+    if raw is not None and raw.height:
+        counts = raw.group_by("halt_step").len()
+        halt_steps = {int(k): int(v) for k, v in counts.iter_rows()}
     return ReportData(f"arc-pipeline run: {run_dir.resolve().name}", scores, stages, rows, curves,
-                      sources=_sources(run_dir))
+                      sources=_sources(rd), budget=_budget(manifest, cfg, planned),
+                      halt_steps=halt_steps, aug_pass=_aug_pass(raw_path, target) if scores is not None else [])
 
 
-def _sources(run_dir: Path) -> list[dict]:
+def _counts(frame, weight: str | None = None) -> dict[tuple[str, int], int]:
+    import polars as pl
+
+    agg = pl.col(weight).sum() if weight else pl.len()
+    return {(t, int(i)): int(n) for t, i, n in frame.group_by("task_id", "test_index").agg(agg.alias("n")).iter_rows()}
+
+
+def _planned(rd: RunDir, cfg) -> dict[tuple[str, int], int]:
+    """Predictions planned per test input: its augmented copies in the build (capped by run.max_test_augs)."""
+    from arc.errors import ArcError
+
+    if not (rd.dataset / "meta.json").is_file():
+        return {}
+    try:
+        from augment.dataset import open_split
+
+        ex = open_split(rd.dataset, "test").examples
+    except (ArcError, OSError, KeyError, ValueError):
+        return {}
+    cap = int(cfg.run.max_test_augs or 0) if cfg is not None else 0
+    return {k: (min(v, cap) if cap else v) for k, v in _counts(ex).items()}
+
+
+def _budget(manifest: Manifest, cfg, planned: dict) -> dict:
+    from pipeline.config import parse_duration
+
+    out: dict = {}
+    if cfg is not None and getattr(cfg.run, "time_budget", ""):
+        out["time_budget_s"] = parse_duration(cfg.run.time_budget)
+    p = manifest.stages.get("predict")
+    if p is not None and p.summary and not p.summary.get("skipped"):
+        out["predictions"] = p.summary.get("predictions", 0)
+        out["planned"] = sum(planned.values()) or p.summary.get("of")
+        if "stopped by the time budget" in (p.note or ""):
+            out["stopped"] = "predict " + p.note
+    s = manifest.stages.get("submit")
+    if s is not None and s.summary:
+        out["fallbacks"], out["entries"] = s.summary.get("fallbacks", 0), s.summary.get("entries")
+    return out
+
+
+def _aug_pass(raw_path: Path, target) -> list[tuple[int, float, float]]:
+    """pass@2 voting each test input's first n augmentations (solver.raw's analysis, all steps)."""
+    if not raw_path.is_file():
+        return []
+    import polars as pl
+
+    from solver.raw import augmentations_voted
+
+    known = {tid: t for tid, t in target.items() if all(p.output is not None for p in t.test)}
+    if not known:
+        return []
+    raw = pl.read_parquet(raw_path, columns=["task_id", "test_index", "aug_index", "steps", "step_grid", "step_rows",
+                                             "step_cols", "step_halt_prob"])
+    return [(int(r.rule.split()[0]), r.per_task["2"], r.per_output["2"]) for r in augmentations_voted(raw, known)]
+
+
+def _sources(rd: RunDir) -> list[dict]:
     import polars as pl
 
     from pipeline.mix import source_shares
-    from pipeline.rundir import RunDir
 
-    path = RunDir(run_dir).tasks_parquet
-    return source_shares(pl.read_parquet(path)) if path.is_file() else []
+    return source_shares(pl.read_parquet(rd.tasks_parquet)) if rd.tasks_parquet.is_file() else []
+
+
+def _same(a, b) -> bool:
+    import numpy as np
+
+    return a is not None and b is not None and a.shape == b.shape and bool(np.array_equal(a, b))
 
 
 def _grid(value):
@@ -78,6 +161,6 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     from pipeline.report import render
 
     run_dir = Path(run_dir)
-    data = gather(run_dir)
+    data = gather(run_dir, cfg)
     write_text(run_dir / REPORT_HTML, render(data))
     return StageResult([REPORT_HTML], {"tasks": len(data.rows), "curves": len(data.curves)})
