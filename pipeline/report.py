@@ -117,8 +117,9 @@ def figure(label: str, grid: np.ndarray | None, max_px: int = 120, cls: str = ""
 
 
 def loss_svg(curves: dict[str, list[tuple[float, float]]]) -> str:
-    """The loss terms of `curves` against the training step (kept for callers of the old name)."""
-    return line_chart(curves, "training step", "loss", title="training loss") if curves else \
+    """The loss terms among `curves` against the training step."""
+    loss = {k: v for k, v in curves.items() if CURVE_GROUPS[0][2](k.rsplit(" ", 1)[-1])}
+    return line_chart(loss, "training step", "loss", title="training loss") if loss else \
         '<p class="none">no training metrics found</p>'
 
 
@@ -175,12 +176,14 @@ figure.sub figcaption{font-weight:bold}.pair{display:inline-block;border-right:1
 .m-fallback{background:#c30}.m-budget{background:#a60}.m-low{background:#888}.m-rankloss{background:#70c}
 .filters button{margin:0 4px 6px 0}.filters button.on{background:#333;color:#fff}
 """
-_JS = """
+_SORT_JS = """
 document.querySelectorAll('table.sortable th').forEach((th,i)=>th.addEventListener('click',()=>{
  const tb=th.closest('table').tBodies[0];const rows=[...tb.rows];const asc=th.dataset.asc!=='1';
  th.dataset.asc=asc?'1':'0';const key=r=>{const c=r.cells[i];const v=c.dataset.v??c.textContent;
  const n=parseFloat(v);return isNaN(n)?v:n};
  rows.sort((a,b)=>{const x=key(a),y=key(b);return (x>y?1:x<y?-1:0)*(asc?1:-1)});rows.forEach(r=>tb.appendChild(r))}));
+"""
+_FILTER_JS = """
 document.querySelectorAll('.filters button').forEach(b=>b.addEventListener('click',()=>{
  document.querySelectorAll('.filters button').forEach(o=>o.classList.toggle('on',o===b));const f=b.dataset.f;
  let n=0;document.querySelectorAll('#tasks tbody tr').forEach(r=>{const show=f==='all'||r.dataset.tags.split(' ').includes(f);
@@ -223,7 +226,7 @@ def render(data: ReportData) -> str:
         h.append("<p class='none'>no predictions_raw.parquet (or no solutions): no halting or augmentation charts</p>")
     h.append("<h2>Training curves</h2>" + curve_charts(data.curves))
     h += _tasks(data.rows)
-    h.append(f"<script>{_JS}</script></body></html>")
+    h.append(f"<script>{_SORT_JS}{_FILTER_JS}</script></body></html>")
     return "".join(h)
 
 
