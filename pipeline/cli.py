@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "generate": ("pipeline.commands.generate", "generate", "Generate Sudoku or maze data sets."),
     "bench": ("pipeline.commands.bench", "bench", "Benchmarks that print figures."),
     "bundle": ("pipeline.commands.bundle", "bundle", "Build the offline Kaggle folder."),
+    "compare": ("pipeline.commands.compare", "compare", "Two runs side by side: scores, tasks each solves alone."),
     "analyze": ("pipeline.commands.analyze", "analyze", "Halting and augmentation count judged on a run's raw predictions."),
     "import-reference": ("pipeline.commands.import_reference", "import_reference",
                          "Import a checkpoint written by the reference TRM code."),

@@ -171,7 +171,7 @@ th{background:#eee}table.sortable th{cursor:pointer}td.num{text-align:right}.ok{
 figure{display:inline-block;vertical-align:top;margin:2px 6px 4px 0;padding:2px}
 figcaption{font-size:11px;color:#555;white-space:nowrap}figure.right{outline:2px solid #2a2}
 figure.sub figcaption{font-weight:bold}.pair{display:inline-block;border-right:1px dashed #ccc;margin-right:6px}
-.line{white-space:nowrap;margin:2px 0}.line .what{display:inline-block;width:6em;font-size:12px;color:#333;vertical-align:top}
+.line{white-space:nowrap;margin:2px 0}.line .what{display:inline-block;width:9em;white-space:normal;font-size:12px;color:#333;vertical-align:top}
 .mark{display:inline-block;font-size:11px;padding:0 4px;margin:1px;border-radius:3px;color:#fff}
 .m-fallback{background:#c30}.m-budget{background:#a60}.m-low{background:#888}.m-rankloss{background:#70c}
 .filters button{margin:0 4px 6px 0}.filters button.on{background:#333;color:#fff}
@@ -215,8 +215,10 @@ def render(data: ReportData) -> str:
     h.append("<h2>Predictions</h2>")
     if data.halt_steps:
         h.append(bar_chart([(str(k), float(v)) for k, v in sorted(data.halt_steps.items())],
-                           "halting step (first step whose halting probability passes predict.threshold, else the last)",
+                           "halting step",
                            "predictions", title="halting steps"))
+        h.append("<p class='none'>halting step: the first step (from predict.min_steps) whose halting probability "
+                 "passes predict.threshold, else the last step run.</p>")
     if data.aug_pass:
         h.append(line_chart({"pass@2 per task": [(n, a) for n, a, _ in data.aug_pass],
                              "pass@2 per output": [(n, b) for n, _, b in data.aug_pass]},
@@ -292,7 +294,8 @@ def _tasks(rows: list[TaskRow]) -> list[str]:
     return h
 
 
-def _task_row(r: TaskRow) -> str:
+def _task_row(r: TaskRow, lead: str = "") -> str:
+    """One task's <tr>; `lead` (already escaped) is a first cell, e.g. the run's name in a comparison."""
     known, tags = r.known, r.tags()
     right = sum(known)
     cls = "" if not known else ("ok" if right == len(known) else ("bad" if right == 0 else ""))
@@ -303,7 +306,7 @@ def _task_row(r: TaskRow) -> str:
     plan = f" / {sum(planned)}" if all(p is not None for p in planned) and planned else ""
     marks = "".join(f"<span class='mark m-{t}'>{MARKS[t]}</span>" for t in tags if t in MARKS)
     tid = html.escape(r.task.id)
-    h = [f"<tr class='{cls}' data-tags='{' '.join(tags)}'><td>{tid}</td>"
+    h = [f"<tr class='{cls}' data-tags='{' '.join(tags)}'>{f'<td>{lead}</td>' if lead else ''}<td>{tid}</td>"
          f"<td class='num' data-v='{right if known else -1}'>{f'{right}/{len(known)}' if known else '?'}</td>"
          f"<td class='num' data-v='{r.best_rank or 9999}'>{r.best_rank or '-'}</td>"
          f"<td class='num' data-v='{share:.4f}'>{share:.0%}</td><td class='num'>{n_cand}</td>"

@@ -61,7 +61,11 @@ def line_chart(series: dict[str, Sequence[tuple[float, float]]], xlabel: str, yl
     for t in _ticks(y0, y1):
         parts.append(f'<line x1="{PAD_L}" x2="{PAD_L + pw}" y1="{py(t):.1f}" y2="{py(t):.1f}" class="grid"/>'
                      f'<text x="{PAD_L - 4}" y="{py(t) + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
-    xticks = [10 ** e for e in range(math.floor(x0), math.ceil(x1) + 1)] if log_x else _ticks(x0, x1)
+    data_x = sorted({x for v in good.values() for x, _ in v})
+    if log_x:  # the data's own x values when few (K = 1, 2, 5, 10 ...), else powers of ten
+        xticks = data_x if len(data_x) <= 12 else [10 ** e for e in range(math.floor(x0), math.ceil(x1) + 1)]
+    else:
+        xticks = _ticks(x0, x1)
     for t in xticks:
         if fx(t) < x0 - 1e-9 or fx(t) > x1 + 1e-9:
             continue

@@ -100,7 +100,7 @@ def _tiny_run(tmp_path):
     demo = {"input": [[5, 5], [5, 6]], "output": [[7, 7], [7, 8]]}
     test = {"input": g.tolist(), "output": g.tolist()}
     ids = ["solved1", HOSTILE, "nothing"]
-    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks").mkdir(parents=True)
     (tmp_path / TRAIN_JSON).write_text("{}")
     (tmp_path / TARGET_JSON).write_text(json.dumps({t: {"train": [demo], "test": [test]} for t in ids}))
     grids = [g, g, g, a] + [a, a, a, b, b, g]
@@ -143,3 +143,28 @@ def test_page_of_a_tiny_run_has_demonstrations_votes_fallbacks_and_escapes_ids(t
     assert page.count("demo 1 input") == 3
     assert "3 votes (50%)" in page and "3 votes (75%)" in page and "no candidate" in page
     assert "truth rank" in page and page.count("m-fallback") >= 2
+
+
+def test_compare_two_runs_lists_the_tasks_each_solves_alone(tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+    from pipeline.rundir import SUBMISSION
+
+    a = _tiny_run(tmp_path / "a")
+    b = tmp_path / "b"
+    shutil.copytree(a, b)
+    sub = json.loads((b / SUBMISSION).read_text())
+    sub["solved1"], sub[HOSTILE] = sub[HOSTILE], [{"attempt_1": [[1, 2], [3, 4]], "attempt_2": [[1, 2], [3, 4]]}]
+    (b / SUBMISSION).write_text(json.dumps(sub))
+    out = tmp_path / "cmp.html"
+    result = CliRunner().invoke(main, ["compare", str(a), str(b), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "solved by a only (1): solved1" in result.output and f"solved by b only (1): {HOSTILE}" in result.output
+    page = out.read_text()
+    assert "Solved by a only (1)" in page and "Solved by b only (1)" in page and "tasks solved" in page
+    assert HOSTILE not in page and "&lt;script&gt;" in page
+    only_a = page.split("id='only-a'")[1].split("</table>")[0]
+    assert only_a.count("<tr class=") == 2 and ">solved1<" in only_a  # one row per run
