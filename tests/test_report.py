@@ -111,7 +111,8 @@ def _tiny_run(tmp_path):
     pl.DataFrame({"task_id": tids, "test_index": pl.Series([0] * 10, dtype=pl.Int32),
                   "aug_index": pl.Series(list(range(4)) + list(range(6)), dtype=pl.Int32),
                   "steps": pl.Series([3] * 10, dtype=pl.Int16), "halt_step": pl.Series(steps, dtype=pl.Int16),
-                  "step_grid": [[x.tobytes()] * 3 for x in grids], "step_rows": [[2] * 3] * 10,
+                  "step_grid": [[x.tobytes()] * 3 for x in grids], "grid_last": [x.tobytes() for x in grids],
+                  "rows_last": pl.Series([2] * 10, dtype=pl.UInt8), "cols_last": pl.Series([2] * 10, dtype=pl.UInt8), "step_rows": [[2] * 3] * 10,
                   "step_cols": [[2] * 3] * 10, "step_halt_prob": [[0.9] * 3] * 10},
                  schema_overrides={"step_grid": pl.List(pl.Binary), "step_rows": pl.List(pl.UInt8),
                                    "step_cols": pl.List(pl.UInt8), "step_halt_prob": pl.List(pl.Float32)}
@@ -137,7 +138,12 @@ def test_page_of_a_tiny_run_has_demonstrations_votes_fallbacks_and_escapes_ids(t
     assert by_id[HOSTILE].tags() == ["unsolved", "rankloss"]
     assert by_id["nothing"].tests[0].fallback and "fallback" in by_id["nothing"].tags()
     assert data.halt_steps == {1: 1, 2: 8, 3: 1}
-    assert data.aug_pass and data.aug_pass[-1][0] == 6
+    from solver.raw import augmentations_voted
+    from pipeline.stages.ingest import load_tasks
+
+    full = augmentations_voted(pl.read_parquet(tmp_path / "predictions_raw.parquet"), load_tasks(tmp_path)[1])
+    assert data.aug_pass == [(int(r.rule.split()[0]), r.per_task["2"], r.per_output["2"]) for r in full]  # last grids only
+    assert data.aug_pass[-1][0] == 6 and data.aug_pass[-1][1] == 1 / 3  # solved1 only of the 3 tasks
     page = render(data)
     assert HOSTILE not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert page.count("demo 1 input") == 3

@@ -116,7 +116,10 @@ def _budget(manifest: Manifest, cfg, planned: dict) -> dict:
 
 
 def _aug_pass(raw_path: Path, target) -> list[tuple[int, float, float]]:
-    """pass@2 voting each test input's first n augmentations (solver.raw's analysis, all steps)."""
+    """pass@2 voting each test input's first n augmentations (solver.raw's analysis, all steps).
+
+    Reads each row's last-step grid only (grid_last, as one-step trajectories), not every step's:
+    at ARC scale the whole trajectory is ~4 KB a row in memory (bench raw), the last grid a tenth."""
     if not raw_path.is_file():
         return []
     import polars as pl
@@ -126,9 +129,13 @@ def _aug_pass(raw_path: Path, target) -> list[tuple[int, float, float]]:
     known = {tid: t for tid, t in target.items() if all(p.output is not None for p in t.test)}
     if not known:
         return []
-    raw = pl.read_parquet(raw_path, columns=["task_id", "test_index", "aug_index", "steps", "step_grid", "step_rows",
-                                             "step_cols", "step_halt_prob"])
-    return [(int(r.rule.split()[0]), r.per_task["2"], r.per_output["2"]) for r in augmentations_voted(raw, known)]
+    raw = pl.read_parquet(raw_path, columns=["task_id", "test_index", "aug_index", "grid_last", "rows_last",
+                                             "cols_last", "step_halt_prob"])
+    last = raw.select("task_id", "test_index", "aug_index", pl.lit(1, dtype=pl.Int16).alias("steps"),
+                      pl.concat_list("grid_last").alias("step_grid"), pl.concat_list("rows_last").alias("step_rows"),
+                      pl.concat_list("cols_last").alias("step_cols"),
+                      pl.concat_list(pl.col("step_halt_prob").list.last()).alias("step_halt_prob"))
+    return [(int(r.rule.split()[0]), r.per_task["2"], r.per_output["2"]) for r in augmentations_voted(last, known)]
 
 
 def _sources(rd: RunDir) -> list[dict]:
