@@ -174,3 +174,11 @@ def test_compare_two_runs_lists_the_tasks_each_solves_alone(tmp_path):
     assert HOSTILE not in page and "&lt;script&gt;" in page
     only_a = page.split("id='only-a'")[1].split("</table>")[0]
     assert only_a.count("<tr class=") == 2 and ">solved1<" in only_a  # one row per run
+
+
+def test_bench_report_builds_a_synthetic_arc_scale_run_and_times_the_page():
+    from pipeline.bench.report import measure
+
+    out = measure(augs=2)
+    assert out["tasks"] == 400 and out["predictions"] == 2 * 419 and out["page_bytes"] > 400 * 1000
+    assert out["gather_s"] > 0 and out["render_s"] > 0

@@ -13,6 +13,7 @@ BENCHES = {
     "infer": ("pipeline.bench.infer", "cmd", "Predictions/s with halting on and off; voting time."),
     "raw": ("pipeline.bench.raw", "cmd", "Disk and memory cost of predictions_raw.parquet at ARC scale."),
     "suite": ("pipeline.bench.suite", "cmd", "The whole chain on a generated suite of simple ARC tasks."),
+    "report": ("pipeline.bench.report", "cmd", "report.html build time and size at ARC scale (400 tasks x 1000 predictions)."),
     "data": ("pipeline.bench.data", "cmd", "A generated million-example source through ingest and build: seconds, peak RSS."),
 }
 
