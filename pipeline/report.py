@@ -169,7 +169,7 @@ th{background:#eee}table.sortable th{cursor:pointer}td.num{text-align:right}.ok{
 .chart{margin:4px 12px 12px 0;background:#fff}.chart text{font-size:11px}.chart .axis{font-size:12px;fill:#444}
 .chart .frame{fill:none;stroke:#bbb}.chart .grid{stroke:#eee}
 figure{display:inline-block;vertical-align:top;margin:2px 6px 4px 0;padding:2px}
-figcaption{font-size:11px;color:#555;white-space:nowrap}figure.right{outline:2px solid #2a2}
+figcaption{font-size:11px;color:#555;white-space:nowrap;min-height:2.6em}figure.right{outline:2px solid #2a2}
 figure.sub figcaption{font-weight:bold}.pair{display:inline-block;border-right:1px dashed #ccc;margin-right:6px}
 .line{white-space:nowrap;margin:2px 0}.line .what{display:inline-block;width:9em;white-space:normal;font-size:12px;color:#333;vertical-align:top}
 .mark{display:inline-block;font-size:11px;padding:0 4px;margin:1px;border-radius:3px;color:#fff}
@@ -325,7 +325,7 @@ def _task_row(r: TaskRow, lead: str = "") -> str:
                  + "</span>" + figure("input", pair.input) + figure("truth", pair.output, cls="sub"))
         for k, c in enumerate(t.candidates):
             label = (f"#{k + 1}{' (attempt)' if k < 2 else ''} &middot; {c.votes} vote{'s' if c.votes != 1 else ''} "
-                     f"({c.share:.0%}) &middot; halt {c.halt:.2f} &middot; {c.steps:.1f} steps")
+                     f"({c.share:.0%})<br>halt {c.halt:.2f} &middot; {c.steps:.1f} steps")
             h.append(figure(label, c.grid, cls="right" if c.right else ""))
         if not t.candidates:
             h.append(figure("no candidate: attempts are the input", None))

@@ -32,6 +32,8 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 
 
 def _fmt(v: float) -> str:
+    if v == int(v) and abs(v) < 1e9:
+        return f"{int(v):,}"
     return f"{v:.3g}" if abs(v) < 1e5 else f"{v:.2e}"
 
 
@@ -100,7 +102,7 @@ def bar_chart(bars: Sequence[tuple[str, float]], xlabel: str, ylabel: str, *, ti
                      f'fill="{COLOURS[0]}"><title>{html.escape(label)}: {_fmt(v)}</title></rect>')
         if i % label_every == 0:
             parts.append(f'<text x="{x + bw / 2:.1f}" y="{PAD_T + ph + 14}" text-anchor="middle">{html.escape(label)}</text>')
-        if len(bars) <= 16:
+        if len(bars) <= 10:  # more: the value is in each bar's tooltip
             parts.append(f'<text x="{x + bw / 2:.1f}" y="{PAD_T + ph - h - 3:.1f}" text-anchor="middle">{_fmt(v)}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -129,8 +129,10 @@ def _aug_pass(raw_path: Path, target) -> list[tuple[int, float, float]]:
     known = {tid: t for tid, t in target.items() if all(p.output is not None for p in t.test)}
     if not known:
         return []
-    raw = pl.read_parquet(raw_path, columns=["task_id", "test_index", "aug_index", "grid_last", "rows_last",
-                                             "cols_last", "step_halt_prob"])
+    cols = ["task_id", "test_index", "aug_index", "grid_last", "rows_last", "cols_last", "step_halt_prob"]
+    if not set(cols) <= set(pl.read_parquet_schema(raw_path)):
+        return []  # a raw file of another layout: no chart rather than no report
+    raw = pl.read_parquet(raw_path, columns=cols)
     last = raw.select("task_id", "test_index", "aug_index", pl.lit(1, dtype=pl.Int16).alias("steps"),
                       pl.concat_list("grid_last").alias("step_grid"), pl.concat_list("rows_last").alias("step_rows"),
                       pl.concat_list("cols_last").alias("step_cols"),
