@@ -29,9 +29,13 @@ def _model():
 def _train():
     from solver.config import TrainConfig
 
+    # The suite proves the chain (build -> predict -> vote -> score), not the recipe. Its rates were
+    # tuned under uniform sampling and per-example exploration; with the reference's rules (the
+    # training default) the same 4,000 steps reached training exact 0.005 and pass@2 0.0, so the
+    # suite states the rules it was tuned for (with them main trains exactly as before issue 9).
     return TrainConfig(global_batch=32, steps=4000, lr=3e-3, lr_warmup=50, weight_decay=0.1, puzzle_lr=3e-2,
                        puzzle_weight_decay=0.1, ema=0.99, device="cpu", dtype="float32", checkpoint_every=0,
-                       log_every=100, keep_checkpoints=1)
+                       log_every=100, keep_checkpoints=1, sampling="uniform", exploration="per_example")
 
 
 @dataclass(frozen=True)
