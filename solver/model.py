@@ -6,11 +6,16 @@
 which together are one recursion; a supervision step runs T recursions, the first T-1 without
 gradients. x is the embedded question (puzzle embedding prepended), y the embedded current answer,
 z the latent state. The caller (trainer, predictor) owns the carries, halting and refill.
+
+Shapes: B examples, L = seq_len answer tokens, P = puzzle_emb_len prepended positions, H = hidden,
+V = vocab_size. x, y and z are all (B, P+L, H); the heads read y: logits from its L token
+positions, the halting logit from position 0.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -20,6 +25,15 @@ from solver.layers import Attention, Block, Linear, Rotary, SequenceMLP, trunc_n
 from solver.puzzle_emb import PuzzleEmbedding
 
 HALT_BIAS_INIT = -5.0  # sigmoid(-5) ~ 0.007: nothing halts before the head has learned
+
+
+class Step(NamedTuple):
+    """What one supervision step returns (a tuple: `y, z, logits, halt_logit = model.step(...)` works)."""
+
+    y: torch.Tensor  # (B, P+L, H) answer state, not detached, in x's dtype
+    z: torch.Tensor  # (B, P+L, H) latent state, not detached, in x's dtype
+    logits: torch.Tensor  # (B, L, V) fp32 token logits of the answer
+    halt_logit: torch.Tensor  # (B,) fp32 logit of "this answer is right: stop"
 
 
 class TRM(nn.Module):
@@ -78,13 +92,13 @@ class TRM(nn.Module):
 
     def embed(self, inputs: torch.Tensor, puzzle_ids: torch.Tensor) -> torch.Tensor:
         """x (B, P+L, H): puzzle vector at position 0, zeros at 1..P-1, then the tokens; times sqrt(H)."""
-        e = self.tokens(inputs.long())
+        e = self.tokens(inputs.long())  # (B, L, H)
         p = self.cfg.puzzle_emb_len
         if p > 0:
             b, h = e.shape[0], e.shape[2]
-            rows = self.puzzle_emb(puzzle_ids.long()).to(e.dtype)
-            prefix = torch.cat([rows[:, None, :], rows.new_zeros(b, p - 1, h)], dim=1)
-            e = torch.cat([prefix, e], dim=1)
+            rows = self.puzzle_emb(puzzle_ids.long()).to(e.dtype)  # (B, H)
+            prefix = torch.cat([rows[:, None, :], rows.new_zeros(b, p - 1, h)], dim=1)  # (B, P, H)
+            e = torch.cat([prefix, e], dim=1)  # (B, P+L, H)
         if self.pos is not None:
             e = (e + self.pos) * math.sqrt(0.5)  # keep unit scale when adding two unit-scale terms
         x = self.embed_scale * e
@@ -106,7 +120,7 @@ class TRM(nn.Module):
         return y, z
 
     def net(self, h: torch.Tensor, inject: torch.Tensor) -> torch.Tensor:
-        """The one network: the blocks applied to the summed inputs."""
+        """The one network: the blocks applied to the summed inputs, (B, P+L, H) -> (B, P+L, H)."""
         h = h + inject
         rotary = (self.rotary.cos, self.rotary.sin) if self.rotary is not None else None
         for block in self.blocks:
@@ -121,10 +135,8 @@ class TRM(nn.Module):
         y = self.net(y, z)
         return y, z
 
-    def step(
-        self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One supervision step -> (y, z, logits (B, L, V) fp32, halt_logit (B,) fp32).
+    def step(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> Step:
+        """One supervision step on x, y, z (each (B, P+L, H)) -> `Step(y, z, logits, halt_logit)`.
 
         T-1 recursions without gradients, the last with full backprop through its n+1 calls.
         (y, z) come back un-detached; the caller detaches them before the next step.
@@ -134,14 +146,13 @@ class TRM(nn.Module):
             for _ in range(self.cfg.n_recursions - 1):
                 y, z = self.recursion(x, y, z)
         y, z = self.recursion(x, y, z)
-        logits = self.lm_head(y[:, self.cfg.puzzle_emb_len :]).float()
-        halt_logit = self.halt_head(y[:, 0]).float().squeeze(-1)
-        return y, z, logits, halt_logit
+        logits = self.lm_head(y[:, self.cfg.puzzle_emb_len :]).float()  # (B, L, V)
+        halt_logit = self.halt_head(y[:, 0]).float().squeeze(-1)  # (B,)
+        return Step(y, z, logits, halt_logit)
 
-    def forward(
-        self, inputs: torch.Tensor, puzzle_ids: torch.Tensor, y: torch.Tensor, z: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """embed + step in one call, so a DDP-wrapped model runs its hooks: step(embed(...), y, z)."""
+    def forward(self, inputs: torch.Tensor, puzzle_ids: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> Step:
+        """embed + step in one call, so a DDP-wrapped model runs its hooks: step(embed(...), y, z).
+        inputs (B, L) tokens, puzzle_ids (B,) table rows, y and z (B, P+L, H)."""
         return self.step(self.embed(inputs, puzzle_ids), y, z)
 
 

@@ -40,14 +40,16 @@ def test_step_shapes_and_dtypes(mixer, pos):
     x = model.embed(inputs, ids)
     y, z = model.initial_state(3, "cpu")
     assert x.shape == y.shape == z.shape == (3, cfg.puzzle_emb_len + cfg.seq_len, cfg.hidden)
-    y2, z2, logits, halt = model.step(x, y, z)
+    out = model.step(x, y, z)
+    y2, z2, logits, halt = out  # a named record that still unpacks as a tuple
+    assert (out.y, out.z, out.logits, out.halt_logit) == (y2, z2, logits, halt)
     assert y2.shape == y.shape and z2.shape == z.shape
     assert logits.shape == (3, cfg.seq_len, cfg.vocab_size) and logits.dtype == torch.float32
     assert halt.shape == (3,) and halt.dtype == torch.float32
     assert torch.isfinite(logits).all()
     # forward is embed + step (the DDP-friendly single call)
     same = model(inputs, ids, y, z)
-    torch.testing.assert_close(same[2], logits)
+    torch.testing.assert_close(same.logits, logits)
 
 
 def test_bf16_autocast_keeps_fp32_outputs():
