@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from solver import fastpath
+
 # std of a standard normal truncated to [-2, 2]; dividing by it makes the truncated draw have
 # exactly the std asked for (plain trunc_normal_ would come out ~12% narrow)
 _TRUNC2_STD = 0.8796256610342398
@@ -29,31 +31,10 @@ def trunc_normal_(t: torch.Tensor, std: float, generator: torch.Generator | None
         return t.clamp_(-2 * sigma, 2 * sigma)
 
 
-class _RMSNorm(torch.autograd.Function):
-    """RMSNorm in fp32 with a hand-written backward: fewer passes over memory than the autograd
-    composition, and it saves only its output (which the next layer keeps anyway) and 1/rms."""
-
-    @staticmethod
-    def forward(ctx, h: torch.Tensor, eps: float) -> torch.Tensor:
-        hf = h.float()
-        inv_rms = torch.rsqrt(hf.square().mean(-1, keepdim=True).add_(eps))
-        out = (hf * inv_rms).to(h.dtype)
-        ctx.save_for_backward(out, inv_rms)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        out, inv_rms = ctx.saved_tensors
-        g, o = grad.float(), out.float()
-        # d/dh of h * r(h): r * (g - o * mean(g * o)), with o the normalised output
-        dot = (g * o).mean(-1, keepdim=True)
-        return (g - o * dot).mul_(inv_rms).to(grad.dtype), None
-
-
 def rms_norm(h: torch.Tensor, eps: float) -> torch.Tensor:
     """RMSNorm without a learned scale, computed in fp32 and returned in the input's dtype."""
     if h.is_cpu and not torch.compiler.is_compiling():
-        return _RMSNorm.apply(h, eps)
+        return fastpath.rms_norm(h, eps)
     # accelerators have fused kernels (fp32 accumulation), and the compiler fuses the plain form
     return F.rms_norm(h, (h.shape[-1],), eps=eps).to(h.dtype)
 
@@ -75,34 +56,12 @@ class Linear(nn.Linear):
             nn.init.zeros_(self.bias)
 
 
-class _GLU(torch.autograd.Function):
-    """silu(gate) * up of a fused (…, 2*inner) projection. The hand-written backward writes both
-    halves' gradients straight into one buffer (autograd would allocate two and concatenate)
-    and keeps only the projection itself for backward (autograd also keeps silu(gate))."""
-
-    @staticmethod
-    def forward(ctx, gate_up: torch.Tensor) -> torch.Tensor:
-        gate, up = gate_up.chunk(2, dim=-1)
-        ctx.save_for_backward(gate_up)
-        return F.silu(gate) * up
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (gate_up,) = ctx.saved_tensors
-        gate, up = gate_up.chunk(2, dim=-1)
-        out = torch.empty_like(gate_up)
-        d_gate, d_up = out.chunk(2, dim=-1)
-        torch.mul(grad, F.silu(gate), out=d_up)
-        torch.ops.aten.silu_backward.grad_input(grad * up, gate, grad_input=d_gate)
-        return out
-
-
 def glu(gate_up: torch.Tensor) -> torch.Tensor:
     """silu(gate) * up over the two halves of the last axis."""
     if torch.compiler.is_compiling():  # the compiler fuses the plain form better than it traces ours
         gate, up = gate_up.chunk(2, dim=-1)
         return F.silu(gate) * up
-    return _GLU.apply(gate_up)
+    return fastpath.glu(gate_up)
 
 
 class SwiGLU(nn.Module):
