@@ -8,7 +8,7 @@ from pipeline.config import load_config, override, read_config, write_config
 from pipeline.stages.train import plan_text
 from solver.adapt import AdaptConfig, adapt_train_config
 from solver.train import planned_steps, resolve_schedule
-from test_train import grouped_toy_source, toy_configs, toy_source
+from tests.solver.test_train import grouped_toy_source, toy_configs, toy_source
 
 
 def test_epochs_give_steps_from_the_samplers_epoch_length():

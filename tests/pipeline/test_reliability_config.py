@@ -72,7 +72,7 @@ def test_non_finite_loss_stops_training_and_never_saves_a_best(tmp_path, one_thr
 
     from solver import checkpoint as ckpt
     from solver.train import train
-    from tests.test_train import toy_configs, toy_source
+    from tests.solver.test_train import toy_configs, toy_source
 
     mcfg, tcfg = toy_configs(steps=6, lr=math.nan, checkpoint_every=1, eval_every=1)
     with pytest.raises(ArcError, match="not finite"):

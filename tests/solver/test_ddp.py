@@ -13,7 +13,7 @@ import torch.multiprocessing as mp
 
 from solver.device import setup_runtime, teardown
 from solver.train import Trainer
-from test_train import CPU, grouped_toy_source, toy_configs
+from tests.solver.test_train import CPU, grouped_toy_source, toy_configs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

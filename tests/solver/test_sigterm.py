@@ -11,7 +11,7 @@ import pytest
 
 from solver import checkpoint as ckpt
 from solver.train import Preempted, train
-from test_train import CPU, toy_configs, toy_source
+from tests.solver.test_train import CPU, toy_configs, toy_source
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,7 +12,7 @@ import torch
 from arc.errors import ArcError
 from solver import checkpoint as ckpt
 from solver.train import Trainer, train
-from test_train import CPU, toy_configs, toy_source
+from tests.solver.test_train import CPU, toy_configs, toy_source
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

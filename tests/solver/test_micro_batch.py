@@ -9,7 +9,7 @@ import torch
 from arc.errors import ArcError
 from solver.memory import auto_micro_batch, check_micro_batch, fit_line, pick_micro_batch, probe_sizes
 from solver.train import Trainer
-from test_train import CPU, toy_configs, toy_source
+from tests.solver.test_train import CPU, toy_configs, toy_source
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -46,7 +46,7 @@ def test_records_come_at_a_steady_interval(monkeypatch, capsys):
 @pytest.mark.integration
 def test_piped_run_reports_progress_during_training(tmp_path, monkeypatch):
     from pipeline.cli import main
-    from test_pipeline_run import tiny_config
+    from tests.pipeline.test_run import tiny_config
 
     monkeypatch.setenv(ui.EVERY_ENV, "0")
     result = CliRunner().invoke(main, ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(tmp_path / "r"),

@@ -16,7 +16,7 @@ from pipeline.cli import main
 from solver import checkpoint as ckpt
 from solver.infer import keyed
 
-FIXTURE = Path(__file__).parent / "data" / "reference_trm"
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "reference_trm"
 TASKS = ("66e6c45b", "4cd1b7b2", "e633a9e5")  # the fixture's three ARC-AGI-1 evaluation tasks
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from solver import checkpoint as ckpt
 from solver.train import train
-from tests.test_train import toy_configs, toy_source
+from tests.solver.test_train import toy_configs, toy_source
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

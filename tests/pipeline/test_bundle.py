@@ -133,7 +133,7 @@ def test_bundle_installs_offline_in_a_fresh_venv_and_submits(tmp_path):
     from arc.load import load
     from pipeline.cli import main
     from submissions.validate import validate
-    from test_pipeline_run import tiny_config
+    from tests.pipeline.test_run import tiny_config
 
     run_dir = tmp_path / "pre"
     assert CliRunner().invoke(main, ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(run_dir),

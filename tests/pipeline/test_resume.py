@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from test_pipeline_run import tiny_config
+from tests.pipeline.test_run import tiny_config
 
 
 @pytest.mark.integration

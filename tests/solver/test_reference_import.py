@@ -23,7 +23,7 @@ from solver.infer import PredictConfig, run_steps
 from solver.model import TRM
 from solver.reference import import_checkpoint, read_yaml
 
-FIXTURE = Path(__file__).parent / "data" / "reference_trm"
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "reference_trm"
 RUNTIME = SimpleNamespace(device=torch.device("cpu"), autocast=lambda: torch.autocast("cpu", enabled=False))
 
 

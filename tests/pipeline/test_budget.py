@@ -11,7 +11,7 @@ from pipeline.cli import main
 from pipeline.config import load_config
 from pipeline.stages import StageResult
 from pipeline.stages.runner import execute
-from test_pipeline_run import tiny_config
+from tests.pipeline.test_run import tiny_config
 
 
 def test_fallback_submission_is_valid_even_when_training_dies(tmp_path):

@@ -27,7 +27,7 @@ class Memory:
 
 def _tiny_run(tmp_path, *sets):
     from pipeline.cli import main
-    from test_pipeline_run import tiny_config
+    from tests.pipeline.test_run import tiny_config
 
     args = ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(tmp_path / "r")]
     for s in sets:

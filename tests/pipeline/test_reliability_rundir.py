@@ -15,7 +15,7 @@ from pipeline.config import load_config, override
 from pipeline.manifest import Manifest
 from pipeline.stages import STAGES, Context
 from pipeline.stages.runner import execute, plan
-from tests.test_pipeline_manifest import Fakes
+from tests.pipeline.test_manifest import Fakes
 
 
 @pytest.fixture
@@ -152,7 +152,7 @@ def test_corrupt_score_json_is_rescored_and_the_summary_never_crashes(tmp_path):
     from click.testing import CliRunner
 
     from pipeline.cli import main
-    from tests.test_pipeline_run import tiny_config
+    from tests.pipeline.test_run import tiny_config
 
     run_dir = tmp_path / "run"
     args = ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(run_dir), "--set", "train.steps=2"]

@@ -14,7 +14,7 @@ import pytest
 from pipeline import kaggle_entry
 from pipeline.kaggle_entry import COMPETITIONS, EntryError, find_challenges
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TINY_SETS = ["build.augmentations=2", "build.canvas=6", "train.global_batch=8", "train.device=cpu",
              "adapt.steps=4", "adapt.lr_warmup=1", "adapt.embeddings_only_fraction=0.25", "predict.batch_size=64",
              "run.max_test_augs=2", "train.log_every=1"]
@@ -96,7 +96,7 @@ def pretrained(tmp_path_factory):
     from arc.load import load
     from pipeline.config import load_config
     from pipeline.stages.runner import execute
-    from test_pipeline_run import tiny_config
+    from tests.pipeline.test_run import tiny_config
 
     tmp = tmp_path_factory.mktemp("pre")
     cfg = load_config(None, (str(tiny_config(tmp)),), ())

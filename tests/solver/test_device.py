@@ -11,7 +11,7 @@ import torch
 from arc.errors import ArcError
 from solver import device
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_cpu_runtime_is_float32_and_autocast_is_a_no_op():

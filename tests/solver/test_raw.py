@@ -6,7 +6,7 @@ import pytest
 
 from solver.infer import PredictConfig, pack, run_steps, unpack
 from solver.raw import aug_counts, halting_steps, predictions_at
-from test_infer import RUNTIME, V, FakeTRM, source
+from tests.solver.test_infer import RUNTIME, V, FakeTRM, source
 
 
 def test_halting_steps_follow_threshold_min_steps_and_steps_run():
