@@ -149,8 +149,10 @@ def predict(cfg, run_dir: Path, ctx: Context) -> StageResult:
 
     from arc.io import atomic_path
     from augment.dataset import open_split, read_meta
-    from pipeline.stages.predict import checkpoint_path, load_model, predict_chunks
+    from pipeline.stages.predict import checkpoint_path
+    from solver.checkpoint import build_model
     from solver.device import setup_runtime
+    from solver.infer import predict_chunks
 
     path = checkpoint_path(cfg, run_dir)
     if path is None:
@@ -158,7 +160,7 @@ def predict(cfg, run_dir: Path, ctx: Context) -> StageResult:
     ds = run_dir / DATASET
     source = open_split(ds, "test")
     runtime = setup_runtime(cfg.train.device, cfg.train.dtype)
-    model = load_model(path, runtime, cfg.predict.use_ema, read_meta(ds)["fingerprint"])
+    model = build_model(path, device=runtime.device, use_ema=cfg.predict.use_ema, fingerprint=read_meta(ds)["fingerprint"])
     n, t0, parts = len(source), time.time(), []
     pcfg = dataclasses.replace(cfg.predict, keep_raw=False)  # every step per puzzle: ARC's analysis file only
     with ctx.progress("predict", n, unit="puzzle") as advance:

@@ -27,7 +27,6 @@ from arc.errors import ArcError
 from solver import checkpoint as ckpt
 from solver.config import ModelConfig, TrainConfig
 from solver.device import setup_runtime
-from solver.infer import keyed
 
 INIT = "init"
 METRICS = "metrics.jsonl"
@@ -88,14 +87,9 @@ def plan_rows(puzzles: pl.DataFrame, pre_map: pl.DataFrame | None, trained: np.n
     source[0] = 0
     if pre_map is None or pre_map.height == 0 or puzzles.height == 0:
         return source
-    mine, theirs, on = keyed(puzzles), keyed(pre_map), ["task_id", "aug_key"]
-    if "demos" in puzzles.columns and "demos" in pre_map.columns:  # same id, other task: no row (older maps lack it)
-        mine = mine.with_columns(puzzles["demos"].cast(pl.String).alias("demos"))
-        theirs = theirs.with_columns(pre_map["demos"].cast(pl.String).alias("demos"))
-        on.append("demos")
-    theirs = theirs.filter(pl.col("puzzle_id").is_in(trained.tolist())).rename({"puzzle_id": "row"})
-    joined = mine.join(theirs.unique(on, keep="last"), on=on, how="inner")
-    source[joined["puzzle_id"].to_numpy()] = joined["row"].to_numpy()
+    rows = ckpt.match_rows(puzzles, pre_map.filter(pl.col("puzzle_id").is_in(trained.tolist())))
+    ids = puzzles["puzzle_id"].cast(pl.Int64).to_numpy()
+    source[ids[rows >= 0]] = rows[rows >= 0]
     return source
 
 
@@ -118,14 +112,7 @@ def _dataset(dataset):
 def _write_init(pretrained: Path, pre_meta: dict, init_dir: Path, mcfg: ModelConfig, cfg: AdaptConfig,
                 puzzles: pl.DataFrame, fingerprint: str, key: str) -> None:
     """The starting checkpoint in the build's numbering (its meta counts rows carried and new)."""
-    from solver.ema import EMA
-    from solver.model import TRM
-
-    model = TRM(ModelConfig(**pre_meta["model_config"]))
-    ema = EMA(model, 0.5) if cfg.from_ema and (pretrained / "ema.pt").is_file() else None
-    ckpt.load(pretrained, model=model, ema=ema, fingerprint=pre_meta.get("dataset_fingerprint", ""))
-    if ema is not None:
-        ema.copy_to(model)
+    model = ckpt.build_model(pretrained, use_ema=cfg.from_ema)
     emb = model.puzzle_emb
     pre_table = emb.table.clone()
     pre_map = ckpt.read_puzzle_map(pretrained)
@@ -174,7 +161,7 @@ def adapt(
         raise ArcError(f"{pretrained}: checkpoint meta has no model_config; pre-train with `arc-pipeline train` first")
     if len(source) == 0:
         raise ArcError(f"{dataset_dir}: the adapt split is empty; build the dataset with build.protocol = 'pretrain-adapt'")
-    pre_cfg = ModelConfig(**pre_meta["model_config"])
+    pre_cfg = ckpt.model_config(pre_meta, pretrained)
     for seq_len, what in ((source.seq_len, "the build"), (model_cfg.seq_len if model_cfg else pre_cfg.seq_len, "model.seq_len")):
         if seq_len != pre_cfg.seq_len:
             raise ArcError(f"{dataset_dir}: {what} has sequence length {seq_len} but the pre-trained model at {pretrained} "

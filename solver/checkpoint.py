@@ -26,7 +26,6 @@ from arc.errors import ArcError
 from arc.io import write_json, write_text
 
 STEP_PREFIX = "step_"
-DEFAULT_REMAP_KEYS = ("task_id", "dihedral", "colors")
 
 
 def step_dir_name(step: int) -> str:
@@ -233,12 +232,50 @@ def table_key(model: torch.nn.Module) -> str:
     raise ValueError("puzzle_emb holds no 2-D table buffer")
 
 
-def _row_keys(frame: pl.DataFrame, keys: tuple[str, ...]) -> dict[tuple, int]:
-    def hashable(v):
-        return tuple(v) if isinstance(v, (list, pl.Series, np.ndarray)) else v
+# the columns that say which puzzle a row is: the task, its augmentation record, and what the
+# task's demonstrations are (a task id alone does not identify a task across datasets)
+MATCH_KEYS = ("task_id", "dihedral", "colors", "demos")
 
-    cols = [frame[k].to_list() for k in keys]
-    return {tuple(hashable(c[i]) for c in cols): int(pid) for i, pid in enumerate(frame["puzzle_id"].to_list())}
+
+def _key_frame(frame: pl.DataFrame, keys: tuple[str, ...]) -> pl.DataFrame:
+    """The key columns of a puzzle frame as strings (records and lists joined), so two frames join."""
+    cols = []
+    for k in keys:
+        col = frame[k]
+        if isinstance(col.dtype, pl.Array):
+            col = col.arr.to_list()
+        if isinstance(col.dtype, pl.List):
+            col = col.list.eval(pl.element().cast(pl.String)).list.join(",")
+        cols.append(col.cast(pl.String).alias(k))
+    return pl.DataFrame(cols)
+
+
+def match_keys(mine: pl.DataFrame, theirs: pl.DataFrame) -> tuple[str, ...]:
+    """The MATCH_KEYS both frames have (older maps lack `demos`; then task and record decide), else
+    every column they share but puzzle_id (puzzle domains' own maps)."""
+    keys = tuple(k for k in MATCH_KEYS if k in mine.columns and k in theirs.columns)
+    if keys and keys != ("demos",):
+        return keys
+    return tuple(sorted((set(mine.columns) & set(theirs.columns)) - {"puzzle_id"}))
+
+
+def match_rows(mine: pl.DataFrame, theirs: pl.DataFrame, keys: tuple[str, ...] | None = None) -> np.ndarray:
+    """The one puzzle-row matcher: for every row of `mine`, the puzzle_id in `theirs` of the same
+    puzzle (same `match_keys`: task, augmentation, demonstrations), or -1. The last of duplicates wins."""
+    keys = match_keys(mine, theirs) if keys is None else tuple(keys)
+    missing = [k for k in keys if k not in mine.columns or k not in theirs.columns]
+    if not keys or missing:
+        raise ArcError(f"cannot match puzzle rows: key columns {missing or 'none'} are not in both puzzle maps "
+                       f"(theirs: {theirs.columns}, ours: {mine.columns})")
+    if mine.height == 0:
+        return np.zeros(0, dtype=np.int64)
+    ours = _key_frame(mine, keys).with_row_index("_at")
+    other = _key_frame(theirs, keys).with_columns(theirs["puzzle_id"].cast(pl.Int64).alias("_row"))
+    joined = ours.join(other.unique(list(keys), keep="last", maintain_order=True), on=list(keys), how="left")
+    out = np.full(mine.height, -1, dtype=np.int64)
+    found = joined.filter(pl.col("_row").is_not_null())
+    out[found["_at"].to_numpy()] = found["_row"].to_numpy()
+    return out
 
 
 def remap_table(
@@ -248,27 +285,25 @@ def remap_table(
     num_rows: int,
     keys: tuple[str, ...] | None = None,
 ) -> tuple[torch.Tensor, int]:
-    """A table of `num_rows` rows: rows whose key exists in the old map copied, the rest at the
+    """A table of `num_rows` rows: rows `match_rows` finds in the old map copied, the rest at the
     mean of the old trained rows (1..); row 0 (blank) carried over. Returns (table, rows matched)."""
-    if keys is None:
-        keys = tuple(k for k in DEFAULT_REMAP_KEYS if k in old_map.columns and k in new_map.columns)
-        if not keys:
-            keys = tuple(sorted((set(old_map.columns) & set(new_map.columns)) - {"puzzle_id"}))
-    missing = [k for k in keys if k not in old_map.columns or k not in new_map.columns]
-    if not keys or missing:
-        raise ArcError(f"cannot remap puzzle rows: key columns {missing or 'none'} are not in both puzzle maps "
-                       f"(old: {old_map.columns}, new: {new_map.columns})")
     mean = old_table[1:].mean(0) if old_table.shape[0] > 1 else torch.zeros_like(old_table[0])
     table = mean.expand(num_rows, -1).clone()
     table[0] = old_table[0]
-    old_rows = _row_keys(old_map, keys)
-    matched = 0
-    for key, new_id in _row_keys(new_map, keys).items():
-        old_id = old_rows.get(key)
-        if old_id is not None and old_id < old_table.shape[0] and new_id < num_rows:
-            table[new_id] = old_table[old_id]
-            matched += 1
-    return table, matched
+    old_ids = match_rows(new_map, old_map, keys)
+    new_ids = new_map["puzzle_id"].cast(pl.Int64).to_numpy()
+    ok = (old_ids >= 0) & (old_ids < old_table.shape[0]) & (new_ids < num_rows)
+    table[torch.as_tensor(new_ids[ok])] = old_table[torch.as_tensor(old_ids[ok])]
+    return table, int(ok.sum())
+
+
+def _check_build(path: Path, theirs: str, ours: str) -> None:
+    if theirs != ours:
+        raise ArcError(
+            f"checkpoint {path} was trained on dataset {theirs or '(none)'} but this run's dataset is "
+            f"{ours or '(none)'}; rebuild the matching dataset, point to a fresh checkpoint folder, "
+            f"or initialise from it with remapping (init_from) so puzzle rows are matched by task and augmentation"
+        )
 
 
 def load(
@@ -298,12 +333,8 @@ def load(
     want_rows = model.state_dict()[key].shape[0]
     remapped = None
     same_build = old_fp == fingerprint
-    if not same_build and not remap:
-        raise ArcError(
-            f"checkpoint {path} was trained on dataset {old_fp or '(none)'} but this run's dataset is "
-            f"{fingerprint or '(none)'}; rebuild the matching dataset, point to a fresh checkpoint folder, "
-            f"or initialise from it with remapping (init_from) so puzzle rows are matched by task and augmentation"
-        )
+    if not remap:
+        _check_build(path, old_fp, fingerprint)
     if not same_build:
         old_map = read_puzzle_map(path)
         if old_map is None or puzzle_map is None:
@@ -325,3 +356,67 @@ def load(
     carry_file = path / f"carry_rank{rank}.pt"
     carry = _load(carry_file, device) if same_build and carry_file.is_file() else None
     return dict(meta, carry=carry, remapped=remapped)
+
+
+# --- a checkpoint as a model ---------------------------------------------------------------------
+
+
+def model_config(meta: Mapping[str, Any], origin: str | Path = "checkpoint"):
+    """The `ModelConfig` a checkpoint's meta records (JSON lists back to tuples)."""
+    from dataclasses import fields
+
+    from solver.config import ModelConfig
+
+    given = meta.get("model_config")
+    if not isinstance(given, Mapping):
+        raise ArcError(f"{origin}: meta.json has no model_config; it is not a model checkpoint (train one with "
+                       "`arc-pipeline train`, or import a reference one with `arc-pipeline import-reference`)")
+    known = {f.name for f in fields(ModelConfig)}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise ArcError(f"{origin}: model_config has keys this code does not know ({', '.join(unknown)}); "
+                       f"it was written by a newer version: use that version (known keys: {', '.join(sorted(known))})")
+    return ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()})
+
+
+def model_from_state(cfg, state: Mapping[str, torch.Tensor], *, origin: str | Path, device: torch.device | str = "cpu"):
+    """A TRM of `cfg` holding `state`, in eval mode; a tensor whose shape the config does not imply is
+    an ArcError naming it (the config beside the weights is not theirs)."""
+    from solver.model import TRM
+
+    model = TRM(cfg)
+    ours = model.state_dict()
+    for key, t in state.items():
+        if key in ours and tuple(t.shape) != tuple(ours[key].shape):
+            raise ArcError(f"{origin}: {key} has shape {tuple(t.shape)} but the model config implies "
+                           f"{tuple(ours[key].shape)}; the config beside these weights is not theirs")
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def build_model(
+    checkpoint: str | Path,
+    *,
+    device: torch.device | str = "cpu",
+    use_ema: bool = True,
+    fingerprint: str | None = None,
+):
+    """The one way a checkpoint becomes a model: the TRM its meta describes, its weights, and its EMA
+    weights in place of the live ones when `use_ema` and the checkpoint has them; eval mode.
+
+    `checkpoint`: a step directory or a checkpoint folder (its `latest`). `fingerprint`: the dataset
+    build the checkpoint must belong to (ArcError otherwise); None trusts the checkpoint's own.
+    Unlike `load` (resuming training), the global torch RNG is left alone."""
+    from solver.ema import EMA
+
+    path = resolve(checkpoint)
+    meta = json.loads((path / "meta.json").read_text())
+    if fingerprint is not None:
+        _check_build(path, meta.get("dataset_fingerprint", ""), fingerprint)
+    model = model_from_state(model_config(meta, path), _load(path / "weights.pt", device), origin=path / "weights.pt",
+                             device=device)
+    if use_ema and (path / "ema.pt").is_file():
+        ema = EMA(model)
+        ema.load_state_dict(_load(path / "ema.pt", device))
+        ema.copy_to(model)
+    return model

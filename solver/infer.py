@@ -10,13 +10,15 @@ mapped back through the inverse augmentation and returned as a `solver.vote` pre
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Literal
 
 import numpy as np
 import polars as pl
 import torch
 
+from arc.errors import ArcError
+from solver.halting import halts, logit_cut
 from solver.vote import PREDICTION_SCHEMA, predictions_frame
 
 Progress = Callable[[int], None]
@@ -58,11 +60,6 @@ class Raw:
     step_halt: np.ndarray | None = None
 
 
-def halt_cut(threshold: float) -> float:
-    """The halting logit above which sigmoid(logit) > threshold (0 for 0.5)."""
-    return math.log(threshold / (1.0 - threshold))
-
-
 def _max_steps(model, cfg: PredictConfig) -> int:
     return cfg.max_steps or int(model.cfg.max_steps)
 
@@ -85,7 +82,7 @@ def run_steps(
     if n == 0:
         return Raw(indices, tokens, halt_prob, steps_used, step_tokens, step_halt)
     min_steps = min(cfg.min_steps, max_steps)
-    cut = halt_cut(cfg.threshold)
+    cut = logit_cut(cfg.threshold) if cfg.halt == "on" else None
     dev = runtime.device
     was_training = model.training
     model.eval()
@@ -112,9 +109,7 @@ def run_steps(
                     pos, k = slot.cpu().numpy(), (count - 1).cpu().numpy()
                     step_tokens[pos, k] = logits.argmax(-1).to(torch.uint8).cpu().numpy()
                     step_halt[pos, k] = torch.sigmoid(halt_logit.float()).cpu().numpy()
-                done = count >= max_steps
-                if cfg.halt == "on":
-                    done |= (count >= min_steps) & (halt_logit.float() > cut)
+                done = halts(halt_logit.float(), count, max_steps=max_steps, min_steps=min_steps, cut=cut)
                 if bool(done.any()):
                     d = done.nonzero().squeeze(1)
                     where = slot[d].cpu().numpy()
@@ -231,50 +226,111 @@ def to_frame(raw: Raw, source, *, invert_fn=None) -> pl.DataFrame:
     )
 
 
-def predict(model, source, runtime, cfg: PredictConfig = PredictConfig(), on_progress: Progress | None = None, *, invert_fn=None) -> pl.DataFrame:
-    """Predict every example of the test split; this rank computes its shard, all ranks get every row."""
+# what a failed batch raises: out of memory (torch's is a RuntimeError), a shape the model rejects
+TASK_ERRORS = (RuntimeError, ValueError, IndexError, MemoryError, ArcError)
+SAFETY_S = 5.0  # seconds kept after prediction (under a deadline) for voting, submit and report
+
+
+def isolated(run, source, idx: np.ndarray, failed: dict, on_note=None) -> Raw:
+    """`run(idx)` (a Raw for those examples); when it raises, the examples are run again task by
+    task and a task that still fails is left out (its test inputs get the identity fallback in
+    submit) and recorded in `failed`. Rank-local, so every rank still reaches the same gather."""
+    import dataclasses
+
+    note = on_note or (lambda msg: None)
+    try:
+        return run(idx)
+    except TASK_ERRORS as e:
+        note(f"predict: a batch of {len(idx)} predictions failed ({type(e).__name__}: {str(e)[:200]}); "
+             "retrying task by task")
+    tasks = source.examples["task_id"].to_numpy()[idx]
+    parts = []
+    for tid in dict.fromkeys(tasks.tolist()):
+        try:
+            parts.append(run(idx[tasks == tid]))
+        except TASK_ERRORS as e:
+            failed[tid] = f"{type(e).__name__}: {e}"[:300]
+            note(f"predict: task {tid} failed ({failed[tid]}); its test inputs fall back to their input grid")
+    if not parts:
+        parts.append(run(idx[:0]))
+
+    def joined(name):
+        values = [getattr(p, name) for p in parts]
+        return None if any(v is None for v in values) else np.concatenate(values)
+
+    return Raw(*(joined(f.name) for f in dataclasses.fields(Raw)))
+
+
+def predict_chunks(model, source, order, runtime, cfg: PredictConfig, on_chunk: Callable[[Raw], None],
+                   on_progress: Progress | None = None, *, remaining: Callable[[], float] | None = None,
+                   first: int = 0, chunk: int | None = None, failed: dict | None = None, on_note=None) -> str:
+    """The one inference loop: chunks of `order` (example indices; `chunk` each, default at least
+    `first` and 4 batches per rank) through `run_steps`, each chunk's gathered `Raw` handed to
+    `on_chunk`, until done or, with a deadline (`remaining()`: seconds left), until the next chunk
+    would not fit. Every rank takes its shard of each chunk and all ranks agree on when to stop.
+    With `failed` (a dict), a task whose batch raises falls back alone (`isolated`). Returns the
+    note ("" when complete)."""
+    import time
+
+    order = np.asarray(order, dtype=np.int64)
     rank, world = getattr(runtime, "rank", 0), getattr(runtime, "world_size", 1)
-    raw = run_steps(model, source, shard(len(source), rank, world), runtime, cfg, on_progress)
-    raw = gather(raw, len(source), runtime)
-    return to_frame(raw, source, invert_fn=invert_fn)
+    chunk = chunk or max(cfg.batch_size * 4 * world, first)
+    stopped, last = "", 0.0
+    for lo in range(0, len(order), chunk):
+        left = remaining() if remaining is not None else None
+        stop = bool(lo) and left is not None and left < SAFETY_S + last  # the next chunk would not fit
+        if world > 1:
+            flags = runtime.all_gather(torch.tensor([int(stop)], device=runtime.device))
+            stop = bool(flags.any())
+        if stop:
+            stopped = f"stopped by the time budget after {lo} of {len(order)} predictions"
+            break
+        t = time.time()
+        idx = order[lo:lo + chunk]
+        mine = idx[shard(len(idx), rank, world)]
+
+        def steps(i):
+            return run_steps(model, source, i, runtime, cfg, on_progress, record=cfg.keep_raw)
+
+        raw = steps(mine) if failed is None else isolated(steps, source, mine, failed, on_note)
+        on_chunk(gather(raw, len(idx), runtime))
+        last = time.time() - t
+    return stopped
+
+
+def predict(model, source, runtime, cfg: PredictConfig = PredictConfig(), on_progress: Progress | None = None, *,
+            invert_fn=None) -> pl.DataFrame:
+    """Every example of the test split as one chunk of `predict_chunks`, decoded to a prediction frame."""
+    parts: list[Raw] = []
+    predict_chunks(model, source, np.arange(len(source)), runtime, replace(cfg, keep_raw=False), parts.append,
+                   on_progress, chunk=max(len(source), 1))
+    return to_frame(parts[0], source, invert_fn=invert_fn) if parts else empty_frame()
 
 
 def empty_frame() -> pl.DataFrame:
     return pl.DataFrame(schema={**PREDICTION_SCHEMA, "index": pl.Int64, "puzzle_id": pl.Int64})
 
 
-# --- checkpoints and puzzle rows -------------------------------------------------------------
+# --- a checkpoint's puzzle rows -------------------------------------------------------------
 
 
-def aug_keys(dihedral, colors) -> np.ndarray:
-    """One int64 per (dihedral, colour map): a join key for records (colours in base 10)."""
-    colors = np.asarray(colors, dtype=np.int64).reshape(len(dihedral), -1)
-    return np.asarray(dihedral, dtype=np.int64) * 10**10 + colors @ (10 ** np.arange(colors.shape[1], dtype=np.int64))
+def puzzle_rows(source, puzzle_map: pl.DataFrame) -> tuple[np.ndarray, int]:
+    """Table row for every dataset puzzle id the source's examples use, matched in a checkpoint's
+    puzzle map by `solver.checkpoint.match_rows` (task, augmentation, demonstrations); unmatched
+    puzzles get row 0 (blank). Returns (rows by id, unmatched)."""
+    from solver.checkpoint import match_rows
 
-
-def keyed(frame: pl.DataFrame) -> pl.DataFrame:
-    """puzzle_id, task_id and the record key of a puzzle or example frame."""
-    colors = np.array(frame["colors"].to_list(), dtype=np.int64).reshape(frame.height, -1)
-    return pl.DataFrame(
-        {
-            "puzzle_id": frame["puzzle_id"].cast(pl.Int64),
-            "task_id": frame["task_id"].cast(pl.String),
-            "aug_key": aug_keys(frame["dihedral"].to_numpy(), colors),
-        }
-    )
-
-
-def puzzle_rows(examples: pl.DataFrame, puzzle_map: pl.DataFrame) -> tuple[np.ndarray, int]:
-    """Table row for every dataset puzzle id of `examples`, matched by (task, augmentation) in a
-    checkpoint's puzzle map; unmatched puzzles get row 0 (blank). Returns (rows by id, unmatched)."""
-    mine = keyed(examples.unique("puzzle_id"))
-    theirs = keyed(puzzle_map).rename({"puzzle_id": "row"}).unique(["task_id", "aug_key"], keep="last")
-    joined = mine.join(theirs, on=["task_id", "aug_key"], how="left")
-    size = int(mine["puzzle_id"].max()) + 1 if mine.height else 1
-    rows = np.zeros(size, dtype=np.int64)
-    found = joined.filter(pl.col("row").is_not_null())
-    rows[found["puzzle_id"].to_numpy()] = found["row"].to_numpy()
-    return rows, joined.height - found.height
+    ids = source.examples["puzzle_id"].cast(pl.Int64).unique()
+    table = getattr(source, "puzzles", None)
+    if table is None:  # a source without the build's puzzle table: the examples carry task and record
+        mine = source.examples.unique("puzzle_id", keep="first", maintain_order=True)
+    else:
+        mine = table.filter(pl.col("puzzle_id").cast(pl.Int64).is_in(ids.implode()))
+    found = match_rows(mine, puzzle_map)
+    rows = np.zeros(int(ids.max()) + 1 if len(ids) else 1, dtype=np.int64)
+    hit = found >= 0
+    rows[mine["puzzle_id"].cast(pl.Int64).to_numpy()[hit]] = found[hit]
+    return rows, int((~hit).sum())
 
 
 class RowMapped:
@@ -294,33 +350,17 @@ class RowMapped:
         return b._replace(puzzle_ids=self.rows[np.asarray(b.puzzle_ids, dtype=np.int64)].astype(np.int32))
 
 
-def load_model(path, runtime, *, use_ema: bool = True):
-    """(model, meta, puzzle map) from a checkpoint, with the EMA weights when asked and present."""
-    from solver import checkpoint as ckpt
-    from solver.config import ModelConfig
-    from solver.ema import EMA
-    from solver.model import TRM
-
-    path = ckpt.resolve(path)
-    meta = ckpt.read_meta(path)
-    model = TRM(ModelConfig(**meta["model_config"])).to(runtime.device)
-    ema = EMA(model, 0.5) if use_ema and (path / "ema.pt").is_file() else None
-    ckpt.load(path, model=model, ema=ema, fingerprint=meta.get("dataset_fingerprint", ""), device=runtime.device)
-    if ema is not None:
-        ema.copy_to(model)
-    model.eval()
-    return model, meta, ckpt.read_puzzle_map(path)
-
-
 def predict_checkpoint(path, dataset_dir, runtime, cfg: PredictConfig = PredictConfig(), on_progress: Progress | None = None, *, invert_fn=None):
     """Load a checkpoint, map the test split's puzzles to its table rows, predict. Returns
     (prediction frame, unmatched puzzle count: test puzzles the checkpoint never trained)."""
     from augment.dataset import open_split
+    from solver import checkpoint as ckpt
 
-    model, _, pmap = load_model(path, runtime, use_ema=cfg.use_ema)
+    model = ckpt.build_model(path, device=runtime.device, use_ema=cfg.use_ema)
+    pmap = ckpt.read_puzzle_map(path)
     source = open_split(dataset_dir, "test")
     unmatched = 0
     if pmap is not None and len(source):
-        rows, unmatched = puzzle_rows(source.examples, pmap)
+        rows, unmatched = puzzle_rows(source, pmap)
         source = RowMapped(source, rows, model.puzzle_emb.num_puzzles)
     return predict(model, source, runtime, cfg, on_progress, invert_fn=invert_fn), unmatched

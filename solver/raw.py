@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from arc.task import Task
+from solver.halting import first_halt
 from solver.vote import PREDICTION_SCHEMA, VoteConfig, pass_at_k_both, vote
 
 RAW_FILE = "predictions_raw.parquet"
@@ -27,11 +28,8 @@ THRESHOLDS = (0.1, 0.3, 0.5, 0.7, 0.9, 0.99)
 
 def halting_steps(step_halt: np.ndarray, steps: np.ndarray, threshold: float, min_steps: int) -> np.ndarray:
     """1-based step where halting at `threshold` stops each row: the first step >= min_steps with
-    probability > threshold, else the last step run."""
-    n, s = step_halt.shape
-    k = np.arange(1, s + 1)[None, :]
-    fires = (np.nan_to_num(step_halt, nan=0.0) > threshold) & (k >= min_steps) & (k <= steps[:, None])
-    return np.where(fires.any(1), fires.argmax(1) + 1, steps).astype(np.int16)
+    probability > threshold, else the last step run (`solver.halting`)."""
+    return first_halt(step_halt, steps, min_steps=min_steps, cut=threshold)
 
 
 def aug_index_of(source, rows: pl.DataFrame) -> np.ndarray:

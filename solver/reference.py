@@ -237,7 +237,6 @@ def import_checkpoint(step_file: str | Path, identifiers: str | Path, out_dir: s
     our checkpoint folder `out_dir` (a step directory, `latest`, puzzle_map.parquet in our records)."""
     from augment.reference import puzzle_map, read_identifiers
     from solver import checkpoint as ckpt
-    from solver.model import TRM
 
     step_file = Path(step_file)
     if not step_file.is_file():
@@ -260,14 +259,7 @@ def import_checkpoint(step_file: str | Path, identifiers: str | Path, out_dir: s
     vocab = int(ref["embed_tokens.embedding_weight"].shape[0]) if "embed_tokens.embedding_weight" in ref else 12
     mcfg = model_config(config["arch"], seq_len=canvas * canvas, num_puzzles=rows, vocab_size=vocab,
                         origin=str(step_file.parent / CONFIG_FILE))
-    model = TRM(mcfg)
-    state = convert_state(ref, mcfg, str(step_file))
-    ours = model.state_dict()
-    for key, t in state.items():
-        if tuple(t.shape) != tuple(ours[key].shape):
-            raise ArcError(f"{step_file}: {key} converts to shape {tuple(t.shape)} but the config implies "
-                           f"{tuple(ours[key].shape)}; the all_config.yaml beside it is not this checkpoint's")
-    model.load_state_dict(state)
+    model = ckpt.model_from_state(mcfg, convert_state(ref, mcfg, str(step_file)), origin=step_file)
     m = re.search(r"(\d+)$", step_file.name)
     step = int(m.group(1)) if m else 0
     meta = {"dataset_fingerprint": "", "model_config": asdict(mcfg), "canvas": canvas,

@@ -31,6 +31,7 @@ from solver import checkpoint as ckpt
 from solver.config import ModelConfig, TrainConfig
 from solver.device import Runtime, setup_runtime
 from solver.ema import EMA
+from solver.halting import halts
 from solver.losses import LossTerms, trm_loss
 from solver.memory import resolve_micro_batch
 from solver.model import TRM
@@ -205,8 +206,7 @@ class Trainer:
             c["steps"] += 1
             # the reference redraws the minimum at every step; per_example keeps the one drawn at refill
             floor = self._min_steps(0xE8) if self.cfg.exploration == "reference" else c["min_steps"]
-            wants = (halt_logit > 0) & (c["steps"] >= floor)
-            halted = (c["steps"] >= self.mcfg.max_steps) | wants
+            halted = halts(halt_logit, c["steps"], max_steps=self.mcfg.max_steps, min_steps=floor)
             c["halted"] = halted
             done = halted.double()
             row = torch.stack([
@@ -355,7 +355,7 @@ def evaluate(model: TRM, source, runtime: Runtime, *, batch_size: int = 256, max
                 y, z, logits, halt_logit = model.step(x, y, z)
                 terms = trm_loss(logits.float(), halt_logit.float(), labels)
                 sums[s] += terms.exact.double().sum()
-                fire = ~halted & ((halt_logit > 0) | (s == n_sup - 1))
+                fire = ~halted & halts(halt_logit, s + 1, max_steps=n_sup)
                 halted_exact |= fire & terms.exact
                 halt_step[fire] = s + 1
                 halted |= fire

@@ -80,8 +80,7 @@ def sudoku_sources(cfg: LearnConfig):
 def train_curve(name: str, mcfg, tcfg, cfg: LearnConfig, train_src, test_src, out: Path, runtime, on_point: Point | None) -> dict:
     """Train `mcfg` for cfg.minutes in cfg.curve_points slices; evaluate after each; then in full."""
     from solver import checkpoint as ckpt
-    from solver.ema import EMA
-    from solver.model import TRM, count_parameters
+    from solver.model import count_parameters
     from solver.train import evaluate, train
 
     slice_s = cfg.minutes * 60 / cfg.curve_points
@@ -96,11 +95,7 @@ def train_curve(name: str, mcfg, tcfg, cfg: LearnConfig, train_src, test_src, ou
         curve.append(point)
         if on_point is not None:
             on_point(name, point)
-    model = TRM(mcfg).to(runtime.device)
-    ema = EMA(model, tcfg.ema) if tcfg.ema > 0 else None
-    ckpt.load(res.checkpoint, model=model, ema=ema, device=runtime.device)
-    if ema is not None:
-        ema.copy_to(model)
+    model = ckpt.build_model(res.checkpoint, device=runtime.device, use_ema=tcfg.ema > 0)
     final = evaluate(model, test_src, runtime, batch_size=256)
     return {"exact": final["exact"], "exact_halted": final["exact_halted"], "exact_by_step": final["exact_by_step"],
             "token_accuracy": final["token_accuracy"], "mean_halt_step": final["mean_halt_step"], "steps": res.step,

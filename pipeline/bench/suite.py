@@ -113,7 +113,8 @@ def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None) -> dict
     from augment.dataset import open_split
     from solver.adapt import AdaptConfig, adapt
     from solver.device import set_threads, setup_runtime
-    from solver.infer import PredictConfig, load_model
+    from solver.checkpoint import build_model
+    from solver.infer import PredictConfig
 
     t0 = time.perf_counter()
     set_threads(cfg.threads)
@@ -131,7 +132,7 @@ def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None) -> dict
     res = _train_on(work / "joint" / "dataset", cfg, cfg.train, work / "joint" / "checkpoints", runtime)
     timing["joint_train"] = time.perf_counter() - t
     out["train_steps"], out["train_metrics"] = res.step, res.metrics
-    model, _, _ = load_model(res.checkpoint, runtime)
+    model = build_model(res.checkpoint, device=runtime.device)
     test = open_split(work / "joint" / "dataset", "test")
     note("joint: predict (halting on, off) + vote + submit + score")
     on = chain(model, test, target, work / "joint" / "halt_on", runtime,
@@ -161,7 +162,7 @@ def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None) -> dict
         ares = adapt(work / "pretrain" / "checkpoints", work / "adapt" / "dataset", work / "adapt" / "checkpoints",
                      AdaptConfig(steps=cfg.adapt_steps), train_cfg=cfg.train, runtime=runtime)
         timing["adapt"] = time.perf_counter() - t
-        amodel, _, _ = load_model(ares.checkpoint, runtime)
+        amodel = build_model(ares.checkpoint, device=runtime.device)
         pa = chain(amodel, open_split(work / "adapt" / "dataset", "test"), target, work / "adapt", runtime,
                    PredictConfig(batch_size=cfg.predict_batch, halt="on"))
         out.update(pass2_pretrain_adapt=pa["pass2"], pass_at_k_pretrain_adapt=pa["pass_at_k"], adapt_steps=ares.step)

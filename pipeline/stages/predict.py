@@ -17,8 +17,6 @@ from pipeline import puzzles
 from pipeline.stages import Context, StageResult
 from pipeline.rundir import ADAPT, CHECKPOINTS, DATASET, PREDICTIONS, PREDICTIONS_RAW
 
-SAFETY_S = 5.0  # seconds kept after prediction for voting, submit and report
-
 
 def checkpoint_path(cfg, run_dir: Path) -> Path | None:
     """The checkpoint to predict with: adapt/ (pretrain-adapt) or checkpoints/; the best by the
@@ -48,29 +46,6 @@ def checkpoint_path(cfg, run_dir: Path) -> Path | None:
 
     # ties go to the latest: on equal held-out accuracy, more training is the better bet
     return best if val(best) > val(latest) else latest
-
-
-def load_model(path: Path, runtime, use_ema: bool, fingerprint: str | None = None):
-    """The TRM of a checkpoint, with its EMA weights applied when asked and present.
-
-    `fingerprint`: the dataset build the checkpoint must belong to (None: trust the checkpoint,
-    as for adapt/, whose rows are already in the build's numbering)."""
-    from solver import checkpoint as ckpt
-    from solver.config import ModelConfig
-    from solver.ema import EMA
-    from solver.model import TRM
-
-    meta = ckpt.read_meta(path)
-    mc = dict(meta["model_config"])
-    mcfg = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in mc.items()})
-    model = TRM(mcfg).to(runtime.device)
-    ema = EMA(model) if use_ema and (Path(path) / "ema.pt").is_file() else None
-    fp = meta.get("dataset_fingerprint", "") if fingerprint is None else fingerprint
-    ckpt.load(path, model=model, ema=ema, fingerprint=fp, device=runtime.device)
-    if ema is not None:
-        ema.copy_to(model)
-    model.eval()
-    return model
 
 
 def aug_order(source) -> np.ndarray:
@@ -109,7 +84,9 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     runtime = setup_runtime(cfg.train.device, cfg.train.dtype)
     evaluated = evaluates_checkpoint(cfg)
     own = None if cfg.run.protocol == "pretrain-adapt" or evaluated else read_meta(ds)["fingerprint"]
-    model = load_model(path, runtime, cfg.predict.use_ema, own)
+    from solver.checkpoint import build_model
+
+    model = build_model(path, device=runtime.device, use_ema=cfg.predict.use_ema, fingerprint=own)
     if evaluated:
         source = rows_of_checkpoint(source, path, model)
     order = aug_order(source)
@@ -150,42 +127,6 @@ def _failed_note(failed: dict) -> str:
     return f"{len(failed)} task(s) failed and fall back to their input grid: {', '.join(sorted(failed))}" if failed else ""
 
 
-# what a failed batch raises: out of memory (torch's is a RuntimeError), a shape the model rejects
-TASK_ERRORS = (RuntimeError, ValueError, IndexError, MemoryError, ArcError)
-
-
-def isolated(run, source, idx: np.ndarray, failed: dict, on_note=None):
-    """`run(idx)` (a Raw for those examples); when it raises, the examples are run again task by
-    task and a task that still fails is left out (its test inputs get the identity fallback in
-    submit) and recorded in `failed`. Rank-local, so every rank still reaches the same gather."""
-    import dataclasses
-
-    from solver.infer import Raw
-
-    note = on_note or (lambda msg: None)
-    try:
-        return run(idx)
-    except TASK_ERRORS as e:
-        note(f"predict: a batch of {len(idx)} predictions failed ({type(e).__name__}: {str(e)[:200]}); "
-             "retrying task by task")
-    tasks = source.examples["task_id"].to_numpy()[idx]
-    parts = []
-    for tid in dict.fromkeys(tasks.tolist()):
-        try:
-            parts.append(run(idx[tasks == tid]))
-        except TASK_ERRORS as e:
-            failed[tid] = f"{type(e).__name__}: {e}"[:300]
-            note(f"predict: task {tid} failed ({failed[tid]}); its test inputs fall back to their input grid")
-    if not parts:
-        parts.append(run(idx[:0]))
-
-    def joined(name):
-        values = [getattr(p, name) for p in parts]
-        return None if any(v is None for v in values) else np.concatenate(values)
-
-    return Raw(*(joined(f.name) for f in dataclasses.fields(Raw)))
-
-
 def evaluates_checkpoint(cfg) -> bool:
     """Protocol joint with run.checkpoint: that checkpoint is evaluated as is on the tasks it was
     trained with (train is skipped; the build uses the checkpoint's own augmentations)."""
@@ -201,7 +142,7 @@ def rows_of_checkpoint(source, path: Path, model):
     pmap = ckpt.read_puzzle_map(path)
     if pmap is None:
         raise ArcError(f"{path}: the checkpoint has no puzzle_map.parquet, so its rows cannot be matched to the tasks")
-    rows, unmatched = puzzle_rows(source.examples, pmap)
+    rows, unmatched = puzzle_rows(source, pmap)
     if unmatched:
         raise ArcError(f"{path}: {unmatched} test puzzle(s) of this build are not rows of the checkpoint; the build must "
                        f"use the checkpoint's own augmentations (rebuild: arc-pipeline run --force build)")
@@ -221,7 +162,7 @@ def predict_in_rounds(model, source, order, runtime, pcfg, advance=None, *, rema
     Returns (voting frame, predictions_raw frame or None when predict.keep_raw is off, note)."""
     import polars as pl
 
-    from solver.infer import to_frame
+    from solver.infer import predict_chunks, to_frame
     from solver.raw import raw_frame
 
     frames, raws = [], []
@@ -238,39 +179,3 @@ def predict_in_rounds(model, source, order, runtime, pcfg, advance=None, *, rema
 
         return empty_frame(), None, stopped
     return pl.concat(frames), (pl.concat(raws) if raws else None), stopped
-
-
-def predict_chunks(model, source, order, runtime, pcfg, on_chunk, advance=None, *, remaining=None, first: int = 0,
-                   failed: dict | None = None, on_note=None) -> str:
-    """The one prediction loop: chunks of `order` (at least `first` examples each) through
-    `solver.infer.run_steps`, each chunk's gathered `Raw` handed to `on_chunk`, until done or, with
-    `remaining()` (seconds left, or None), until the next chunk would not fit. Every rank takes its
-    shard of each chunk and all ranks agree on when to stop. With `failed` (a dict), a task whose
-    batch raises falls back alone (`isolated`). Returns the note ("" when complete)."""
-    import torch
-
-    from solver.infer import gather, run_steps, shard
-
-    rank, world = runtime.rank, runtime.world_size
-    chunk = max(pcfg.batch_size * 4 * world, first)
-    stopped, last = "", 0.0
-    for lo in range(0, len(order), chunk):
-        left = remaining() if remaining is not None else None
-        stop = bool(lo) and left is not None and left < SAFETY_S + last  # the next chunk would not fit
-        if world > 1:
-            flags = runtime.all_gather(torch.tensor([int(stop)], device=runtime.device))
-            stop = bool(flags.any())
-        if stop:
-            stopped = f"stopped by the time budget after {lo} of {len(order)} predictions"
-            break
-        t = time.time()
-        idx = order[lo:lo + chunk]
-        mine = idx[shard(len(idx), rank, world)]
-
-        def steps(i):
-            return run_steps(model, source, i, runtime, pcfg, advance, record=pcfg.keep_raw)
-
-        raw = steps(mine) if failed is None else isolated(steps, source, mine, failed, on_note)
-        on_chunk(gather(raw, len(idx), runtime))
-        last = time.time() - t
-    return stopped

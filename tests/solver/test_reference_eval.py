@@ -14,7 +14,6 @@ from arc.load import load, save_tasks
 from augment.reference import parse_name, read_identifiers
 from pipeline.cli import main
 from solver import checkpoint as ckpt
-from solver.infer import keyed
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "reference_trm"
 TASKS = ("66e6c45b", "4cd1b7b2", "e633a9e5")  # the fixture's three ARC-AGI-1 evaluation tasks
@@ -52,11 +51,9 @@ def test_joint_evaluates_the_checkpoint_on_its_own_augmentations(setup):
     assert raw.height == 18 and set(raw["steps"]) == {4}  # 3 tasks x 6 augmentations, all N_sup steps
     # each prediction read the checkpoint row whose reference name is that example's augmentation
     pmap = ckpt.read_puzzle_map(setup / "ckpt")
-    theirs = keyed(pmap).rename({"puzzle_id": "row"})
-    mine = keyed(raw.with_columns(pl.col("colors").list.to_array(10)))
-    matched = mine.join(theirs, on=["task_id", "aug_key"], how="inner")
-    assert matched.height == 18
-    for (row,) in matched.select("row").iter_rows():
+    rows = ckpt.match_rows(raw, pmap)
+    assert len(rows) == 18 and (rows > 0).all()
+    for row in rows:
         assert parse_name(names[row])[0] in TASKS
     # the votes predict wrote are the votes of the raw frame's last steps
     from solver.raw import predictions_at

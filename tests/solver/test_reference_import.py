@@ -18,7 +18,6 @@ from augment.reference import REFERENCE_DIHEDRAL, parse_name, puzzle_map, read_i
 from augment.source import ArraySource
 from augment.transform import apply, invert
 from solver import checkpoint as ckpt
-from solver.config import ModelConfig
 from solver.infer import PredictConfig, run_steps
 from solver.model import TRM
 from solver.reference import import_checkpoint, read_yaml
@@ -31,9 +30,7 @@ RUNTIME = SimpleNamespace(device=torch.device("cpu"), autocast=lambda: torch.aut
 def imported(tmp_path_factory):
     out = tmp_path_factory.mktemp("imported")
     result = import_checkpoint(FIXTURE / "step_8", FIXTURE / "identifiers.json", out, canvas=6)
-    model = TRM(ModelConfig(**ckpt.read_meta(result.checkpoint)["model_config"]))
-    ckpt.load(result.checkpoint, model=model, fingerprint="")
-    return result, model.eval()
+    return result, ckpt.build_model(result.checkpoint)
 
 
 @pytest.fixture(scope="module")
