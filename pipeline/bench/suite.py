@@ -1,9 +1,12 @@
-"""`arc-pipeline bench suite`: the whole chain on generated ARC-style tasks with known rules.
+"""`arc-pipeline bench suite`: the whole pipeline on generated ARC-style tasks with known rules.
 
-build -> train -> predict -> vote -> write submission -> score, on CPU, with the joint protocol
-(target demonstrations inside training); then the same predictions with halting off, with a
-deliberately broken inverse transform (the rate must collapse: proof the suite can fail), and a
-pretrain-adapt run (pre-train on another generated suite, adapt to the target's demonstrations).
+The generated tasks are written as task files and go through `arc-pipeline run` itself (ingest,
+build, train, predict, submit, score: the real stages, on CPU, settings in `WORK/joint.toml` over
+the smoke preset), with the joint protocol (target demonstrations inside training); then predict
+again with halting off, a deliberately broken inverse transform on the trained model (the rate
+must collapse: proof the suite can fail; no stage takes a broken transform, so `chain` wires that
+one), and a pretrain-adapt run (pre-train on another generated suite, adapt to the target's
+demonstrations, predict).
 """
 
 from __future__ import annotations
@@ -63,7 +66,8 @@ def broken_invert(grid, aug):
 
 
 def chain(model, source, tasks, out_dir: Path, runtime, pcfg, *, invert_fn=None, raw=None) -> dict[str, Any]:
-    """predict (unless `raw` is given) -> vote -> predictions.parquet -> submission.json -> score."""
+    """predict (unless `raw` is given) -> vote -> predictions.parquet -> submission.json -> score, in
+    process: for the broken-inverse control and models no checkpoint holds (the tests' oracle)."""
     from solver.infer import run_steps, shard, to_frame
     from solver.vote import PASS_KS, VoteConfig, pass_at_k, pass_at_k_per_task, to_candidates, vote, write_predictions
     from submissions.score import score
@@ -90,30 +94,77 @@ def chain(model, source, tasks, out_dir: Path, runtime, pcfg, *, invert_fn=None,
     }
 
 
-def _build(train_tasks, target, cfg: SuiteConfig, protocol: str, out: Path):
-    from augment.build import BuildConfig, build
+def _toml(sections: dict[str, dict[str, Any]]) -> str:
+    """A TOML config layer (JSON's scalars, strings and lists are TOML's)."""
+    out = ["# written by `arc-pipeline bench suite`: the suite's settings over the smoke preset"]
+    for name, values in sections.items():
+        out.append(f"\n[{name}]")
+        out += [f"{k} = {json.dumps(list(v) if isinstance(v, tuple) else v)}" for k, v in values.items()]
+    return "\n".join(out) + "\n"
 
-    return build(train_tasks, target, BuildConfig(augmentations=cfg.augmentations, seed=cfg.seed, canvas=cfg.canvas,
-                                                  protocol=protocol, val_fraction=0.0, translate=cfg.translate), out)
+
+def _config(cfg: SuiteConfig, protocol: str, train_file: Path, target_file: Path, steps: int) -> str:
+    """Every key the suite's figures depend on, so the smoke preset underneath only fills the rest."""
+    model = {k: v for k, v in asdict(cfg.model).items() if k not in ("seq_len", "vocab_size", "num_puzzles")}
+    return _toml({
+        "data": {"train": [str(train_file)], "target": str(target_file), "keep_overlap": True, "max_side": cfg.max_side,
+                 "limit_train": 0, "limit_target": 0},
+        "run": {"protocol": protocol, "checkpoint": "", "time_budget": "0", "max_test_augs": 0, "seed": cfg.seed},
+        "build": {"augmentations": cfg.augmentations, "seed": cfg.seed, "canvas": cfg.canvas, "translate": cfg.translate,
+                  "val_fraction": 0.0},
+        "model": model,
+        "train": dict(asdict(cfg.train), steps=steps),
+        "adapt": {"steps": max(cfg.adapt_steps, 1)},
+        "predict": {"batch_size": cfg.predict_batch, "halt": "on"},
+    })  # fmt: skip
 
 
-def _train_on(data: Path, cfg: SuiteConfig, tcfg, ckpt_dir: Path, runtime):
-    from augment.dataset import open_split, read_meta, read_puzzles
-    from solver.train import train
+def _pipeline(run_dir: Path, config: Path, threads: int, *sets: str) -> dict[str, Any]:
+    """`arc-pipeline run` on the suite's config, as a user runs it; returns the manifest's stage summaries."""
+    import os
+    import subprocess
+    import sys
 
-    meta = read_meta(data)
-    mcfg = replace(cfg.model, seq_len=int(meta["seq_len"]), num_puzzles=int(meta["num_puzzles"]))
-    return train(mcfg, tcfg, open_split(data, "train"), ckpt_dir, puzzle_map=read_puzzles(data),
-                 dataset_fingerprint=meta["fingerprint"], runtime=runtime, metrics_path=ckpt_dir / "metrics.jsonl")
+    from arc.errors import ArcError
+
+    args = [sys.executable, "-m", "pipeline", "run", "--preset", "smoke", "--config", str(config), "--run-dir", str(run_dir)]
+    for s in sets:
+        args += ["--set", s]
+    log = run_dir.with_name(run_dir.name + ".log")
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    with open(log, "a") as f:
+        rc = subprocess.run(args, stdout=f, stderr=subprocess.STDOUT, env=env).returncode
+    if rc != 0:
+        tail = log.read_text().strip().splitlines()[-3:]
+        raise ArcError(f"bench suite: `{' '.join(args[1:])}` failed (exit {rc}); see {log}: {' | '.join(tail)}")
+    return {k: v.get("summary", {}) for k, v in json.loads((run_dir / "manifest.json").read_text())["stages"].items()}
+
+
+def _figures(run_dir: Path, tasks, stages: dict[str, Any]) -> dict[str, Any]:
+    """What a run's own artifacts say: score.json, the voted predictions and the predict stage's summary."""
+    from solver.vote import PASS_KS, pass_at_k, pass_at_k_per_task, read_predictions
+
+    sc = json.loads((run_dir / "score.json").read_text())
+    voted = read_predictions(run_dir / "predictions.parquet")
+    pred = stages["predict"]
+    return {
+        "pass2": sc["micro"], "pass2_macro": sc["macro"], "tasks_solved": sc["tasks_solved"],
+        "pass_at_k": {str(k): v for k, v in pass_at_k(voted, tasks, PASS_KS).items()},  # per output (Kaggle's)
+        "pass_at_k_per_task": {str(k): v for k, v in pass_at_k_per_task(voted, tasks, PASS_KS).items()},  # the paper's
+        "mean_steps": pred["mean_steps"], "predictions": pred["predictions"],
+        "predictions_per_s": pred["predictions"] / max(pred["seconds"], 1e-9),  # the stage's: decode and raw file included
+        "fallbacks": stages["submit"].get("fallbacks", 0),
+    }
 
 
 def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None) -> dict[str, Any]:
-    """Run the proof in `work` (a fresh directory); returns the figures."""
+    """Run the proof in `work` (a fresh directory): the generated tasks go through `arc-pipeline run`
+    (ingest .. score); returns the figures."""
+    from arc.load import save_tasks
     from arc.synth import SynthConfig, synth_suite
     from augment.dataset import open_split
-    from solver.adapt import AdaptConfig, adapt
+    from solver import checkpoint as ckpt
     from solver.device import set_threads, setup_runtime
-    from solver.checkpoint import build_model
     from solver.infer import PredictConfig
 
     t0 = time.perf_counter()
@@ -123,26 +174,32 @@ def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None) -> dict
     target = synth_suite(1000 + cfg.seed, synth)
     extra_synth = replace(synth, n_tasks=cfg.train_tasks, n_train=cfg.train_demos)
     extra = synth_suite(2000 + cfg.seed, extra_synth) if cfg.train_tasks else {}
+    tasks = work / "tasks"
+    tasks.mkdir(parents=True, exist_ok=True)
+    save_tasks(target, tasks / "target.json")
+    save_tasks(extra, tasks / "extra.json")
     out: dict[str, Any] = {"tasks": len(target), "test_outputs": sum(len(t.test) for t in target.values())}
     timing: dict[str, float] = {}
 
-    note("joint: build + train")
+    note("joint: arc-pipeline run (ingest, build, train, predict with halting on and off, submit, score)")
     t = time.perf_counter()
-    _build(extra, target, cfg, "joint", work / "joint" / "dataset")
-    res = _train_on(work / "joint" / "dataset", cfg, cfg.train, work / "joint" / "checkpoints", runtime)
-    timing["joint_train"] = time.perf_counter() - t
-    out["train_steps"], out["train_metrics"] = res.step, res.metrics
-    model = build_model(res.checkpoint, device=runtime.device)
-    test = open_split(work / "joint" / "dataset", "test")
-    note("joint: predict (halting on, off) + vote + submit + score")
-    on = chain(model, test, target, work / "joint" / "halt_on", runtime,
-               PredictConfig(batch_size=cfg.predict_batch, halt="on"))
-    off = chain(model, test, target, work / "joint" / "halt_off", runtime,
-                PredictConfig(batch_size=cfg.predict_batch, halt="off"))
-    broken = chain(model, test, target, work / "joint" / "broken", runtime, None, invert_fn=broken_invert, raw=on["raw"])
+    joint = work / "joint"
+    (work / "joint.toml").write_text(_config(cfg, "joint", tasks / "extra.json", tasks / "target.json", cfg.train.steps))
+    stages = _pipeline(joint, work / "joint.toml", cfg.threads)
+    timing["joint_train"] = stages["train"]["seconds"]
+    on = _figures(joint, target, stages)
+    latest = ckpt.latest(joint / "checkpoints")
+    out["train_steps"], out["train_metrics"] = stages["train"]["step"], ckpt.read_meta(latest).get("metrics", {})
+    off = _figures(joint, target, _pipeline(joint, work / "joint.toml", cfg.threads, "predict.halt=off"))
+    timing["joint"] = time.perf_counter() - t
+    # the negative control: the halting-on predictions mapped back through a wrong inverse (no stage
+    # takes a broken transform, so this one run is wired here)
+    model = ckpt.build_model(latest, device=runtime.device)
+    broken = chain(model, open_split(joint / "dataset", "test"), target, work / "broken", runtime,
+                   PredictConfig(batch_size=cfg.predict_batch, halt="on"), invert_fn=broken_invert)
     out.update(
         pass2=on["pass2"], pass2_macro=on["pass2_macro"], tasks_solved=on["tasks_solved"], pass_at_k=on["pass_at_k"],
-        pass2_halt_off=off["pass2"], pass_at_k_halt_off=off["pass_at_k"],
+        pass_at_k_per_task=on["pass_at_k_per_task"], pass2_halt_off=off["pass2"], pass_at_k_halt_off=off["pass_at_k"],
         mean_steps_halt_on=on["mean_steps"], mean_steps_halt_off=off["mean_steps"],
         predictions_per_s_halt_on=on["predictions_per_s"], predictions_per_s_halt_off=off["predictions_per_s"],
         pass2_broken_inverse=broken["pass2"], predictions=on["predictions"],
@@ -150,22 +207,17 @@ def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None) -> dict
     note(f"joint: pass@2 {on['pass2']:.3f} (halting off {off['pass2']:.3f}, broken inverse {broken['pass2']:.3f})")
 
     if cfg.adapt_steps:
-        note("pretrain-adapt: pre-train on another suite, adapt to the target demonstrations")
+        note("pretrain-adapt: arc-pipeline run on another suite, adapting to the target demonstrations")
         t = time.perf_counter()
         pre_tasks = synth_suite(3000 + cfg.seed, replace(extra_synth, n_tasks=cfg.target_tasks + cfg.train_tasks))
-        _build(pre_tasks, {}, cfg, "joint", work / "pretrain" / "dataset")
-        _train_on(work / "pretrain" / "dataset", cfg, replace(cfg.train, steps=cfg.pretrain_steps),
-                  work / "pretrain" / "checkpoints", runtime)
-        timing["pretrain"] = time.perf_counter() - t
-        t = time.perf_counter()
-        _build(pre_tasks, target, cfg, "pretrain-adapt", work / "adapt" / "dataset")
-        ares = adapt(work / "pretrain" / "checkpoints", work / "adapt" / "dataset", work / "adapt" / "checkpoints",
-                     AdaptConfig(steps=cfg.adapt_steps), train_cfg=cfg.train, runtime=runtime)
-        timing["adapt"] = time.perf_counter() - t
-        amodel = build_model(ares.checkpoint, device=runtime.device)
-        pa = chain(amodel, open_split(work / "adapt" / "dataset", "test"), target, work / "adapt", runtime,
-                   PredictConfig(batch_size=cfg.predict_batch, halt="on"))
-        out.update(pass2_pretrain_adapt=pa["pass2"], pass_at_k_pretrain_adapt=pa["pass_at_k"], adapt_steps=ares.step)
+        save_tasks(pre_tasks, tasks / "pretrain.json")
+        (work / "adapt.toml").write_text(_config(cfg, "pretrain-adapt", tasks / "pretrain.json", tasks / "target.json",
+                                                 cfg.pretrain_steps))
+        stages = _pipeline(work / "adapt", work / "adapt.toml", cfg.threads)
+        timing["pretrain"], timing["adapt"] = stages["train"]["seconds"], stages["adapt"]["seconds"]
+        pa = _figures(work / "adapt", target, stages)
+        out.update(pass2_pretrain_adapt=pa["pass2"], pass_at_k_pretrain_adapt=pa["pass_at_k"],
+                   adapt_steps=stages["adapt"]["step"])
         note(f"pretrain-adapt: pass@2 {pa['pass2']:.3f}")
     timing["total"] = time.perf_counter() - t0
     out["timing_s"] = {k: round(v, 1) for k, v in timing.items()}
