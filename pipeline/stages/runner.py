@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from arc.errors import ArcError
-from pipeline.config import RunConfig, section_dict, to_toml, write_config
+from pipeline.config import PipelineConfig, section_dict, to_toml, write_config
 from pipeline.manifest import Manifest, StageRecord, fingerprint
 from pipeline.rundir import CONFIG as CONFIG_TOML
 from pipeline.rundir import OWNS, SUBMISSION, RunDir, describe
@@ -43,7 +43,7 @@ NOT_HASHED = {"device", "devices", "time_budget", "time_budget_s", "reserve", "l
 DISTRIBUTED = ("train", "adapt", "predict")  # stages launched under torchrun when run.devices > 1
 
 
-def fingerprints(cfg: RunConfig) -> dict[str, str]:
+def fingerprints(cfg: PipelineConfig) -> dict[str, str]:
     """The input fingerprint of every stage, chained in stage order."""
     out, prev = {}, ""
     for stage in STAGES:
@@ -82,7 +82,7 @@ class PlanRow:
     reason: str
 
 
-def plan(cfg: RunConfig, run_dir: str | Path, *, force: str | None = None,
+def plan(cfg: PipelineConfig, run_dir: str | Path, *, force: str | None = None,
          stages: tuple[str, ...] = STAGES) -> list[PlanRow]:
     """What `execute` would do with each stage, and why (a cached stage is one whose outputs verify)."""
     if force is not None and force not in STAGES:
@@ -133,9 +133,9 @@ def verify(stage: str, run_dir: Path) -> str | None:
     return f"{SUBMISSION} fails validation: {problems[0]}" if problems else None
 
 
-Launcher = Callable[[str, RunConfig, Path, list[str], Context], StageResult]
+Launcher = Callable[[str, PipelineConfig, Path, list[str], Context], StageResult]
 DEADLINE_ENV = "ARC_PIPELINE_DEADLINE"  # how torchrun'd stages learn the run's deadline
-StageFn = Callable[[RunConfig, Path, Context], StageResult]
+StageFn = Callable[[PipelineConfig, Path, Context], StageResult]
 
 
 def stage_function(stage: str) -> StageFn:
@@ -143,7 +143,7 @@ def stage_function(stage: str) -> StageFn:
 
 
 def execute(
-    cfg: RunConfig,
+    cfg: PipelineConfig,
     run_dir: str | Path,
     *,
     force: str | None = None,
@@ -250,7 +250,7 @@ def clear(run_dir: Path, stage: str, recorded: list[str] | tuple[str, ...] = ())
             p.unlink()
 
 
-def run_one(stage: str, cfg: RunConfig, run_dir: Path, manifest: Manifest, fp: str, ctx: Context,
+def run_one(stage: str, cfg: PipelineConfig, run_dir: Path, manifest: Manifest, fp: str, ctx: Context,
             fn: StageFn, launcher: Launcher | None = None) -> StageRecord:
     manifest.start(stage, fp)
     try:
@@ -268,7 +268,7 @@ def run_one(stage: str, cfg: RunConfig, run_dir: Path, manifest: Manifest, fp: s
     return manifest.finish(stage, result.outputs, note=result.note, summary=result.summary)
 
 
-def budgeted(stage: str, cfg: RunConfig, ctx: Context) -> tuple[RunConfig | None, list[str]]:
+def budgeted(stage: str, cfg: PipelineConfig, ctx: Context) -> tuple[PipelineConfig | None, list[str]]:
     """`cfg` with the stage's own time limit cut to fit the run's deadline (None: no time left).
 
     Train and adapt may use the time up to the deadline less the reserve kept for prediction.
@@ -294,7 +294,7 @@ def budgeted(stage: str, cfg: RunConfig, ctx: Context) -> tuple[RunConfig | None
     return new, [f"{stage}.time_budget_s={value}"]
 
 
-def torchrun(stage: str, cfg: RunConfig, run_dir: Path, sets: list[str], ctx: Context) -> StageResult:
+def torchrun(stage: str, cfg: PipelineConfig, run_dir: Path, sets: list[str], ctx: Context) -> StageResult:
     """Run one stage under torchrun, `run.devices` processes; the parent keeps the manifest."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.run.devices}",
            "-m", "pipeline", stage, "--run-dir", str(run_dir), "--no-manifest"]

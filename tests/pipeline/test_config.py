@@ -4,7 +4,7 @@ import pytest
 
 from arc.errors import ArcError
 from pipeline.config import (
-    RunConfig,
+    PipelineConfig,
     load_config,
     override,
     parse_duration,
@@ -19,7 +19,7 @@ def test_every_documented_preset_ships_and_loads():
     assert {"smoke", "cpu", "gpu", "multi-gpu", "kaggle"} <= set(preset_names())
     for name in preset_names():
         cfg = load_config(name)
-        assert isinstance(cfg, RunConfig)
+        assert isinstance(cfg, PipelineConfig)
     assert load_config("multi-gpu").run.devices > 1
     kaggle = load_config("kaggle")
     assert kaggle.run.protocol == "pretrain-adapt" and kaggle.build.protocol == "pretrain-adapt"

@@ -53,7 +53,7 @@ def test_run_refuses_bad_config_before_any_stage(tmp_path):
 def test_micro_batch_must_divide_the_per_device_batch_when_the_field_exists():
     from dataclasses import dataclass, replace
 
-    from pipeline.rules import problems
+    from pipeline.config.rules import problems
 
     cfg = load_config("smoke")
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from arc.errors import ArcError
+from pipeline.config.root import SECTIONS
+from pipeline.config.values import parse_duration
 
 
 @dataclass(frozen=True)
@@ -146,8 +148,6 @@ def _device(cfg) -> str | None:
 
 
 def _time_budget(cfg) -> str | None:
-    from pipeline.config import parse_duration
-
     t = _get(cfg, "run.time_budget")
     if t is None:
         return None
@@ -217,10 +217,8 @@ RELATIONS: list[Relation] = [_heads_divide_hidden, _device, _time_budget, _batch
 def problems(cfg) -> list[str]:
     """Every rule `cfg` breaks, one line each (empty: valid)."""
     out: list[str] = []
-    for name in ("data", "run", "build", "model", "train", "adapt", "predict"):
-        section = getattr(cfg, name, None)
-        if section is None or not dataclasses.is_dataclass(section):
-            continue
+    for name in SECTIONS:
+        section = getattr(cfg, name)
         for f in dataclasses.fields(section):
             out += field_problems(f"{name}.{f.name}", getattr(section, f.name))
         extra = getattr(section, "validate", None)

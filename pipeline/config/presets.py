@@ -1,0 +1,75 @@
+"""Shipped presets (pipeline/presets/<name>.toml) and config files as layers, `extends` resolved.
+
+A preset or a --config file may begin with `extends = "NAME"` (a shipped preset's name, never a
+path): the base's layers come first, then the file's own keys over them, so a preset holds only
+what differs from its base. A chain that returns to a file it left, or an unknown name, is an ArcError.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from arc.errors import ArcError
+
+EXTENDS = "extends"
+Layer = tuple[str, dict[str, Any]]  # (where it came from, its tables)
+
+
+def preset_names() -> list[str]:
+    files = resources.files("pipeline").joinpath("presets").iterdir()
+    return sorted(p.name[: -len(".toml")] for p in files if p.name.endswith(".toml"))
+
+
+def preset_text(name: str) -> str:
+    """The TOML of a shipped preset, by name (a name, never a path: `../x` is refused)."""
+    if name not in preset_names():
+        raise ArcError(f"unknown preset {name!r}; valid presets: {', '.join(preset_names())} "
+                       "(a file of your own goes to --config FILE)")
+    return resources.files("pipeline").joinpath("presets", f"{name}.toml").read_text()
+
+
+def parse_toml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ArcError(f"{origin}: invalid TOML: {e}; fix the file") from None
+
+
+def preset_layers(name: str) -> list[Layer]:
+    """A preset's layers, its bases' first."""
+    return _layers(f"preset {name!r}", parse_toml(preset_text(name), f"preset {name!r}"), (name,))
+
+
+def file_layers(path: str | Path) -> list[Layer]:
+    """A config file's layers, the bases it extends first."""
+    p = Path(path)
+    if not p.is_file():
+        raise ArcError(f"config file {p} does not exist; pass an existing TOML file to --config")
+    return _layers(str(p), parse_toml(p.read_text(), str(p)), ())
+
+
+def _layers(origin: str, table: dict[str, Any], chain: tuple[str, ...]) -> list[Layer]:
+    table = dict(table)
+    base = table.pop(EXTENDS, None)
+    if base is None:
+        return [(origin, table)]
+    if not isinstance(base, str) or not base:
+        raise ArcError(f"{origin}: {EXTENDS} = {base!r}: valid: the name of a shipped preset, one of "
+                       f"{', '.join(preset_names())}")
+    if base not in preset_names():
+        raise ArcError(f"{origin}: {EXTENDS} = {base!r}: unknown preset; valid presets: {', '.join(preset_names())}")
+    if base in chain:
+        raise ArcError(f"{origin}: {EXTENDS} = {base!r} makes a cycle ({' -> '.join((*chain, base))}); "
+                       "a preset may not extend itself through its bases")
+    inner = _layers(f"preset {base!r}", parse_toml(preset_text(base), f"preset {base!r}"), (*chain, base))
+    return [*inner, (origin, table)]
+
+
+def default_preset() -> str:
+    """`gpu` when a GPU is visible, else `smoke`."""
+    from solver.device import gpu_available
+
+    return "gpu" if gpu_available() else "smoke"
