@@ -11,7 +11,7 @@ from arc.errors import ArcError
 from pipeline.config import SECTIONS, load_config, override, preset_names, read_config, to_toml, write_config
 from pipeline.config import presets as presets_mod
 
-PINS = Path(__file__).parent / "data" / "config_pins"
+PINS = Path(__file__).parents[1] / "data" / "config_pins"
 
 
 def _defaults(section: str) -> dict:
