@@ -13,22 +13,24 @@ import click
 # set before torch loads, which happens only inside a command.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-# name -> (module, attribute, one-line help). Groups (bench, generate) register the same way.
+# name -> (module, attribute, one-line help). A stage's verb is its contract, `STAGE` in
+# pipeline/stages/<name>.py (its command built from it); groups (bench, generate) register like commands.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("pipeline.commands.run", "run", "Run every stage, resuming where a previous run stopped."),
-    "ingest": ("pipeline.commands.stage", "ingest", "Stage: load, validate and normalise train and target tasks."),
-    "build": ("pipeline.commands.stage", "build", "Stage: build the augmented dataset."),
-    "train": ("pipeline.commands.stage", "train", "Stage: train the TRM (resumable, multi-GPU)."),
-    "adapt": ("pipeline.commands.stage", "adapt", "Stage: fine-tune on the target tasks' demonstrations."),
-    "predict": ("pipeline.commands.stage", "predict", "Stage: predict every augmented test input and vote."),
-    "submit": ("pipeline.commands.stage", "submit", "Stage: write submission.json from the votes."),
-    "report": ("pipeline.commands.stage", "report", "Stage: write report.html for a run."),
+    "ingest": ("pipeline.stages.ingest", "STAGE", "Stage: load, validate and normalise train and target tasks."),
+    "build": ("pipeline.stages.build", "STAGE", "Stage: build the augmented dataset."),
+    "train": ("pipeline.stages.train", "STAGE", "Stage: train the TRM (resumable, multi-GPU)."),
+    "adapt": ("pipeline.stages.adapt", "STAGE", "Stage: fine-tune on the target tasks' demonstrations."),
+    "predict": ("pipeline.stages.predict", "STAGE", "Stage: predict every augmented test input and vote."),
+    "submit": ("pipeline.stages.submit", "STAGE", "Stage: write submission.json from the votes."),
+    "report": ("pipeline.stages.report", "STAGE", "Stage: write report.html for a run."),
     "datasets": ("pipeline.commands.datasets", "datasets", "List the built-in ARC data sets."),
     "check": ("pipeline.commands.check", "check", "Validate every task of a data source."),
     "show": ("pipeline.commands.show", "show", "Draw a task in the terminal or to PNG."),
     "overlap": ("pipeline.commands.overlap", "overlap", "Tasks of B identical to, or leaked from, tasks of A."),
     "validate": ("pipeline.commands.validate", "validate", "Check a submission.json as Kaggle would."),
-    "score": ("pipeline.commands.score", "score", "Score a submission.json (or a run directory) against solutions."),
+    "score": ("pipeline.stages.score", "STAGE",
+              "Stage: score a run (--run-dir DIR); or score a submission.json against solutions."),
     "generate": ("pipeline.commands.generate", "generate", "Generate Sudoku or maze data sets."),
     "bench": ("pipeline.commands.bench", "bench", "Benchmarks that print figures."),
     "bundle": ("pipeline.commands.bundle", "bundle", "Build the offline Kaggle folder."),
@@ -54,7 +56,8 @@ class LazyGroup(click.Group):
             return None
         module, attr, _ = self.registry[name]
         try:
-            return getattr(importlib.import_module(module), attr)
+            obj = getattr(importlib.import_module(module), attr)
+            return obj if isinstance(obj, click.Command) else obj.verb()  # a stage: its verb
         except (ImportError, AttributeError) as e:  # a command not built yet must not break the others
             help_text = self.registry[name][2]
 

@@ -1,7 +1,8 @@
 """The run directory as one object: where every artifact lives, who may write it (one run at a time),
 and whether what it holds is still what the stages wrote (sizes and digests).
 
-Layout (paths relative to the run directory; stages ask `RunDir` rather than each other):
+Layout (paths relative to the run directory; stages ask `RunDir` rather than each other; which stage
+reads and writes what is declared by the stage, `STAGE` in pipeline/stages/<name>.py):
     config.toml  manifest.json  run.lock
     tasks/train.json  tasks/target.json  tasks/tasks.parquet          ingest
     (Sudoku/maze runs: tasks/train.csv  tasks/target.csv, no submission.json; see pipeline.puzzles)
@@ -35,6 +36,7 @@ from arc.errors import ArcError
 CONFIG = "config.toml"
 MANIFEST = "manifest.json"
 LOCK = "run.lock"
+TASKS = "tasks"
 TRAIN_JSON = "tasks/train.json"
 TARGET_JSON = "tasks/target.json"
 TASKS_PARQUET = "tasks/tasks.parquet"
@@ -51,19 +53,6 @@ SCORE_JSON = "score.json"
 SCORES_PARQUET = "scores.parquet"
 REPORT_HTML = "report.html"
 REPORT_DIR = "report"
-
-# what each stage owns (cleared before a fresh, non-resumed run of it; verified when cached)
-OWNS: dict[str, tuple[str, ...]] = {
-    "ingest": ("tasks",),
-    "build": (DATASET,),
-    "train": (CHECKPOINTS, METRICS),
-    "adapt": (ADAPT,),
-    "predict": (PREDICTIONS, PREDICTIONS_RAW),
-    "submit": (SUBMISSION,),
-    "score": (SCORE_JSON, SCORES_PARQUET),
-    "report": (REPORT_HTML, REPORT_DIR),
-}
-
 
 class RunDir:
     """One run directory: artifact paths, the lock, writability and digests of what it holds."""
@@ -94,9 +83,40 @@ class RunDir:
     scores_parquet = property(lambda self: self.root / SCORES_PARQUET)
     report_html = property(lambda self: self.root / REPORT_HTML)
 
-    @staticmethod
-    def owns(stage: str) -> tuple[str, ...]:
-        return OWNS.get(stage, ())
+    predictions_raw = property(lambda self: self.root / PREDICTIONS_RAW)
+
+    # ---- reading what earlier stages wrote
+    def tasks(self) -> tuple[dict, dict]:
+        """The (train, target) tasks a finished ingest wrote: task id -> `arc.task.Task`."""
+        from arc.load import load
+
+        for path in (self.train_json, self.target_json):
+            if not path.exists():
+                raise ArcError(f"{path} is missing; run `arc-pipeline ingest --run-dir {self.root}` first")
+        empty = self.train_json.read_text().strip() in ("{}", "")
+        train = {} if empty else dict(load(str(self.train_json)).tasks)
+        return train, dict(load(str(self.target_json)).tasks)
+
+    def model_config(self, model):
+        """(`model` ([model]) with the sizes the dataset dictates: sequence, vocabulary, puzzle rows; the build's meta)."""
+        import dataclasses
+
+        from augment.dataset import read_meta
+
+        meta = read_meta(self.dataset)
+        return dataclasses.replace(model, seq_len=int(meta["seq_len"]), vocab_size=int(meta["vocab_size"]),
+                                   num_puzzles=int(meta["num_puzzles"])), meta
+
+    def examples_per_s(self) -> float:
+        """The last training speed metrics.jsonl logged (0 when none)."""
+        rate = 0.0
+        if self.metrics.is_file():
+            for line in self.metrics.read_text().splitlines():
+                try:
+                    rate = float(json.loads(line).get("examples_per_s", rate))
+                except (ValueError, AttributeError):
+                    continue
+        return rate
 
     # ---- writability and the lock
     def writable(self) -> bool:

@@ -8,9 +8,15 @@ from pathlib import Path
 import click
 
 
+def _apply(f, options):
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
 def config_options(f):
-    """The options every run/stage command shares for choosing its config and run directory."""
-    options = [
+    """The options every run and stage command shares: which config, which run directory."""
+    return _apply(f, [
         click.option("--preset", default=None, help="A shipped preset: smoke, cpu, gpu, multi-gpu, kaggle "
                      "(default: the run directory's config.toml, else gpu with a GPU, smoke without)."),
         click.option("--config", "files", multiple=True, type=click.Path(dir_okay=False),
@@ -19,6 +25,12 @@ def config_options(f):
                      help="Override one config value, e.g. --set train.steps=200 (repeatable)."),
         click.option("--run-dir", type=click.Path(file_okay=False), default=None,
                      help="The run directory (default runs/<preset>)."),
+    ])
+
+
+def data_options(f):
+    """[data] as flags: for `run` and `ingest`, the commands that read the sources."""
+    return _apply(f, [
         click.option("--train", "train_sources", multiple=True, metavar="SRC",
                      help="Training source (built-in name, directory, challenges file); repeatable."),
         click.option("--target", default=None, metavar="SRC", help="Target source: the tasks to answer."),
@@ -26,16 +38,17 @@ def config_options(f):
                      help="Keep training tasks that contain a target test pair."),
         click.option("--skip-invalid", is_flag=True, default=False,
                      help="Leave out invalid tasks (each named) instead of failing (data.skip_invalid)."),
-        click.option("--devices", type=int, default=None, help="Processes for train, adapt and predict (torchrun when > 1)."),
-        click.option("--time-budget", default=None, metavar="DURATION",
-                     help="Wall clock for the run, e.g. 12h, 90m; a valid submission.json is always left."),
-    ]
-    for opt in reversed(options):
-        f = opt(f)
-    return f
+    ])
 
 
-def flag_sets(train_sources, target, keep_overlap, devices, time_budget, skip_invalid=False) -> list[str]:
+devices_option = click.option("--devices", type=int, default=None,
+                              help="Processes for train, adapt and predict (torchrun when > 1).")
+force_option = click.option("--force", is_flag=True, help="Rerun even when the inputs are unchanged (and what follows "
+                            "goes stale).")
+
+
+def flag_sets(train_sources=(), target=None, keep_overlap=False, skip_invalid=False, devices=None,
+              time_budget=None) -> list[str]:
     """Command-line flags as `section.key=value` overrides (applied after --set)."""
     sets = []
     if train_sources:
@@ -53,30 +66,37 @@ def flag_sets(train_sources, target, keep_overlap, devices, time_budget, skip_in
     return sets
 
 
-def resolve_from_options(preset, files, sets, run_dir, train_sources, target, keep_overlap, devices, time_budget,
-                         skip_invalid=False):
+def resolve_from_options(preset, files, sets, run_dir, **flags):
+    """(config, run directory, where the config came from) from the shared options and the flags."""
     from pipeline.config import resolve
 
-    all_sets = tuple(sets) + tuple(flag_sets(train_sources, target, keep_overlap, devices, time_budget, skip_invalid))
-    return resolve(run_dir, preset=preset, files=tuple(files), sets=all_sets)
+    return resolve(run_dir, preset=preset, files=tuple(files), sets=tuple(sets) + tuple(flag_sets(**flags)))
 
 
 @click.command("run")
 @config_options
-@click.option("--force", default=None, metavar="STAGE", help="Rerun STAGE and every stage after it.")
-def run(preset, files, sets, run_dir, train_sources, target, keep_overlap, devices, time_budget, force,
-        skip_invalid=False) -> None:
+@data_options
+@devices_option
+@click.option("--time-budget", default=None, metavar="DURATION",
+              help="Wall clock for the run, e.g. 12h, 90m; a valid submission.json is always left.")
+@click.option("--from", "from_stage", default=None, metavar="STAGE",
+              help="Rerun STAGE and every stage after it, whatever the manifest says.")
+@force_option
+def run(preset, files, sets, run_dir, from_stage, force, **flags) -> None:
     """Run every stage (ingest .. report), resuming where a previous run stopped."""
     from rich.markup import escape
 
     from pipeline import ui
     from pipeline.config import parse_duration
-    from pipeline.stages import Context
+    from pipeline.stages import STAGES, Context
     from pipeline.stages.runner import execute, plan
 
     t0 = time.time()
-    cfg, rdir, origin = resolve_from_options(preset, files, sets, run_dir, train_sources, target, keep_overlap,
-                                             devices, time_budget, skip_invalid)
+    cfg, rdir, origin = resolve_from_options(preset, files, sets, run_dir, **flags)
+    if from_stage is not None and from_stage not in STAGES:
+        raise click.BadParameter(f"{from_stage!r} is not a stage; valid stages: {', '.join(STAGES)}",
+                                 param_hint="--from")
+    force = STAGES[0] if force else from_stage
     budget = parse_duration(cfg.run.time_budget)
     from pipeline.track import for_run
 

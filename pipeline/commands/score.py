@@ -32,22 +32,48 @@ def _write_table(frame, path: Path) -> None:
             frame.write_parquet(tmp)
 
 
-@click.command("score")
-@click.argument("submission", type=click.Path(path_type=Path))
-@click.option(
-    "--solutions",
-    "source",
-    help="Tasks with known test outputs: a built-in name, a directory, a *_challenges.json "
-    "(with its *_solutions.json beside it) or the *_solutions.json itself "
-    "(default for a run directory: its tasks/target.json).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-@click.option(
-    "--per-task",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write one row per task (task_id, outputs, correct, fraction, solved) to FILE (.csv or .parquet).",
-)
-def score(submission: Path, source: str | None, as_json: bool, per_task: Path | None) -> None:
+def score_command(stage) -> click.Command:
+    """`arc-pipeline score`: the run's score stage (`score --run-dir DIR`) or a file
+    (`score SUBMISSION --solutions SRC`, no run directory, nothing written unless --per-task)."""
+    from pipeline.commands.stage import stage_command
+
+    params = (
+        click.Argument(["submission"], required=False, type=click.Path(path_type=Path)),
+        click.Option(["--solutions", "source"],
+                     help="Tasks with known test outputs: a built-in name, a directory, a *_challenges.json "
+                     "(with its *_solutions.json beside it) or the *_solutions.json itself "
+                     "(default for a run directory: its tasks/target.json)."),
+        click.Option(["--json", "as_json"], is_flag=True, help="Print one JSON object instead of a table."),
+        click.Option(["--per-task"], type=click.Path(dir_okay=False, path_type=Path),
+                     help="Write one row per task (task_id, outputs, correct, fraction, solved) to FILE (.csv or .parquet)."),
+    )
+    cmd = stage_command(stage, params, other_form=_file_form)
+    cmd.help = ("Score a submission.json (or a run directory holding one) against known test outputs: "
+                "`score SUBMISSION --solutions SRC`; or run the score stage of a run: `score --run-dir DIR`.")
+    return cmd
+
+
+def _file_form(submission, source, as_json, per_task, run_dir, preset, files, sets, force) -> bool:
+    """Score SUBMISSION when given (True); with none, the stage form runs (False)."""
+    file_only = [n for n, v in (("--solutions", source), ("--json", as_json), ("--per-task", per_task)) if v]
+    if submission is None:
+        if run_dir is None:
+            raise click.UsageError("pass SUBMISSION (a submission.json or a run directory to score) or "
+                                   "--run-dir DIR (the run's score stage: score.json, scores.parquet)")
+        if file_only:
+            raise click.UsageError(f"{', '.join(file_only)} go with SUBMISSION; `score --run-dir DIR` runs the stage, "
+                                   "which scores the run's submission.json against its tasks/target.json")
+        return False
+    stage_only = [n for n, v in (("--run-dir", run_dir), ("--preset", preset), ("--config", files), ("--set", sets),
+                                 ("--force", force)) if v]
+    if stage_only:
+        raise click.UsageError(f"{', '.join(stage_only)} go with the stage form `score --run-dir DIR`, not with "
+                               "SUBMISSION")
+    score_file(submission, source, as_json, per_task)
+    return True
+
+
+def score_file(submission: Path, source: str | None, as_json: bool, per_task: Path | None) -> None:
     """Score a submission.json (or a run directory holding one) against known test outputs."""
     from rich.markup import escape
 

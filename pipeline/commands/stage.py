@@ -1,68 +1,73 @@
-"""One stage in a run directory: `arc-pipeline ingest|build|train|adapt|predict|submit|report`."""
+"""The Click verb of one stage (`arc-pipeline ingest|build|train|adapt|predict|submit|score|report`),
+built from the stage's contract: the config and run-directory options every stage takes, [data]
+flags only where the stage reads [data] (ingest), --devices only where it runs under torchrun."""
 
 from __future__ import annotations
 
 import click
 
-from pipeline.commands.run import config_options, resolve_from_options
+from pipeline.commands.run import config_options, data_options, devices_option, force_option
 
 
-def _stage_command(name: str, help_text: str) -> click.Command:
-    @click.command(name, help=help_text)
-    @config_options
-    @click.option("--force", is_flag=True, help="Rerun the stage even when its inputs are unchanged.")
-    @click.option("--no-manifest", is_flag=True, hidden=True,
-                  help="Run the stage body only (what each torchrun process does).")
-    def command(preset, files, sets, run_dir, train_sources, target, keep_overlap, devices, time_budget, force,
-                no_manifest, skip_invalid=False) -> None:
-        from pipeline import ui
-        from pipeline.stages import Context
+def stage_command(stage, params: tuple[click.Parameter, ...] = (), other_form=None) -> click.Command:
+    """`arc-pipeline <stage.name>`: the stage in a run directory, through the manifest.
 
-        cfg, rdir, _ = resolve_from_options(preset, files, sets, run_dir, train_sources, target, keep_overlap,
-                                            devices, time_budget, skip_invalid)
-        import os
+    `params` and `other_form(**their values) -> bool` add a second form of the verb (score a file):
+    when it returns True the stage does not run."""
+    names = {p.name for p in params}
 
-        from pipeline.stages.runner import DEADLINE_ENV
-
-        deadline = float(os.environ[DEADLINE_ENV]) if os.environ.get(DEADLINE_ENV) else None
-        from pipeline.track import for_run
-
-        tracker = for_run(cfg, rdir)
-        ctx = Context(progress=ui.progress, on_note=ui.note, deadline=deadline, on_metrics=tracker.log)
-
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not no_manifest:
-            # started by torchrun directly: every rank runs the body; no rank may clear or record
-            # (use --devices N, or `arc-pipeline run`, to keep the manifest)
-            no_manifest = True
-        if no_manifest:
-            import importlib
-
-            try:
-                importlib.import_module(f"pipeline.stages.{name}").run(cfg, rdir, ctx)
-            finally:
-                tracker.close()
-                from solver.device import teardown
-
-                teardown()  # leave torchrun's process group cleanly
+    def command(preset, files, sets, run_dir, force, no_manifest=False, **flags) -> None:
+        extra = {k: flags.pop(k) for k in list(flags) if k in names}
+        if other_form is not None and other_form(run_dir=run_dir, preset=preset, files=files, sets=sets,
+                                                 force=force, **extra):
             return
-        from pipeline.stages.runner import execute
+        run_stage(stage, preset, files, sets, run_dir, force, no_manifest, **flags)
 
+    command = force_option(command)
+    if stage.distributed:
+        command = click.option("--no-manifest", is_flag=True, hidden=True,
+                               help="Run the stage body only (what each torchrun process does).")(command)
+        command = devices_option(command)
+    if any(r == "data" or r.startswith("data.") for r in stage.config):
+        command = data_options(command)
+    command = config_options(command)
+    cmd = click.command(stage.name, help=stage.help)(command)
+    cmd.params[:0] = list(params)  # the other form's argument first, as its usage reads
+    return cmd
+
+
+def run_stage(stage, preset, files, sets, run_dir, force: bool, no_manifest: bool, **flags) -> None:
+    import os
+
+    from pipeline import ui
+    from pipeline.commands.run import resolve_from_options
+    from pipeline.stages import Context
+    from pipeline.stages.runner import DEADLINE_ENV, execute
+    from pipeline.track import for_run
+
+    cfg, rdir, _ = resolve_from_options(preset, files, sets, run_dir, **flags)
+    deadline = float(os.environ[DEADLINE_ENV]) if os.environ.get(DEADLINE_ENV) else None
+    tracker = for_run(cfg, rdir)
+    ctx = Context(progress=ui.progress, on_note=ui.note, deadline=deadline, on_metrics=tracker.log)
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # started by torchrun (by the runner, or directly): every rank runs the body; no rank may clear or
+        # record (use --devices N, or `arc-pipeline run`, to keep the manifest)
+        no_manifest = True
+    if no_manifest:
         try:
-            records = execute(cfg, rdir, stages=(name,), force=name if force else None, ctx=ctx)
+            stage.run(cfg, rdir, ctx)
         finally:
             tracker.close()
-        rec = records[name]
-        ui.note(f"{name}: {rec.status} in {rec.seconds:.1f}s" + (f" ({rec.note})" if rec.note else ""))
-        if rec.summary:
-            ui.note("  " + ", ".join(f"{k}={v}" for k, v in rec.summary.items()))
+            from solver.device import teardown
 
-    return command
-
-
-ingest = _stage_command("ingest", "Load, validate and normalise train and target tasks (tasks/).")
-build = _stage_command("build", "Build the augmented dataset (dataset/).")
-train = _stage_command("train", "Train the TRM, resuming from the last checkpoint (checkpoints/).")
-adapt = _stage_command("adapt", "Fine-tune on the target tasks' demonstrations (adapt/; no-op for joint).")
-predict = _stage_command("predict", "Predict every augmented test input and vote (predictions.parquet).")
-submit = _stage_command("submit", "Write submission.json from the votes, validated.")
-report = _stage_command("report", "Write report.html for a run.")
+            teardown()  # leave torchrun's process group cleanly
+        return
+    try:
+        records = execute(cfg, rdir, stages=(stage.name,), force=stage.name if force else None, ctx=ctx)
+    finally:
+        tracker.close()
+    rec = records[stage.name]
+    ui.note(f"{stage.name}: {rec.status} in {rec.seconds:.1f}s" + (f" ({rec.note})" if rec.note else ""))
+    if rec.summary:
+        ui.note("  " + ", ".join(f"{k}={v}" for k, v in rec.summary.items()))

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-RUN_TARGET = Path("tasks") / "target.json"  # what `ingest` writes inside a run directory
+from pipeline.rundir import TARGET_JSON as RUN_TARGET  # what `ingest` writes inside a run directory
 
 
 def task_source(submission: Path, source: str | None, option: str) -> str:

@@ -6,9 +6,8 @@ import time
 from pathlib import Path
 
 from arc.errors import ArcError
-from pipeline.rundir import ADAPT, CHECKPOINTS, DATASET, METRICS
-from pipeline.stages import Context, StageResult
-from pipeline.stages.train import last_rate, model_config
+from pipeline.rundir import ADAPT, CHECKPOINTS, DATASET, METRICS, RunDir
+from pipeline.stages.contract import Context, Stage, StageResult
 
 
 def source_checkpoint(cfg, run_dir: Path) -> Path:
@@ -35,7 +34,7 @@ def planned(cfg, run_dir: Path, ctx: Context):
                                    time_budget_s=float(tc.get("time_budget_s", a.time_budget_s)))
     if not a.time_budget_s:
         return a
-    rate = last_rate(run_dir / METRICS)
+    rate = RunDir(run_dir).examples_per_s()
     if not rate:
         try:
             rate = float(ckpt.read_meta(source_checkpoint(cfg, run_dir)).get("metrics", {}).get("examples_per_s", 0))
@@ -62,7 +61,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     from augment.dataset import open_split, read_puzzles
 
     ds = run_dir / DATASET
-    mcfg, meta = model_config(cfg, ds)
+    mcfg, meta = RunDir(run_dir).model_config(cfg.model)
     from solver import checkpoint as ckpt
 
     for why in ckpt.drop_broken(run_dir / ADAPT):
@@ -87,3 +86,13 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
                "rows_new": result.rows_new, "loss": (result.metrics or {}).get("loss"),
                "seconds": round(result.seconds, 1)}
     return StageResult([ADAPT], {k: v for k, v in summary.items() if v is not None})
+
+
+STAGE = Stage(
+    "adapt", run, "Fine-tune on the target tasks' demonstrations (adapt/; no-op for joint).",
+    reads=(DATASET,), optional=(CHECKPOINTS, METRICS), writes=(ADAPT,),  # or from run.checkpoint
+    config=("adapt", "run.protocol", "run.checkpoint"),
+    unhashed=("adapt.time_budget_s",),
+    distributed=True, resumable=True,
+    budget=lambda cfg: "" if cfg.run.protocol == "joint" else "reserve",  # joint: a no-op, nothing to budget
+)

@@ -7,9 +7,8 @@ from pathlib import Path
 
 from arc.errors import ArcError
 from pipeline import puzzles
-from pipeline.rundir import DATASET, RunDir
-from pipeline.stages import Context, StageResult
-from pipeline.stages.ingest import load_tasks
+from pipeline.rundir import DATASET, TASKS, RunDir
+from pipeline.stages.contract import Context, Stage, StageResult
 
 
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
@@ -18,8 +17,8 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     from augment.build import build
 
     ctx = ctx or Context()
-    run_dir = Path(run_dir)
-    train, target = load_tasks(run_dir)
+    rd = RunDir(run_dir)
+    train, target = rd.tasks()
     bcfg = cfg.build
     if bcfg.protocol != cfg.run.protocol:  # one source of truth: [run] protocol
         bcfg = dataclasses.replace(bcfg, protocol=cfg.run.protocol)
@@ -28,7 +27,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
         augs = checkpoint_augs(Path(cfg.run.checkpoint), target, bcfg.canvas)
         ctx.note(f"build: augmentations of {len(augs)} task(s) taken from checkpoint {cfg.run.checkpoint}")
     with ctx.progress("build", len(train) + len(target), unit="task") as advance:
-        result = build(train, target, bcfg, RunDir(run_dir).dataset, on_progress=advance, augs=augs)
+        result = build(train, target, bcfg, rd.dataset, on_progress=advance, augs=augs)
     summary = {"puzzles": result.num_puzzles, **{f"{k}_examples": v for k, v in result.counts.items()},
                "seconds": round(result.seconds, 2)}
     return StageResult([DATASET], summary, note="reused an identical build" if result.skipped else "")
@@ -64,3 +63,10 @@ def checkpoint_augs(path: Path, target, canvas: int) -> dict:
         colors = np.array(part["colors"].to_list(), dtype=np.uint8).reshape(part.height, -1)
         out[tid] = np.concatenate([part["dihedral"].to_numpy().astype(np.uint8)[:, None], colors], axis=1)
     return out
+
+
+STAGE = Stage(
+    "build", run, "Build the augmented dataset (dataset/).",
+    reads=(TASKS,), writes=(DATASET,),
+    config=("build", "run.protocol", "run.seed", "run.checkpoint"),
+)

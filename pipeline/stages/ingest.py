@@ -11,8 +11,8 @@ from arc.fingerprint import grid_key as _grid_key
 from arc.fingerprint import task_fingerprint
 from arc.task import Task
 from pipeline import puzzles
-from pipeline.rundir import TARGET_JSON, TASKS_PARQUET, TRAIN_JSON, RunDir  # noqa: F401 (names kept for importers)
-from pipeline.stages import Context, StageResult
+from pipeline.rundir import TARGET_JSON, TASKS, TASKS_PARQUET, TRAIN_JSON, RunDir
+from pipeline.stages.contract import Context, Stage, StageResult
 
 
 def _max_side(task: Task) -> int:
@@ -182,12 +182,32 @@ def _row(t: Task, split: str, source: str, overlap: bool, dropped: bool, symmetr
 
 
 def load_tasks(run_dir: str | Path) -> tuple[dict[str, Task], dict[str, Task]]:
-    """The (train, target) tasks a finished ingest wrote."""
-    from arc.load import load
+    """The (train, target) tasks a finished ingest wrote (`RunDir.tasks`, for callers outside the stages)."""
+    return RunDir(run_dir).tasks()
 
-    rd = RunDir(run_dir)
-    for path in (rd.train_json, rd.target_json):
-        if not path.exists():
-            raise ArcError(f"{path} is missing; run `arc-pipeline ingest --run-dir {rd.root}` first")
-    train = dict(load(str(rd.train_json)).tasks) if rd.train_json.read_text().strip() not in ("{}", "") else {}
-    return train, dict(load(str(rd.target_json)).tasks)
+
+def source_stat(source: str) -> list:
+    """(name, size, mtime) of the files behind a source path; [] for built-in names."""
+    p = Path(source)
+    if not p.exists():
+        return []
+    from arc.readers import tree_files
+
+    files = tree_files(p) if p.is_dir() else [p]  # the same files the loader reads, at any depth
+    if p.is_file() and p.name.endswith("_challenges.json"):
+        files.append(p.with_name(p.name.replace("_challenges.json", "_solutions.json")))
+    return [(str(f.relative_to(p)) if p.is_dir() else f.name, f.stat().st_size, f.stat().st_mtime_ns)
+            for f in files if f.exists()]
+
+
+def _source_files(cfg) -> list:
+    # an edited source file must reach the tasks, not hit a stale cache
+    return [source_stat(src) for src in (*cfg.data.train, cfg.data.target)]
+
+
+STAGE = Stage(
+    "ingest", run, "Load, validate and normalise train and target tasks (tasks/).",
+    writes=(TASKS,),  # train.json, target.json, tasks.parquet (Sudoku/maze runs: train.csv, target.csv)
+    config=("data", "run.protocol"),
+    inputs=_source_files,
+)

@@ -14,8 +14,8 @@ import numpy as np
 from arc.errors import ArcError
 from arc.io import atomic_path
 from pipeline import puzzles
-from pipeline.stages import Context, StageResult
 from pipeline.rundir import ADAPT, CHECKPOINTS, DATASET, PREDICTIONS, PREDICTIONS_RAW
+from pipeline.stages.contract import Context, Stage, StageResult
 
 
 def checkpoint_path(cfg, run_dir: Path) -> Path | None:
@@ -145,7 +145,7 @@ def rows_of_checkpoint(source, path: Path, model):
     rows, unmatched = puzzle_rows(source, pmap)
     if unmatched:
         raise ArcError(f"{path}: {unmatched} test puzzle(s) of this build are not rows of the checkpoint; the build must "
-                       f"use the checkpoint's own augmentations (rebuild: arc-pipeline run --force build)")
+                       f"use the checkpoint's own augmentations (rebuild: arc-pipeline run --from build)")
     return RowMapped(source, rows, model.puzzle_emb.num_puzzles)
 
 
@@ -179,3 +179,11 @@ def predict_in_rounds(model, source, order, runtime, pcfg, advance=None, *, rema
 
         return empty_frame(), None, stopped
     return pl.concat(frames), (pl.concat(raws) if raws else None), stopped
+
+
+STAGE = Stage(
+    "predict", run, "Predict every augmented test input and vote (predictions.parquet).",
+    reads=(DATASET,), optional=(CHECKPOINTS, ADAPT), writes=(PREDICTIONS, PREDICTIONS_RAW),  # or run.checkpoint
+    config=("predict",),
+    distributed=True, budget="deadline",
+)

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 from arc.io import write_text
-from pipeline.manifest import Manifest
 from pipeline import puzzles
-from pipeline.stages import STAGES, Context, StageResult
-from pipeline.rundir import ADAPT, CHECKPOINTS, METRICS, REPORT_HTML, RunDir
+from pipeline.manifest import Manifest
+from pipeline.rundir import (ADAPT, CHECKPOINTS, DATASET, MANIFEST, METRICS, PREDICTIONS, PREDICTIONS_RAW, REPORT_DIR,
+                             REPORT_HTML, SCORE_JSON, SUBMISSION, TASKS, RunDir)
+from pipeline.stages.contract import Context, Stage, StageResult
 
 CURVES = {"train": METRICS, "train ckpt": f"{CHECKPOINTS}/{METRICS}", "adapt": f"{ADAPT}/{METRICS}"}
 
@@ -20,18 +21,18 @@ def gather(run_dir: Path, cfg=None):
     import polars as pl
 
     from pipeline.report import SHOWN, Candidate, ReportData, TaskRow, InputView, read_curves
-    from pipeline.stages.ingest import load_tasks
+    from pipeline.stages import STAGES
     from solver.vote import grid_from_bytes
 
     rd = RunDir(run_dir)
-    _, target = load_tasks(run_dir)
+    _, target = rd.tasks()
     submission = json.loads(rd.submission.read_text()) if rd.submission.exists() else {}
     scores = json.loads(rd.score_json.read_text()) if rd.score_json.exists() else None
     manifest = Manifest(run_dir)
     predict_rec = manifest.stages.get("predict")
     failed = set((predict_rec.summary or {}).get("failed_tasks") or []) if predict_rec else set()
     voted = pl.read_parquet(rd.predictions) if rd.predictions.exists() else None
-    raw_path = rd / "predictions_raw.parquet"
+    raw_path = rd.predictions_raw
     raw = pl.read_parquet(raw_path, columns=["task_id", "test_index", "halt_step"]) if raw_path.is_file() else None
     made = _counts(raw) if raw is not None else (
         _counts(voted, "votes") if voted is not None else {})
@@ -173,3 +174,10 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     data = gather(run_dir, cfg)
     write_text(run_dir / REPORT_HTML, render(data))
     return StageResult([REPORT_HTML], {"tasks": len(data.rows), "curves": len(data.curves)})
+
+
+STAGE = Stage(
+    "report", run, "Write report.html for a run.",
+    reads=(TASKS,), writes=(REPORT_HTML, REPORT_DIR),
+    optional=(DATASET, METRICS, CHECKPOINTS, ADAPT, PREDICTIONS, PREDICTIONS_RAW, SUBMISSION, SCORE_JSON, MANIFEST),
+)

@@ -8,9 +8,8 @@ from pathlib import Path
 
 from arc.io import atomic_path, write_json
 from pipeline import puzzles
-from pipeline.rundir import PREDICTIONS, SCORE_JSON, SCORES_PARQUET, SUBMISSION
-from pipeline.stages import Context, StageResult
-from pipeline.stages.ingest import load_tasks
+from pipeline.rundir import PREDICTIONS, SCORE_JSON, SCORES_PARQUET, SUBMISSION, TASKS, RunDir
+from pipeline.stages.contract import Context, Stage, StageResult
 
 
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
@@ -22,7 +21,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
 
     ctx = ctx or Context()
     run_dir = Path(run_dir)
-    _, target = load_tasks(run_dir)
+    _, target = RunDir(run_dir).tasks()
     if not all(t.has_solutions for t in target.values()):
         ctx.note("score: skipped, the target tasks have no solutions")
         return StageResult([], {"skipped": True}, note="no solutions")
@@ -52,3 +51,16 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
 def _mean_candidates(voted, target) -> float:
     n = sum(len(t.test) for t in target.values())
     return round(len(voted) / n, 3) if n else 0.0
+
+
+def _verb(stage: Stage):
+    from pipeline.commands.score import score_command
+
+    return score_command(stage)
+
+
+STAGE = Stage(
+    "score", run, "Score the run's submission.json (score.json, scores.parquet).",
+    reads=(TASKS,), optional=(SUBMISSION, PREDICTIONS), writes=(SCORE_JSON, SCORES_PARQUET),
+    command=_verb,  # `score --run-dir DIR` is this stage; `score SUBMISSION --solutions SRC` scores a file
+)

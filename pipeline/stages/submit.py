@@ -6,9 +6,8 @@ from pathlib import Path
 
 from arc.errors import ArcError
 from pipeline import puzzles
-from pipeline.rundir import PREDICTIONS, SUBMISSION
-from pipeline.stages import Context, StageResult
-from pipeline.stages.ingest import load_tasks
+from pipeline.rundir import PREDICTIONS, SUBMISSION, TARGET_JSON, TASKS, RunDir
+from pipeline.stages.contract import Context, Stage, StageResult
 
 
 def write(run_dir: Path, target: dict, candidates: dict) -> dict:
@@ -24,11 +23,27 @@ def write(run_dir: Path, target: dict, candidates: dict) -> dict:
     return report.to_dict()
 
 
-def write_fallback(run_dir: str | Path) -> dict:
-    """A valid submission before any prediction exists (every attempt is the test input)."""
-    run_dir = Path(run_dir)
-    _, target = load_tasks(run_dir)
-    return write(run_dir, target, {})
+def write_fallback(run_dir: str | Path) -> dict | None:
+    """A valid submission before any prediction exists (every attempt is the test input); None
+    before ingest has written the target tasks (and in Sudoku/maze runs, which have none)."""
+    rd = RunDir(run_dir)
+    if not rd.target_json.exists():
+        return None
+    return write(rd.root, rd.tasks()[1], {})
+
+
+def verify(run_dir: Path) -> str | None:
+    """A cached submission.json must still pass the validator (None: it does)."""
+    from submissions.validate import validate
+
+    rd = RunDir(run_dir)
+    if not rd.submission.exists() or not rd.target_json.exists():
+        return None
+    try:
+        problems = validate(rd.submission, rd.tasks()[1])
+    except ArcError as e:
+        problems = [str(e)]
+    return f"{SUBMISSION} fails validation: {problems[0]}" if problems else None
 
 
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
@@ -38,7 +53,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
 
     ctx = ctx or Context()
     run_dir = Path(run_dir)
-    _, target = load_tasks(run_dir)
+    _, target = RunDir(run_dir).tasks()
     if (run_dir / PREDICTIONS).exists():
         candidates = to_candidates(read_predictions(run_dir / PREDICTIONS), target, k=2)
     else:
@@ -50,3 +65,11 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
                  "and fell back to their input grid")
     summary = {k: report[k] for k in ("tasks", "entries", "fallbacks", "single")}
     return StageResult([SUBMISSION], summary)
+
+
+STAGE = Stage(
+    "submit", run, "Write submission.json from the votes, validated.",
+    reads=(TASKS,), optional=(PREDICTIONS,), writes=(SUBMISSION,),
+    verify=verify,
+    placeholder=write_fallback,  # a valid submission.json exists from ingest on, whatever happens later
+)

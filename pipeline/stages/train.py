@@ -6,17 +6,8 @@ import dataclasses
 import time
 from pathlib import Path
 
-from pipeline.rundir import CHECKPOINTS, DATASET, METRICS
-from pipeline.stages import Context, StageResult
-
-
-def model_config(cfg, dataset_dir: Path):
-    """[model] with the sizes the dataset dictates (sequence, vocabulary, puzzle rows)."""
-    from augment.dataset import read_meta
-
-    meta = read_meta(dataset_dir)
-    return dataclasses.replace(cfg.model, seq_len=int(meta["seq_len"]), vocab_size=int(meta["vocab_size"]),
-                               num_puzzles=int(meta["num_puzzles"])), meta
+from pipeline.rundir import CHECKPOINTS, DATASET, METRICS, TASKS_PARQUET, RunDir
+from pipeline.stages.contract import Context, Stage, StageResult
 
 
 def schedule_text(train_cfg, steps: int, epoch_length: float, *, approx: bool = False) -> str:
@@ -35,20 +26,6 @@ def duration_text(seconds: float) -> str:
     if seconds >= 2 * 3600:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
-
-
-def last_rate(metrics: Path) -> float:
-    """The last examples/s a metrics.jsonl logged (0 when none)."""
-    import json
-
-    rate = 0.0
-    if metrics.is_file():
-        for line in metrics.read_text().splitlines():
-            try:
-                rate = float(json.loads(line).get("examples_per_s", rate))
-            except (ValueError, AttributeError):
-                continue
-    return rate
 
 
 def plan_text(cfg, run_dir: str | Path) -> str | None:
@@ -75,7 +52,7 @@ def plan_text(cfg, run_dir: str | Path) -> str | None:
 
     steps = planned_steps(cfg.train, length)
     text = "train: " + schedule_text(cfg.train, steps, length, approx=approx)
-    rate = last_rate(run_dir / METRICS)
+    rate = RunDir(run_dir).examples_per_s()
     if rate > 0:
         text += f"; at this run's {rate:,.0f} examples/s about {duration_text(steps * cfg.train.global_batch / rate)}"
     else:
@@ -110,7 +87,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     from solver.train import resolve_schedule, train
 
     ds = run_dir / DATASET
-    mcfg, meta = model_config(cfg, ds)
+    mcfg, meta = RunDir(run_dir).model_config(cfg.model)
     source = open_split(ds, "train")
     val = open_split(ds, "val") if meta["counts"].get("val", 0) else None
     weights = source_weights(run_dir, source)
@@ -161,7 +138,6 @@ def source_weights(run_dir: Path, source) -> dict[str, float] | None:
     import polars as pl
 
     from pipeline.mix import group_weights
-    from pipeline.rundir import RunDir
     from solver.sampler import source_groups
 
     path = RunDir(run_dir).tasks_parquet
@@ -172,3 +148,12 @@ def source_weights(run_dir: Path, source) -> dict[str, float] | None:
     if "weight" not in frame.columns or groups is None:
         return None
     return group_weights(groups.names, groups.mean_pairs(), frame)
+
+
+STAGE = Stage(
+    "train", run, "Train the TRM, resuming from the last checkpoint (checkpoints/).",
+    reads=(DATASET,), optional=(TASKS_PARQUET,), writes=(CHECKPOINTS, METRICS),
+    config=("model", "train", "run.checkpoint"),
+    unhashed=("train.device", "train.compile", "train.log_every", "train.time_budget_s"),
+    distributed=True, resumable=True, budget="reserve",
+)

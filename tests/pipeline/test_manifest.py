@@ -8,7 +8,8 @@ from arc.errors import ArcError
 from pipeline.config import load_config, override
 from pipeline.manifest import Manifest, fingerprint
 from pipeline.stages import STAGES, Context, StageResult
-from pipeline.stages.runner import OWNS, budgeted, execute, fingerprints, plan
+from pipeline.stages import BY_NAME
+from pipeline.stages.runner import budgeted, execute, fingerprints, plan
 
 
 class Fakes:
@@ -118,7 +119,7 @@ def test_changed_inputs_clear_what_the_stage_owns(tmp_path, cfg):
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "old").write_text("stale")
     execute(override(cfg, ["train.steps=3"]), tmp_path, impl=f.impl())
-    assert "checkpoints" in OWNS["train"]
+    assert "checkpoints" in BY_NAME["train"].writes
     assert not (tmp_path / "checkpoints").exists()
 
 
