@@ -115,6 +115,8 @@ RANGES: dict[str, Range] = {
     "predict.min_steps": COUNT,
     "predict.max_steps": OPTIONAL,
     "predict.seed": OPTIONAL,
+    "predict.threshold": Range(0.0, 1.0, lo_open=True, hi_open=True),
+    "vote.top_k": at_least(2),  # two attempts per test input
 }
 # each item of a tuple field (e.g. Adam's betas)
 ITEM_RANGES: dict[str, Range] = {"train.betas": Range(0.0, 1.0, hi_open=True)}

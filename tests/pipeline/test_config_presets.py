@@ -119,3 +119,11 @@ def test_every_section_is_typed_on_the_root():
         assert hints[name] is cls and isinstance(getattr(cfg, name), cls)
     with pytest.raises(TypeError, match="PipelineConfig.train must be a TrainConfig"):
         dataclasses.replace(cfg, train=cfg.model)
+
+
+@pytest.mark.parametrize("setting,named", [("vote.top_k=1", "vote.top_k = 1"),
+                                           ("predict.threshold=1.5", "predict.threshold = 1.5")])
+def test_vote_and_predict_values_are_named_with_their_range(setting, named):
+    with pytest.raises(ArcError, match="out of range; valid") as e:
+        load_config("smoke", sets=[setting])
+    assert named in str(e.value)
