@@ -19,6 +19,7 @@ import torch
 
 from arc.errors import ArcError
 from solver.halting import halts, logit_cut
+from solver.likelihood import log_stablemax_table
 from solver.vote import PREDICTION_SCHEMA, predictions_frame
 
 Progress = Callable[[int], None]
@@ -58,6 +59,8 @@ class Raw:
     # float32; steps an example did not run hold PAD tokens and NaN
     step_tokens: np.ndarray | None = None
     step_halt: np.ndarray | None = None
+    # with record=True: the final step's log-stablemax table (N, L, V) float16 (`solver.likelihood`)
+    final_logp: np.ndarray | None = None
 
 
 def _max_steps(model, cfg: PredictConfig) -> int:
@@ -79,8 +82,9 @@ def run_steps(
     max_steps = _max_steps(model, cfg)
     step_tokens = np.zeros((n, max_steps, seq_len), dtype=np.uint8) if record else None
     step_halt = np.full((n, max_steps), np.nan, dtype=np.float32) if record else None
+    final_logp = np.zeros((n, seq_len, source.vocab_size), dtype=np.float16) if record else None
     if n == 0:
-        return Raw(indices, tokens, halt_prob, steps_used, step_tokens, step_halt)
+        return Raw(indices, tokens, halt_prob, steps_used, step_tokens, step_halt, final_logp)
     min_steps = min(cfg.min_steps, max_steps)
     cut = logit_cut(cfg.threshold) if cfg.halt == "on" else None
     dev = runtime.device
@@ -116,6 +120,8 @@ def run_steps(
                     tokens[where] = logits[d].argmax(-1).to(torch.uint8).cpu().numpy()
                     halt_prob[where] = torch.sigmoid(halt_logit[d].float()).cpu().numpy()
                     steps_used[where] = count[d].cpu().numpy()
+                    if record:
+                        final_logp[where] = log_stablemax_table(logits[d])
                     if on_progress is not None:
                         on_progress(len(where))
                     k = min(len(d), n - queued)
@@ -131,7 +137,7 @@ def run_steps(
                         x, y, z, slot, count = x[keep], y[keep], z[keep], slot[keep], count[keep]
     finally:
         model.train(was_training)
-    return Raw(indices, tokens, halt_prob, steps_used, step_tokens, step_halt)
+    return Raw(indices, tokens, halt_prob, steps_used, step_tokens, step_halt, final_logp)
 
 
 def shard(n: int, rank: int, world_size: int) -> np.ndarray:
@@ -140,12 +146,13 @@ def shard(n: int, rank: int, world_size: int) -> np.ndarray:
 
 
 def pack(raw: Raw, per_rank: int) -> np.ndarray:
-    """One rank's results as a (per_rank, L + 3 [+ S*L + S]) float64 block; rows past the shard carry index -1."""
+    """One rank's results as a (per_rank, L + 3 [+ S*L + S + L*V]) float64 block; rows past the shard carry index -1."""
     n, seq_len = len(raw.index), raw.tokens.shape[1]
     recorded = raw.step_tokens is not None
     n_steps = raw.step_tokens.shape[1] if recorded else 0
-    # float64 holds tokens, indices, steps and halting probabilities exactly enough for one collective
-    packed = np.zeros((per_rank, seq_len + 3 + n_steps * (seq_len + 1)), dtype=np.float64)
+    table = raw.final_logp.shape[1] * raw.final_logp.shape[2] if raw.final_logp is not None else 0
+    # float64 holds tokens, indices, steps, halting probabilities and float16 tables exactly enough for one collective
+    packed = np.zeros((per_rank, seq_len + 3 + n_steps * (seq_len + 1) + table), dtype=np.float64)
     packed[:, seq_len + 2] = -1
     packed[:n, :seq_len] = raw.tokens
     packed[:n, seq_len] = raw.halt_prob
@@ -153,21 +160,27 @@ def pack(raw: Raw, per_rank: int) -> np.ndarray:
     packed[:n, seq_len + 2] = raw.index
     if recorded:
         packed[:n, seq_len + 3:seq_len + 3 + n_steps * seq_len] = raw.step_tokens.reshape(n, -1)
-        packed[:n, seq_len + 3 + n_steps * seq_len:] = raw.step_halt
+        packed[:n, seq_len + 3 + n_steps * seq_len:seq_len + 3 + n_steps * (seq_len + 1)] = raw.step_halt
+    if table:
+        packed[:n, seq_len + 3 + n_steps * (seq_len + 1):] = raw.final_logp.reshape(n, -1)
     return packed
 
 
-def unpack(packed: np.ndarray, seq_len: int | None = None, n_steps: int = 0) -> Raw:
+def unpack(packed: np.ndarray, seq_len: int | None = None, n_steps: int = 0, vocab: int = 0) -> Raw:
     """Concatenated blocks of every rank back to one Raw, padding dropped, in example order.
-    `seq_len` and `n_steps` (S) are needed only for blocks that carry recorded steps."""
+    `seq_len` and `n_steps` (S) are needed only for blocks that carry recorded steps, `vocab` (V)
+    for blocks that carry final tables."""
     seq_len = packed.shape[1] - 3 if seq_len is None else seq_len
     out = packed[packed[:, seq_len + 2] >= 0]
     out = out[np.argsort(out[:, seq_len + 2], kind="stable")]
-    step_tokens = step_halt = None
+    step_tokens = step_halt = final_logp = None
+    end = seq_len + 3 + n_steps * (seq_len + 1)
     if n_steps:
         tok = out[:, seq_len + 3:seq_len + 3 + n_steps * seq_len]
         step_tokens = tok.astype(np.uint8).reshape(len(out), n_steps, seq_len)
-        step_halt = out[:, seq_len + 3 + n_steps * seq_len:].astype(np.float32)
+        step_halt = out[:, seq_len + 3 + n_steps * seq_len:end].astype(np.float32)
+    if vocab:
+        final_logp = out[:, end:end + seq_len * vocab].astype(np.float16).reshape(len(out), seq_len, vocab)
     return Raw(
         out[:, seq_len + 2].astype(np.int64),
         out[:, :seq_len].astype(np.uint8),
@@ -175,6 +188,7 @@ def unpack(packed: np.ndarray, seq_len: int | None = None, n_steps: int = 0) -> 
         out[:, seq_len + 1].astype(np.int16),
         step_tokens,
         step_halt,
+        final_logp,
     )
 
 
@@ -184,8 +198,9 @@ def gather(raw: Raw, n: int, runtime) -> Raw:
         return raw
     block = pack(raw, math.ceil(n / runtime.world_size))  # equal shapes, as all_gather needs
     n_steps = raw.step_tokens.shape[1] if raw.step_tokens is not None else 0
+    vocab = raw.final_logp.shape[2] if raw.final_logp is not None else 0
     gathered = runtime.all_gather(torch.from_numpy(block).to(runtime.device)).cpu().numpy()
-    return unpack(gathered, raw.tokens.shape[1], n_steps)
+    return unpack(gathered, raw.tokens.shape[1], n_steps, vocab)
 
 
 def canvas_of(source) -> int:

@@ -7,7 +7,12 @@ record (dihedral, colors), steps (supervision steps run), halt_step and halt_pro
 >= predict.min_steps whose sigmoid(halt logit) > predict.threshold, else the last step run: where
 halting would stop, or did when it was on), the grid there and at the last step (grid_halt/
 grid_last with their shapes; null = no valid grid), and per step: step_halt_prob, step_grid,
-step_rows, step_cols. Grids are mapped back to the task's own frame, as in voting.
+step_rows, step_cols. Grids are mapped back to the task's own frame, as in voting. For the ranking
+rules (`solver.vote.VoteConfig.rule`): weights ("ema" or "live": the weight set that predicted the
+row) and primary (the first pass, the one every rule but `checkpoints` votes), logprob (the
+log-probability of grid_last under the row's own view from the final step, `solver.likelihood`;
+null without a grid) and, when predict scored them, view_logprob (this view's log-probability of
+every candidate of its test input, in `solver.likelihood.candidate_table` order).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import polars as pl
 
 from arc.task import Task
 from solver.halting import first_halt
-from solver.vote import PREDICTION_SCHEMA, VoteConfig, pass_at_k_both, vote
+from solver.vote import PREDICTION_SCHEMA, RULES, VoteConfig, for_rule, pass_at_k_both, vote
 
 RAW_FILE = "predictions_raw.parquet"
 THRESHOLDS = (0.1, 0.3, 0.5, 0.7, 0.9, 0.99)
@@ -43,10 +48,11 @@ def aug_index_of(source, rows: pl.DataFrame) -> np.ndarray:
     return joined["aug_index"].fill_null(0).to_numpy()
 
 
-def raw_frame(raw, source, threshold: float, min_steps: int) -> pl.DataFrame:
+def raw_frame(raw, source, threshold: float, min_steps: int, *, weights: str = "ema", primary: bool = True) -> pl.DataFrame:
     """The predictions_raw rows of a recorded `solver.infer.Raw` (run_steps(..., record=True))."""
     from augment.encode import decode_to_original
     from solver.infer import aug_rows, canvas_of
+    from solver.likelihood import own_logprobs
 
     if raw.step_tokens is None:
         raise ValueError("raw_frame needs run_steps(..., record=True)")
@@ -70,6 +76,9 @@ def raw_frame(raw, source, threshold: float, min_steps: int) -> pl.DataFrame:
 
     gh, rh, ch = at(halt)
     gl, rl, cl = at(steps)
+    last = [grids[i * s + steps[i] - 1] if steps[i] else None for i in range(n)]
+    logprob = (own_logprobs(last, records, raw.final_logp, canvas_of(source)) if raw.final_logp is not None
+               else np.full(n, np.nan))
     return pl.DataFrame({
         "task_id": rows["task_id"].cast(pl.String), "test_index": rows["test_index"].cast(pl.Int32),
         "index": pl.Series(raw.index, dtype=pl.Int64), "puzzle_id": rows["puzzle_id"].cast(pl.Int64),
@@ -84,7 +93,23 @@ def raw_frame(raw, source, threshold: float, min_steps: int) -> pl.DataFrame:
         "step_halt_prob": pl.Series(probs, dtype=pl.List(pl.Float32)),
         "step_grid": pl.Series(data, dtype=pl.List(pl.Binary)),
         "step_rows": pl.Series(shape_r, dtype=pl.List(pl.UInt8)), "step_cols": pl.Series(shape_c, dtype=pl.List(pl.UInt8)),
+        "weights": pl.Series([weights] * n, dtype=pl.String), "primary": pl.Series([primary] * n, dtype=pl.Boolean),
+        "logprob": pl.Series(logprob, dtype=pl.Float32).fill_nan(None),
     })
+
+
+def rank_predictions(frame: pl.DataFrame, raw: pl.DataFrame | None, tables: list | None, cfg: VoteConfig,
+                     canvas: int) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """A run's predictions voted under `cfg.rule` (predict's last step). With `cfg.scored`, `raw`
+    first gains `view_logprob` from `tables` (each chunk's final tables, in raw's row order)."""
+    from solver.likelihood import candidate_scores, with_view_logprobs
+
+    scores = None
+    if cfg.scored and raw is not None:
+        raw = with_view_logprobs(raw, np.concatenate(tables) if tables else np.zeros((0, 0, 0), np.float16), canvas)
+        if cfg.rule == "likelihood":
+            scores = candidate_scores(raw, raw["primary"])
+    return vote(for_rule(frame, cfg.rule), cfg, scores), raw
 
 
 # --- analysis: the same predictions voted under other stopping rules and fewer augmentations ----
@@ -124,15 +149,22 @@ class Row:
     per_output: dict[str, float]  # pass@K, Kaggle's: fraction of test outputs right
 
 
-def _score(label: str, preds: pl.DataFrame, tasks: Mapping[str, Task], ks: Sequence[int]) -> Row:
-    both = pass_at_k_both(vote(preds, VoteConfig()), tasks, ks)
+def _score(label: str, preds: pl.DataFrame, tasks: Mapping[str, Task], ks: Sequence[int],
+           cfg: VoteConfig = VoteConfig(), scores: pl.DataFrame | None = None) -> Row:
+    both = pass_at_k_both(vote(preds, cfg, scores), tasks, ks)
     mean = float(preds["steps"].cast(pl.Float64).mean()) if preds.height else 0.0
     return Row(label, mean, both["per_task"], both["per_output"])
 
 
+def primary(raw: pl.DataFrame) -> pl.DataFrame:
+    """The first pass's rows (what every rule but `checkpoints` votes); all rows of older files."""
+    return for_rule(raw, "votes")
+
+
 def stopping_rules(raw: pl.DataFrame, tasks: Mapping[str, Task], *, thresholds: Sequence[float] = THRESHOLDS,
                    min_steps: int = 1, ks: Sequence[int] = (1, 2)) -> list[Row]:
-    """pass@K with all steps, halting at each threshold, and each fixed step 1..N_sup."""
+    """pass@K with all steps, halting at each threshold, and each fixed step 1..N_sup (first pass)."""
+    raw = primary(raw)
     steps = raw["steps"].to_numpy().astype(np.int64)
     probs = padded_probs(raw)
     rows = [_score("all steps", predictions_at(raw, steps), tasks, ks)]
@@ -153,7 +185,8 @@ def aug_counts(n_max: int) -> list[int]:
 
 
 def augmentations_voted(raw: pl.DataFrame, tasks: Mapping[str, Task], ks: Sequence[int] = (1, 2)) -> list[Row]:
-    """pass@K (all steps) voting only each test input's first n augmentations (identity first)."""
+    """pass@K (all steps) voting only each test input's first n augmentations (identity first; first pass)."""
+    raw = primary(raw)
     n_max = int(raw["aug_index"].max()) + 1 if raw.height else 1
     rows = []
     for n in aug_counts(n_max):
@@ -161,3 +194,40 @@ def augmentations_voted(raw: pl.DataFrame, tasks: Mapping[str, Task], ks: Sequen
         label = f"{n} augs" + (" (all)" if n == n_max else "")
         rows.append(_score(label, predictions_at(sub, sub["steps"].to_numpy()), tasks, ks))
     return rows
+
+
+# --- ranking rules: the same final-step predictions ranked by every rule of solver.vote ----------
+
+ANY = 2**31 - 1  # a K past every rank: "the right grid is a candidate at all"
+
+
+def rule_missing(raw: pl.DataFrame, rule: str) -> str:
+    """Why `rule` cannot be judged on this file ("" when it can)."""
+    if rule == "checkpoints" and ("weights" not in raw.columns or raw["weights"].n_unique() < 2):
+        return "one weight set predicted: rerun predict with vote.rule=checkpoints or vote.compare=true"
+    if rule == "likelihood" and "view_logprob" not in raw.columns:
+        return "no per-view log-probs: rerun predict with vote.rule=likelihood or vote.compare=true"
+    return ""
+
+
+def ranking_rules(raw: pl.DataFrame, tasks: Mapping[str, Task], ks: Sequence[int] = (1, 2)
+                  ) -> tuple[list[Row], dict[str, str], dict[str, float]]:
+    """pass@K of the final-step predictions under every rule this file can judge; for the others,
+    why not; and the ceiling no rule can pass: the right grid among any pass's candidates at all
+    ({"per_task": ..., "per_output": ...})."""
+    from solver.likelihood import candidate_scores
+
+    rows, missing = [], {}
+    for rule in RULES:
+        if why := rule_missing(raw, rule):
+            missing[rule] = why
+            continue
+        sub = for_rule(raw, rule)
+        scores = None
+        if rule == "likelihood":
+            scores = candidate_scores(raw, raw["primary"] if "primary" in raw.columns else None)
+        rows.append(_score(rule, predictions_at(sub, sub["steps"].to_numpy()), tasks, ks,
+                           VoteConfig(rule=rule), scores))
+    every = vote(predictions_at(raw, raw["steps"].to_numpy()))
+    ceiling = {k: v[str(ANY)] for k, v in pass_at_k_both(every, tasks, (ANY,)).items()}
+    return rows, missing, ceiling

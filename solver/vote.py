@@ -32,19 +32,40 @@ CANDIDATE = ["rows", "cols", "grid"]
 PASS_KS = (1, 2, 5, 10, 100, 1000)
 
 
+RULES = ("votes", "halt", "weighted", "checkpoints", "likelihood")
+
+
 @dataclass(frozen=True)
 class VoteConfig:
-    # votes: most votes first, ties by mean halting probability (the reference's rule);
+    # How the candidates of one test input are ranked (README "Ranking rules"):
+    # votes (default, the reference's): most votes first, ties by mean halting probability;
     # halt: highest mean halting probability first, ties by votes;
-    # weighted: highest summed halting probability (votes x mean) first, ties by votes.
-    rank: Literal["votes", "halt", "weighted"] = "votes"
+    # weighted: votes weighted by halting probability (their sum) first, ties by votes;
+    # checkpoints: votes over the predictions of both weight sets of the checkpoint (EMA and the
+    #   live weights) pooled, ties by mean halting probability (predict runs a second pass);
+    # likelihood: highest mean over the test input's views of the model's log-probability of the
+    #   candidate under that view (`solver.likelihood`), ties by votes then halting probability.
+    rule: Literal["votes", "halt", "weighted", "checkpoints", "likelihood"] = "votes"
     top_k: int = 10  # candidates per test input kept in predictions.parquet
+    # predict also records what every rule needs (the live-weights pass, every candidate scored
+    # under every view) so `arc-pipeline analyze` compares all rules; about doubles predict's time
+    compare: bool = False
 
     def __post_init__(self) -> None:
-        if self.rank not in ("votes", "halt", "weighted"):
-            raise ValueError(f"VoteConfig.rank must be votes, halt or weighted, not {self.rank!r}")
+        if self.rule not in RULES:
+            raise ValueError(f"VoteConfig.rule must be one of {', '.join(RULES)}, not {self.rule!r}")
         if self.top_k < 2:
             raise ValueError(f"VoteConfig.top_k must be >= 2 (two attempts per test input), not {self.top_k}")
+
+    @property
+    def pooled(self) -> bool:
+        """Predict runs both weight sets (EMA and live)."""
+        return self.rule == "checkpoints" or self.compare
+
+    @property
+    def scored(self) -> bool:
+        """Predict scores every candidate under every view (`solver.likelihood`)."""
+        return self.rule == "likelihood" or self.compare
 
 
 def grid_to_bytes(grid: np.ndarray) -> tuple[bytes, int, int]:
@@ -89,11 +110,22 @@ def predictions_frame(
     )
 
 
-def vote(predictions: pl.DataFrame, cfg: VoteConfig = VoteConfig()) -> pl.DataFrame:
-    """Every distinct grid per (task, test index), ranked (rank 1 = best) by `cfg.rank`.
+def for_rule(predictions: pl.DataFrame, rule: str) -> pl.DataFrame:
+    """The rows a rule votes: every row for `checkpoints`; else only the first pass's (`primary`)
+    when the frame holds two weight sets."""
+    if rule == "checkpoints" or "primary" not in predictions.columns:
+        return predictions
+    return predictions.filter(pl.col("primary"))
 
-    Columns: task_id, test_index, rank, grid, rows, cols, votes, mean_halt_prob, mean_steps.
-    Ties left by the rule are broken by shape then bytes, so the order never depends on input order.
+
+def vote(predictions: pl.DataFrame, cfg: VoteConfig = VoteConfig(), scores: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Every distinct grid per (task, test index), ranked (rank 1 = best) by `cfg.rule`.
+
+    Columns: task_id, test_index, rank, grid, rows, cols, votes, mean_halt_prob, mean_steps (and
+    `score` under the likelihood rule, which needs `scores`: task_id, test_index, rows, cols, grid,
+    score, from `solver.likelihood.candidate_scores`). `predictions` are voted as given: pick a
+    rule's rows with `for_rule`. Ties left by the rule are broken by shape then bytes, so the order
+    never depends on input order.
     """
     pooled = (
         predictions.filter(pl.col("grid").is_not_null())
@@ -104,17 +136,26 @@ def vote(predictions: pl.DataFrame, cfg: VoteConfig = VoteConfig()) -> pl.DataFr
             pl.col("steps").cast(pl.Float32).mean().alias("mean_steps"),
         )
     )
-    if cfg.rank == "votes":
-        keys, desc = ["votes", "mean_halt_prob"], [True, True]
-    elif cfg.rank == "halt":
-        keys, desc = ["mean_halt_prob", "votes"], [True, True]
-    else:
+    extra = []
+    if cfg.rule in ("votes", "checkpoints"):
+        keys = ["votes", "mean_halt_prob"]
+    elif cfg.rule == "halt":
+        keys = ["mean_halt_prob", "votes"]
+    elif cfg.rule == "weighted":
         pooled = pooled.with_columns((pl.col("mean_halt_prob") * pl.col("votes")).alias("_weight"))
-        keys, desc = ["_weight", "votes"], [True, True]
+        keys = ["_weight", "votes"]
+    else:
+        if scores is None:
+            raise ValueError("the likelihood rule needs candidate scores (solver.likelihood.candidate_scores)")
+        # a candidate without a score (none is, when scores come from the same predictions) ranks last
+        pooled = pooled.join(scores.select(GROUP + CANDIDATE + ["score"]), on=GROUP + CANDIDATE, how="left")
+        pooled = pooled.with_columns(pl.col("score").cast(pl.Float64).fill_nan(None).fill_null(float("-inf")))
+        keys, extra = ["score", "votes", "mean_halt_prob"], ["score"]
+    desc = [True] * len(keys)
     ranked = pooled.sort(GROUP + keys + CANDIDATE, descending=[False, False] + desc + [False, False, False])
     ranked = ranked.with_columns((pl.int_range(pl.len()).over(GROUP) + 1).cast(pl.Int32).alias("rank"))
     return ranked.select(
-        "task_id", "test_index", "rank", "grid", "rows", "cols", "votes", "mean_halt_prob", "mean_steps"
+        "task_id", "test_index", "rank", "grid", "rows", "cols", "votes", "mean_halt_prob", "mean_steps", *extra
     )
 
 

@@ -1,6 +1,7 @@
 """`arc-pipeline analyze RUN_DIR`: the run's raw predictions (predictions_raw.parquet) voted again
-under other stopping rules (all steps, halting at each threshold, each fixed step) and with fewer
-augmentations, pass@1/pass@2 per task (the paper's) and per output (Kaggle's)."""
+under other stopping rules (all steps, halting at each threshold, each fixed step), with fewer
+augmentations, and under every ranking rule (`solver.vote.VoteConfig.rule`), pass@1/pass@2 per
+task (the paper's) and per output (Kaggle's)."""
 
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import click
 @click.option("--min-steps", type=int, default=None, help="Steps before halting may stop (default: the run's predict.min_steps).")
 @click.option("--json", "as_json", is_flag=True, help="Print the tables as one JSON object.")
 def analyze(run_dir: Path, thresholds: str, min_steps: int | None, as_json: bool) -> None:
-    """Halting and augmentation count, judged after the fact on a run's raw predictions."""
+    """Halting, augmentation count and ranking rules, judged after the fact on a run's raw predictions."""
     import json
 
     import polars as pl
@@ -22,7 +23,7 @@ def analyze(run_dir: Path, thresholds: str, min_steps: int | None, as_json: bool
     from arc.errors import ArcError
     from pipeline import ui
     from pipeline.stages.ingest import load_tasks
-    from solver.raw import RAW_FILE, augmentations_voted, stopping_rules
+    from solver.raw import RAW_FILE, augmentations_voted, ranking_rules, stopping_rules
 
     path = run_dir / RAW_FILE
     if not path.is_file():
@@ -43,10 +44,13 @@ def analyze(run_dir: Path, thresholds: str, min_steps: int | None, as_json: bool
     halted = bool((raw["steps"] < raw["steps"].max()).any()) if raw.height else False
     rules = stopping_rules(raw, known, thresholds=ts, min_steps=min_steps)
     augs = augmentations_voted(raw, known)
+    ranked, missing, ceiling = ranking_rules(raw, known)
     if as_json:
         ui.raw(json.dumps({"run_dir": str(run_dir), "predictions": raw.height, "min_steps": min_steps,
                            "halted_at_inference": halted,
-                           "stopping_rules": [r.__dict__ for r in rules], "augmentations": [r.__dict__ for r in augs]}))
+                           "stopping_rules": [r.__dict__ for r in rules], "augmentations": [r.__dict__ for r in augs],
+                           "ranking_rules": [r.__dict__ for r in ranked], "ranking_rules_missing": missing,
+                           "candidates_ceiling": ceiling}))
         return
     ui.info(f"{raw.height} predictions of {len(known)} tasks ({sum(len(t.test) for t in known.values())} test outputs); "
             f"halting sweep with min_steps {min_steps}", markup=False)
@@ -54,9 +58,14 @@ def analyze(run_dir: Path, thresholds: str, min_steps: int | None, as_json: bool
         ui.warn("this run halted at inference: steps after a prediction halted were not run, so "
                 "'all steps' and later fixed steps reuse the halting step's grid; rerun predict with predict.halt=off")
     cols = ["votes from", "mean steps", "pass@1 per task", "pass@2 per task", "pass@1 per output", "pass@2 per output"]
-    for title, rows in (("stopping rule", rules), ("augmentations voted (all steps)", augs)):
+    for title, rows in (("stopping rule", rules), ("augmentations voted (all steps)", augs),
+                        ("ranking rule (all steps)", ranked)):
         ui.table(title, cols, [[r.rule, f"{r.mean_steps:.2f}", f"{r.per_task['1']:.4f}", f"{r.per_task['2']:.4f}",
                                 f"{r.per_output['1']:.4f}", f"{r.per_output['2']:.4f}"] for r in rows])
+    ui.info(f"right grid among the candidates at all (no rule can beat it): {ceiling['per_task']:.4f} per task, "
+            f"{ceiling['per_output']:.4f} per output", markup=False)
+    for rule, why in missing.items():
+        ui.info(f"rule {rule}: not judged ({why})", markup=False)
 
 
 def _run_min_steps(run_dir: Path) -> int:

@@ -7,6 +7,7 @@ identity pass first."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
         return puzzles.predict(cfg, Path(run_dir), ctx or Context())
     from augment.dataset import open_split, read_meta
     from solver.device import setup_runtime
-    from solver.vote import VoteConfig, vote, write_predictions
+    from solver.vote import VoteConfig, write_predictions
 
     ctx = ctx or Context()
     run_dir = Path(run_dir)
@@ -94,21 +95,49 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
         per_input = max(1, _test_inputs(source))
         order = order[: cfg.run.max_test_augs * per_input]
     t0, failed = time.time(), {}
-    with ctx.progress("predict", len(order), unit="pred") as advance:
-        frame, raw, stopped = predict_in_rounds(model, source, order, runtime, cfg.predict, advance,
-                                                remaining=ctx.remaining if ctx.deadline is not None else None,
-                                                failed=failed, on_note=ctx.note)
-    voted = vote(frame, VoteConfig())
+    vcfg = getattr(cfg, "vote", None) or VoteConfig()
+    # the ranking rules' extra work (solver.vote.VoteConfig): a second pass with the other weight
+    # set, and every view's final table kept for the likelihood matrix
+    pcfg = replace(cfg.predict, keep_raw=True) if vcfg.scored else cfg.predict
+    first = "ema" if cfg.predict.use_ema and (Path(path) / "ema.pt").is_file() else "live"
+    passes = [(model, first)]
+    if vcfg.pooled and (Path(path) / "ema.pt").is_file():
+        other = build_model(path, device=runtime.device, use_ema=first == "live", fingerprint=own)
+        passes.append((other, "live" if first == "ema" else "ema"))  # same table rows: `source` serves both
+    elif vcfg.pooled:
+        ctx.note("predict: the checkpoint has no EMA weights, so vote.rule=checkpoints pools one weight set")
+    tables: list | None = [] if vcfg.scored else None
+    frames, raws, notes = [], [], []
+    with ctx.progress("predict", len(order) * len(passes), unit="pred") as advance:
+        for i, (m, weights) in enumerate(passes):
+            f, r, stopped = predict_in_rounds(m, source, order, runtime, pcfg, advance,
+                                              remaining=ctx.remaining if ctx.deadline is not None else None,
+                                              failed=failed, on_note=ctx.note, weights=weights, primary=i == 0,
+                                              tables=tables)
+            frames.append(f)
+            raws += [r] if r is not None else []
+            notes += [f"{weights} weights: {stopped}" if i else stopped] if stopped else []
+    import polars as pl
+
+    from solver.infer import canvas_of
+    from solver.raw import rank_predictions
+
+    frame = pl.concat(frames, how="diagonal_relaxed")
+    raw = pl.concat(raws, how="diagonal_relaxed") if raws else None
+    stopped = "; ".join(notes)
+    voted, raw = rank_predictions(frame, raw, tables, vcfg, canvas_of(source))
+    if not cfg.predict.keep_raw:
+        raw = None
     outputs = [PREDICTIONS] + ([PREDICTIONS_RAW] if raw is not None else [])
     if runtime.rank == 0:
-        write_predictions(run_dir / PREDICTIONS, voted, VoteConfig().top_k)
+        write_predictions(run_dir / PREDICTIONS, voted, vcfg.top_k)
         if raw is not None:
             with atomic_path(run_dir / PREDICTIONS_RAW) as tmp:
                 raw.write_parquet(tmp, compression="zstd")
     if stopped:
         ctx.note(f"predict: {stopped}")
     summary = {"checkpoint": path.name, "checkpoint_path": _relative(path, run_dir), "predictions": len(frame),
-               "of": len(source), "candidates": len(voted),
+               "of": len(source), "passes": [w for _, w in passes], "candidates": len(voted),
                "mean_steps": float(frame["steps"].mean()) if len(frame) else 0.0,
                "seconds": round(time.time() - t0, 1)}
     if failed:
@@ -154,11 +183,14 @@ def _test_inputs(source) -> int:
     return ex.select(["task_id", "test_index"]).unique().height
 
 
-def predict_in_rounds(model, source, order, runtime, pcfg, advance=None, *, remaining=None, failed=None, on_note=None):
+def predict_in_rounds(model, source, order, runtime, pcfg, advance=None, *, remaining=None, failed=None, on_note=None,
+                      weights: str = "ema", primary: bool = True, tables: list | None = None):
     """Prediction of an ARC test split in augmentation order (`predict_chunks`; the first chunk
     holds every identity).
 
-    `failed` (a dict): isolate failing tasks into it (see `isolated`).
+    `failed` (a dict): isolate failing tasks into it (see `isolated`). `weights` and `primary`
+    label the rows (`solver.raw`); `tables` (a list) collects each chunk's final log-stablemax
+    tables, in row order, for `solver.likelihood`.
     Returns (voting frame, predictions_raw frame or None when predict.keep_raw is off, note)."""
     import polars as pl
 
@@ -168,9 +200,11 @@ def predict_in_rounds(model, source, order, runtime, pcfg, advance=None, *, rema
     frames, raws = [], []
 
     def decode(raw) -> None:  # per chunk, so only one chunk's undecoded tokens are held at a time
-        frames.append(to_frame(raw, source))
+        frames.append(to_frame(raw, source).with_columns(pl.lit(primary).alias("primary")))
         if pcfg.keep_raw:
-            raws.append(raw_frame(raw, source, pcfg.threshold, pcfg.min_steps))
+            raws.append(raw_frame(raw, source, pcfg.threshold, pcfg.min_steps, weights=weights, primary=primary))
+        if tables is not None:
+            tables.append(raw.final_logp)
 
     stopped = predict_chunks(model, source, order, runtime, pcfg, decode, advance, remaining=remaining,
                              first=_test_inputs(source), failed=failed, on_note=on_note)

@@ -46,3 +46,52 @@ def test_recorded_steps_survive_pack_and_unpack():
     back = unpack(pack(raw, 12), src.seq_len, 5)
     assert np.array_equal(back.step_tokens, raw.step_tokens) and np.array_equal(back.steps, raw.steps)
     np.testing.assert_allclose(back.step_halt, raw.step_halt)
+
+
+def rules_raw(with_scores=True):
+    """One test input whose answer is A: each rule's choice is known (see the comments)."""
+    from arc.task import Pair, Task
+
+    a, b, c = (np.array(g, np.uint8) for g in ([[1, 2], [3, 4]], [[0, 0], [0, 0]], [[0, 0, 0]]))
+    # first pass (EMA): B, B (0.2 each), A (0.9), C (0.5); second pass (live): A, A (0.1)
+    grids, halts = [b, b, a, c, a, a], [0.2, 0.2, 0.9, 0.5, 0.1, 0.1]
+    primary = [True] * 4 + [False] * 2
+    frame = pl.DataFrame({
+        "task_id": ["t"] * 6, "test_index": pl.Series([0] * 6, dtype=pl.Int32), "steps": pl.Series([1] * 6, dtype=pl.Int16),
+        "step_halt_prob": [[h] for h in halts], "step_grid": [[g.tobytes()] for g in grids],
+        "step_rows": [[g.shape[0]] for g in grids], "step_cols": [[g.shape[1]] for g in grids],
+        "grid_last": [g.tobytes() for g in grids], "rows_last": pl.Series([g.shape[0] for g in grids], dtype=pl.UInt8),
+        "cols_last": pl.Series([g.shape[1] for g in grids], dtype=pl.UInt8),
+        "weights": ["ema"] * 4 + ["live"] * 2, "primary": primary,
+    }, schema_overrides={"step_rows": pl.List(pl.UInt8), "step_cols": pl.List(pl.UInt8)})
+    if with_scores:  # candidates in order C (1x3), B, A; the live views would favour B if they counted
+        lists = [[-5.0, -3.0, -1.0]] * 4 + [[0.0, 0.0, -100.0]] * 2
+        frame = frame.with_columns(pl.Series("view_logprob", lists, dtype=pl.List(pl.Float32)))
+    return frame, {"t": Task("t", (Pair(a, a),), (Pair(a, a),))}
+
+
+def test_every_ranking_rule_is_judged_from_the_raw_file():
+    from solver.raw import ranking_rules
+
+    raw, tasks = rules_raw()
+    rows, missing, ceiling = ranking_rules(raw, tasks)
+    got = {r.rule: (r.per_output["1"], r.per_output["2"]) for r in rows}
+    # votes: B (2 votes) first, A second; halt and weighted: A (0.9 vs 0.2 / 0.9 vs 0.4);
+    # checkpoints: A has 3 votes with the live pass; likelihood: A's mean over the EMA views (-1) is best
+    assert got == {"votes": (0.0, 1.0), "halt": (1.0, 1.0), "weighted": (1.0, 1.0), "checkpoints": (1.0, 1.0),
+                   "likelihood": (1.0, 1.0)}
+    assert missing == {} and ceiling == {"per_task": 1.0, "per_output": 1.0}
+    assert rows[0].per_task == {"1": 0.0, "2": 1.0}
+
+    one, _ = rules_raw(with_scores=False)
+    rows, missing, _ = ranking_rules(one.filter(pl.col("primary")), tasks)
+    assert [r.rule for r in rows] == ["votes", "halt", "weighted"]
+    assert set(missing) == {"checkpoints", "likelihood"} and "vote.compare=true" in missing["likelihood"]
+
+
+def test_stopping_rules_vote_the_first_pass_only():
+    from solver.raw import stopping_rules
+
+    raw, tasks = rules_raw(with_scores=False)
+    rows = stopping_rules(raw, tasks, thresholds=(), min_steps=1)
+    assert rows[0].rule == "all steps" and rows[0].per_output == {"1": 0.0, "2": 1.0}  # the live A votes not counted

@@ -5,6 +5,7 @@ import pytest
 from arc.task import Pair, Task, as_grid
 from solver.vote import (
     VoteConfig,
+    for_rule,
     grid_from_bytes,
     pass_at_k,
     pass_at_k_both,
@@ -54,10 +55,10 @@ def test_same_bytes_different_shape_are_distinct_candidates():
 
 def test_rank_rules_halt_and_weighted():
     preds = frame([("t", 0, A, 0.3)] * 3 + [("t", 0, B, 0.95)] * 1 + [("t", 0, C, 0.5)] * 2)
-    assert ranked(vote(preds, VoteConfig(rank="votes")))[0].tolist() == A.tolist()
-    assert ranked(vote(preds, VoteConfig(rank="halt")))[0].tolist() == B.tolist()
+    assert ranked(vote(preds, VoteConfig(rule="votes")))[0].tolist() == A.tolist()
+    assert ranked(vote(preds, VoteConfig(rule="halt")))[0].tolist() == B.tolist()
     # weighted: A 0.9, B 0.95, C 1.0
-    assert [g.tolist() for g in ranked(vote(preds, VoteConfig(rank="weighted")))] == [C.tolist(), B.tolist(), A.tolist()]
+    assert [g.tolist() for g in ranked(vote(preds, VoteConfig(rule="weighted")))] == [C.tolist(), B.tolist(), A.tolist()]
 
 
 def test_order_independent_of_input_order():
@@ -119,6 +120,40 @@ def test_predictions_parquet_round_trip_keeps_top_k(tmp_path):
 
 def test_vote_config_rejects_bad_values():
     with pytest.raises(ValueError):
-        VoteConfig(rank="popular")
+        VoteConfig(rule="popular")
     with pytest.raises(ValueError):
         VoteConfig(top_k=1)
+
+
+def test_checkpoints_ranks_as_votes_and_for_rule_picks_the_pooled_rows():
+    preds = frame([("t", 0, A, 0.3), ("t", 0, B, 0.9), ("t", 0, B, 0.1), ("t", 0, A, 0.2)])
+    preds = preds.with_columns(pl.Series("primary", [True, True, False, False]))
+    assert vote(preds, VoteConfig(rule="checkpoints")).equals(vote(preds))
+    assert for_rule(preds, "checkpoints").height == 4 and for_rule(preds, "votes").height == 2
+    assert for_rule(preds.drop("primary"), "votes").height == 4  # a file with one weight set
+    # the first pass alone: one vote each, B's halting probability (0.9) wins
+    assert ranked(vote(for_rule(preds, "votes")))[0].tolist() == B.tolist()
+    pooled = vote(for_rule(preds, "checkpoints"))
+    assert pooled["votes"].to_list() == [2, 2] and ranked(pooled)[0].tolist() == B.tolist()  # 0.5 > 0.25
+
+
+def test_likelihood_ranks_by_score_then_votes():
+    preds = frame([("t", 0, A, 0.9), ("t", 0, A, 0.9), ("t", 0, B, 0.1), ("t", 0, C, 0.1), ("u", 0, D, 0.5)])
+    scores = pl.concat([
+        predictions_frame(["t"] * 3, [0] * 3, [A, B, C], [0.0] * 3, [1] * 3).with_columns(
+            pl.Series("score", [-4.0, -1.0, -1.0])),
+    ]).select("task_id", "test_index", "rows", "cols", "grid", "score")
+    v = vote(preds, VoteConfig(rule="likelihood"), scores)
+    # B and C tie on score and votes (1 each) and halting probability: shape then bytes decide (B is 2x2, C 1x3)
+    assert [g.tolist() for g in ranked(v)] == [C.tolist(), B.tolist(), A.tolist()]
+    assert v.filter(pl.col("task_id") == "u")["score"].to_list() == [float("-inf")]  # unscored ranks last
+    assert "score" in v.columns and "score" not in vote(preds).columns
+    with pytest.raises(ValueError, match="candidate scores"):
+        vote(preds, VoteConfig(rule="likelihood"))
+
+
+def test_rules_that_need_a_second_pass_or_tables_say_so():
+    assert not VoteConfig().pooled and not VoteConfig().scored
+    assert VoteConfig(rule="checkpoints").pooled and not VoteConfig(rule="checkpoints").scored
+    assert VoteConfig(rule="likelihood").scored and not VoteConfig(rule="likelihood").pooled
+    assert VoteConfig(compare=True).pooled and VoteConfig(compare=True).scored
