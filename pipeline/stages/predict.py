@@ -64,7 +64,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
         return puzzles.predict(cfg, Path(run_dir), ctx or Context())
     from augment.dataset import open_split, read_meta
     from solver.device import setup_runtime
-    from solver.vote import VoteConfig, write_predictions
+    from solver.vote import write_predictions
 
     ctx = ctx or Context()
     run_dir = Path(run_dir)
@@ -95,7 +95,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
         per_input = max(1, _test_inputs(source))
         order = order[: cfg.run.max_test_augs * per_input]
     t0, failed = time.time(), {}
-    vcfg = getattr(cfg, "vote", None) or VoteConfig()
+    vcfg = cfg.vote
     # the ranking rules' extra work (solver.vote.VoteConfig): a second pass with the other weight
     # set, and every view's final table kept for the likelihood matrix
     pcfg = replace(cfg.predict, keep_raw=True) if vcfg.scored else cfg.predict
@@ -218,6 +218,6 @@ def predict_in_rounds(model, source, order, runtime, pcfg, advance=None, *, rema
 STAGE = Stage(
     "predict", run, "Predict every augmented test input and vote (predictions.parquet).",
     reads=(DATASET,), optional=(CHECKPOINTS, ADAPT), writes=(PREDICTIONS, PREDICTIONS_RAW),  # or run.checkpoint
-    config=("predict",),
+    config=("predict", "vote"),  # the vote rule decides predictions.parquet (and a second pass)
     distributed=True, budget="deadline",
 )
