@@ -55,6 +55,11 @@ class Linear(nn.Linear):
         if self.bias is not None:
             nn.init.zeros_(self.bias)
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.bias is None and fastpath.applies(x, self.weight):
+            return fastpath.linear(x, self.weight)
+        return super().forward(x)
+
 
 def glu(gate_up: torch.Tensor) -> torch.Tensor:
     """silu(gate) * up over the two halves of the last axis."""
@@ -74,6 +79,8 @@ class SwiGLU(nn.Module):
         self.down = Linear(inner, width)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if h.is_contiguous() and fastpath.applies(h, self.gate_up.weight, self.down.weight):
+            return fastpath.swiglu(h, self.gate_up.weight, self.down.weight)
         return self.down(glu(self.gate_up(h)))
 
 
