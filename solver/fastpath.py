@@ -28,17 +28,28 @@ ONEDNN = _onednn_ready()
 
 
 def applies(*tensors: torch.Tensor) -> bool:
-    """The matmul fast paths are for eager fp32 on CPU (no autocast); elsewhere the plain layers run."""
-    if torch.compiler.is_compiling() or torch.is_autocast_enabled("cpu"):
+    """The matmul fast paths are for fp32 on CPU (no autocast); elsewhere the plain layers run."""
+    if torch.is_autocast_enabled("cpu"):
         return False
     return all(t.is_cpu and t.dtype == torch.float32 for t in tensors)
+
+
+@torch.library.custom_op("solver::onednn_mm_t", mutates_args=())
+def _onednn_mm_t(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b.T by oneDNN's linear, as an op torch.compile keeps whole (it cannot trace into it)."""
+    return torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [], "")
+
+
+@_onednn_mm_t.register_fake
+def _(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return a.new_empty((a.shape[0], b.shape[0]))
 
 
 def _mm_t(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """a @ b.T for 2-D fp32 CPU tensors: oneDNN's linear where it runs (~1.2x MKL's sgemm at the
     tiny model's shapes on this box's CPUs, same fp32 accumulation), else torch.mm."""
     if ONEDNN:
-        return torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [], "")
+        return _onednn_mm_t(a, b)
     return torch.mm(a, b.t())
 
 

@@ -79,7 +79,9 @@ class SwiGLU(nn.Module):
         self.down = Linear(inner, width)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        if h.is_contiguous() and fastpath.applies(h, self.gate_up.weight, self.down.weight):
+        # under torch.compile the plain form: the compiler fuses the strided elementwise itself
+        compiling = torch.compiler.is_compiling()
+        if not compiling and h.is_contiguous() and fastpath.applies(h, self.gate_up.weight, self.down.weight):
             return fastpath.swiglu(h, self.gate_up.weight, self.down.weight)
         return self.down(glu(self.gate_up(h)))
 
