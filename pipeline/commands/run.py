@@ -138,7 +138,9 @@ def summary(rdir: Path, records: dict, seconds: float) -> None:
 
     ui.table("stages", ["stage", "status", "seconds", "note"],
              [[s, r.status, f"{r.seconds:.1f}", r.note] for s, r in records.items()])
-    score = rdir / "score.json"
+    from pipeline.rundir import CONFIG, MANIFEST, REPORT_HTML, SCORE_JSON, SUBMISSION
+
+    score = rdir / SCORE_JSON
     rec = records.get("score")
     try:  # only a score the manifest vouches for; a stray or corrupt file is not shown
         s = json.loads(score.read_text()) if rec is not None and rec.status == "done" and score.exists() else None
@@ -155,7 +157,7 @@ def summary(rdir: Path, records: dict, seconds: float) -> None:
         cols = [f"pass@{k} {per}" for per in ("per task", "per output") for k in ("1", "2")]
         vals = [f"{p[per][k]:.4f}" if k in p.get(per, {}) else "-" for per in ("per_task", "per_output") for k in ("1", "2")]
         ui.table("score", ["micro (per output)", "macro (per task)", "tasks solved", "outputs right", *cols], [row + vals])
-    for name in ("submission.json", "score.json", "report.html", "config.toml", "manifest.json"):
+    for name in (SUBMISSION, SCORE_JSON, REPORT_HTML, CONFIG, MANIFEST):
         if (rdir / name).exists():
             ui.note(f"{name:16s} {rdir / name}")
     ui.info(f"done in {seconds:.1f}s")

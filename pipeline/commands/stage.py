@@ -63,11 +63,15 @@ def run_stage(stage, preset, files, sets, run_dir, force: bool, no_manifest: boo
 
             teardown()  # leave torchrun's process group cleanly
         return
+    actions = []
     try:
-        records = execute(cfg, rdir, stages=(stage.name,), force=stage.name if force else None, ctx=ctx)
+        records = execute(cfg, rdir, stages=(stage.name,), force=stage.name if force else None, ctx=ctx,
+                          on_start=lambda name, row: actions.append(row))
     finally:
         tracker.close()
     rec = records[stage.name]
-    ui.note(f"{stage.name}: {rec.status} in {rec.seconds:.1f}s" + (f" ({rec.note})" if rec.note else ""))
+    how = (f"cached ({actions[0].reason}; --force reruns it)" if actions and actions[0].action == "cached"
+           else f"{rec.status} in {rec.seconds:.1f}s")
+    ui.note(f"{stage.name}: {how}" + (f" ({rec.note})" if rec.note else ""))
     if rec.summary:
         ui.note("  " + ", ".join(f"{k}={v}" for k, v in rec.summary.items()))

@@ -97,7 +97,7 @@ def test_stage_verbs_in_a_run_directory_and_score_run_dir(tmp_path):
     first = manifest["submit"]["start"]
     r = cli.invoke(main, ["submit", "--run-dir", d])  # cached: nothing reruns
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
-    assert r.exit_code == 0 and manifest["submit"]["start"] == first
+    assert r.exit_code == 0 and manifest["submit"]["start"] == first and "submit: cached" in r.output
     r = cli.invoke(main, ["submit", "--run-dir", d, "--force"])  # reruns, and score goes stale
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
     assert r.exit_code == 0 and manifest["submit"]["start"] > first
