@@ -72,7 +72,8 @@ class Stage:
     # fingerprint is always chained in
     config: tuple[str, ...] = ()
     unhashed: tuple[str, ...] = ()  # "section.key"s of those sections that change where or how fast, not what
-    inputs: Callable[[Any], Any] | None = None  # more fingerprint inputs from the config (ingest: source file stats)
+    # more fingerprint inputs from the config, None for none (ingest: source file stats; predict: [vote] changes)
+    inputs: Callable[[Any], Any] | None = None
     distributed: bool = False  # launched under torchrun (run.devices processes) when run.devices > 1
     resumable: bool = False  # a rerun with unchanged inputs continues from its partial outputs (checkpoints)
     # under the run's deadline: "reserve" = its own time limit cut to the deadline less run.reserve of the

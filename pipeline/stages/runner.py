@@ -42,8 +42,9 @@ def fingerprints(cfg: PipelineConfig) -> dict[str, str]:
                 parts.append((r, values.get(key)))
             else:
                 parts.append((r, {k: v for k, v in values.items() if f"{sec}.{k}" not in stage.unhashed}))
-        if stage.inputs is not None:
-            parts.append(stage.inputs(cfg))
+        extra = stage.inputs(cfg) if stage.inputs is not None else None
+        if extra is not None:
+            parts.append(extra)
         prev = out[stage.name] = fingerprint(stage.name, prev, parts)
     return out
 

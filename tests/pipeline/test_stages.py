@@ -104,3 +104,14 @@ def test_stage_verbs_in_a_run_directory_and_score_run_dir(tmp_path):
     assert manifest["score"]["status"] == "stale" and not (tmp_path / "run" / "score.json").exists()
     r = cli.invoke(main, ["score", d, "--json"])  # the file form on the same directory
     assert r.exit_code == 0 and json.loads(r.output)["tasks"] == 2
+
+
+def test_vote_settings_reach_predicts_fingerprint_only_when_changed():
+    from pipeline.config import load_config, override
+    from pipeline.stages.runner import fingerprints
+
+    cfg = load_config("smoke")
+    base = fingerprints(cfg)
+    assert fingerprints(override(cfg, ["vote.top_k=10"])) == base  # the default: old run directories stay valid
+    changed = fingerprints(override(cfg, ["vote.top_k=4"]))
+    assert [s for s in STAGES if changed[s] != base[s]] == ["predict", "submit", "score", "report"]
