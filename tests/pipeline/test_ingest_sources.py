@@ -49,10 +49,9 @@ def test_ingest_drops_a_rotated_recoloured_copy_of_a_target_task(tmp_path):
     assert src.is_dir()
 
 
-def test_hidden_target_inputs_are_matched_up_to_symmetry_too(tmp_path):
+def test_hidden_target_inputs_are_matched_up_to_symmetry_too(tmp_path, write_challenges):
     ref = sorted(load("arc1/evaluation").tasks.values(), key=lambda t: t.id)[:2]
-    challenges = tmp_path / "x_challenges.json"  # no solutions file: test outputs hidden
-    challenges.write_text(json.dumps({t.id: t.to_json(with_solutions=False) for t in ref}))
+    challenges = write_challenges(tmp_path, ref, solutions=False)  # test outputs hidden
     flipped = _disguise(ref[0], Aug(7, tuple(range(10))), "flip")
     src = _write_dir(tmp_path / "train", [flipped])
     sets = [f"data.train={src}", f"data.target={challenges}", "data.max_side=0"]

@@ -91,15 +91,14 @@ def test_the_entry_deadline_variable_is_the_runner_s():
 
 
 @pytest.fixture(scope="module")
-def pretrained(tmp_path_factory):
+def pretrained(tmp_path_factory, tiny_config):
     """A tiny pre-trained checkpoint folder and three small public tasks as the hidden test set."""
     from arc.load import load
     from pipeline.config import load_config
     from pipeline.stages.runner import execute
-    from tests.pipeline.test_run import tiny_config
 
     tmp = tmp_path_factory.mktemp("pre")
-    cfg = load_config(None, (str(tiny_config(tmp)),), ())
+    cfg = load_config(None, (str(tiny_config),), ())
     execute(cfg, tmp / "run", stages=("ingest", "build", "train"))
     tasks = [t for t in load("arc1/evaluation") if max(max(g.shape) for p in t.train + t.test
                                                          for g in (p.input, p.output)) <= 5][:3]

@@ -5,51 +5,21 @@ import json
 import pytest
 
 from arc.errors import ArcError
-from pipeline.config import load_config, override
+from pipeline.config import override
 from pipeline.manifest import Manifest, fingerprint
-from pipeline.stages import STAGES, Context, StageResult
-from pipeline.stages import BY_NAME
+from pipeline.stages import BY_NAME, STAGES, Context
 from pipeline.stages.runner import budgeted, execute, fingerprints, plan
 
 
-class Fakes:
-    """Stage functions that record calls and write one file each."""
-
-    def __init__(self):
-        self.calls: list[str] = []
-        self.fail_on: str | None = None
-
-    def impl(self):
-        def make(stage):
-            def fn(cfg, run_dir, ctx):
-                self.calls.append(stage)
-                if stage == self.fail_on:  # leaves a checkpoint behind, as a killed trainer does
-                    (run_dir / "checkpoints").mkdir(exist_ok=True)
-                    (run_dir / "checkpoints" / "latest").write_text("step_00000005")
-                    raise RuntimeError(f"{stage} crashed")
-                out = f"{stage}.out"
-                (run_dir / out).write_text(stage)
-                return StageResult([out], {"n": len(self.calls)})
-
-            return fn
-
-        return {s: make(s) for s in STAGES}
-
-
-@pytest.fixture
-def cfg():
-    return load_config("smoke")
-
-
-def test_second_run_skips_every_stage(tmp_path, cfg):
-    f = Fakes()
-    recs = execute(cfg, tmp_path, impl=f.impl())
+def test_second_run_skips_every_stage(tmp_path, smoke_config, fake_stages):
+    f = fake_stages()
+    recs = execute(smoke_config, tmp_path, impl=f.impl())
     assert f.calls == list(STAGES)
     assert all(r.status == "done" for r in recs.values())
     f.calls.clear()
-    execute(cfg, tmp_path, impl=f.impl())
+    execute(smoke_config, tmp_path, impl=f.impl())
     assert f.calls == []
-    assert [r.action for r in plan(cfg, tmp_path)] == ["cached"] * len(STAGES)
+    assert [r.action for r in plan(smoke_config, tmp_path)] == ["cached"] * len(STAGES)
     m = json.loads((tmp_path / "manifest.json").read_text())["stages"]
     assert set(m) == set(STAGES)
     for rec in m.values():
@@ -58,67 +28,67 @@ def test_second_run_skips_every_stage(tmp_path, cfg):
     assert (tmp_path / "config.toml").is_file()
 
 
-def test_changed_section_reruns_that_stage_and_later_only(tmp_path, cfg):
-    f = Fakes()
-    execute(cfg, tmp_path, impl=f.impl())
+def test_changed_section_reruns_that_stage_and_later_only(tmp_path, smoke_config, fake_stages):
+    f = fake_stages()
+    execute(smoke_config, tmp_path, impl=f.impl())
     f.calls.clear()
-    execute(override(cfg, ["predict.batch_size=7"]), tmp_path, impl=f.impl())
+    execute(override(smoke_config, ["predict.batch_size=7"]), tmp_path, impl=f.impl())
     assert f.calls == ["predict", "submit", "score", "report"]
     f.calls.clear()
-    execute(override(cfg, ["predict.batch_size=7", "train.steps=3"]), tmp_path, impl=f.impl())
+    execute(override(smoke_config, ["predict.batch_size=7", "train.steps=3"]), tmp_path, impl=f.impl())
     assert f.calls == ["train", "adapt", "predict", "submit", "score", "report"]
 
 
-def test_speed_only_keys_do_not_invalidate(cfg):
-    a = fingerprints(cfg)
-    b = fingerprints(override(cfg, ["train.device=cpu", "run.devices=2", "train.log_every=3", "run.time_budget=1h"]))
+def test_speed_only_keys_do_not_invalidate(smoke_config):
+    a = fingerprints(smoke_config)
+    b = fingerprints(override(smoke_config, ["train.device=cpu", "run.devices=2", "train.log_every=3", "run.time_budget=1h"]))
     assert a == b
-    assert fingerprints(override(cfg, ["train.lr=0.5"]))["train"] != a["train"]
-    assert fingerprints(override(cfg, ["train.lr=0.5"]))["build"] == a["build"]
+    assert fingerprints(override(smoke_config, ["train.lr=0.5"]))["train"] != a["train"]
+    assert fingerprints(override(smoke_config, ["train.lr=0.5"]))["build"] == a["build"]
 
 
-def test_force_reruns_from_the_stage(tmp_path, cfg):
-    f = Fakes()
-    execute(cfg, tmp_path, impl=f.impl())
+def test_force_reruns_from_the_stage(tmp_path, smoke_config, fake_stages):
+    f = fake_stages()
+    execute(smoke_config, tmp_path, impl=f.impl())
     f.calls.clear()
-    execute(cfg, tmp_path, impl=f.impl(), force="build")
+    execute(smoke_config, tmp_path, impl=f.impl(), force="build")
     assert f.calls == list(STAGES[1:])
     with pytest.raises(ArcError, match="valid stages"):
-        plan(cfg, tmp_path, force="bulid")
+        plan(smoke_config, tmp_path, force="bulid")
 
 
-def test_missing_output_reruns_the_stage(tmp_path, cfg):
-    f = Fakes()
-    execute(cfg, tmp_path, impl=f.impl())
+def test_missing_output_reruns_the_stage(tmp_path, smoke_config, fake_stages):
+    f = fake_stages()
+    execute(smoke_config, tmp_path, impl=f.impl())
     (tmp_path / "score.out").unlink()
     f.calls.clear()
-    execute(cfg, tmp_path, impl=f.impl())
+    execute(smoke_config, tmp_path, impl=f.impl())
     assert f.calls == ["score", "report"]
 
 
-def test_failed_stage_is_recorded_and_resumed_without_clearing(tmp_path, cfg):
-    f = Fakes()
+def test_failed_stage_is_recorded_and_resumed_without_clearing(tmp_path, smoke_config, fake_stages):
+    f = fake_stages()
     f.fail_on = "train"
     with pytest.raises(RuntimeError, match="train crashed"):
-        execute(cfg, tmp_path, impl=f.impl())
+        execute(smoke_config, tmp_path, impl=f.impl())
     rec = Manifest(tmp_path).get("train")
     assert rec.status == "failed" and "train crashed" in rec.note
-    assert [r.action for r in plan(cfg, tmp_path)][:3] == ["cached", "cached", "resume"]
+    assert [r.action for r in plan(smoke_config, tmp_path)][:3] == ["cached", "cached", "resume"]
     f.fail_on, f.calls = None, []
     (tmp_path / "checkpoints" / "progress").write_text("kept")
-    execute(cfg, tmp_path, impl=f.impl())
+    execute(smoke_config, tmp_path, impl=f.impl())
     assert f.calls == list(STAGES[2:])
     assert (tmp_path / "checkpoints" / "progress").read_text() == "kept"
     # resumed in place: what train wrote before the crash is still there
     assert (tmp_path / "checkpoints" / "latest").read_text() == "step_00000005"
 
 
-def test_changed_inputs_clear_what_the_stage_owns(tmp_path, cfg):
-    f = Fakes()
-    execute(cfg, tmp_path, impl=f.impl())
+def test_changed_inputs_clear_what_the_stage_owns(tmp_path, smoke_config, fake_stages):
+    f = fake_stages()
+    execute(smoke_config, tmp_path, impl=f.impl())
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "old").write_text("stale")
-    execute(override(cfg, ["train.steps=3"]), tmp_path, impl=f.impl())
+    execute(override(smoke_config, ["train.steps=3"]), tmp_path, impl=f.impl())
     assert "checkpoints" in BY_NAME["train"].writes
     assert not (tmp_path / "checkpoints").exists()
 
@@ -139,41 +109,41 @@ def test_manifest_survives_reload_and_rejects_garbage(tmp_path):
     assert fingerprint({"a": 1}) != fingerprint({"a": 2})
 
 
-def test_budget_cuts_train_time_and_skips_when_none_left(cfg):
+def test_budget_cuts_train_time_and_skips_when_none_left(smoke_config):
     import time
 
-    cfg = override(cfg, ["run.time_budget=100", "run.reserve=0.2"])
+    smoke_config = override(smoke_config, ["run.time_budget=100", "run.reserve=0.2"])
     ctx = Context(deadline=time.time() + 100)
-    new, sets = budgeted("train", cfg, ctx)
+    new, sets = budgeted("train", smoke_config, ctx)
     assert 75 <= new.train.time_budget_s <= 80 and sets == [f"train.time_budget_s={new.train.time_budget_s}"]
     late = Context(deadline=time.time() + 10)
-    assert budgeted("train", cfg, late)[0] is None  # 10 s left < 20 s reserve: no training
-    assert budgeted("predict", cfg, late)[0] is cfg
-    assert budgeted("train", cfg, Context())[0] is cfg  # no deadline, no change
+    assert budgeted("train", smoke_config, late)[0] is None  # 10 s left < 20 s reserve: no training
+    assert budgeted("predict", smoke_config, late)[0] is smoke_config
+    assert budgeted("train", smoke_config, Context())[0] is smoke_config  # no deadline, no change
 
 
-def test_editing_a_source_file_reruns_ingest(tmp_path, cfg):
+def test_editing_a_source_file_reruns_ingest(tmp_path, smoke_config):
     import os
 
     src = tmp_path / "mine_challenges.json"
     src.write_text("{}")
-    cfg = override(cfg, [f"data.target={src}"])
-    before = fingerprints(cfg)
+    smoke_config = override(smoke_config, [f"data.target={src}"])
+    before = fingerprints(smoke_config)
     src.write_text('{"a": 1}')
     os.utime(src, ns=(1, 1))
-    after = fingerprints(cfg)
+    after = fingerprints(smoke_config)
     assert after["ingest"] != before["ingest"] and after["report"] != before["report"]
     (tmp_path / "mine_solutions.json").write_text("{}")  # a solutions file appearing counts too
-    assert fingerprints(cfg)["ingest"] != after["ingest"]
+    assert fingerprints(smoke_config)["ingest"] != after["ingest"]
 
 
-def test_killed_stage_resumes_even_when_an_earlier_stage_reruns(tmp_path, cfg):
-    f = Fakes()
+def test_killed_stage_resumes_even_when_an_earlier_stage_reruns(tmp_path, smoke_config, fake_stages):
+    f = fake_stages()
     f.fail_on = "train"
     with pytest.raises(RuntimeError):
-        execute(cfg, tmp_path, impl=f.impl())
+        execute(smoke_config, tmp_path, impl=f.impl())
     (tmp_path / "build.out").unlink()  # build reruns (same inputs)...
-    assert [r.action for r in plan(cfg, tmp_path)][1:3] == ["run", "resume"]
+    assert [r.action for r in plan(smoke_config, tmp_path)][1:3] == ["run", "resume"]
     f.fail_on = None
-    execute(cfg, tmp_path, impl=f.impl())
+    execute(smoke_config, tmp_path, impl=f.impl())
     assert (tmp_path / "checkpoints" / "latest").exists()  # ...and train's checkpoints survive

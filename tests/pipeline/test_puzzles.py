@@ -8,10 +8,8 @@ import json
 import numpy as np
 import polars as pl
 import pytest
-from click.testing import CliRunner
 
 from arc.errors import ArcError
-from pipeline.cli import main
 
 SHRINK = ["build.augmentations=4", "model.hidden=32", "model.heads=2", "model.layers=1", "model.n_latent=1",
           "model.n_recursions=1", "model.max_steps=2", "train.global_batch=16", "train.steps=6", "train.lr_warmup=1",
@@ -34,9 +32,9 @@ def args(preset: str, spec: str, run_dir) -> list[str]:
 @pytest.mark.integration
 @pytest.mark.parametrize("preset,spec,metrics", [("sudoku6", SUDOKU6, ["exact"]),
                                                   ("maze-perfect", MAZE9, ["exact", "valid_optimal"])])
-def test_tiny_puzzle_run_end_to_end_then_cached(tmp_path, preset, spec, metrics):
+def test_tiny_puzzle_run_end_to_end_then_cached(tmp_path, preset, spec, metrics, cli):
     run_dir = tmp_path / "run"
-    result = CliRunner().invoke(main, args(preset, spec, run_dir))
+    result = cli(*args(preset, spec, run_dir))
     assert result.exit_code == 0, result.output
     stages = json.loads((run_dir / "manifest.json").read_text())["stages"]
     assert all(stages[s]["status"] == "done" for s in stages), stages
@@ -55,7 +53,7 @@ def test_tiny_puzzle_run_end_to_end_then_cached(tmp_path, preset, spec, metrics)
     csv = pl.read_csv(run_dir / "tasks" / "target.csv")
     assert csv.columns == ["source", "question", "answer", "rating"] and csv.height == 24
 
-    again = CliRunner().invoke(main, ["run", "--run-dir", str(run_dir)])  # resolved config reused
+    again = cli("run", "--run-dir", str(run_dir))  # resolved config reused
     assert again.exit_code == 0, again.output
     after = json.loads((run_dir / "manifest.json").read_text())["stages"]
     assert all(after[s]["start"] == stages[s]["start"] for s in stages)  # everything cached

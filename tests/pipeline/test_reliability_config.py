@@ -2,10 +2,8 @@
 relations), one line naming key, value and what is valid; a diverging loss stops training."""
 
 import pytest
-from click.testing import CliRunner
 
 from arc.errors import ArcError
-from pipeline.cli import main
 from pipeline.config import load_config, override
 
 
@@ -43,9 +41,10 @@ def test_override_and_files_are_checked_too(tmp_path):
     assert load_config("smoke").train.lr > 0  # every shipped preset is valid (test_config loads them all)
 
 
-def test_run_refuses_bad_config_before_any_stage(tmp_path):
+@pytest.mark.integration
+def test_run_refuses_bad_config_before_any_stage(tmp_path, cli):
     rd = tmp_path / "run"
-    r = CliRunner().invoke(main, ["run", "--preset", "smoke", "--run-dir", str(rd), "--set", "train.steps=-1"])
+    r = cli("run", "--preset", "smoke", "--run-dir", str(rd), "--set", "train.steps=-1")
     assert r.exit_code == 1 and "train.steps = -1" in r.output and "Traceback" not in r.output
     assert not (rd / "tasks").exists() and not (rd / "submission.json").exists()  # nothing ran
 
@@ -67,12 +66,11 @@ def test_micro_batch_must_divide_the_per_device_batch_when_the_field_exists():
     assert bad and "train.micro_batch = 24" in bad[0] and "64" in bad[0]
 
 
-def test_non_finite_loss_stops_training_and_never_saves_a_best(tmp_path, one_thread):
+def test_non_finite_loss_stops_training_and_never_saves_a_best(tmp_path, one_thread, toy_configs, toy_source):
     import math
 
     from solver import checkpoint as ckpt
     from solver.train import train
-    from tests.solver.test_train import toy_configs, toy_source
 
     mcfg, tcfg = toy_configs(steps=6, lr=math.nan, checkpoint_every=1, eval_every=1)
     with pytest.raises(ArcError, match="not finite"):

@@ -6,10 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from arc.errors import ArcError
-from pipeline.cli import main
 
 TASK = {"train": [{"input": [[1, 2]], "output": [[2, 1]]}], "test": [{"input": [[3, 4]], "output": [[4, 3]]}]}
 
@@ -23,7 +21,8 @@ def _tasks_dir(tmp_path, **extra):
     return d
 
 
-def test_a_submission_whose_json_is_a_string_is_not_read_as_a_path(tmp_path):
+@pytest.mark.integration
+def test_a_submission_whose_json_is_a_string_is_not_read_as_a_path(tmp_path, cli):
     from submissions.score import score
     from submissions.validate import validate
 
@@ -33,7 +32,7 @@ def test_a_submission_whose_json_is_a_string_is_not_read_as_a_path(tmp_path):
     sneaky = tmp_path / "sneaky.json"
     sneaky.write_text(json.dumps(str(right)))  # a JSON string naming another (valid) file
     for cmd in (["validate", str(sneaky), "--challenges", str(d)], ["score", str(sneaky), "--solutions", str(d)]):
-        r = CliRunner().invoke(main, cmd)
+        r = cli(*cmd)
         assert r.exit_code == 1 and "JSON str" in r.output and "Traceback" not in r.output, r.output
     from arc.load import load
 
@@ -53,25 +52,27 @@ def test_huge_colours_and_deep_nesting_are_named_and_skippable(tmp_path):
     assert list(load(str(d), skip_invalid=True).tasks) == ["good"]
 
 
-def test_run_and_ingest_take_skip_invalid(tmp_path):
+@pytest.mark.integration
+def test_run_and_ingest_take_skip_invalid(tmp_path, cli):
     d = _tasks_dir(tmp_path, bad='{"train": [{"input": [[1]], "output": [[11]]}], "test": [{"input": [[1]]}]}')
     args = ["ingest", "--preset", "smoke", "--target", str(d), "--train", str(d), "--set", "data.max_side=0"]
-    r = CliRunner().invoke(main, args + ["--run-dir", str(tmp_path / "a")])
+    r = cli(*args + ["--run-dir", str(tmp_path / "a")])
     assert r.exit_code == 1 and "bad.json" in r.output and "--skip-invalid" in r.output
-    r = CliRunner().invoke(main, args + ["--run-dir", str(tmp_path / "b"), "--skip-invalid"])
+    r = cli(*args + ["--run-dir", str(tmp_path / "b"), "--skip-invalid"])
     assert r.exit_code == 0, r.output
     assert "skipped 1 invalid task(s)" in r.output and "bad.json" in r.output  # one file, named once
     assert list(json.loads((tmp_path / "b" / "tasks" / "target.json").read_text())) == ["good"]
-    assert "--skip-invalid" in CliRunner().invoke(main, ["run", "--help"]).output
+    assert "--skip-invalid" in cli("run", "--help").output
 
 
-def test_square_brackets_in_paths_and_ids_are_printed_as_typed(tmp_path, monkeypatch):
+@pytest.mark.integration
+def test_square_brackets_in_paths_and_ids_are_printed_as_typed(tmp_path, monkeypatch, cli):
     from pipeline import ui
     from pipeline.stages import runner
 
     monkeypatch.setattr(runner, "execute", lambda *a, **k: {})
     rd = tmp_path / "runs[/]x[red]y"
-    r = CliRunner().invoke(main, ["run", "--preset", "smoke", "--run-dir", str(rd)])
+    r = cli("run", "--preset", "smoke", "--run-dir", str(rd))
     assert r.exit_code == 0, r.output
     assert str(rd) in r.output.replace("\n", "")
     with ui.console.capture() as cap:
@@ -88,7 +89,8 @@ def test_preset_names_are_names_not_paths():
             load_config(name)
 
 
-def test_scoring_against_zero_tasks_fails(tmp_path):
+@pytest.mark.integration
+def test_scoring_against_zero_tasks_fails(tmp_path, cli):
     from submissions.score import score
 
     with pytest.raises(ArcError, match="no tasks"):
@@ -96,7 +98,7 @@ def test_scoring_against_zero_tasks_fails(tmp_path):
     empty = tmp_path / "none_challenges.json"
     empty.write_text("{}")
     (tmp_path / "sub.json").write_text("{}")
-    r = CliRunner().invoke(main, ["score", str(tmp_path / "sub.json"), "--solutions", str(empty)])
+    r = cli("score", str(tmp_path / "sub.json"), "--solutions", str(empty))
     assert r.exit_code == 1 and "no tasks" in r.output
 
 

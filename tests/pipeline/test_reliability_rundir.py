@@ -11,16 +11,10 @@ import time
 import pytest
 
 from arc.errors import ArcError
-from pipeline.config import load_config, override
+from pipeline.config import override
 from pipeline.manifest import Manifest
 from pipeline.stages import STAGES, Context
 from pipeline.stages.runner import execute, plan
-from tests.pipeline.test_manifest import Fakes
-
-
-@pytest.fixture
-def cfg():
-    return load_config("smoke")
 
 
 def _hold_lock(run_dir):
@@ -34,14 +28,14 @@ def _hold_lock(run_dir):
     return p
 
 
-def test_a_second_run_on_the_same_directory_is_refused_naming_the_holder(tmp_path, cfg):
+def test_a_second_run_on_the_same_directory_is_refused_naming_the_holder(tmp_path, smoke_config, fake_stages):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     holder = _hold_lock(run_dir)
     try:
-        f = Fakes()
+        f = fake_stages()
         with pytest.raises(ArcError) as e:
-            execute(cfg, run_dir, impl=f.impl())
+            execute(smoke_config, run_dir, impl=f.impl())
         msg = str(e.value)
         assert f"pid {holder.pid}" in msg and "in use" in msg and "arc-pipeline run --preset smoke" in msg
         assert f.calls == [] and not (run_dir / "manifest.json").exists()  # nothing was touched
@@ -50,36 +44,36 @@ def test_a_second_run_on_the_same_directory_is_refused_naming_the_holder(tmp_pat
         holder.wait()
     # the holder was killed: its lock is stale and the next run takes it over, saying so
     ctx = Context()
-    f = Fakes()
-    execute(cfg, run_dir, impl=f.impl(), ctx=ctx)
+    f = fake_stages()
+    execute(smoke_config, run_dir, impl=f.impl(), ctx=ctx)
     assert f.calls == list(STAGES)
     assert any("took over the lock" in n and f"pid {holder.pid}" in n for n in ctx.notes)
     assert (run_dir / "run.lock").read_text() == ""  # released at the end
 
 
-def test_a_cached_stage_whose_outputs_changed_is_rerun_with_a_note(tmp_path, cfg):
-    f = Fakes()
-    execute(cfg, tmp_path, impl=f.impl())
+def test_a_cached_stage_whose_outputs_changed_is_rerun_with_a_note(tmp_path, smoke_config, fake_stages):
+    f = fake_stages()
+    execute(smoke_config, tmp_path, impl=f.impl())
     digests = Manifest(tmp_path).get("predict").digests
     assert list(digests) == ["predict.out"] and digests["predict.out"][0] == len("predict")
     (tmp_path / "predict.out").write_text("PREDICT")  # same size, other bytes
-    rows = {r.stage: r for r in plan(cfg, tmp_path)}
+    rows = {r.stage: r for r in plan(smoke_config, tmp_path)}
     assert rows["predict"].action == "run" and "predict.out changed" in rows["predict"].reason
     assert rows["build"].action == "cached" and "verified" in rows["build"].reason
     f.calls.clear()
     ctx = Context()
-    execute(cfg, tmp_path, impl=f.impl(), ctx=ctx)
+    execute(smoke_config, tmp_path, impl=f.impl(), ctx=ctx)
     assert f.calls == ["predict", "submit", "score", "report"]
     assert any(n.startswith("predict: outputs changed") for n in ctx.notes)
     (tmp_path / "score.out").write_text("sc")  # truncated
-    assert {r.stage: r.action for r in plan(cfg, tmp_path)}["score"] == "run"
+    assert {r.stage: r.action for r in plan(smoke_config, tmp_path)}["score"] == "run"
 
 
-def test_a_failed_rerun_never_leaves_old_results_marked_done(tmp_path, cfg):
-    f = Fakes()
-    execute(cfg, tmp_path, impl=f.impl())
+def test_a_failed_rerun_never_leaves_old_results_marked_done(tmp_path, smoke_config, fake_stages):
+    f = fake_stages()
+    execute(smoke_config, tmp_path, impl=f.impl())
     f.fail_on, f.calls = "predict", []
-    new = override(cfg, ["train.steps=3"])
+    new = override(smoke_config, ["train.steps=3"])
     with pytest.raises(RuntimeError):
         execute(new, tmp_path, impl=f.impl())
     m = Manifest(tmp_path)
@@ -90,11 +84,11 @@ def test_a_failed_rerun_never_leaves_old_results_marked_done(tmp_path, cfg):
     assert [r.action for r in plan(new, tmp_path)][-3:] == ["run", "run", "run"]
 
 
-def test_one_stage_rerun_marks_every_later_stage_stale(tmp_path, cfg):
-    f = Fakes()
-    execute(cfg, tmp_path, impl=f.impl())
+def test_one_stage_rerun_marks_every_later_stage_stale(tmp_path, smoke_config, fake_stages):
+    f = fake_stages()
+    execute(smoke_config, tmp_path, impl=f.impl())
     f.calls = []
-    execute(override(cfg, ["train.steps=3"]), tmp_path, stages=("train",), impl=f.impl())
+    execute(override(smoke_config, ["train.steps=3"]), tmp_path, stages=("train",), impl=f.impl())
     m = Manifest(tmp_path)
     assert f.calls == ["train"] and m.get("train").status == "done"
     assert [m.get(s).status for s in STAGES[3:]] == ["stale"] * 5
@@ -133,35 +127,32 @@ def ro_dir(tmp_path):
         os.chmod(d, 0o755)
 
 
-def test_a_read_only_run_directory_works_when_everything_is_cached(ro_dir, cfg):
+def test_a_read_only_run_directory_works_when_everything_is_cached(ro_dir, smoke_config, fake_stages):
     d, freeze = ro_dir
-    f = Fakes()
-    execute(cfg, d, impl=f.impl())
+    f = fake_stages()
+    execute(smoke_config, d, impl=f.impl())
     freeze()
     with pytest.raises(OSError):
         (d / "probe").write_text("x")
     f.calls, ctx = [], Context()
-    recs = execute(cfg, d, impl=f.impl(), ctx=ctx)
+    recs = execute(smoke_config, d, impl=f.impl(), ctx=ctx)
     assert f.calls == [] and all(r.status == "done" for r in recs.values())
     assert any("read-only" in n for n in ctx.notes)
     with pytest.raises(ArcError, match="not writable.*train"):
-        execute(override(cfg, ["train.steps=3"]), d, impl=f.impl())
+        execute(override(smoke_config, ["train.steps=3"]), d, impl=f.impl())
 
 
-def test_corrupt_score_json_is_rescored_and_the_summary_never_crashes(tmp_path):
-    from click.testing import CliRunner
+@pytest.mark.integration
+def test_corrupt_score_json_is_rescored_and_the_summary_never_crashes(tmp_path, tiny_run, cli):
 
-    from pipeline.cli import main
-    from tests.pipeline.test_run import tiny_config
 
     run_dir = tmp_path / "run"
-    args = ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(run_dir), "--set", "train.steps=2"]
-    assert CliRunner().invoke(main, args).exit_code == 0
+    assert tiny_run(run_dir, "--set", "train.steps=2").exit_code == 0
     good = json.loads((run_dir / "score.json").read_text())
     sub = (run_dir / "submission.json").read_text()
     (run_dir / "score.json").write_text("{not json")
     (run_dir / "submission.json").write_text(sub[: len(sub) // 2])  # truncated: must not pass as done
-    again = CliRunner().invoke(main, ["run", "--run-dir", str(run_dir)])
+    again = cli("run", "--run-dir", str(run_dir))
     assert again.exit_code == 0, again.output
     assert "Traceback" not in again.output and "outputs changed" in again.output
     assert json.loads((run_dir / "score.json").read_text()) == good

@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import polars as pl
+import pytest
 
 from arc.task import Pair, Task
 from pipeline.report import Candidate, ReportData, TaskRow, InputView, grid_img, loss_svg, read_curves, render
@@ -151,12 +152,11 @@ def test_page_of_a_tiny_run_has_demonstrations_votes_fallbacks_and_escapes_ids(t
     assert "truth rank" in page and page.count("m-fallback") >= 2
 
 
-def test_compare_two_runs_lists_the_tasks_each_solves_alone(tmp_path):
+@pytest.mark.integration
+def test_compare_two_runs_lists_the_tasks_each_solves_alone(tmp_path, cli):
     import shutil
 
-    from click.testing import CliRunner
 
-    from pipeline.cli import main
     from pipeline.rundir import SUBMISSION
 
     a = _tiny_run(tmp_path / "a")
@@ -166,7 +166,7 @@ def test_compare_two_runs_lists_the_tasks_each_solves_alone(tmp_path):
     sub["solved1"], sub[HOSTILE] = sub[HOSTILE], [{"attempt_1": [[1, 2], [3, 4]], "attempt_2": [[1, 2], [3, 4]]}]
     (b / SUBMISSION).write_text(json.dumps(sub))
     out = tmp_path / "cmp.html"
-    result = CliRunner().invoke(main, ["compare", str(a), str(b), "--out", str(out)])
+    result = cli("compare", str(a), str(b), "--out", str(out))
     assert result.exit_code == 0, result.output
     assert "solved by a only (1): solved1" in result.output and f"solved by b only (1): {HOSTILE}" in result.output
     page = out.read_text()

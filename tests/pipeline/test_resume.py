@@ -8,19 +8,15 @@ import sys
 import time
 
 import pytest
-from click.testing import CliRunner
-
-from pipeline.cli import main
-from tests.pipeline.test_run import tiny_config
 
 
 @pytest.mark.integration
-def test_sigkill_mid_training_then_rerun_resumes(tmp_path):
+def test_sigkill_mid_training_then_rerun_resumes(tmp_path, tiny_config, cli):
     from arc.load import load
     from submissions.validate import validate
 
     run_dir = tmp_path / "run"
-    args = ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(run_dir),
+    args = ["run", "--config", str(tiny_config), "--run-dir", str(run_dir),
             "--set", "train.steps=12", "--set", "train.checkpoint_every=2"]
     proc = subprocess.Popen([sys.executable, "-m", "pipeline", *args], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, cwd=tmp_path)
@@ -39,7 +35,7 @@ def test_sigkill_mid_training_then_rerun_resumes(tmp_path):
     killed_at = int(latest.read_text().strip().removeprefix("step_"))
     assert 2 <= killed_at < 12
 
-    result = CliRunner().invoke(main, ["run", "--run-dir", str(run_dir)])
+    result = cli("run", "--run-dir", str(run_dir))
     assert result.exit_code == 0, result.output
     after = json.loads((run_dir / "manifest.json").read_text())["stages"]
     for stage in ("ingest", "build"):  # cached, not redone
@@ -56,9 +52,9 @@ def test_sigkill_mid_training_then_rerun_resumes(tmp_path):
 
 
 @pytest.mark.integration
-def test_sigterm_mid_training_checkpoints_at_once_and_the_rerun_repeats_no_step(tmp_path):
+def test_sigterm_mid_training_checkpoints_at_once_and_the_rerun_repeats_no_step(tmp_path, tiny_config, cli):
     run_dir = tmp_path / "run"
-    args = ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(run_dir),
+    args = ["run", "--config", str(tiny_config), "--run-dir", str(run_dir),
             "--set", "train.steps=120", "--set", "train.checkpoint_every=0", "--set", "train.log_every=1"]
     proc = subprocess.Popen([sys.executable, "-m", "pipeline", *args], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, cwd=tmp_path, text=True)
@@ -82,7 +78,7 @@ def test_sigterm_mid_training_checkpoints_at_once_and_the_rerun_repeats_no_step(
     logged = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
     assert saved == logged[-1] < 120  # the checkpoint is of the step in flight (checkpoint_every is off)
 
-    result = CliRunner().invoke(main, ["run", "--run-dir", str(run_dir)])
+    result = cli("run", "--run-dir", str(run_dir))
     assert result.exit_code == 0, result.output
     train = json.loads((run_dir / "manifest.json").read_text())["stages"]["train"]
     assert train["status"] == "done" and train["summary"]["step"] == 120 and train["summary"]["resumed_from"] == saved

@@ -1,61 +1,18 @@
 """`arc-pipeline run` end to end on a tiny CPU configuration, and the ingest overlap rule."""
 
 import json
-from pathlib import Path
 
 import polars as pl
 import pytest
-from click.testing import CliRunner
-
-from pipeline.cli import main
-
-TINY = """
-[data]
-train = ["arc1/training"]
-target = "arc1/evaluation"
-max_side = 5
-limit_train = 6
-limit_target = 3
-[run]
-protocol = "joint"
-[build]
-augmentations = 2
-canvas = 6
-val_fraction = 0.0
-[model]
-hidden = 32
-heads = 2
-layers = 1
-n_latent = 1
-n_recursions = 1
-max_steps = 2
-[train]
-global_batch = 8
-steps = 6
-lr_warmup = 1
-ema = 0.9
-checkpoint_every = 3
-log_every = 1
-device = "cpu"
-[predict]
-batch_size = 64
-"""
-
-
-def tiny_config(tmp_path: Path) -> Path:
-    f = tmp_path / "tiny.toml"
-    f.write_text(TINY)
-    return f
 
 
 @pytest.mark.integration
-def test_tiny_run_end_to_end_then_everything_cached(tmp_path):
+def test_tiny_run_end_to_end_then_everything_cached(tmp_path, tiny_run, cli):
     from arc.load import load
     from submissions.validate import validate
 
     run_dir = tmp_path / "run"
-    args = ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(run_dir)]
-    result = CliRunner().invoke(main, args)
+    result = tiny_run(run_dir)
     assert result.exit_code == 0, result.output
     target = load(str(run_dir / "tasks" / "target.json"))
     assert len(target) == 3 and all(t.has_solutions for t in target)  # solutions inline
@@ -84,20 +41,19 @@ def test_tiny_run_end_to_end_then_everything_cached(tmp_path):
     # the plan, per-stage summary and final summary were printed
     assert "plan" in result.output and "micro" in result.output and "submission.json" in result.output
 
-    again = CliRunner().invoke(main, ["run", "--run-dir", str(run_dir)])  # reuses run_dir/config.toml
+    again = cli("run", "--run-dir", str(run_dir))  # reuses run_dir/config.toml
     assert again.exit_code == 0, again.output
     after = json.loads((run_dir / "manifest.json").read_text())["stages"]
     assert {s: after[s]["start"] for s in after} == {s: manifest[s]["start"] for s in manifest}
 
 
 @pytest.mark.integration
-def test_pretrain_adapt_protocol_adapts_then_predicts_from_adapt(tmp_path):
+def test_pretrain_adapt_protocol_adapts_then_predicts_from_adapt(tmp_path, tiny_run):
     from arc.load import load
     from submissions.validate import validate
 
     run_dir = tmp_path / "run"
-    result = CliRunner().invoke(main, ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(run_dir),
-                                       "--set", "run.protocol=pretrain-adapt", "--set", "adapt.steps=3"])
+    result = tiny_run(run_dir, "--set", "run.protocol=pretrain-adapt", "--set", "adapt.steps=3")
     assert result.exit_code == 0, result.output
     stages = json.loads((run_dir / "manifest.json").read_text())["stages"]
     adapt = stages["adapt"]["summary"]
@@ -127,21 +83,22 @@ def test_ingest_drops_training_tasks_holding_a_target_test_pair(tmp_path):
     assert kept.summary["train_tasks"] == 5 and kept.summary["train_dropped"] == 0
 
 
-def test_unknown_key_on_the_command_line_is_one_line_error(tmp_path):
-    result = CliRunner().invoke(main, ["run", "--preset", "smoke", "--run-dir", str(tmp_path), "--set", "train.stepz=1"])
+@pytest.mark.integration
+def test_unknown_key_on_the_command_line_is_one_line_error(tmp_path, cli):
+    result = cli("run", "--preset", "smoke", "--run-dir", str(tmp_path), "--set", "train.stepz=1")
     assert result.exit_code == 1
     assert "stepz" in result.output and "steps" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.integration
 @pytest.mark.slow
-def test_devices_2_runs_train_and_predict_under_torchrun(tmp_path):
+def test_devices_2_runs_train_and_predict_under_torchrun(tmp_path, tiny_run):
     from arc.load import load
     from solver import checkpoint as ckpt
     from submissions.validate import validate
 
     run_dir = tmp_path / "run"
-    result = CliRunner().invoke(main, ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(run_dir),
-                                       "--devices", "2"])
+    result = tiny_run(run_dir, "--devices", "2")
     assert result.exit_code == 0, result.output
     manifest = json.loads((run_dir / "manifest.json").read_text())["stages"]
     assert manifest["train"]["summary"] == {"devices": 2} and manifest["predict"]["summary"] == {"devices": 2}
@@ -149,15 +106,15 @@ def test_devices_2_runs_train_and_predict_under_torchrun(tmp_path):
     assert validate(run_dir / "submission.json", load(str(run_dir / "tasks" / "target.json"))) == []
 
 
+@pytest.mark.integration
 @pytest.mark.slow
-def test_devices_2_runs_adapt_under_torchrun_too(tmp_path):
+def test_devices_2_runs_adapt_under_torchrun_too(tmp_path, tiny_run):
     from arc.load import load
     from solver import checkpoint as ckpt
     from submissions.validate import validate
 
     run_dir = tmp_path / "run"
-    result = CliRunner().invoke(main, ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(run_dir),
-                                       "--devices", "2", "--set", "run.protocol=pretrain-adapt", "--set", "adapt.steps=3"])
+    result = tiny_run(run_dir, "--devices", "2", "--set", "run.protocol=pretrain-adapt", "--set", "adapt.steps=3")
     assert result.exit_code == 0, result.output
     manifest = json.loads((run_dir / "manifest.json").read_text())["stages"]
     assert manifest["adapt"]["summary"] == {"devices": 2}

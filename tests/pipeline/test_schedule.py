@@ -2,16 +2,13 @@
 
 import dataclasses
 
-import pytest
-
 from pipeline.config import load_config, override, read_config, write_config
 from pipeline.stages.train import plan_text
 from solver.adapt import AdaptConfig, adapt_train_config
 from solver.train import planned_steps, resolve_schedule
-from tests.solver.test_train import grouped_toy_source, toy_configs, toy_source
 
 
-def test_epochs_give_steps_from_the_samplers_epoch_length():
+def test_epochs_give_steps_from_the_samplers_epoch_length(grouped_toy_source, toy_configs, toy_source):
     _, tcfg = toy_configs(global_batch=8, epochs=24.0)
     # 8 tasks x 4 pairs (one variant of two per epoch): 32 examples per epoch -> 24 x 32 / 8
     assert resolve_schedule(tcfg, grouped_toy_source()).steps == 96

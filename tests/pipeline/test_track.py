@@ -4,7 +4,6 @@ import importlib.util
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from arc.errors import ArcError
 from pipeline import track
@@ -25,16 +24,6 @@ class Memory:
         Memory.sent.append(("close",))
 
 
-def _tiny_run(tmp_path, *sets):
-    from pipeline.cli import main
-    from tests.pipeline.test_run import tiny_config
-
-    args = ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(tmp_path / "r")]
-    for s in sets:
-        args += ["--set", s]
-    return CliRunner().invoke(main, args)
-
-
 def test_numeric_keeps_finite_numbers_only():
     assert track.numeric({"step": 3, "loss": 1.0, "lr": 2, "val": [1], "bad": float("nan"), "ok": True}) == \
         {"loss": 1.0, "lr": 2.0}
@@ -49,11 +38,11 @@ def test_unknown_or_missing_trackers_are_refused_up_front(tmp_path, monkeypatch)
 
 
 @pytest.mark.integration
-def test_run_sends_the_metrics_stream_to_the_tracker(tmp_path, monkeypatch):
+def test_run_sends_the_metrics_stream_to_the_tracker(tmp_path, monkeypatch, tiny_run):
     monkeypatch.setitem(track.BACKENDS, "tensorboard", Memory)
     monkeypatch.setitem(track.NEEDS, "tensorboard", "json")  # any installed module: the backend is ours
     Memory.sent = []
-    result = _tiny_run(tmp_path, 'run.track=["tensorboard"]')
+    result = tiny_run(tmp_path / "r", "--set", 'run.track=["tensorboard"]')
     assert result.exit_code == 0, result.output
     assert Memory.sent[0][0] == "open" and Memory.sent[-1] == ("close",)
     rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
@@ -63,8 +52,8 @@ def test_run_sends_the_metrics_stream_to_the_tracker(tmp_path, monkeypatch):
 
 @pytest.mark.integration
 @pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None, reason="tensorboard is not installed")
-def test_tensorboard_writes_event_files(tmp_path):
-    result = _tiny_run(tmp_path, 'run.track=["tensorboard"]')
+def test_tensorboard_writes_event_files(tmp_path, tiny_run):
+    result = tiny_run(tmp_path / "r", "--set", 'run.track=["tensorboard"]')
     assert result.exit_code == 0, result.output
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -75,10 +64,10 @@ def test_tensorboard_writes_event_files(tmp_path):
 
 @pytest.mark.integration
 @pytest.mark.skipif(importlib.util.find_spec("wandb") is None, reason="wandb is not installed")
-def test_wandb_offline_run_needs_no_internet(tmp_path, monkeypatch):
+def test_wandb_offline_run_needs_no_internet(tmp_path, monkeypatch, tiny_run):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
-    result = _tiny_run(tmp_path, 'run.track=["wandb"]')
+    result = tiny_run(tmp_path / "r", "--set", 'run.track=["wandb"]')
     assert result.exit_code == 0, result.output
     runs = list((tmp_path / "r" / track.WANDB_DIR).glob("offline-run-*"))
     assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))

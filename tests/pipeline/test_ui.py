@@ -4,7 +4,6 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from click.testing import CliRunner
 
 from pipeline import ui
 
@@ -44,13 +43,10 @@ def test_records_come_at_a_steady_interval(monkeypatch, capsys):
 
 
 @pytest.mark.integration
-def test_piped_run_reports_progress_during_training(tmp_path, monkeypatch):
-    from pipeline.cli import main
-    from tests.pipeline.test_run import tiny_config
+def test_piped_run_reports_progress_during_training(tmp_path, monkeypatch, tiny_run):
 
     monkeypatch.setenv(ui.EVERY_ENV, "0")
-    result = CliRunner().invoke(main, ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(tmp_path / "r"),
-                                       "--time-budget", "30m"])
+    result = tiny_run(tmp_path / "r", "--time-budget", "30m")
     assert result.exit_code == 0, result.output
     out = result.output
     records = [line for line in out.splitlines() if line.startswith("progress train")]

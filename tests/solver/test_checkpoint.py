@@ -12,7 +12,6 @@ import torch
 from arc.errors import ArcError
 from solver import checkpoint as ckpt
 from solver.train import Trainer, train
-from tests.solver.test_train import CPU, toy_configs, toy_source
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -21,34 +20,34 @@ def _losses(rows: list[dict]) -> list[float]:
     return [r["loss"] for r in rows if "loss" in r]
 
 
-def test_resume_gives_the_same_next_losses(tmp_path):
+def test_resume_gives_the_same_next_losses(tmp_path, cpu_runtime, toy_configs, toy_source):
     src = toy_source(24)  # several epochs within the run: the sampler position must carry over
     mcfg, tcfg = toy_configs(steps=12, halt_exploration=0.5, checkpoint_every=0, global_batch=8)
     full: list[dict] = []
-    train(mcfg, tcfg, src, tmp_path / "a" / "ckpt", on_metrics=full.append, runtime=CPU)
+    train(mcfg, tcfg, src, tmp_path / "a" / "ckpt", on_metrics=full.append, runtime=cpu_runtime)
 
     first: list[dict] = []
     mcfg_k, tcfg_k = toy_configs(steps=5, halt_exploration=0.5, checkpoint_every=0, global_batch=8)
-    res = train(mcfg_k, tcfg_k, src, tmp_path / "b" / "ckpt", on_metrics=first.append, runtime=CPU)
+    res = train(mcfg_k, tcfg_k, src, tmp_path / "b" / "ckpt", on_metrics=first.append, runtime=cpu_runtime)
     assert res.step == 5
     carry = torch.load(res.checkpoint / "carry_rank0.pt", weights_only=True)
     assert not carry["halted"].any() and (carry["steps"] == 2).all()  # interrupted mid-example
     rest: list[dict] = []
-    res = train(mcfg, tcfg, src, tmp_path / "b" / "ckpt", on_metrics=rest.append, runtime=CPU)
+    res = train(mcfg, tcfg, src, tmp_path / "b" / "ckpt", on_metrics=rest.append, runtime=cpu_runtime)
     assert res.step == 12 and [r["step"] for r in rest] == list(range(6, 13))
     resumed = _losses(first) + _losses(rest)
     assert resumed == pytest.approx(_losses(full), rel=1e-6, abs=1e-7)
 
 
-def test_done_run_is_not_retrained(tmp_path):
+def test_done_run_is_not_retrained(tmp_path, cpu_runtime, toy_configs, toy_source):
     mcfg, tcfg = toy_configs(steps=2)
-    train(mcfg, tcfg, toy_source(), tmp_path / "ckpt", runtime=CPU)
-    again = train(mcfg, tcfg, toy_source(), tmp_path / "ckpt", runtime=CPU)
+    train(mcfg, tcfg, toy_source(), tmp_path / "ckpt", runtime=cpu_runtime)
+    again = train(mcfg, tcfg, toy_source(), tmp_path / "ckpt", runtime=cpu_runtime)
     assert again.stopped == "already_done" and again.step == 2
 
 
-def test_layout_pointers_keep_k_and_best(tmp_path):
-    tr = Trainer(*toy_configs(keep_checkpoints=2), toy_source(), CPU)
+def test_layout_pointers_keep_k_and_best(tmp_path, cpu_runtime, toy_configs, toy_source):
+    tr = Trainer(*toy_configs(keep_checkpoints=2), toy_source(), cpu_runtime)
     d = tmp_path / "ckpt"
     (d / ".tmp_step_00000001").mkdir(parents=True)  # debris of a crash mid-write
     for step, best in [(1, False), (2, True), (3, False), (4, False), (5, False)]:
@@ -65,12 +64,12 @@ def test_layout_pointers_keep_k_and_best(tmp_path):
         torch.load(step_dir / f, weights_only=True)  # nothing arbitrary to unpickle
 
 
-def test_loading_restores_model_ema_optimizer_and_slots(tmp_path):
+def test_loading_restores_model_ema_optimizer_and_slots(tmp_path, cpu_runtime, toy_configs, toy_source):
     mcfg, tcfg = toy_configs()
-    tr = Trainer(mcfg, tcfg, toy_source(), CPU)
+    tr = Trainer(mcfg, tcfg, toy_source(), cpu_runtime)
     tr.step(), tr.step()
     path = tr.save(tmp_path, meta={"dataset_fingerprint": "fp"}, puzzle_map=None, is_best=False)
-    other = Trainer(mcfg, tcfg, toy_source(), CPU)
+    other = Trainer(mcfg, tcfg, toy_source(), cpu_runtime)
     other.resume(path, "fp")
     assert other.step_count == 2 and other.sampler.position == tr.sampler.position
     for a, b in zip(tr.model.state_dict().values(), other.model.state_dict().values()):
@@ -80,11 +79,11 @@ def test_loading_restores_model_ema_optimizer_and_slots(tmp_path):
     assert other.optimizer.state_dict()["state"].keys() == tr.optimizer.state_dict()["state"].keys()
 
 
-def test_other_dataset_build_is_refused_naming_both(tmp_path):
+def test_other_dataset_build_is_refused_naming_both(tmp_path, cpu_runtime, toy_configs, toy_source):
     mcfg, tcfg = toy_configs(steps=1)
-    train(mcfg, tcfg, toy_source(), tmp_path / "ckpt", dataset_fingerprint="aaa111", runtime=CPU)
+    train(mcfg, tcfg, toy_source(), tmp_path / "ckpt", dataset_fingerprint="aaa111", runtime=cpu_runtime)
     with pytest.raises(ArcError, match="aaa111.*bbb222"):
-        train(mcfg, toy_configs(steps=2)[1], toy_source(), tmp_path / "ckpt", dataset_fingerprint="bbb222", runtime=CPU)
+        train(mcfg, toy_configs(steps=2)[1], toy_source(), tmp_path / "ckpt", dataset_fingerprint="bbb222", runtime=cpu_runtime)
 
 
 def test_remap_matches_rows_by_key_and_starts_new_rows_at_the_mean():
@@ -101,15 +100,15 @@ def test_remap_matches_rows_by_key_and_starts_new_rows_at_the_mean():
     assert torch.equal(table[3], mean) and torch.equal(table[4], mean)  # unknown task; same task, other dihedral
 
 
-def test_init_from_another_build_remaps_the_table(tmp_path):
+def test_init_from_another_build_remaps_the_table(tmp_path, cpu_runtime, toy_configs, toy_source):
     mcfg, tcfg = toy_configs(steps=3, puzzle_lr=0.1)
     pmap = {"puzzle_id": [1, 2, 3, 4], "task_id": ["a", "b", "c", "d"]}
-    first = train(mcfg, tcfg, toy_source(), tmp_path / "one" / "ckpt", puzzle_map=pmap, dataset_fingerprint="one", runtime=CPU)
+    first = train(mcfg, tcfg, toy_source(), tmp_path / "one" / "ckpt", puzzle_map=pmap, dataset_fingerprint="one", runtime=cpu_runtime)
     old_table = torch.load(first.checkpoint / "weights.pt", weights_only=True)["puzzle_emb.table"]
     new_map = {"puzzle_id": [1, 2, 3, 4], "task_id": ["d", "x", "y", "z"]}
     tcfg0 = toy_configs(steps=1, puzzle_lr=0.0, lr=0.0)[1]  # no learning: the table stays as loaded
     res = train(mcfg, tcfg0, toy_source(), tmp_path / "two" / "ckpt", puzzle_map=new_map, dataset_fingerprint="two",
-                init_from=first.checkpoint, runtime=CPU)
+                init_from=first.checkpoint, runtime=cpu_runtime)
     table = torch.load(res.checkpoint / "weights.pt", weights_only=True)["puzzle_emb.table"]
     assert torch.allclose(table[1], old_table[4])
     assert torch.allclose(table[2], old_table[1:].mean(0)) and torch.allclose(table[4], old_table[1:].mean(0))

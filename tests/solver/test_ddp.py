@@ -13,14 +13,13 @@ import torch.multiprocessing as mp
 
 from solver.device import setup_runtime, teardown
 from solver.train import Trainer
-from tests.solver.test_train import CPU, grouped_toy_source, toy_configs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 STEPS = 4
 
 
-def _configs(micro_batch: int = 0):
+def _configs(toy_configs, micro_batch: int = 0):
     # max_steps 2 over 4 steps: every slot halts and is refilled from the shared stream on the way
     mcfg, tcfg = toy_configs(global_batch=8, puzzle_lr=0.05, halt_exploration=0.5, lr=1e-3, micro_batch=micro_batch)
     return mcfg.__class__(**{**mcfg.__dict__, "max_steps": 2}), tcfg
@@ -40,12 +39,12 @@ def _record_grads(tr: Trainer) -> list[list[torch.Tensor]]:
     return seen
 
 
-def _worker(rank: int, world: int, port: int, out: str, micro_batch: int) -> None:
+def _worker(rank: int, world: int, port: int, out: str, configs, source) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     rt = setup_runtime("cpu", "float32")
     try:
-        tr = Trainer(*_configs(micro_batch), grouped_toy_source(), rt)
+        tr = Trainer(*configs, source, rt)
         grads = _record_grads(tr)
         for _ in range(STEPS):
             tr.step()
@@ -64,11 +63,12 @@ def _free_port() -> int:
 
 # 2: each rank accumulates two chunks and DDP reduces only in the last (slow: a second pair of processes)
 @pytest.mark.parametrize("micro_batch", [0, pytest.param(2, marks=pytest.mark.slow)])
-def test_two_gloo_ranks_match_one_process_with_the_combined_batch(tmp_path, micro_batch):
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), micro_batch), nprocs=2, join=True)
+def test_two_gloo_ranks_match_one_process_with_the_combined_batch(tmp_path, micro_batch, cpu_runtime, grouped_toy_source, toy_configs):
+    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), _configs(toy_configs, micro_batch), grouped_toy_source()),
+             nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
 
-    single = Trainer(*_configs(), grouped_toy_source(), CPU)
+    single = Trainer(*_configs(toy_configs), grouped_toy_source(), cpu_runtime)
     grads = _record_grads(single)
     for _ in range(STEPS):
         single.step()

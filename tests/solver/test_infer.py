@@ -1,60 +1,18 @@
 """Halting and continuous batching against a fake model whose halting step is known per example."""
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
-import torch
 
 from augment.source import ArraySource
 from solver.infer import PredictConfig, pack, run_steps, shard, unpack
-
-V, P, L = 12, 2, 5
-
-
-class FakeTRM(torch.nn.Module):
-    """Halts at step = puzzle id; predicts (input token + steps so far) % V, so the step a
-    prediction was taken at is visible in its tokens. Records the width of every step call."""
-
-    def __init__(self, max_steps=6):
-        super().__init__()
-        self.cfg = SimpleNamespace(max_steps=max_steps)
-        self.widths = []
-
-    def embed(self, inputs, puzzle_ids):
-        x = torch.zeros(len(inputs), P + L, 1)
-        x[:, 0, 0] = puzzle_ids.float()
-        x[:, P:, 0] = inputs.float()
-        return x
-
-    def initial_state(self, batch_size, device):
-        return torch.zeros(batch_size, P + L, 1, device=device), torch.zeros(batch_size, P + L, 1, device=device)
-
-    def step(self, x, y, z):
-        self.widths.append(len(x))
-        y = y + 1
-        pred = (x[:, P:, 0].long() + y[:, P:, 0].long()) % V
-        logits = torch.nn.functional.one_hot(pred, V).float()
-        halt_logit = y[:, 0, 0] - x[:, 0, 0] + 0.5
-        return y, z, logits, halt_logit
-
-
-RUNTIME = SimpleNamespace(device=torch.device("cpu"), rank=0, world_size=1, distributed=False,
-                          autocast=lambda: torch.autocast("cpu", enabled=False))
-
-
-def source(n=23, seed=0):
-    rng = np.random.default_rng(seed)
-    inputs = rng.integers(0, V, (n, L)).astype(np.uint8)
-    halt_at = rng.integers(1, 9, n).astype(np.int32)  # some beyond max_steps
-    return ArraySource(inputs, inputs.copy(), halt_at, vocab_size=V, num_puzzles=9), halt_at
+from tests.solver.conftest import V
 
 
 @pytest.mark.parametrize("batch_size", [1, 4, 64])
-def test_each_example_stops_at_its_own_halting_step(batch_size):
-    src, halt_at = source()
-    model = FakeTRM(max_steps=6)
-    raw = run_steps(model, src, np.arange(len(src)), RUNTIME, PredictConfig(batch_size=batch_size, halt="on", min_steps=2))
+def test_each_example_stops_at_its_own_halting_step(batch_size, cpu_runtime, fake_trm, halting_source):
+    src, halt_at = halting_source()
+    model = fake_trm(max_steps=6)
+    raw = run_steps(model, src, np.arange(len(src)), cpu_runtime, PredictConfig(batch_size=batch_size, halt="on", min_steps=2))
     expected = np.clip(halt_at, 2, 6)
     assert raw.steps.tolist() == expected.tolist()
     assert np.array_equal(raw.tokens, (src.inputs.astype(int) + expected[:, None]) % V)
@@ -64,10 +22,10 @@ def test_each_example_stops_at_its_own_halting_step(batch_size):
     assert model.training  # mode restored
 
 
-def test_freed_slots_are_refilled_while_examples_remain():
-    src, _ = source(n=40)
-    model = FakeTRM(max_steps=6)
-    raw = run_steps(model, src, np.arange(40), RUNTIME, PredictConfig(batch_size=8, halt="on"))
+def test_freed_slots_are_refilled_while_examples_remain(cpu_runtime, fake_trm, halting_source):
+    src, _ = halting_source(n=40)
+    model = fake_trm(max_steps=6)
+    raw = run_steps(model, src, np.arange(40), cpu_runtime, PredictConfig(batch_size=8, halt="on"))
     widths = np.array(model.widths)
     assert widths.max() == 8
     # the batch shrinks only once the queue is empty, and then never grows again
@@ -77,43 +35,43 @@ def test_freed_slots_are_refilled_while_examples_remain():
     assert sum(model.widths) == int(raw.steps.sum())
 
 
-def test_halt_off_runs_every_step():
-    src, _ = source()
-    model = FakeTRM(max_steps=5)
-    raw = run_steps(model, src, np.arange(len(src)), RUNTIME, PredictConfig(batch_size=7, halt="off"))
+def test_halt_off_runs_every_step(cpu_runtime, fake_trm, halting_source):
+    src, _ = halting_source()
+    model = fake_trm(max_steps=5)
+    raw = run_steps(model, src, np.arange(len(src)), cpu_runtime, PredictConfig(batch_size=7, halt="off"))
     assert set(raw.steps.tolist()) == {5}
     assert np.array_equal(raw.tokens, (src.inputs.astype(int) + 5) % V)
     assert sum(model.widths) == 5 * len(src)
 
 
-def test_halting_is_off_by_default_and_its_threshold_is_a_probability():
+def test_halting_is_off_by_default_and_its_threshold_is_a_probability(cpu_runtime, fake_trm, halting_source):
     assert PredictConfig().halt == "off"  # all N_sup steps, as the reference evaluates
-    src, halt_at = source()
-    raw = run_steps(FakeTRM(max_steps=16), src, np.arange(len(src)), RUNTIME, PredictConfig(batch_size=5))
+    src, halt_at = halting_source()
+    raw = run_steps(fake_trm(max_steps=16), src, np.arange(len(src)), cpu_runtime, PredictConfig(batch_size=5))
     assert set(raw.steps.tolist()) == {16}
     # logit at step s is s - halt_at + 0.5: sigmoid > 0.9 (logit > 2.197) first at s = halt_at + 2
     strict = PredictConfig(batch_size=5, halt="on", threshold=0.9)
-    raw = run_steps(FakeTRM(max_steps=16), src, np.arange(len(src)), RUNTIME, strict)
+    raw = run_steps(fake_trm(max_steps=16), src, np.arange(len(src)), cpu_runtime, strict)
     assert raw.steps.tolist() == np.clip(halt_at + 2, 1, 16).tolist()
     with pytest.raises(ValueError):
         PredictConfig(threshold=1.0)
 
 
-def test_max_steps_override_and_subset_of_indices():
-    src, halt_at = source()
+def test_max_steps_override_and_subset_of_indices(cpu_runtime, fake_trm, halting_source):
+    src, halt_at = halting_source()
     idx = np.array([5, 2, 17])
-    raw = run_steps(FakeTRM(max_steps=16), src, idx, RUNTIME, PredictConfig(max_steps=3, batch_size=2, halt="on"))
+    raw = run_steps(fake_trm(max_steps=16), src, idx, cpu_runtime, PredictConfig(max_steps=3, batch_size=2, halt="on"))
     assert raw.index.tolist() == [5, 2, 17]
     assert raw.steps.tolist() == np.clip(halt_at[idx], 1, 3).tolist()
 
 
-def test_shards_cover_every_example_once_and_gather_restores_order():
-    src, _ = source(n=23)
-    whole = run_steps(FakeTRM(), src, np.arange(23), RUNTIME, PredictConfig(batch_size=5, halt="on"))
+def test_shards_cover_every_example_once_and_gather_restores_order(cpu_runtime, fake_trm, halting_source):
+    src, _ = halting_source(n=23)
+    whole = run_steps(fake_trm(), src, np.arange(23), cpu_runtime, PredictConfig(batch_size=5, halt="on"))
     world = 3
     shards = [shard(23, r, world) for r in range(world)]
     assert sorted(np.concatenate(shards).tolist()) == list(range(23))
-    blocks = [pack(run_steps(FakeTRM(), src, s, RUNTIME, PredictConfig(batch_size=4, halt="on")), 8) for s in shards]
+    blocks = [pack(run_steps(fake_trm(), src, s, cpu_runtime, PredictConfig(batch_size=4, halt="on")), 8) for s in shards]
     back = unpack(np.concatenate(blocks))
     assert back.index.tolist() == list(range(23))
     assert np.array_equal(back.tokens, whole.tokens) and np.array_equal(back.steps, whole.steps)

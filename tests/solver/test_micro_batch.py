@@ -9,23 +9,27 @@ import torch
 from arc.errors import ArcError
 from solver.memory import auto_micro_batch, check_micro_batch, fit_line, pick_micro_batch, probe_sizes
 from solver.train import Trainer
-from tests.solver.test_train import CPU, toy_configs, toy_source
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def halting_trainer(**kw) -> Trainer:
-    """A toy trainer whose halting head fires for some slots and not others from the first step."""
-    tr = Trainer(*toy_configs(global_batch=8, puzzle_lr=0.05, halt_exploration=0.5, **kw), toy_source(), CPU)
-    with torch.no_grad():
-        g = torch.Generator().manual_seed(1)
-        tr.model.halt_head.weight.copy_(torch.randn(tr.model.halt_head.weight.shape, generator=g))
-        tr.model.halt_head.bias.zero_()
-    return tr
+@pytest.fixture
+def halting_trainer(toy_configs, toy_source, cpu_runtime):
+    """`halting_trainer(**train_kw)`: a toy trainer whose halting head fires for some slots and not others from the first step."""
+
+    def make(**kw) -> Trainer:
+        tr = Trainer(*toy_configs(global_batch=8, puzzle_lr=0.05, halt_exploration=0.5, **kw), toy_source(), cpu_runtime)
+        with torch.no_grad():
+            g = torch.Generator().manual_seed(1)
+            tr.model.halt_head.weight.copy_(torch.randn(tr.model.halt_head.weight.shape, generator=g))
+            tr.model.halt_head.bias.zero_()
+        return tr
+
+    return make
 
 
 @pytest.mark.parametrize("micro", [1, 2, 4])
-def test_micro_batches_make_the_same_update_as_the_whole_batch(micro):
+def test_micro_batches_make_the_same_update_as_the_whole_batch(micro, halting_trainer):
     whole, chunked = halting_trainer(), halting_trainer(micro_batch=micro)
     assert chunked.micro_batch == micro and whole.micro_batch == 8
     halted_some = False
@@ -54,16 +58,16 @@ def test_micro_batches_make_the_same_update_as_the_whole_batch(micro):
     assert ma.keys() == mb.keys() and all(abs(ma[k] - mb[k]) < 1e-4 for k in ma)
 
 
-def test_micro_batch_must_divide_the_per_rank_batch():
+def test_micro_batch_must_divide_the_per_rank_batch(cpu_runtime, toy_configs, toy_source):
     with pytest.raises(ArcError, match=r"micro_batch 3 does not divide the per-rank batch 8 .*\(2, 4\)"):
-        Trainer(*toy_configs(global_batch=8, micro_batch=3), toy_source(), CPU)
+        Trainer(*toy_configs(global_batch=8, micro_batch=3), toy_source(), cpu_runtime)
     with pytest.raises(ArcError, match="micro_batch"):
         check_micro_batch(-1, 8, 8, 1)
     assert check_micro_batch("auto", 8, 16, 2) == "auto"
 
 
-def test_auto_on_the_cpu_is_the_whole_batch_and_says_so():
-    tr = Trainer(*toy_configs(global_batch=8, micro_batch="auto"), toy_source(), CPU)
+def test_auto_on_the_cpu_is_the_whole_batch_and_says_so(cpu_runtime, toy_configs, toy_source):
+    tr = Trainer(*toy_configs(global_batch=8, micro_batch="auto"), toy_source(), cpu_runtime)
     assert tr.micro_batch == 8
     assert any("auto on the CPU: the whole per-rank batch" in n for n in tr.notes)
 
@@ -81,7 +85,7 @@ def test_auto_fits_a_line_through_the_probes_and_picks_the_largest_divisor_that_
     assert pick_micro_batch(768, 100 * gib, 1, 80 * gib) == 1  # nothing fits: one example at a time
 
 
-def test_accumulated_gradients_equal_the_whole_batch_gradients():
+def test_accumulated_gradients_equal_the_whole_batch_gradients(halting_trainer):
     """Gradients themselves, before the scale-invariant updates (AdamATan2, sign-SGD) could hide a scale error."""
     whole, chunked = halting_trainer(), halting_trainer(micro_batch=2)
     for tr in (whole, chunked):
@@ -93,25 +97,25 @@ def test_accumulated_gradients_equal_the_whole_batch_gradients():
     assert torch.equal(ia, ib) and torch.allclose(ga, gb, rtol=1e-4, atol=1e-8)
 
 
-def test_the_probe_step_leaves_no_trace():
+def test_the_probe_step_leaves_no_trace(cpu_runtime, halting_trainer):
     from solver.memory import probe_step
 
     probed, fresh = halting_trainer(), halting_trainer()
     weights = [p.detach().clone() for p in probed.model.parameters()]
-    assert probe_step(probed.model, CPU, 2) == 0  # the CPU's memory is not measured
+    assert probe_step(probed.model, cpu_runtime, 2) == 0  # the CPU's memory is not measured
     assert all(torch.equal(a, b) for a, b in zip(weights, probed.model.parameters()))
     assert all(p.grad is None or not p.grad.any() for p in probed.model.parameters())
     assert probed.model.puzzle_emb.pop_grads()[0].numel() == 0  # no gathered rows left behind
     assert torch.equal(probed.step()["loss"], fresh.step()["loss"])
 
 
-def test_auto_on_a_real_meter_picks_the_chunk_the_budget_allows():
+def test_auto_on_a_real_meter_picks_the_chunk_the_budget_allows(cpu_runtime, halting_trainer):
     """The saved-for-backward count (bench memory's meter) as the probe: linear, so the pick is exact."""
     from pipeline.bench.memory import saved_bytes
     from solver.memory import HEADROOM
 
     tr = halting_trainer()
-    meter = lambda m: 10_000 + saved_bytes(tr.model, CPU, m)  # noqa: E731
+    meter = lambda m: 10_000 + saved_bytes(tr.model, cpu_runtime, m)  # noqa: E731
     per = meter(3) - meter(2)
     capacity = int((meter(2) + 6 * per + per // 2) / HEADROOM)  # room for 8 examples, not 16
     m, note = auto_micro_batch(16, meter, capacity, extra=0)

@@ -6,7 +6,7 @@ import pytest
 
 from solver.infer import PredictConfig, pack, run_steps, unpack
 from solver.raw import aug_counts, halting_steps, predictions_at
-from tests.solver.test_infer import RUNTIME, V, FakeTRM, source
+from tests.solver.conftest import V
 
 
 def test_halting_steps_follow_threshold_min_steps_and_steps_run():
@@ -35,9 +35,9 @@ def test_aug_counts_double_then_all():
     assert aug_counts(6) == [6] and aug_counts(8) == [8] and aug_counts(40) == [8, 16, 32, 40]
 
 
-def test_recorded_steps_survive_pack_and_unpack():
-    src, halt_at = source(n=11)
-    raw = run_steps(FakeTRM(max_steps=5), src, np.arange(11), RUNTIME, PredictConfig(batch_size=4, halt="on"), record=True)
+def test_recorded_steps_survive_pack_and_unpack(cpu_runtime, fake_trm, halting_source):
+    src, halt_at = halting_source(n=11)
+    raw = run_steps(fake_trm(max_steps=5), src, np.arange(11), cpu_runtime, PredictConfig(batch_size=4, halt="on"), record=True)
     assert raw.step_tokens.shape == (11, 5, src.seq_len)
     for i in range(11):  # the fake model predicts (input + step) % V at every step it ran
         for k in range(raw.steps[i]):

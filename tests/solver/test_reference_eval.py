@@ -8,12 +8,12 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-from click.testing import CliRunner
 
 from arc.load import load, save_tasks
 from augment.reference import parse_name, read_identifiers
-from pipeline.cli import main
 from solver import checkpoint as ckpt
+
+pytestmark = pytest.mark.integration  # every test here drives the CLI
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "reference_trm"
 TASKS = ("66e6c45b", "4cd1b7b2", "e633a9e5")  # the fixture's three ARC-AGI-1 evaluation tasks
@@ -31,14 +31,14 @@ def setup(tmp_path_factory):
     return d
 
 
-def run(setup: Path, name: str, *extra: str):
+def run(cli, setup: Path, name: str, *extra: str):
     args = ["run", "--preset", "smoke", "--run-dir", str(setup / name), "--set", f"run.checkpoint={setup / 'ckpt'}",
             "--set", "build.canvas=6", "--set", "data.train=[]", "--set", 'run.time_budget=""', *extra]
-    return CliRunner().invoke(main, args)
+    return cli(*args)
 
 
-def test_joint_evaluates_the_checkpoint_on_its_own_augmentations(setup):
-    result = run(setup, "joint", "--target", str(setup / "fixture_tasks.json"))
+def test_joint_evaluates_the_checkpoint_on_its_own_augmentations(setup, cli):
+    result = run(cli, setup, "joint", "--target", str(setup / "fixture_tasks.json"))
     assert result.exit_code == 0, result.output
     rd = setup / "joint"
     stages = json.loads((rd / "manifest.json").read_text())["stages"]
@@ -65,7 +65,7 @@ def test_joint_evaluates_the_checkpoint_on_its_own_augmentations(setup):
     score = json.loads((rd / "score.json").read_text())
     assert set(score["pass_at_k"]) == {"per_task", "per_output"}
 
-    analysed = CliRunner().invoke(main, ["analyze", str(rd), "--json"])
+    analysed = cli("analyze", str(rd), "--json")
     assert analysed.exit_code == 0, analysed.output
     out = json.loads(analysed.output)
     rules = [r["rule"] for r in out["stopping_rules"]]
@@ -74,16 +74,16 @@ def test_joint_evaluates_the_checkpoint_on_its_own_augmentations(setup):
     assert {r["mean_steps"] for r in out["stopping_rules"] if r["rule"].startswith("step ")} == {1.0, 2.0, 3.0, 4.0}
 
 
-def test_joint_refuses_tasks_the_checkpoint_never_trained(setup):
-    result = run(setup, "other", "--target", str(setup / "other_task.json"))
+def test_joint_refuses_tasks_the_checkpoint_never_trained(setup, cli):
+    result = run(cli, setup, "other", "--target", str(setup / "other_task.json"))
     assert result.exit_code == 1 and "not trained on target task(s) 00576224" in result.output
     assert "pretrain-adapt" in result.output
-    result = run(setup, "canvas", "--target", str(setup / "fixture_tasks.json"), "--set", "build.canvas=7")
+    result = run(cli, setup, "canvas", "--target", str(setup / "fixture_tasks.json"), "--set", "build.canvas=7")
     assert result.exit_code == 1 and "build.canvas=6" in result.output
 
 
-def test_pretrain_adapt_starts_from_the_imported_checkpoint(setup):
-    result = run(setup, "adapt", "--target", str(setup / "other_task.json"), "--set", "run.protocol=pretrain-adapt",
+def test_pretrain_adapt_starts_from_the_imported_checkpoint(setup, cli):
+    result = run(cli, setup, "adapt", "--target", str(setup / "other_task.json"), "--set", "run.protocol=pretrain-adapt",
                  "--set", "adapt.steps=2", "--set", "train.global_batch=8")
     assert result.exit_code == 0, result.output
     rd = setup / "adapt"

@@ -4,12 +4,10 @@
 import json
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 from arc.errors import ArcError
 from augment.encode import encode
@@ -23,7 +21,6 @@ from solver.model import TRM
 from solver.reference import import_checkpoint, read_yaml
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "reference_trm"
-RUNTIME = SimpleNamespace(device=torch.device("cpu"), autocast=lambda: torch.autocast("cpu", enabled=False))
 
 
 @pytest.fixture(scope="module")
@@ -62,17 +59,17 @@ def test_every_step_matches_the_reference_outputs(imported, io):
             assert torch.equal(halt > 0, io["eval_q_halt_logits"][s] > 0)
 
 
-def test_our_predictor_takes_the_reference_grids_and_halting_steps(imported, io):
+def test_our_predictor_takes_the_reference_grids_and_halting_steps(imported, io, cpu_runtime):
     _, model = imported
     inputs = io["inputs"].numpy().astype(np.uint8)
     src = ArraySource(inputs, inputs.copy(), io["puzzle_identifiers"].numpy(), vocab_size=12, num_puzzles=19)
-    full = run_steps(model, src, np.arange(6), RUNTIME, PredictConfig(batch_size=4))  # all N_sup steps
+    full = run_steps(model, src, np.arange(6), cpu_runtime, PredictConfig(batch_size=4))  # all N_sup steps
     assert full.steps.tolist() == [4] * 6
     assert np.array_equal(full.tokens, io["eval_preds"][3].numpy())
     q = io["eval_q_halt_logits"].numpy()  # (step, slot): the first positive step is where a slot halts
     first = [int(np.argmax(q[:, b] > 0)) + 1 if (q[:, b] > 0).any() else 4 for b in range(6)]
     assert first == [3, 1, 2, 4, 1, 4]  # the README's table
-    halted = run_steps(model, src, np.arange(6), RUNTIME, PredictConfig(batch_size=4, halt="on"))
+    halted = run_steps(model, src, np.arange(6), cpu_runtime, PredictConfig(batch_size=4, halt="on"))
     assert halted.steps.tolist() == first
     preds = io["eval_preds"].numpy()
     assert np.array_equal(halted.tokens, np.stack([preds[s - 1, b] for b, s in enumerate(first)]))
@@ -160,13 +157,13 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
         import_checkpoint(step, FIXTURE / "identifiers.json", tmp_path / "out", canvas=6)
 
 
-def test_cli_writes_a_checkpoint_folder(tmp_path):
-    from pipeline.cli import main
+@pytest.mark.integration
+def test_cli_writes_a_checkpoint_folder(tmp_path, cli):
 
     out = tmp_path / "ckpt"
     args = ["import-reference", str(FIXTURE / "step_8"), "--identifiers", str(FIXTURE / "identifiers.json"),
             "--out", str(out), "--canvas", "6"]
-    result = CliRunner().invoke(main, args)
+    result = cli(*args)
     assert result.exit_code == 0, result.output
     assert ckpt.latest(out).name == "step_00000008" and "run.checkpoint" in result.output
     meta = ckpt.read_meta(out)

@@ -8,13 +8,12 @@ import pytest
 
 from solver import checkpoint as ckpt
 from solver.train import train
-from tests.solver.test_train import toy_configs, toy_source
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
-def trained(tmp_path) -> Path:
+def trained(tmp_path, toy_configs, toy_source) -> Path:
     mcfg, tcfg = toy_configs(steps=6, checkpoint_every=2, keep_checkpoints=3)
     train(mcfg, tcfg, toy_source(), tmp_path / "ck")
     return tmp_path / "ck"
@@ -29,7 +28,7 @@ def test_pointer_to_a_missing_step_falls_back_to_the_newest_intact_step(trained)
     assert ckpt.best(trained) is None and "unusable" in ckpt.find(trained, "best")[1]
 
 
-def test_a_corrupt_newest_step_is_skipped_for_the_previous_intact_one(trained):
+def test_a_corrupt_newest_step_is_skipped_for_the_previous_intact_one(trained, toy_configs, toy_source):
     w = trained / "step_00000006" / "weights.pt"
     w.write_bytes(w.read_bytes()[:100])  # truncated by a full disk or a bad copy
     assert ckpt.latest(trained) == trained / "step_00000004"

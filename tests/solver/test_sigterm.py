@@ -11,12 +11,11 @@ import pytest
 
 from solver import checkpoint as ckpt
 from solver.train import Preempted, train
-from tests.solver.test_train import CPU, toy_configs, toy_source
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_sigterm_checkpoints_the_step_in_flight_and_the_next_call_resumes(tmp_path):
+def test_sigterm_checkpoints_the_step_in_flight_and_the_next_call_resumes(tmp_path, cpu_runtime, toy_configs, toy_source):
     mcfg, tcfg = toy_configs(steps=8, log_every=1, checkpoint_every=0, eval_every=0)
     before = signal.getsignal(signal.SIGTERM)
 
@@ -27,14 +26,14 @@ def test_sigterm_checkpoints_the_step_in_flight_and_the_next_call_resumes(tmp_pa
     src, val = toy_source(), toy_source(8, seed=1)
     # the signal lands while step 3 is being logged; the flag is read after the next step
     with pytest.raises(Preempted, match="SIGTERM at step 4 of 8") as err:
-        train(mcfg, tcfg, src, tmp_path / "ckpt", on_metrics=kill_at_step_3, val_source=val, runtime=CPU)
+        train(mcfg, tcfg, src, tmp_path / "ckpt", on_metrics=kill_at_step_3, val_source=val, runtime=cpu_runtime)
     assert err.value.exit_code == 143
     assert signal.getsignal(signal.SIGTERM) is before  # the handler is ours only while training
     assert ckpt.latest(tmp_path / "ckpt").name == "step_00000004"
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4] and "val_exact" not in rows[-1]  # saved at once, no evaluation
 
-    res = train(mcfg, tcfg, src, tmp_path / "ckpt", val_source=val, runtime=CPU)
+    res = train(mcfg, tcfg, src, tmp_path / "ckpt", val_source=val, runtime=cpu_runtime)
     assert res.stopped == "steps" and res.step == 8 and res.val is not None
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, 9))  # none repeated, none lost

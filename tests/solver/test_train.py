@@ -9,44 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from augment.source import ArraySource, Groups
 from solver.config import ModelConfig, TrainConfig
 from solver.device import Runtime
 from solver.sampler import Sampler
 from solver.train import Trainer, evaluate, train
 
-CPU = Runtime(device=torch.device("cpu"), dtype=torch.float32)
-
-
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def toy_source(n: int = 64, length: int = 6, puzzles: int = 5, seed: int = 0) -> ArraySource:
-    """Reverse a sequence of tokens 2..5; puzzle ids 1..puzzles-1."""
-    rng = np.random.default_rng(seed)
-    x = rng.integers(2, 6, (n, length)).astype(np.uint8)
-    return ArraySource(x, x[:, ::-1].copy(), rng.integers(1, puzzles, n).astype(np.int32), vocab_size=6, num_puzzles=puzzles)
-
-
-class GroupedSource(ArraySource):
-    """toy_source's rows as 8 tasks x 2 variants x 4 pairs, for the reference sampling rule."""
-
-    def groups(self) -> Groups:
-        n = len(self) // 8
-        return Groups(tuple(f"t{i}" for i in range(n)), np.arange(0, 2 * n + 1, 2), np.arange(0, 8 * n, 4), np.full(2 * n, 4))
-
-
-def grouped_toy_source(n: int = 64) -> GroupedSource:
-    s = toy_source(n)
-    return GroupedSource(s.inputs, s.labels, s.puzzle_ids, vocab_size=s.vocab_size, num_puzzles=s.num_puzzles)
-
-
-def toy_configs(**train_kw) -> tuple[ModelConfig, TrainConfig]:
-    mcfg = ModelConfig(vocab_size=6, seq_len=6, num_puzzles=5, hidden=16, heads=2, layers=1, n_latent=2,
-                       n_recursions=2, max_steps=3, puzzle_emb_len=2, halt_exploration=train_kw.pop("halt_exploration", 0.0))
-    kw = dict(global_batch=4, steps=5, lr=1e-3, lr_warmup=1, log_every=1, checkpoint_every=0, device="cpu", ema=0.9)
-    kw.update(train_kw)
-    return mcfg, TrainConfig(**kw)
 
 
 def forced_halts(tr: Trainer, schedule: list[list[float]]) -> None:
@@ -61,9 +29,9 @@ def forced_halts(tr: Trainer, schedule: list[list[float]]) -> None:
     tr.forward = forward
 
 
-def test_halting_and_refill_on_a_fixed_batch():
+def test_halting_and_refill_on_a_fixed_batch(cpu_runtime, toy_configs, toy_source):
     src = toy_source()
-    tr = Trainer(*toy_configs(), src, CPU)
+    tr = Trainer(*toy_configs(), src, cpu_runtime)
     forced_halts(tr, [[1.0, -1.0, -1.0, 1.0], [-1.0] * 4, [-1.0] * 4])
     stream = Sampler(len(src), tr.cfg.seed)
 
@@ -95,8 +63,8 @@ def test_halting_and_refill_on_a_fixed_batch():
     assert tr.sampler.position == 6  # nothing drawn for slots that did not halt
 
 
-def test_per_example_exploration_sets_a_minimum_and_delays_halting():
-    tr = Trainer(*toy_configs(halt_exploration=1.0, global_batch=16, exploration="per_example"), toy_source(), CPU)
+def test_per_example_exploration_sets_a_minimum_and_delays_halting(cpu_runtime, toy_configs, toy_source):
+    tr = Trainer(*toy_configs(halt_exploration=1.0, global_batch=16, exploration="per_example"), toy_source(), cpu_runtime)
     forced_halts(tr, [[5.0] * 16] * 2)
     tr.step()
     mins = tr.carry["min_steps"]
@@ -105,20 +73,20 @@ def test_per_example_exploration_sets_a_minimum_and_delays_halting():
     tr.step()
     assert torch.equal(tr.carry["halted"], mins <= 2)
 
-    tr0 = Trainer(*toy_configs(halt_exploration=0.0), toy_source(), CPU)
+    tr0 = Trainer(*toy_configs(halt_exploration=0.0), toy_source(), cpu_runtime)
     forced_halts(tr0, [[5.0] * 4])
     tr0.step()
     assert tr0.carry["halted"].all()  # without exploration a positive logit halts after one step
 
 
-def _always_halt_mean_steps(exploration: str, steps: int = 200) -> float:
+def _always_halt_mean_steps(exploration: str, toy_configs, toy_source, cpu_runtime, steps: int = 200) -> float:
     """Mean supervision steps per finished example with a head that always says halt (N_sup 16, p 0.1).
 
     The network is replaced by a cheap stand-in (the halting rule, refill and sampler are the real
     ones): halting logit +20 for every slot, zero answer logits."""
     mcfg, tcfg = toy_configs(halt_exploration=0.1, global_batch=512, exploration=exploration, lr=0.0, puzzle_lr=0.0)
     mcfg = ModelConfig(**{**mcfg.__dict__, "max_steps": 16})
-    tr = Trainer(mcfg, tcfg, toy_source(), CPU)
+    tr = Trainer(mcfg, tcfg, toy_source(), cpu_runtime)
     bias = tr.model.halt_head.bias
 
     def forward(inputs, puzzle_ids, y, z):
@@ -134,17 +102,17 @@ def _always_halt_mean_steps(exploration: str, steps: int = 200) -> float:
     return tr.take_metrics()["mean_steps"]
 
 
-def test_exploration_distributions_reference_vs_per_example():
+def test_exploration_distributions_reference_vs_per_example(toy_configs, toy_source, cpu_runtime):
     # reference: P(run past step s) = 0.1 * prod_{k=2..s} 0.1 * (1 - (k-1)/15) -> 1.11 steps per example;
     # per example: 0.9 * 1 + 0.1 * mean(2..16) = 1.8
     ref = 1 + sum(0.1 * np.prod([0.1 * (16 - k) / 15 for k in range(2, s + 1)]) for s in range(1, 16))
     assert ref == pytest.approx(1.11, abs=0.005)
-    assert _always_halt_mean_steps("reference") == pytest.approx(ref, abs=0.02)
-    assert _always_halt_mean_steps("per_example") == pytest.approx(1.8, abs=0.06)
+    assert _always_halt_mean_steps("reference", toy_configs, toy_source, cpu_runtime) == pytest.approx(ref, abs=0.02)
+    assert _always_halt_mean_steps("per_example", toy_configs, toy_source, cpu_runtime) == pytest.approx(1.8, abs=0.06)
 
 
-def test_reference_exploration_redraws_the_minimum_every_step():
-    tr = Trainer(*toy_configs(halt_exploration=1.0, global_batch=64), toy_source(), CPU)
+def test_reference_exploration_redraws_the_minimum_every_step(cpu_runtime, toy_configs, toy_source):
+    tr = Trainer(*toy_configs(halt_exploration=1.0, global_batch=64), toy_source(), cpu_runtime)
     forced_halts(tr, [[5.0] * 64] * 2)
     tr.step()
     assert not tr.carry["halted"].any()  # every minimum is >= 2
@@ -168,10 +136,10 @@ def test_sampler_streams_are_disjoint_across_ranks_and_cover_each_epoch():
     assert not np.array_equal(stream, Sampler(7, seed=4).indices_at(0, 14))
 
 
-def test_only_puzzle_rows_in_the_batch_change():
+def test_only_puzzle_rows_in_the_batch_change(cpu_runtime, toy_configs, toy_source):
     src = toy_source(puzzles=5)
     src.puzzle_ids[:] = np.where(np.arange(len(src)) % 2 == 0, 1, 2)  # rows 3, 4 never appear
-    tr = Trainer(*toy_configs(puzzle_lr=0.1), src, CPU)
+    tr = Trainer(*toy_configs(puzzle_lr=0.1), src, cpu_runtime)
     before = tr.model.puzzle_emb.table.clone()
     tr.step()
     after = tr.model.puzzle_emb.table
@@ -180,8 +148,8 @@ def test_only_puzzle_rows_in_the_batch_change():
         assert torch.equal(after[row], before[row]) != (row in used), row
 
 
-def test_frozen_trunk_trains_only_puzzle_rows():
-    tr = Trainer(*toy_configs(puzzle_lr=0.1), toy_source(), CPU)
+def test_frozen_trunk_trains_only_puzzle_rows(cpu_runtime, toy_configs, toy_source):
+    tr = Trainer(*toy_configs(puzzle_lr=0.1), toy_source(), cpu_runtime)
     tr.trunk_frozen_until = 2
     params = [p.detach().clone() for p in tr.model.parameters()]
     table = tr.model.puzzle_emb.table.clone()
@@ -192,7 +160,7 @@ def test_frozen_trunk_trains_only_puzzle_rows():
     assert not all(torch.equal(a, b) for a, b in zip(params, tr.model.parameters()))
 
 
-def test_train_logs_metrics_and_stops_on_time_budget(tmp_path):
+def test_train_logs_metrics_and_stops_on_time_budget(tmp_path, toy_configs, toy_source):
     mcfg, tcfg = toy_configs(steps=10_000, time_budget_s=1.0, log_every=2)
     rows = []
     res = train(mcfg, tcfg, toy_source(), tmp_path / "ckpt", on_metrics=rows.append, val_source=toy_source(16, seed=1))
@@ -205,7 +173,7 @@ def test_train_logs_metrics_and_stops_on_time_budget(tmp_path):
     assert "val_exact" in lines[-1] and res.val is not None and res.best is not None
 
 
-def test_training_learns_a_toy_task(tmp_path):
+def test_training_learns_a_toy_task(tmp_path, cpu_runtime, toy_source):
     """Reversing 4 tokens: loss falls and held-out exact accuracy rises well above chance."""
     src = toy_source(256, length=4)
     mcfg = ModelConfig(vocab_size=6, seq_len=4, num_puzzles=5, hidden=32, heads=2, layers=1, n_latent=1,
@@ -213,57 +181,57 @@ def test_training_learns_a_toy_task(tmp_path):
     tcfg = TrainConfig(global_batch=32, steps=150, lr=3e-3, lr_warmup=10, weight_decay=0.01, log_every=50,
                        checkpoint_every=0, device="cpu", ema=0.0)
     rows = []
-    res = train(mcfg, tcfg, src, tmp_path / "ckpt", on_metrics=rows.append, val_source=src, runtime=CPU)
+    res = train(mcfg, tcfg, src, tmp_path / "ckpt", on_metrics=rows.append, val_source=src, runtime=cpu_runtime)
     assert rows[-1]["loss"] < 0.6 * rows[0]["loss"]
     assert res.val["exact"] > 0.8  # chance is 4^-4
 
 
-def test_evaluate_reports_per_step_accuracy():
-    tr = Trainer(*toy_configs(), toy_source(), CPU)
-    out = evaluate(tr.model, toy_source(10), CPU, batch_size=4)
+def test_evaluate_reports_per_step_accuracy(cpu_runtime, toy_configs, toy_source):
+    tr = Trainer(*toy_configs(), toy_source(), cpu_runtime)
+    out = evaluate(tr.model, toy_source(10), cpu_runtime, batch_size=4)
     assert out["examples"] == 10 and len(out["exact_by_step"]) == 3
     assert 0.0 <= out["exact"] <= 1.0 and 1.0 <= out["mean_halt_step"] <= 3.0
     assert tr.model.training  # evaluation restores the mode it found
-    assert evaluate(tr.model, toy_source(10), CPU, batch_size=4, limit=4)["examples"] == 4
+    assert evaluate(tr.model, toy_source(10), cpu_runtime, batch_size=4, limit=4)["examples"] == 4
 
 
-def test_mismatched_source_is_a_user_error():
+def test_mismatched_source_is_a_user_error(cpu_runtime, toy_configs, toy_source):
     from arc.errors import ArcError
 
     mcfg, tcfg = toy_configs()
     with pytest.raises(ArcError, match="seq_len"):
-        Trainer(mcfg, tcfg, toy_source(length=7), CPU)
+        Trainer(mcfg, tcfg, toy_source(length=7), cpu_runtime)
     with pytest.raises(ArcError, match="global_batch"):
         Trainer(mcfg, tcfg, toy_source(), Runtime(torch.device("cpu"), torch.float32, world_size=3))
 
 
-def test_without_puzzle_positions_the_table_is_untouched():
+def test_without_puzzle_positions_the_table_is_untouched(cpu_runtime, toy_configs, toy_source):
     from dataclasses import replace
 
     mcfg, tcfg = toy_configs(puzzle_lr=0.1)
-    tr = Trainer(replace(mcfg, puzzle_emb_len=0), tcfg, toy_source(), CPU)
+    tr = Trainer(replace(mcfg, puzzle_emb_len=0), tcfg, toy_source(), cpu_runtime)
     out = tr.step()
     assert torch.isfinite(out["loss"])
     assert torch.equal(tr.model.puzzle_emb.table, torch.zeros_like(tr.model.puzzle_emb.table))
 
 
 @pytest.mark.slow
-def test_compiled_step_matches_eager():
-    eager = Trainer(*toy_configs(), toy_source(), CPU)
-    compiled = Trainer(*toy_configs(compile=True), toy_source(), CPU)
+def test_compiled_step_matches_eager(cpu_runtime, toy_configs, toy_source):
+    eager = Trainer(*toy_configs(), toy_source(), cpu_runtime)
+    compiled = Trainer(*toy_configs(compile=True), toy_source(), cpu_runtime)
     for _ in range(3):
         a, b = eager.step(), compiled.step()
         assert torch.allclose(a["loss"], b["loss"], rtol=1e-4, atol=1e-5)
 
 
-def test_trainer_uses_the_reference_rule_on_a_grouped_source_and_resumes_it(tmp_path):
+def test_trainer_uses_the_reference_rule_on_a_grouped_source_and_resumes_it(tmp_path, cpu_runtime, grouped_toy_source, toy_configs):
     from solver.sampler import GroupSampler
 
     mcfg, tcfg = toy_configs(global_batch=8, steps=6, checkpoint_every=3, halt_exploration=0.5)
     src = grouped_toy_source()
     straight = train(mcfg, tcfg, src, tmp_path / "a" / "ckpt")
     assert tcfg.sampling == "reference"
-    tr = Trainer(mcfg, tcfg, src, CPU)
+    tr = Trainer(mcfg, tcfg, src, cpu_runtime)
     assert isinstance(tr.sampler, GroupSampler)
     half = train(mcfg, TrainConfig(**{**tcfg.__dict__, "steps": 3}), src, tmp_path / "b" / "ckpt")
     assert half.step == 3

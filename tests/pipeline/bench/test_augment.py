@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from augment.kernels import pack
@@ -12,6 +13,7 @@ from augment.records import Aug, augs_to_array
 from pipeline.bench.augment import cmd, numpy_encode
 
 
+@pytest.mark.integration
 def test_bench_json_has_the_figures():
     args = ["--train", "arc1/evaluation", "--target", "arc2/evaluation", "--augmentations", "3", "--seconds", "0.05", "--json"]
     result = CliRunner().invoke(cmd, args)

@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from pipeline.bench.gpu import bf16_peak
-from pipeline.cli import main
 from solver.device import gpu_available
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(gpu_available(), reason="a GPU is visible")
-def test_without_a_gpu_it_refuses_and_names_the_dry_mode():
-    out = CliRunner().invoke(main, ["bench", "gpu"])
+def test_without_a_gpu_it_refuses_and_names_the_dry_mode(cli):
+    out = cli("bench", "gpu")
     assert out.exit_code == 1
     assert "needs a GPU" in out.output and "--device cpu --dry" in out.output
 
@@ -28,8 +27,8 @@ def test_peak_table_matches_the_most_specific_name():
 
 
 @pytest.mark.integration
-def test_dry_mode_runs_every_piece_on_the_cpu():
-    out = CliRunner().invoke(main, ["bench", "gpu", "--device", "cpu", "--dry", "--json", "--steps", "1"])
+def test_dry_mode_runs_every_piece_on_the_cpu(cli):
+    out = cli("bench", "gpu", "--device", "cpu", "--dry", "--json", "--steps", "1")
     assert out.exit_code == 0, out.output
     r = json.loads(out.output)
     assert r["dry"] and r["device"] == "cpu"
@@ -42,9 +41,10 @@ def test_dry_mode_runs_every_piece_on_the_cpu():
     assert e["train_steps"] == 3 and "score" in e["stages"] and e["outputs"] > 0
 
 
+@pytest.mark.integration
 @pytest.mark.gpu
-def test_on_a_gpu_the_arc_figures_come_out():  # not yet run: no GPU was lent when this was written
-    out = CliRunner().invoke(main, ["bench", "gpu", "--json", "--steps", "1", "--no-compile", "--budget-s", "1"])
+def test_on_a_gpu_the_arc_figures_come_out(cli):  # not yet run: no GPU was lent when this was written
+    out = cli("bench", "gpu", "--json", "--steps", "1", "--no-compile", "--budget-s", "1")
     assert out.exit_code == 0, out.output
     t = json.loads(out.output)["train_eager"]
     assert t["batch"] == 768 and 768 % t["micro_batch"] == 0 and t["peak_memory_gib"] > 0

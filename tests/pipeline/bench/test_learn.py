@@ -33,6 +33,7 @@ def test_overrides_are_typed_and_typos_are_refused():
         raise AssertionError("a misspelt key must be refused")
 
 
+@pytest.mark.integration
 def test_bench_learn_json_at_toy_size(tmp_path):
     args = ["--json", "--minutes", "0.03", "--points", "1", "--sequential", "--out", str(tmp_path),
             "--set", "train_count=40", "--set", "test_count=12", "--set", "hidden=16", "--set", "max_steps=2",

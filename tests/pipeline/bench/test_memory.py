@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-from click.testing import CliRunner
 
 from pipeline.bench.memory import per_example, saved_bytes
 from solver.config import ModelConfig
@@ -40,12 +39,12 @@ def test_math_attention_keeps_the_probability_matrices_flash_does_not():
     assert flash["peak_mib_per_example"] == pytest.approx(flash["saved_mib_per_example"] + 2 * flash["carry_mib_per_example"])
 
 
-def test_the_command_prints_json():
-    from pipeline.cli import main
+@pytest.mark.integration
+def test_the_command_prints_json(cli):
 
     args = ["bench", "memory", "--json", "--hidden", "32", "--n-latent", "1", "--n-recursions", "1",
             "--seq-len", "8", "--layers", "1", "--batch", "768", "--threads", "1"]
-    out = CliRunner().invoke(main, args)
+    out = cli(*args)
     assert out.exit_code == 0, out.output
     rows = json.loads(out.output)["rows"]
     assert [(r["dtype"], r["attention"]) for r in rows] == [("bfloat16", "flash"), ("bfloat16", "math"),

@@ -2,7 +2,6 @@
 chain itself is proven fast; the trained run is `bench suite` (slow test at the end)."""
 
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,8 +15,7 @@ from augment.dataset import open_split
 from pipeline.bench.suite import broken_invert, chain
 from solver.infer import PredictConfig, Raw, run_steps
 
-RUNTIME = SimpleNamespace(device=torch.device("cpu"), rank=0, world_size=1, distributed=False,
-                          autocast=lambda: torch.autocast("cpu", enabled=False))
+pytestmark = pytest.mark.integration  # the chain of several stages (build -> predict -> vote -> submission -> score)
 
 
 class Oracle(torch.nn.Module):
@@ -55,10 +53,10 @@ def suite(tmp_path_factory):
     return d, target, open_split(d / "dataset", "test")
 
 
-def test_oracle_solves_every_test_output_and_halting_halves_the_steps(suite):
+def test_oracle_solves_every_test_output_and_halting_halves_the_steps(suite, cpu_runtime):
     d, target, test = suite
-    on = chain(Oracle(test), test, target, d / "on", RUNTIME, PredictConfig(halt="on", batch_size=16))
-    off = chain(Oracle(test), test, target, d / "off", RUNTIME, PredictConfig(halt="off", batch_size=16))
+    on = chain(Oracle(test), test, target, d / "on", cpu_runtime, PredictConfig(halt="on", batch_size=16))
+    off = chain(Oracle(test), test, target, d / "off", cpu_runtime, PredictConfig(halt="off", batch_size=16))
     assert on["pass2"] == off["pass2"] == 1.0 and on["tasks_solved"] == len(target)
     assert on["pass_at_k"]["1"] == 1.0
     assert on["mean_steps"] == 2.0 and off["mean_steps"] == 4.0
@@ -67,33 +65,33 @@ def test_oracle_solves_every_test_output_and_halting_halves_the_steps(suite):
     assert (d / "on" / "predictions.parquet").is_file()
 
 
-def test_a_broken_inverse_collapses_the_rate(suite):
+def test_a_broken_inverse_collapses_the_rate(suite, cpu_runtime):
     d, target, test = suite
-    raw = run_steps(Oracle(test), test, np.arange(len(test)), RUNTIME, PredictConfig(batch_size=16))
-    good = chain(None, test, target, d / "good", RUNTIME, None, raw=raw)
-    broken = chain(None, test, target, d / "broken", RUNTIME, None, raw=raw, invert_fn=broken_invert)
+    raw = run_steps(Oracle(test), test, np.arange(len(test)), cpu_runtime, PredictConfig(batch_size=16))
+    good = chain(None, test, target, d / "good", cpu_runtime, None, raw=raw)
+    broken = chain(None, test, target, d / "broken", cpu_runtime, None, raw=raw, invert_fn=broken_invert)
     assert good["pass2"] == 1.0
     assert broken["pass2"] < 0.5  # only the identity copies survive, outvoted by scattered junk
 
 
-def test_voting_outvotes_a_minority_of_wrong_predictions(suite):
+def test_voting_outvotes_a_minority_of_wrong_predictions(suite, cpu_runtime):
     d, target, test = suite
     aug_index = test.puzzles.select("puzzle_id", "aug_index")
     ex = test.examples.with_row_index("i").join(aug_index, on="puzzle_id", how="left")
     # in every test input, the 3 copies after the identity answer wrongly (3 of 8 votes)
     wrong = ex.filter(pl.col("aug_index").is_between(1, 3))["i"].to_list()
     assert wrong
-    res = chain(Oracle(test, wrong=wrong), test, target, d / "noisy", RUNTIME, PredictConfig(batch_size=16))
+    res = chain(Oracle(test, wrong=wrong), test, target, d / "noisy", cpu_runtime, PredictConfig(batch_size=16))
     assert res["pass2"] == 1.0 and res["pass_at_k"]["1"] == 1.0
 
 
-def test_test_inputs_without_predictions_still_get_both_attempts(suite):
+def test_test_inputs_without_predictions_still_get_both_attempts(suite, cpu_runtime):
     d, target, test = suite
-    full = run_steps(Oracle(test), test, np.arange(len(test)), RUNTIME, PredictConfig(batch_size=16))
+    full = run_steps(Oracle(test), test, np.arange(len(test)), cpu_runtime, PredictConfig(batch_size=16))
     first_task = test.examples["task_id"][0]
     keep = np.flatnonzero((test.examples["task_id"] != first_task).to_numpy())
     raw = Raw(full.index[keep], full.tokens[keep], full.halt_prob[keep], full.steps[keep])
-    res = chain(None, test, target, d / "partial", RUNTIME, None, raw=raw)
+    res = chain(None, test, target, d / "partial", cpu_runtime, None, raw=raw)
     sub = json.loads((d / "partial" / "submission.json").read_text())
     assert set(sub) == set(target)
     assert len(sub[first_task]) == len(target[first_task].test)

@@ -41,6 +41,7 @@ def test_matmul_peak_is_a_measured_rate(monkeypatch):
     assert 0 < rate < 1e6  # GFLOP/s, not FLOP/s
 
 
+@pytest.mark.integration
 def test_cli_json_reports_rates_against_the_measured_peak(monkeypatch):
     monkeypatch.setattr(bench, "SETTINGS", {"arc": MICRO, "tiny": MICRO})
     result = CliRunner().invoke(bench.cmd, ["--json", "--steps", "1", "--warmup", "0", "--peak-size", "128"])
