@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from pipeline import rundir
 from pipeline.cli import main
@@ -63,46 +62,47 @@ def test_stage_verbs_take_only_the_options_they_use():
     assert {"--from", "--force", "--time-budget", "--devices"} | data <= _options("run")
 
 
-def test_force_is_a_flag_everywhere_and_run_from_names_a_stage(tmp_path):
-    r = CliRunner().invoke(main, ["run", "--run-dir", str(tmp_path), "--force", "build"])
+@pytest.mark.integration
+def test_force_is_a_flag_everywhere_and_run_from_names_a_stage(tmp_path, cli):
+    r = cli("run", "--run-dir", str(tmp_path), "--force", "build")
     assert r.exit_code == 2 and "build" in r.output  # a flag takes no stage name
-    r = CliRunner().invoke(main, ["run", "--run-dir", str(tmp_path), "--preset", "smoke", "--from", "bulid"])
+    r = cli("run", "--run-dir", str(tmp_path), "--preset", "smoke", "--from", "bulid")
     assert r.exit_code == 2 and "ingest, build, train" in r.output
 
 
-def test_score_needs_a_submission_or_a_run_directory(tmp_path):
-    r = CliRunner().invoke(main, ["score"])
+@pytest.mark.integration
+def test_score_needs_a_submission_or_a_run_directory(tmp_path, cli):
+    r = cli("score")
     assert r.exit_code == 2 and "--run-dir DIR" in r.output
-    r = CliRunner().invoke(main, ["score", str(tmp_path / "s.json"), "--run-dir", str(tmp_path)])
+    r = cli("score", str(tmp_path / "s.json"), "--run-dir", str(tmp_path))
     assert r.exit_code == 2 and "--run-dir" in r.output
-    r = CliRunner().invoke(main, ["score", "--run-dir", str(tmp_path), "--json"])
+    r = cli("score", "--run-dir", str(tmp_path), "--json")
     assert r.exit_code == 2 and "--json" in r.output
 
 
 @pytest.mark.integration
-def test_stage_verbs_in_a_run_directory_and_score_run_dir(tmp_path):
+def test_stage_verbs_in_a_run_directory_and_score_run_dir(tmp_path, cli):
     """ingest, submit (no predictions: the fallback) and `score --run-dir` as the README shows them."""
     cfg = tmp_path / "c.toml"
     cfg.write_text('[data]\ntrain = ["arc1/training"]\ntarget = "arc1/evaluation"\nmax_side = 5\n'
                    "limit_train = 2\nlimit_target = 2\n")
     d = str(tmp_path / "run")
-    cli = CliRunner()
     for args in (["ingest", "--preset", "smoke", "--config", str(cfg)], ["submit"], ["score"]):
-        r = cli.invoke(main, [*args, "--run-dir", d])
+        r = cli(*args, "--run-dir", d)
         assert r.exit_code == 0, r.output
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
     assert manifest["score"]["status"] == "done" and "score.json" in manifest["score"]["outputs"]
     score = json.loads((tmp_path / "run" / "score.json").read_text())
     assert score["tasks"] == 2 and score["micro"] == manifest["score"]["summary"]["micro"]
     first = manifest["submit"]["start"]
-    r = cli.invoke(main, ["submit", "--run-dir", d])  # cached: nothing reruns
+    r = cli("submit", "--run-dir", d)  # cached: nothing reruns
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
     assert r.exit_code == 0 and manifest["submit"]["start"] == first and "submit: cached" in r.output
-    r = cli.invoke(main, ["submit", "--run-dir", d, "--force"])  # reruns, and score goes stale
+    r = cli("submit", "--run-dir", d, "--force")  # reruns, and score goes stale
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
     assert r.exit_code == 0 and manifest["submit"]["start"] > first
     assert manifest["score"]["status"] == "stale" and not (tmp_path / "run" / "score.json").exists()
-    r = cli.invoke(main, ["score", d, "--json"])  # the file form on the same directory
+    r = cli("score", d, "--json")  # the file form on the same directory
     assert r.exit_code == 0 and json.loads(r.output)["tasks"] == 2
 
 
