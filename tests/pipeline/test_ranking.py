@@ -7,20 +7,15 @@ import json
 import numpy as np
 import polars as pl
 import pytest
-from click.testing import CliRunner
-
-from pipeline.cli import main
-from tests.pipeline.test_run import tiny_config
 
 
 @pytest.mark.integration
-def test_likelihood_run_records_every_view_and_analyze_judges_every_rule(tmp_path):
+def test_likelihood_run_records_every_view_and_analyze_judges_every_rule(tmp_path, cli, tiny_run):
     from solver.likelihood import candidate_scores, candidate_table
 
     rd = tmp_path / "run"
-    args = ["run", "--config", str(tiny_config(tmp_path)), "--run-dir", str(rd),
-            "--set", "vote.rule=likelihood", "--set", "vote.compare=true", "--set", "train.steps=40", "--set", "train.lr=3e-3"]  # enough steps for grids to decode
-    result = CliRunner().invoke(main, args)
+    result = tiny_run(rd, "--set", "vote.rule=likelihood", "--set", "vote.compare=true",
+                      "--set", "train.steps=40", "--set", "train.lr=3e-3")  # enough steps for grids to decode
     assert result.exit_code == 0, result.output
     summary = json.loads((rd / "manifest.json").read_text())["stages"]["predict"]["summary"]
     assert summary["passes"] == ["ema", "live"] and summary["predictions"] == 2 * summary["of"]
@@ -46,12 +41,12 @@ def test_likelihood_run_records_every_view_and_analyze_judges_every_rule(tmp_pat
     assert by_rank.group_by("task_id", "test_index", maintain_order=True).agg(
         (pl.col("score").diff().drop_nulls() <= 0).all().alias("ok"))["ok"].all()
 
-    analysed = CliRunner().invoke(main, ["analyze", str(rd), "--json"])
+    analysed = cli("analyze", str(rd), "--json")
     assert analysed.exit_code == 0, analysed.output
     out = json.loads(analysed.output)
     assert [r["rule"] for r in out["ranking_rules"]] == ["votes", "halt", "weighted", "checkpoints", "likelihood"]
     assert out["ranking_rules_missing"] == {}
     ceiling = out["candidates_ceiling"]["per_output"]
     assert all(r["per_output"]["2"] <= ceiling for r in out["ranking_rules"])
-    text = CliRunner().invoke(main, ["analyze", str(rd)])
+    text = cli("analyze", str(rd))
     assert text.exit_code == 0 and "ranking rule" in text.output and "likelihood" in text.output

@@ -25,10 +25,6 @@ from solver.likelihood import (
 )
 from solver.losses import log_stablemax
 
-RUNTIME = type("RT", (), {"device": torch.device("cpu"), "rank": 0, "world_size": 1, "distributed": False,
-                          "autocast": staticmethod(lambda: torch.autocast("cpu", enabled=False))})()
-
-
 def naive_logprob(grid, record, table, canvas):
     t = encode(apply(grid, Aug.from_row(record)), canvas)
     return sum(float(table[p, t[p]]) for p in range(len(t)) if t[p] != PAD)
@@ -97,12 +93,12 @@ class TinyTRM(torch.nn.Module):
         return y, z, x @ self.w * y, torch.full((len(x),), -5.0)
 
 
-def test_prediction_records_final_tables_and_own_logprob(built):
+def test_prediction_records_final_tables_and_own_logprob(built, cpu_runtime):
     from solver.raw import raw_frame
 
     _, test = built
     model = TinyTRM(test.seq_len)
-    raw = run_steps(model, test, np.arange(len(test)), RUNTIME, PredictConfig(batch_size=5), record=True)
+    raw = run_steps(model, test, np.arange(len(test)), cpu_runtime, PredictConfig(batch_size=5), record=True)
     b = test.batch(np.arange(len(test)), 0)
     x = model.embed(torch.from_numpy(b.inputs.astype(np.int64)), torch.from_numpy(b.puzzle_ids.astype(np.int64)))
     want = log_stablemax(x @ model.w * 3).detach().numpy()  # the final (third) step's tables
