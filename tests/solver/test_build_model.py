@@ -12,16 +12,15 @@ import torch
 from arc.errors import ArcError
 from solver import checkpoint as ckpt
 from solver.train import train
-from tests.solver.test_train import CPU, toy_configs, toy_source
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, cpu_runtime, toy_configs, toy_source):
     mcfg, tcfg = toy_configs(steps=4, lr=1e-2, ema=0.5)
     d = tmp_path_factory.mktemp("build") / "ckpt"
-    return train(mcfg, tcfg, toy_source(), d, dataset_fingerprint="fp1", runtime=CPU).checkpoint
+    return train(mcfg, tcfg, toy_source(), d, dataset_fingerprint="fp1", runtime=cpu_runtime).checkpoint
 
 
 def test_build_model_applies_the_ema_weights_only_when_asked(trained):
