@@ -127,3 +127,11 @@ def test_vote_and_predict_values_are_named_with_their_range(setting, named):
     with pytest.raises(ArcError, match="out of range; valid") as e:
         load_config("smoke", sets=[setting])
     assert named in str(e.value)
+
+
+def test_run_seed_reruns_ingest_and_seed_zero_fingerprints_as_before():
+    from pipeline.stages.runner import fingerprints
+
+    base, seeded = fingerprints(load_config("smoke")), fingerprints(load_config("smoke", sets=["run.seed=3"]))
+    assert all(base[s] != seeded[s] for s in base)  # ingest (RE-ARC pool cuts) and everything after it
+    assert fingerprints(load_config("smoke", sets=["run.seed=0"])) == base
