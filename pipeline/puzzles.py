@@ -28,7 +28,7 @@ from pipeline.stages import Context, StageResult
 
 def for_run(cfg) -> bool:
     """True when the run's data are Sudoku or mazes."""
-    return getattr(cfg.data, "domain", "arc") != "arc"
+    return cfg.data.domain != "arc"
 
 
 def _domain(cfg):

@@ -106,4 +106,4 @@ class Tracker:
 
 
 def for_run(cfg, run_dir: str | Path) -> Tracker:
-    return Tracker(tuple(getattr(cfg.run, "track", ()) or ()), run_dir, cfg.to_dict())
+    return Tracker(cfg.run.track, run_dir, cfg.to_dict())

@@ -166,7 +166,7 @@ def summary(rdir: Path, records: dict, seconds: float) -> None:
 def _device_text(cfg) -> str:
     if cfg.run.devices > 1:
         return f"{cfg.run.devices} processes (torchrun)"
-    return str(getattr(cfg.train, "device", "auto"))
+    return cfg.train.device
 
 
 def _short(v) -> str:

@@ -128,7 +128,7 @@ Relation = Callable[[Any], "str | None"]
 
 def _get(cfg, dotted: str, default: Any = None) -> Any:
     sec, _, key = dotted.partition(".")
-    return getattr(getattr(cfg, sec, None), key, default)
+    return getattr(getattr(cfg, sec), key, default)
 
 
 def _heads_divide_hidden(cfg) -> str | None:

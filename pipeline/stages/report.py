@@ -102,7 +102,7 @@ def _budget(manifest: Manifest, cfg, planned: dict) -> dict:
     from pipeline.config import parse_duration
 
     out: dict = {}
-    if cfg is not None and getattr(cfg.run, "time_budget", ""):
+    if cfg is not None and cfg.run.time_budget:
         out["time_budget_s"] = parse_duration(cfg.run.time_budget)
     p = manifest.stages.get("predict")
     if p is not None and p.summary and not p.summary.get("skipped"):

@@ -252,8 +252,7 @@ def budgeted(name: str, cfg: PipelineConfig, ctx: Context) -> tuple[PipelineConf
     if limit <= 1.0:
         return (None, []) if kind == "reserve" else (cfg, [])
     section = getattr(cfg, name)
-    names = {f.name for f in dataclasses.fields(section)} if dataclasses.is_dataclass(section) else set()
-    if "time_budget_s" not in names:
+    if not any(f.name == "time_budget_s" for f in dataclasses.fields(section)):
         return cfg, []
     current = getattr(section, "time_budget_s") or float("inf")
     value = round(min(current, limit), 1)

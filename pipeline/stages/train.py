@@ -32,7 +32,7 @@ def plan_text(cfg, run_dir: str | Path) -> str | None:
     """The training schedule for the run's plan: exact from the build when there is one, else counted
     from the sources (the reference rule's examples per epoch); with the speed of this run's last
     training metrics when it has some. None when the run does not train."""
-    if cfg.run.checkpoint or cfg.train is None or not hasattr(cfg.train, "epochs"):
+    if cfg.run.checkpoint:
         return None
     run_dir = Path(run_dir)
     ds = run_dir / DATASET
