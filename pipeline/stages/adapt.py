@@ -54,10 +54,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     run_dir = Path(run_dir)
     if cfg.run.protocol == "joint":
         return StageResult([], {"skipped": True}, note="joint protocol: the target demonstrations were trained on")
-    try:
-        from solver.adapt import adapt
-    except ImportError as e:
-        raise ArcError(f"adapt is unavailable ({e}); use --set run.protocol=joint") from None
+    from solver.adapt import adapt
     from augment.dataset import open_split, read_puzzles
 
     ds = run_dir / DATASET
