@@ -70,6 +70,14 @@ def _source_cell(d, i, j, h, w):
 
 
 @njit(**KERNEL)
+def _out_shape(d, h, w):
+    # The shape of an (h, w) grid after dihedral d: 1, 3, 4 and 6 swap the sides.
+    if d == 1 or d == 3 or d == 4 or d == 6:
+        return w, h
+    return h, w
+
+
+@njit(**KERNEL)
 def _apply_packed(src, starts, shapes, dihedral, colors, dst):
     # dst has the same starts as src (a transform keeps the cell count); result n has shape
     # (w, h) when dihedral[n] swaps axes.
@@ -78,9 +86,7 @@ def _apply_packed(src, starts, shapes, dihedral, colors, dst):
         w = shapes[n, 1]
         d = dihedral[n]
         s = starts[n]
-        oh, ow = h, w
-        if d == 1 or d == 3 or d == 4 or d == 6:
-            oh, ow = w, h
+        oh, ow = _out_shape(d, h, w)
         for i in range(oh):
             for j in range(ow):
                 r, c = _source_cell(d, i, j, h, w)
@@ -91,9 +97,7 @@ def _apply_packed(src, starts, shapes, dihedral, colors, dst):
 def _put(data, start, h, w, d, colors, canvas, r0, c0, out):
     # One grid, transformed and colour-mapped, written as tokens at (r0, c0) of a canvas row,
     # with EOS on the row below and the column right of it (where the canvas has room).
-    oh, ow = h, w
-    if d == 1 or d == 3 or d == 4 or d == 6:
-        oh, ow = w, h
+    oh, ow = _out_shape(d, h, w)
     for i in range(oh):
         base = (r0 + i) * canvas + c0
         for j in range(ow):

@@ -30,7 +30,7 @@ from arc.overlap import Overlap
 from arc.overlap import overlap as exact_overlap
 from arc.task import Pair, Task, TaskSet
 from augment.jit import KERNEL, njit
-from augment.kernels import _source_cell
+from augment.kernels import _out_shape, _source_cell
 from augment.records import DIHEDRAL_COMPOSE, DIHEDRAL_INVERSE, N_COLORS, N_DIHEDRAL, Aug
 
 HEADER = 4  # input h, w, output h, w
@@ -43,9 +43,7 @@ def _emit(data, start, h, w, d, cmap, nxt, buf, pos, ref, refpos, state):
     # Grid (h, w) at data[start:] under dihedral d into buf[pos:], relabelling unseen colours, while
     # comparing with ref[refpos:]: state 0 = equal so far, -1 = smaller (keep writing), 1 = larger
     # (stop: this candidate cannot win). Returns (next label, state).
-    oh, ow = h, w
-    if d == 1 or d == 3 or d == 4 or d == 6:
-        oh, ow = w, h
+    oh, ow = _out_shape(d, h, w)
     for i in range(oh):
         for j in range(ow):
             r, c = _source_cell(d, i, j, h, w)
@@ -68,12 +66,27 @@ def _emit(data, start, h, w, d, cmap, nxt, buf, pos, ref, refpos, state):
 
 @njit(**KERNEL)
 def _header(buf, pos, hi, wi, ho, wo, d):
-    # The shapes of input and output after dihedral d (which swaps sides for 1, 3, 4, 6).
-    swap = d == 1 or d == 3 or d == 4 or d == 6
-    buf[pos] = wi if swap else hi
-    buf[pos + 1] = hi if swap else wi
-    buf[pos + 2] = wo if swap else ho
-    buf[pos + 3] = ho if swap else wo
+    # The shapes of input and output after dihedral d.
+    buf[pos], buf[pos + 1] = _out_shape(d, hi, wi)
+    buf[pos + 2], buf[pos + 3] = _out_shape(d, ho, wo)
+
+
+@njit(**KERNEL)
+def _fresh_labels(cmap, permute_zero):
+    # Forget every colour's label; colour 0 keeps label 0 unless permute_zero. Returns the next label.
+    cmap[:] = _UNSEEN
+    if permute_zero:
+        return 0
+    cmap[0] = 0
+    return 1
+
+
+@njit(**KERNEL)
+def _pair_shapes(shapes, gi, go):
+    # (hi, wi, ho, wo) of a pair; a hidden output (go = -1) is 0 x 0.
+    if go < 0:
+        return shapes[gi, 0], shapes[gi, 1], 0, 0
+    return shapes[gi, 0], shapes[gi, 1], shapes[go, 0], shapes[go, 1]
 
 
 @njit(**KERNEL)
@@ -85,18 +98,11 @@ def _canon_pairs(data, starts, shapes, grid_in, grid_out, permute_zero, dst, dst
     for n in range(grid_in.shape[0]):
         gi = grid_in[n]
         go = grid_out[n]
-        hi, wi = shapes[gi, 0], shapes[gi, 1]
-        ho, wo = 0, 0
-        if go >= 0:
-            ho, wo = shapes[go, 0], shapes[go, 1]
+        hi, wi, ho, wo = _pair_shapes(shapes, gi, go)
         size = 4 + hi * wi + ho * wo
         s = dst_start[n]
         for d in range(8):
-            cmap[:] = 255
-            nxt = 0
-            if not permute_zero:
-                cmap[0] = 0
-                nxt = 1
+            nxt = _fresh_labels(cmap, permute_zero)
             _header(cand, 0, hi, wi, ho, wo, d)
             state = -1 if d == 0 else 0  # the first candidate is the best so far
             if state == 0:
@@ -191,18 +197,11 @@ def _forms(data, starts, shapes, grid_in, grid_out, dihedral, reset, permute_zer
     nxt = 0
     for n in range(grid_in.shape[0]):
         if reset[n]:
-            cmap[:] = 255
-            nxt = 0
-            if not permute_zero:
-                cmap[0] = 0
-                nxt = 1
+            nxt = _fresh_labels(cmap, permute_zero)
         gi = grid_in[n]
         go = grid_out[n]
         d = dihedral[n]
-        hi, wi = shapes[gi, 0], shapes[gi, 1]
-        ho, wo = 0, 0
-        if go >= 0:
-            ho, wo = shapes[go, 0], shapes[go, 1]
+        hi, wi, ho, wo = _pair_shapes(shapes, gi, go)
         s = dst_start[n]
         _header(dst, s, hi, wi, ho, wo, d)
         nxt, _ = _emit(data, starts[gi], hi, wi, d, cmap, nxt, dst, s + 4, dst, s + 4, -1)

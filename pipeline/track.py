@@ -11,6 +11,7 @@ torchrun only the rank that logs (rank 0) creates one.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 from pathlib import Path
@@ -22,14 +23,19 @@ TENSORBOARD_DIR = "tensorboard"
 WANDB_DIR = "wandb"
 
 
+def _require(name: str, module: str):
+    """The module a tracker needs, or the one error that says how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise ArcError(f"run.track has {name!r} but it is not installed ({e}); "
+                       f"pip install 'arc-pipeline[{name}]' or drop it from run.track") from None
+
+
 class _TensorBoard:
     def __init__(self, run_dir: Path, config: dict):
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as e:
-            raise ArcError(f"run.track has 'tensorboard' but it is not installed ({e}); "
-                           "pip install 'arc-pipeline[tensorboard]' or drop it from run.track") from None
-        self.writer = SummaryWriter(log_dir=str(run_dir / TENSORBOARD_DIR))
+        writer = _require("tensorboard", "torch.utils.tensorboard").SummaryWriter
+        self.writer = writer(log_dir=str(run_dir / TENSORBOARD_DIR))
 
     def log(self, stage: str, step: int, values: dict[str, float]) -> None:
         for k, v in values.items():
@@ -42,11 +48,7 @@ class _TensorBoard:
 
 class _WandB:
     def __init__(self, run_dir: Path, config: dict):
-        try:
-            import wandb
-        except ImportError as e:
-            raise ArcError(f"run.track has 'wandb' but it is not installed ({e}); "
-                           "pip install 'arc-pipeline[wandb]' or drop it from run.track") from None
+        wandb = _require("wandb", "wandb")
         self.wandb, self.stages = wandb, set()
         self.run = wandb.init(project=os.environ.get("WANDB_PROJECT", "arc-pipeline"), dir=str(run_dir),
                               name=run_dir.name, config=config, mode=os.environ.get("WANDB_MODE", "offline"))
@@ -79,8 +81,6 @@ class Tracker:
         unknown = [n for n in names if n not in BACKENDS]
         if unknown:
             raise ArcError(f"run.track: unknown tracker(s) {', '.join(unknown)}; valid: {', '.join(BACKENDS)}")
-        import importlib.util
-
         # refuse before any stage runs, not at the first row hours into training
         missing = [n for n in names if NEEDS.get(n) and importlib.util.find_spec(NEEDS[n]) is None]
         if missing:

@@ -73,43 +73,43 @@ def cpu_runtime():
     return Runtime(device=torch.device("cpu"), dtype=torch.float32)
 
 
-def _toy_source(n: int = 64, length: int = 6, puzzles: int = 5, seed: int = 0):
-    """Reverse a sequence of tokens 2..5; puzzle ids 1..puzzles-1."""
-    rng = np.random.default_rng(seed)
-    x = rng.integers(2, 6, (n, length)).astype(np.uint8)
-    return ArraySource(x, x[:, ::-1].copy(), rng.integers(1, puzzles, n).astype(np.int32), vocab_size=6, num_puzzles=puzzles)
-
-
-def _grouped_toy_source(n: int = 64):
-    """toy_source's rows as 8 tasks x 2 variants x 4 pairs, for the reference sampling rule."""
-    s = _toy_source(n)
-    return GroupedSource(s.inputs, s.labels, s.puzzle_ids, vocab_size=s.vocab_size, num_puzzles=s.num_puzzles)
-
-
-def _toy_configs(**train_kw):
-    """A 16-wide one-layer model for toy_source and a 5-step CPU schedule; keywords override TrainConfig."""
-    from solver.config import ModelConfig, TrainConfig
-
-    mcfg = ModelConfig(vocab_size=6, seq_len=6, num_puzzles=5, hidden=16, heads=2, layers=1, n_latent=2,
-                       n_recursions=2, max_steps=3, puzzle_emb_len=2, halt_exploration=train_kw.pop("halt_exploration", 0.0))
-    kw = dict(global_batch=4, steps=5, lr=1e-3, lr_warmup=1, log_every=1, checkpoint_every=0, device="cpu", ema=0.9)
-    kw.update(train_kw)
-    return mcfg, TrainConfig(**kw)
-
-
 @pytest.fixture(scope="session")
 def toy_source():
-    return _toy_source
+    """`toy_source(n=64, length=6, puzzles=5, seed=0)`: reverse a sequence of tokens 2..5; puzzle ids 1..puzzles-1."""
+
+    def make(n: int = 64, length: int = 6, puzzles: int = 5, seed: int = 0) -> ArraySource:
+        rng = np.random.default_rng(seed)
+        x = rng.integers(2, 6, (n, length)).astype(np.uint8)
+        return ArraySource(x, x[:, ::-1].copy(), rng.integers(1, puzzles, n).astype(np.int32), vocab_size=6,
+                           num_puzzles=puzzles)
+
+    return make
 
 
 @pytest.fixture(scope="session")
-def grouped_toy_source():
-    return _grouped_toy_source
+def grouped_toy_source(toy_source):
+    """`grouped_toy_source(n=64)`: toy_source's rows as 8 tasks x 2 variants x 4 pairs, for the reference sampling rule."""
+
+    def make(n: int = 64) -> GroupedSource:
+        s = toy_source(n)
+        return GroupedSource(s.inputs, s.labels, s.puzzle_ids, vocab_size=s.vocab_size, num_puzzles=s.num_puzzles)
+
+    return make
 
 
 @pytest.fixture(scope="session")
 def toy_configs():
-    return _toy_configs
+    """`toy_configs(**train_kw)`: a 16-wide one-layer model for toy_source and a 5-step CPU schedule
+    (keywords override TrainConfig; halt_exploration goes to the model)."""
+    from solver.config import ModelConfig, TrainConfig
+
+    def make(**train_kw):
+        mcfg = ModelConfig(vocab_size=6, seq_len=6, num_puzzles=5, hidden=16, heads=2, layers=1, n_latent=2, n_recursions=2,
+                           max_steps=3, puzzle_emb_len=2, halt_exploration=train_kw.pop("halt_exploration", 0.0))
+        kw = dict(global_batch=4, steps=5, lr=1e-3, lr_warmup=1, log_every=1, checkpoint_every=0, device="cpu", ema=0.9)
+        return mcfg, TrainConfig(**(kw | train_kw))
+
+    return make
 
 
 # ------------------------------------------------------------------ pipeline: CLI, tiny run config, fake stages
@@ -213,19 +213,19 @@ def fake_stages():
 # ------------------------------------------------------------------ task files
 
 
-def _write_challenges(folder: Path, tasks, *, split: str = "evaluation", solutions: bool = True) -> Path:
-    """Tasks as Kaggle's `arc-agi_{split}_challenges.json` in `folder` (test outputs hidden), their answers
-    in `arc-agi_{split}_solutions.json` beside it if asked; the challenges path back."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"arc-agi_{split}_challenges.json"
-    path.write_text(json.dumps({t.id: t.to_json(with_solutions=False) for t in tasks}))
-    if solutions:
-        answers = {t.id: [p.output.tolist() for p in t.test] for t in tasks}
-        (folder / f"arc-agi_{split}_solutions.json").write_text(json.dumps(answers))
-    return path
-
-
 @pytest.fixture(scope="session")
 def write_challenges():
-    """`write_challenges(folder, tasks, split="evaluation", solutions=True)` -> the challenges file."""
-    return _write_challenges
+    """`write_challenges(folder, tasks, split="evaluation", solutions=True)`: tasks as Kaggle's
+    `arc-agi_{split}_challenges.json` in `folder` (test outputs hidden), their answers in
+    `arc-agi_{split}_solutions.json` beside it if asked; the challenges path back."""
+
+    def write(folder: Path, tasks, *, split: str = "evaluation", solutions: bool = True) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"arc-agi_{split}_challenges.json"
+        path.write_text(json.dumps({t.id: t.to_json(with_solutions=False) for t in tasks}))
+        if solutions:
+            answers = {t.id: [p.output.tolist() for p in t.test] for t in tasks}
+            (folder / f"arc-agi_{split}_solutions.json").write_text(json.dumps(answers))
+        return path
+
+    return write

@@ -29,6 +29,17 @@ class PuzzleSet:
         return len(self.questions)
 
 
+def generated_split(size: int, questions: np.ndarray, answers: np.ndarray, ratings, count: int,
+                    name: str) -> tuple[PuzzleSet, PuzzleSet]:
+    """A generator's rows as (train, test): the first `count` rows sourced `{name}-train`, the rest `{name}-test`."""
+    r = np.asarray(ratings, np.float32)
+
+    def part(sl: slice, split: str) -> PuzzleSet:
+        return PuzzleSet(size, questions[sl], answers[sl], r[sl], (f"{name}-{split}",) * len(questions[sl]))
+
+    return part(slice(0, count), "train"), part(slice(count, len(questions)), "test")
+
+
 @dataclass(frozen=True)
 class Rows:
     """The raw columns of a puzzle CSV; row numbers in errors are file lines (header = line 1)."""

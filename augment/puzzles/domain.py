@@ -12,6 +12,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import fields
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -46,12 +47,27 @@ def length_edges(values, bins: int = 8) -> list[float]:
     return [float(lo + k * step) for k in range(bins + 1)]
 
 
-class Sudoku:
-    name = "sudoku"
-    rating = "rating (mean solver guesses)"
+class Domain:
+    """What every domain shares: its CSV through its module's load_csv/save_csv, and tokens that are
+    its grid values unless it says otherwise."""
 
-    load = staticmethod(sudoku.load_csv)
-    save = staticmethod(sudoku.save_csv)
+    module: ModuleType
+
+    def load(self, path: str | Path) -> PuzzleSet:
+        return self.module.load_csv(path)
+
+    def save(self, path: str | Path, pset: PuzzleSet) -> None:
+        self.module.save_csv(path, pset)
+
+    def tokens(self, grids: np.ndarray) -> np.ndarray:
+        return np.asarray(grids, np.uint8)
+
+    def grids(self, tokens: np.ndarray) -> np.ndarray:
+        return np.asarray(tokens, np.uint8)
+
+
+class Sudoku(Domain):
+    name, module, rating = "sudoku", sudoku, "rating (mean solver guesses)"
     text = staticmethod(sudoku.format_grid)
 
     def vocab_size(self, size: int) -> int:
@@ -127,22 +143,12 @@ class Sudoku:
         return generate(_config(SudokuGenConfig, args, "sudoku"), workers=workers)
 
 
-class Maze:
-    name = "maze"
-    rating = "S-G distance (BFS steps)"
-
-    load = staticmethod(maze.load_csv)
-    save = staticmethod(maze.save_csv)
+class Maze(Domain):
+    name, module, rating = "maze", maze, "S-G distance (BFS steps)"
     text = staticmethod(maze.to_text)
 
     def vocab_size(self, size: int) -> int:
         return maze.VOCAB
-
-    def tokens(self, grids: np.ndarray) -> np.ndarray:
-        return np.asarray(grids, np.uint8)
-
-    def grids(self, tokens: np.ndarray) -> np.ndarray:
-        return np.asarray(tokens, np.uint8)
 
     def record_width(self, size: int) -> int:
         return 1

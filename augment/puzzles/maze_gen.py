@@ -19,7 +19,8 @@ import numpy as np
 from arc.errors import ArcError
 from augment.jit import KERNEL, njit
 from augment.puzzles.maze import GOAL, OPEN, START, WALL, MazeSet, _bfs, _mark_path
-from augment.puzzles.pool import in_order, worker_pool, workers_for
+from augment.puzzles.csvfile import generated_split
+from augment.puzzles.pool import Distinct, in_order, worker_pool, workers_for
 from augment.puzzles.rng import below, stream, uniform
 
 
@@ -173,9 +174,9 @@ def generate(cfg: MazeGenConfig, on_progress: Callable[[int], None] | None = Non
         raise ArcError(f"wall density range [{cfg.wall_min}, {cfg.wall_max}] must lie in [0, 1)")
     want = cfg.count + cfg.test_count
     t0 = time.perf_counter()
-    seen: set[bytes] = set()
+    distinct = Distinct(on_progress)
     qs, ans, lengths = [], [], []
-    attempts = duplicates = 0
+    attempts = 0
     index = 0
     n_workers = workers_for(workers, worth_it=not cfg.perfect and want > 50)
     with worker_pool(n_workers) as pool:
@@ -191,24 +192,11 @@ def generate(cfg: MazeGenConfig, on_progress: Callable[[int], None] | None = Non
                     f"steps after {attempts} layouts; lower --min-path (default {default_min_path(cfg.size, cfg.perfect)}) "
                     "or ask for fewer"
                 )
-            if d < 0:
-                continue
-            key = (q == WALL).tobytes()
-            if key in seen:
-                duplicates += 1
-                continue
-            seen.add(key)
-            qs.append(q)
-            ans.append(a)
-            lengths.append(d)
-            if on_progress:
-                on_progress(1)
+            if d >= 0 and distinct.new((q == WALL).tobytes()):
+                qs.append(q)
+                ans.append(a)
+                lengths.append(d)
         slots.close()
-    q, a, r = np.stack(qs), np.stack(ans), np.array(lengths, np.float32)
     name = f"gen-maze{cfg.size}{'-perfect' if cfg.perfect else ''}"
-
-    def part(sl: slice, split: str) -> MazeSet:
-        return MazeSet(cfg.size, q[sl], a[sl], r[sl], (f"{name}-{split}",) * len(q[sl]))
-
-    return MazeGenResult(part(slice(0, cfg.count), "train"), part(slice(cfg.count, want), "test"),
-                         attempts, duplicates, time.perf_counter() - t0, n_workers)
+    train, test = generated_split(cfg.size, np.stack(qs), np.stack(ans), lengths, cfg.count, name)
+    return MazeGenResult(train, test, attempts, distinct.duplicates, time.perf_counter() - t0, n_workers)

@@ -72,3 +72,22 @@ def in_order(fn: Callable[..., list], args: tuple, *, block: int, pool: Executor
     finally:
         for _, fut in pending:
             fut.cancel()
+
+
+class Distinct:
+    """Keeps a generator's rows distinct: `new(key)` is True the first time a key (a layout, a
+    puzzle's symmetry class) is seen, and counts the repeats; each new row is reported to `on_progress`."""
+
+    def __init__(self, on_progress: Callable[[int], None] | None = None):
+        self.seen: set[bytes] = set()
+        self.duplicates = 0
+        self.on_progress = on_progress
+
+    def new(self, key: bytes) -> bool:
+        if key in self.seen:
+            self.duplicates += 1
+            return False
+        self.seen.add(key)
+        if self.on_progress:
+            self.on_progress(1)
+        return True

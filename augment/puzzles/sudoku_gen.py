@@ -18,7 +18,8 @@ import numpy as np
 
 from arc.errors import ArcError
 from augment.jit import KERNEL, njit
-from augment.puzzles.pool import in_order, worker_pool, workers_for
+from augment.puzzles.csvfile import generated_split
+from augment.puzzles.pool import Distinct, in_order, worker_pool, workers_for
 from augment.puzzles.rng import below, shuffle, stream
 from augment.puzzles.sudoku import SudokuSet, line_perms, shape_of
 from augment.puzzles.sudoku_solve import _candidates, _rate, _search, _search_cand, geometry
@@ -288,8 +289,8 @@ def _draws(cfg: SudokuGenConfig, split: int, lo: int, hi: int) -> list[list[tupl
 def _collect(cfg: SudokuGenConfig, pool, on_progress) -> tuple[list, int, int]:
     """Draws in index order, deduplicated by canonical form across both splits."""
     hard = cfg.difficulty == "hard"
-    seen: set[bytes] = set()
-    attempts = duplicates = 0
+    distinct = Distinct(on_progress)
+    attempts = 0
     parts = []
     for split, want in ((0, cfg.count), (1, cfg.test_count)):
         puzzles: list[np.ndarray] = []
@@ -308,22 +309,17 @@ def _collect(cfg: SudokuGenConfig, pool, on_progress) -> tuple[list, int, int]:
                 index, found = next(draws)
                 index += 1
                 for p, r in found:
-                    key = canonical_key(p, cfg.size)
-                    if key in seen:
-                        duplicates += 1
+                    if not distinct.new(canonical_key(p, cfg.size)):
                         continue
-                    seen.add(key)
                     puzzles.append(p)
                     ratings.append(r)
-                    if on_progress:
-                        on_progress(1)
                     if len(puzzles) == want:
                         break
         finally:
             draws.close()
         attempts += index
         parts.append((puzzles, ratings))
-    return parts, attempts, duplicates
+    return parts, attempts, distinct.duplicates
 
 
 def generate(cfg: SudokuGenConfig, on_progress: Callable[[int], None] | None = None,
@@ -345,14 +341,9 @@ def generate(cfg: SudokuGenConfig, on_progress: Callable[[int], None] | None = N
     n_workers = workers_for(workers, worth_it=hard or (cfg.size == 9 and cfg.count + cfg.test_count > 200))
     with worker_pool(n_workers) as pool:
         parts, attempts, duplicates = _collect(cfg, pool, on_progress)
-    name = f"gen{cfg.size}-{cfg.difficulty}"
-
-
-    def part(puzzles: list[np.ndarray], ratings: list[float], split: str) -> SudokuSet:
-        cells = shape_of(cfg.size).cells
-        q = np.stack(puzzles) if puzzles else np.zeros((0, cells), np.uint8)
-        a = np.stack([_solve(p, cfg.size) for p in puzzles]) if puzzles else np.zeros((0, cells), np.uint8)
-        return SudokuSet(cfg.size, q, a, np.array(ratings, np.float32), (f"{name}-{split}",) * len(puzzles))
-
-    return SudokuGenResult(part(*parts[0], "train"), part(*parts[1], "test"), attempts, duplicates,
-                           time.perf_counter() - t0, n_workers)
+    (train_q, train_r), (test_q, test_r) = parts
+    puzzles, cells = train_q + test_q, shape_of(cfg.size).cells
+    q = np.stack(puzzles) if puzzles else np.zeros((0, cells), np.uint8)
+    a = np.stack([_solve(p, cfg.size) for p in puzzles]) if puzzles else np.zeros((0, cells), np.uint8)
+    train, test = generated_split(cfg.size, q, a, train_r + test_r, len(train_q), f"gen{cfg.size}-{cfg.difficulty}")
+    return SudokuGenResult(train, test, attempts, duplicates, time.perf_counter() - t0, n_workers)

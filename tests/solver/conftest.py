@@ -38,14 +38,6 @@ class FakeTRM(torch.nn.Module):
         return y, z, logits, halt_logit
 
 
-def _halting_source(n=23, seed=0):
-    """`n` random rows for FakeTRM, each halting at its puzzle id (1..8, some beyond max_steps); (source, halt_at)."""
-    rng = np.random.default_rng(seed)
-    inputs = rng.integers(0, V, (n, L)).astype(np.uint8)
-    halt_at = rng.integers(1, 9, n).astype(np.int32)
-    return ArraySource(inputs, inputs.copy(), halt_at, vocab_size=V, num_puzzles=9), halt_at
-
-
 @pytest.fixture(scope="session")
 def fake_trm():
     """The FakeTRM class: `fake_trm(max_steps=6)`."""
@@ -54,5 +46,13 @@ def fake_trm():
 
 @pytest.fixture(scope="session")
 def halting_source():
-    """`halting_source(n=23, seed=0)` -> (source, halt_at) for FakeTRM."""
-    return _halting_source
+    """`halting_source(n=23, seed=0)` -> (source, halt_at): random rows for FakeTRM, each halting at its
+    puzzle id (1..8, some beyond max_steps)."""
+
+    def make(n=23, seed=0):
+        rng = np.random.default_rng(seed)
+        inputs = rng.integers(0, V, (n, L)).astype(np.uint8)
+        halt_at = rng.integers(1, 9, n).astype(np.int32)
+        return ArraySource(inputs, inputs.copy(), halt_at, vocab_size=V, num_puzzles=9), halt_at
+
+    return make

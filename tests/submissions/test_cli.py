@@ -32,10 +32,17 @@ def _entry(a1, a2=((0,),)):
 PARTIAL = {"aa000001": [_entry([[4]])], "bb000002": [_entry([[9]], [[6]]), _entry([[8]])]}
 
 
-def test_validate_accepts_and_rejects(tmp_path, cli, write_challenges):
-    ch, _ = _kaggle_pair(write_challenges, tmp_path)
+@pytest.fixture
+def partial(tmp_path, write_challenges):
+    """(challenges, solutions, submission): PAIR as Kaggle files and PARTIAL as tmp_path/submission.json."""
+    ch, sol = _kaggle_pair(write_challenges, tmp_path)
     sub = tmp_path / "submission.json"
     sub.write_text(json.dumps(PARTIAL))
+    return ch, sol, sub
+
+
+def test_validate_accepts_and_rejects(tmp_path, cli, partial):
+    ch, _, sub = partial
     r = cli("validate", sub, "--challenges", ch)
     assert r.exit_code == 0, r.output
     assert "ok:" in r.stdout and "2 tasks" in r.stdout and "3 test inputs" in r.stdout
@@ -64,10 +71,8 @@ def test_bad_json_is_one_line_error_without_traceback(tmp_path, cli, write_chall
         assert "Traceback" not in r.output and isinstance(r.exception, SystemExit)
 
 
-def test_score_table_and_json(tmp_path, cli, write_challenges):
-    ch, sol = _kaggle_pair(write_challenges, tmp_path)
-    sub = tmp_path / "submission.json"
-    sub.write_text(json.dumps(PARTIAL))
+def test_score_table_and_json(tmp_path, cli, partial):
+    ch, sol, sub = partial
     r = cli("score", sub, "--solutions", ch)
     assert r.exit_code == 0, r.output
     assert "0.6667" in r.stdout and "2/3 test outputs" in r.stdout
@@ -81,10 +86,8 @@ def test_score_table_and_json(tmp_path, cli, write_challenges):
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_per_task_table(tmp_path, suffix, cli, write_challenges):
-    ch, _ = _kaggle_pair(write_challenges, tmp_path)
-    sub = tmp_path / "submission.json"
-    sub.write_text(json.dumps(PARTIAL))
+def test_per_task_table(tmp_path, suffix, cli, partial):
+    ch, _, sub = partial
     out = tmp_path / f"rows{suffix}"
     r = cli("score", sub, "--solutions", ch, "--per-task", out)
     assert r.exit_code == 0, r.output
@@ -92,10 +95,8 @@ def test_per_task_table(tmp_path, suffix, cli, write_challenges):
     assert frame.rows() == [("aa000001", 1, 1, 1.0, True), ("bb000002", 2, 1, 0.5, False)]
 
 
-def test_per_task_bad_extension(tmp_path, cli, write_challenges):
-    ch, _ = _kaggle_pair(write_challenges, tmp_path)
-    sub = tmp_path / "submission.json"
-    sub.write_text(json.dumps(PARTIAL))
+def test_per_task_bad_extension(tmp_path, cli, partial):
+    ch, _, sub = partial
     r = cli("score", sub, "--solutions", ch, "--per-task", tmp_path / "rows.txt")
     assert r.exit_code == 1 and "rows.txt: --per-task writes .csv or .parquet" in r.stderr
     assert not (tmp_path / "rows.txt").exists()
