@@ -25,6 +25,37 @@ class ModelConfig:
     rope_theta: float = 10000.0
     rms_eps: float = 1e-5
     halt_exploration: float = 0.1  # probability a slot is forced to a random minimum of steps
+    # ---- variants beyond TRM (the Universal Reasoning Model, arXiv 2512.14693; README "Variants") ----
+    # "trm": y and z, a recursion = n_latent calls z <- net(z + y + x) and one y <- net(y + z);
+    # "urm": one state h (carried as y), a recursion = n_latent calls h <- net(h + x) (URM's loop:
+    # n_latent = its L_cycles, n_recursions = its H_cycles; it trains 4 layers, H 2, L 6)
+    recursion: Literal["trm", "urm"] = "trm"
+    # network calls at the END of each supervision step that backpropagate; the calls before run
+    # without gradients (truncated backprop through loops). 0 = the last recursion's calls (TRM's
+    # "T-1 recursions without gradients", URM's "first H-1 cycles forward-only"); the total
+    # (n_recursions x calls per recursion) = full backprop through the step
+    grad_calls: int = 0
+    # > 0: ConvSwiGLU (URM): the feed-forward's gated features pass a depthwise convolution over the
+    # sequence of this many taps (padding k//2, first L outputs kept; k=2 mixes each position with the
+    # one before) and a SiLU before the down projection; 0 = TRM's plain SwiGLU
+    conv_kernel: int = 0
+
+    def calls_per_recursion(self) -> int:
+        """Network calls in one recursion: n latent updates (+ the answer update under "trm")."""
+        return self.n_latent + (1 if self.recursion == "trm" else 0)
+
+    def validate(self) -> list[str]:
+        """Sentences for values the model cannot run (the config loader reports them)."""
+        problems = []
+        total = self.n_recursions * self.calls_per_recursion()
+        if self.recursion not in ("trm", "urm"):
+            problems.append(f"model.recursion = {self.recursion!r}; valid: 'trm' or 'urm'")
+        elif not 0 <= self.grad_calls <= total:
+            problems.append(f"model.grad_calls = {self.grad_calls}; valid: 0 (the last recursion) to {total} "
+                            f"(every call of a supervision step: n_recursions x calls per recursion)")
+        if self.conv_kernel < 0:
+            problems.append(f"model.conv_kernel = {self.conv_kernel}; valid: 0 (plain SwiGLU) or a kernel size >= 1")
+        return problems
 
 
 @dataclass(frozen=True)
@@ -46,6 +77,13 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.95)
     weight_decay: float = 0.1
     optimizer: Literal["adam_atan2", "adamw"] = "adam_atan2"
+    # Muon (torch.optim.Muon: momentum 0.95, Nesterov, Newton-Schulz orthogonalised updates, lr scaled
+    # by 0.2 sqrt(max(rows, cols)) to match AdamW's update size, as URM's) for 2-D weights; every other
+    # parameter stays with `optimizer`. "off" = none (TRM); "trunk" = the blocks' 2-D weights (attention,
+    # feed-forward, sequence mixer); "matrices" = every 2-D parameter (+ token embedding, output and
+    # halting heads: URM's split for ARC-AGI-2)
+    muon: Literal["off", "trunk", "matrices"] = "off"
+    muon_lr: float = 0.0  # Muon's base rate (before the shape scaling), on lr's schedule; 0 = lr (URM's)
     puzzle_lr: float = 1e-2
     puzzle_weight_decay: float = 0.1
     ema: float = 0.999  # 0 disables

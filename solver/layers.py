@@ -153,12 +153,45 @@ class SequenceMLP(nn.Module):
 class Block(nn.Module):
     """Post-norm block: h = norm(h + mixer(h)); h = norm(h + swiglu(h))."""
 
-    def __init__(self, mixer: nn.Module, hidden: int, expansion: float, eps: float):
+    def __init__(self, mixer: nn.Module, hidden: int, expansion: float, eps: float, mlp: nn.Module | None = None):
         super().__init__()
         self.mixer = mixer
-        self.mlp = SwiGLU(hidden, expansion)
+        self.mlp = SwiGLU(hidden, expansion) if mlp is None else mlp  # another feed-forward: ConvSwiGLU
         self.eps = eps
 
     def forward(self, h: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
         h = rms_norm(h + self.mixer(h, rotary), self.eps)
         return rms_norm(h + self.mlp(h), self.eps)
+
+
+class DepthwiseConv(nn.Conv1d):
+    """A per-channel convolution over the sequence, (B, C, S) -> (B, C, S): padding k//2 on both
+    sides and the first S outputs kept, so output t reads inputs t - k//2 .. t - k//2 + k - 1."""
+
+    def __init__(self, channels: int, kernel: int):
+        super().__init__(channels, channels, kernel, padding=kernel // 2, groups=channels, bias=True)
+
+    def init(self, generator: torch.Generator | None) -> None:
+        # torch's Conv1d default (uniform +-1/sqrt(fan_in), fan_in = k taps), drawn from our generator
+        bound = 1 / math.sqrt(self.kernel_size[0])
+        self.weight.uniform_(-bound, bound, generator=generator)
+        self.bias.uniform_(-bound, bound, generator=generator)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return super().forward(h)[..., : h.shape[-1]]
+
+
+class ConvSwiGLU(nn.Module):
+    """URM's feed-forward: down(silu(conv(silu(gate) * up))), a depthwise convolution of `kernel`
+    taps over the sequence between the gate and the down projection (local mixing, no new matmul)."""
+
+    def __init__(self, width: int, expansion: float, kernel: int):
+        super().__init__()
+        inner = swiglu_inner(width, expansion)
+        self.gate_up = Linear(width, 2 * inner)
+        self.conv = DepthwiseConv(inner, kernel)
+        self.down = Linear(inner, width)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, S, width) -> (B, S, width)
+        gated = glu(self.gate_up(h)).transpose(1, 2)  # (B, inner, S): channels first for conv1d
+        return self.down(F.silu(self.conv(gated)).transpose(1, 2))

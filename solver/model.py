@@ -6,6 +6,9 @@
 which together are one recursion; a supervision step runs T recursions, the first T-1 without
 gradients. x is the embedded question (puzzle embedding prepended), y the embedded current answer,
 z the latent state. The caller (trainer, predictor) owns the carries, halting and refill.
+Variants of the Universal Reasoning Model (URM, arXiv 2512.14693) are config fields with TRM as the
+default: model.recursion = "urm" (one state, h <- net(h + x)), model.grad_calls (how many calls at
+the end of a step backpropagate), model.conv_kernel (ConvSwiGLU feed-forward).
 
 Shapes: B examples, L = seq_len answer tokens, P = puzzle_emb_len prepended positions, H = hidden,
 V = vocab_size. x, y and z are all (B, P+L, H); the heads read y: logits from its L token
@@ -14,6 +17,7 @@ positions, the halting logit from position 0.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import NamedTuple
 
@@ -21,7 +25,7 @@ import torch
 from torch import nn
 
 from solver.config import ModelConfig
-from solver.layers import Attention, Block, Linear, Rotary, SequenceMLP, trunc_normal_
+from solver.layers import Attention, Block, ConvSwiGLU, DepthwiseConv, Linear, Rotary, SequenceMLP, trunc_normal_
 from solver.puzzle_emb import PuzzleEmbedding
 
 HALT_BIAS_INIT = -5.0  # sigmoid(-5) ~ 0.007: nothing halts before the head has learned
@@ -50,6 +54,11 @@ class TRM(nn.Module):
             raise ValueError(f"pos_encoding must be 'rope', 'learned' or 'none', got {cfg.pos_encoding!r}")
         if cfg.n_recursions < 1 or cfg.n_latent < 1:
             raise ValueError(f"n_recursions and n_latent must be >= 1, got {cfg.n_recursions}, {cfg.n_latent}")
+        if cfg.validate():
+            raise ValueError("; ".join(cfg.validate()))
+        # truncated backprop: the first `free_calls` network calls of a step run without gradients
+        per = cfg.calls_per_recursion()
+        self.free_calls = cfg.n_recursions * per - (cfg.grad_calls or per)
 
         self.embed_scale = math.sqrt(h)
         self.tokens = nn.Embedding(cfg.vocab_size, h)
@@ -66,7 +75,10 @@ class TRM(nn.Module):
                 return Attention(h, cfg.heads)
             return SequenceMLP(self.positions, cfg.expansion)
 
-        self.blocks = nn.ModuleList(Block(mixer(), h, cfg.expansion, cfg.rms_eps) for _ in range(cfg.layers))
+        def feed_forward() -> nn.Module | None:
+            return ConvSwiGLU(h, cfg.expansion, cfg.conv_kernel) if cfg.conv_kernel else None
+
+        self.blocks = nn.ModuleList(Block(mixer(), h, cfg.expansion, cfg.rms_eps, feed_forward()) for _ in range(cfg.layers))
         self.lm_head = Linear(h, cfg.vocab_size)
         self.halt_head = Linear(h, 1, bias=True)
         # the starting y and z: fixed random vectors, never trained, broadcast to every position
@@ -89,6 +101,10 @@ class TRM(nn.Module):
         trunc_normal_(self.y_init, 1.0, generator)
         trunc_normal_(self.z_init, 1.0, generator)
         self.puzzle_emb.reset_parameters()
+        # ConvSwiGLU's convolutions draw last: every other weight starts as the plain model's does
+        for m in self.modules():
+            if isinstance(m, DepthwiseConv):
+                m.init(generator)
 
     def embed(self, inputs: torch.Tensor, puzzle_ids: torch.Tensor) -> torch.Tensor:
         """x (B, P+L, H): puzzle vector at position 0, zeros at 1..P-1, then the tokens; times sqrt(H)."""
@@ -127,25 +143,42 @@ class TRM(nn.Module):
             h = block(h, rotary)
         return h
 
-    def recursion(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """n latent updates z <- net(z + y + x), then the answer update y <- net(y + z)."""
+    def recursion(
+        self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, free: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """n latent updates z <- net(z + y + x), then the answer update y <- net(y + z); under
+        recursion "urm", n updates of the one state h <- net(h + x) (h is y; z passes through).
+        The first `free` calls run without gradients."""
+        def grad(i: int):
+            return torch.no_grad() if i < free else contextlib.nullcontext()
+
+        if self.cfg.recursion == "urm":
+            for i in range(self.cfg.n_latent):
+                with grad(i):
+                    y = self.net(y, x)
+            return y, z
         y_x = y + x  # y is fixed during the latent updates: add it to x once
-        for _ in range(self.cfg.n_latent):
-            z = self.net(z, y_x)
-        y = self.net(y, z)
+        for i in range(self.cfg.n_latent):
+            with grad(i):
+                z = self.net(z, y_x)
+        y = self.net(y, z)  # free < calls per recursion: the answer update always backpropagates
         return y, z
 
     def step(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> Step:
         """One supervision step on x, y, z (each (B, P+L, H)) -> `Step(y, z, logits, halt_logit)`.
 
-        T-1 recursions without gradients, the last with full backprop through its n+1 calls.
+        T-1 recursions without gradients, the last with full backprop through its n+1 calls (by
+        default; model.grad_calls sets how many calls at the end backpropagate).
         (y, z) come back un-detached; the caller detaches them before the next step.
         """
         y, z = y.to(x.dtype), z.to(x.dtype)
+        per = self.cfg.calls_per_recursion()
+        free_recursions = self.free_calls // per
         with torch.no_grad():
-            for _ in range(self.cfg.n_recursions - 1):
+            for _ in range(free_recursions):
                 y, z = self.recursion(x, y, z)
-        y, z = self.recursion(x, y, z)
+        for r in range(free_recursions, self.cfg.n_recursions):
+            y, z = self.recursion(x, y, z, free=self.free_calls - r * per)
         logits = self.lm_head(y[:, self.cfg.puzzle_emb_len :]).float()  # (B, L, V)
         halt_logit = self.halt_head(y[:, 0]).float().squeeze(-1)  # (B,)
         return Step(y, z, logits, halt_logit)

@@ -1,12 +1,14 @@
 """Optimizers and schedule: AdamATan2 in plain torch (foreach ops, no compiled extension), AdamW as
-an option, sign-SGD for the sparse puzzle table, and warm-up then constant or cosine."""
+an option, Muon for 2-D weights as an option (URM), sign-SGD for the sparse puzzle table, and
+warm-up then constant or cosine."""
 
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Any, Iterable
 
 import torch
+from torch import nn
 
 from solver.config import TrainConfig
 
@@ -72,13 +74,74 @@ class AdamATan2(torch.optim.Optimizer):
 
 
 def make_optimizer(params: Iterable[torch.Tensor], cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The dense optimizer cfg.optimizer names, at cfg.lr / cfg.betas / cfg.weight_decay."""
+    """The optimizer cfg.optimizer names, at cfg.lr / cfg.betas / cfg.weight_decay (see make_dense_optimizer)."""
     params = list(params)
     if cfg.optimizer == "adam_atan2":
         return AdamATan2(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, foreach=True)
     raise ValueError(f"optimizer must be 'adam_atan2' or 'adamw', got {cfg.optimizer!r}")
+
+
+class SplitOptimizer:
+    """Several optimizers over disjoint parameters, stepped as one (Muon for matrices + the rest).
+
+    param_groups lists every part's groups, so `set_lr` reaches all; the state dict holds each part's."""
+
+    def __init__(self, *parts: torch.optim.Optimizer):
+        self.parts = parts
+
+    @property
+    def param_groups(self) -> list[dict]:
+        return [g for part in self.parts for g in part.param_groups]
+
+    def step(self) -> None:
+        for part in self.parts:
+            part.step()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for part in self.parts:
+            part.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"parts": [part.state_dict() for part in self.parts]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if len(state.get("parts", ())) != len(self.parts):
+            raise ValueError(f"optimizer state has {len(state.get('parts', ()))} parts, this optimizer {len(self.parts)} "
+                             "(train.muon changed under the run?)")
+        for part, s in zip(self.parts, state["parts"]):
+            part.load_state_dict(s)
+
+
+MUON_SPLITS = ("off", "trunk", "matrices")
+
+
+def muon_parameters(model: nn.Module, split: str) -> list[torch.Tensor]:
+    """The parameters Muon takes under train.muon = `split`: the blocks' 2-D weights ("trunk"),
+    every 2-D parameter ("matrices", URM's), or none ("off")."""
+    if split not in MUON_SPLITS:
+        raise ValueError(f"muon must be one of {MUON_SPLITS}, got {split!r}")
+    if split == "off":
+        return []
+    scope = model.blocks if split == "trunk" else model
+    return [p for p in scope.parameters() if p.requires_grad and p.ndim == 2]
+
+
+def make_dense_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer | SplitOptimizer:
+    """The optimizer of `model`'s trainable weights: cfg.optimizer for all of them, or Muon for the
+    cfg.muon split and cfg.optimizer for the rest (one object either way)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    matrices = muon_parameters(model, cfg.muon)
+    if not matrices:
+        return make_optimizer(params, cfg)
+    taken = {id(p) for p in matrices}
+    rest = make_optimizer([p for p in params if id(p) not in taken], cfg)
+    muon = torch.optim.Muon(matrices, lr=cfg.lr, weight_decay=cfg.weight_decay, adjust_lr_fn="match_rms_adamw")
+    if cfg.muon_lr and cfg.lr:
+        for group in muon.param_groups:
+            group["lr_scale"] = cfg.muon_lr / cfg.lr  # set_lr keeps Muon's rate on lr's schedule
+    return SplitOptimizer(muon, rest)
 
 
 def lr_at(step: int, cfg: TrainConfig, base: float | None = None) -> float:
@@ -100,10 +163,10 @@ def lr_at(step: int, cfg: TrainConfig, base: float | None = None) -> float:
     return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """Set every param group's learning rate."""
+def set_lr(optimizer: torch.optim.Optimizer | SplitOptimizer, lr: float) -> None:
+    """Set every param group's learning rate (times the group's `lr_scale`, if it has one)."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group["lr_scale"] if "lr_scale" in group else lr
 
 
 @torch.no_grad()

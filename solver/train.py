@@ -35,7 +35,7 @@ from solver.halting import halts
 from solver.losses import LossTerms, trm_loss
 from solver.memory import resolve_micro_batch
 from solver.model import TRM
-from solver.optim import lr_at, make_optimizer, set_lr, sign_sgd_update
+from solver.optim import lr_at, make_dense_optimizer, set_lr, sign_sgd_update
 from solver.sampler import derive_seed, make_sampler
 
 Metrics = Callable[[dict[str, Any]], None]
@@ -120,7 +120,7 @@ class Trainer:
             ids = [runtime.device] if runtime.is_gpu else None
             self.ddp = DistributedDataParallel(self.model, device_ids=ids, gradient_as_bucket_view=True, **_NO_BUFFER_SYNC)
         self.forward = torch.compile(self.ddp) if train_cfg.compile else self.ddp
-        self.optimizer = make_optimizer([p for p in self.model.parameters() if p.requires_grad], train_cfg)
+        self.optimizer = make_dense_optimizer(self.model, train_cfg)  # Muon for matrices when train.muon says
         self.ema = EMA(self.model, train_cfg.ema) if train_cfg.ema > 0 else None
         self.sampler = make_sampler(source, train_cfg.sampling, train_cfg.seed, group_weights)
         self.step_count = 0
