@@ -1,5 +1,6 @@
 """`arc-pipeline bench learn`: the TRM against the same network without recursion on generated
-6x6 Sudoku (2x3 boxes, random minimal puzzles, 1k train / 1k held out), equal wall-clock each.
+6x6 Sudoku (2x3 boxes, random minimal puzzles, 1k train / 1k held out), equal wall-clock each;
+`--variants` picks other networks of VARIANTS (URM and each of its parts alone) to run beside them.
 
 The TRM runs n latent updates and T recursions per supervision step, with deep supervision and
 ACT; the baseline is the same network (same parameter count) run once: n = T = N_sup = 1. Both
@@ -46,8 +47,9 @@ class LearnConfig:
     curve_points: int = 8
     curve_examples: int = 250
     threads: int = 1  # torch intra-op threads per network; 0 = torch's default
-    parallel: bool = True  # train both networks at once, one process (and core) each
+    parallel: bool = True  # train the networks at once, one process each
     device: str = "cpu"
+    variants: str = "trm,baseline"  # comma-separated names of VARIANTS
 
 
 def configs(cfg: LearnConfig, vocab_size: int, seq_len: int):
@@ -59,13 +61,12 @@ def configs(cfg: LearnConfig, vocab_size: int, seq_len: int):
         n_latent=cfg.n_latent, n_recursions=cfg.n_recursions, max_steps=cfg.max_steps, mixer=cfg.mixer,
         pos_encoding="none" if cfg.mixer == "mlp" else "rope", puzzle_emb_len=1, halt_exploration=cfg.halt_exploration,
     )
-    baseline = replace(trm, n_latent=1, n_recursions=1, max_steps=1, halt_exploration=0.0)
     train = TrainConfig(
         global_batch=cfg.batch, steps=10**9, lr=cfg.lr, lr_warmup=cfg.lr_warmup, weight_decay=cfg.weight_decay,
         puzzle_lr=1e-3, puzzle_weight_decay=cfg.weight_decay, ema=cfg.ema, seed=cfg.seed, device=cfg.device,
         checkpoint_every=0, keep_checkpoints=1, log_every=50,
     )
-    return trm, baseline, train
+    return trm, VARIANTS["baseline"][1](trm, train)[0], train
 
 
 def sudoku_sources(cfg: LearnConfig):
@@ -102,11 +103,40 @@ def train_curve(name: str, mcfg, tcfg, cfg: LearnConfig, train_src, test_src, ou
             "train_minutes": round(spent / 60, 3), "parameters": count_parameters(model), "curve": curve}
 
 
-NETWORKS = ("trm", "baseline")
+def _urm_loop(m):
+    # URM's layer count and loop (4 layers; H_cycles 2, L_cycles 6 on one state), the rest TRM's
+    return replace(m, recursion="urm", layers=4, n_recursions=2, n_latent=6)
+
+
+# name -> (what it is, (TRM model config, train config) -> (model config, train config)); README "Variants"
+VARIANTS: dict[str, tuple[str, Callable]] = {
+    "trm": ("TRM (the bench's setting)", lambda m, t: (m, t)),
+    "baseline": ("the same network without recursion (n = T = N_sup = 1)",
+                 lambda m, t: (replace(m, n_latent=1, n_recursions=1, max_steps=1, halt_exploration=0.0), t)),
+    "urm": ("URM: its loop + ConvSwiGLU (k 2) + its truncation (first H-1 cycles forward-only)",
+            lambda m, t: (replace(_urm_loop(m), conv_kernel=2), t)),
+    "urm_loop": ("URM's 4 layers and H 2 x L 6 loop on one state, plain SwiGLU", lambda m, t: (_urm_loop(m), t)),
+    "conv": ("TRM + ConvSwiGLU (kernel 2)", lambda m, t: (replace(m, conv_kernel=2), t)),
+    "full_backprop": ("TRM with truncation off (every call of a step backpropagates)",
+                      lambda m, t: (replace(m, grad_calls=m.n_recursions * m.calls_per_recursion()), t)),
+    "muon": ("TRM + Muon for every 2-D weight (URM's ARC-AGI-2 split), AdamATan2 for the rest",
+             lambda m, t: (m, replace(t, muon="matrices"))),
+}
+
+
+def variant_names(cfg: LearnConfig) -> tuple[str, ...]:
+    """The VARIANTS cfg.variants names, in its order; an unknown name is refused with the valid ones."""
+    from arc.errors import ArcError
+
+    names = tuple(n.strip() for n in cfg.variants.split(",") if n.strip())
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown or not names or len(set(names)) != len(names):
+        raise ArcError(f"bench learn --variants {cfg.variants!r}: give distinct names from {', '.join(VARIANTS)}")
+    return names
 
 
 def train_one(name: str, cfg: LearnConfig, out: Path, on_point: Point | None = None) -> dict:
-    """Generate the data (deterministic from the seed) and train one of NETWORKS."""
+    """Generate the data (deterministic from the seed) and train the network VARIANTS[name] describes."""
     import torch
 
     from solver.device import setup_runtime
@@ -114,8 +144,8 @@ def train_one(name: str, cfg: LearnConfig, out: Path, on_point: Point | None = N
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     train_src, test_src = sudoku_sources(cfg)
-    trm_cfg, base_cfg, tcfg = configs(cfg, train_src.vocab_size, train_src.seq_len)
-    mcfg = trm_cfg if name == "trm" else base_cfg
+    trm_cfg, _, tcfg = configs(cfg, train_src.vocab_size, train_src.seq_len)
+    mcfg, tcfg = VARIANTS[name][1](trm_cfg, tcfg)
     return train_curve(name, mcfg, tcfg, cfg, train_src, test_src, out, setup_runtime(cfg.device), on_point)
 
 
@@ -133,12 +163,13 @@ def _run_parallel(cfg: LearnConfig, out: Path, on_point: Point | None) -> dict[s
 
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_child, args=(name, cfg, out, queue), daemon=True) for name in NETWORKS]
+    names = variant_names(cfg)
+    procs = [ctx.Process(target=_child, args=(name, cfg, out, queue), daemon=True) for name in names]
     for p in procs:
         p.start()
     results: dict[str, dict] = {}
     try:
-        while len(results) < len(NETWORKS):
+        while len(results) < len(names):
             kind, name, payload = queue.get()
             if kind == "point" and on_point is not None:
                 on_point(name, payload)
@@ -148,25 +179,30 @@ def _run_parallel(cfg: LearnConfig, out: Path, on_point: Point | None) -> dict[s
                 raise click.ClickException(f"bench learn: training {name} failed: {payload}")
     finally:
         for p in procs:
-            p.join(timeout=5 if len(results) == len(NETWORKS) else 0.1)
+            p.join(timeout=5 if len(results) == len(names) else 0.1)
             if p.is_alive():
                 p.terminate()
     return results
 
 
 def run(cfg: LearnConfig, out: Path, on_point: Point | None = None) -> dict:
-    """Train both networks (side by side, one core each, or one after the other); the figures."""
+    """Train the networks (side by side, one process each, or one after the other); the figures:
+    each network's under its name, and `exact` / `baseline_exact` for trm / baseline when run."""
     import torch
 
     t0 = time.perf_counter()
+    names = variant_names(cfg)
     if cfg.parallel:
         res = _run_parallel(cfg, out, on_point)
     else:
-        res = {name: train_one(name, cfg, out, on_point) for name in NETWORKS}
+        res = {name: train_one(name, cfg, out, on_point) for name in names}
+    figures = {"exact": res["trm"]["exact"]} if "trm" in res else {}
+    if "baseline" in res:
+        figures["baseline_exact"] = res["baseline"]["exact"]
     return {
-        "exact": res["trm"]["exact"], "baseline_exact": res["baseline"]["exact"], "minutes": cfg.minutes,
-        "trm": res["trm"], "baseline": res["baseline"], "config": asdict(cfg),
-        "threads": cfg.threads or torch.get_num_threads(), "total_minutes": round((time.perf_counter() - t0) / 60, 2),
+        **figures, "minutes": cfg.minutes, **{name: res[name] for name in names}, "variants": list(names),
+        "config": asdict(cfg), "threads": cfg.threads or torch.get_num_threads(),
+        "total_minutes": round((time.perf_counter() - t0) / 60, 2),
     }
 
 
@@ -177,14 +213,18 @@ def run(cfg: LearnConfig, out: Path, on_point: Point | None = None) -> dict:
 @click.option("--points", type=int, default=8, show_default=True, help="Learning-curve points per network.")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads per network (0 = torch's default).")
 @click.option("--sequential", is_flag=True, help="Train the networks one after the other instead of side by side.")
+@click.option("--variants", default="trm,baseline", show_default=True,
+              help="Comma-separated networks: trm, baseline, urm, urm_loop, conv, full_backprop, muon.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Keep checkpoints and metrics here.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a LearnConfig field (e.g. hidden=128).")
-def cmd(minutes: float, as_json: bool, seed: int, points: int, threads: int, sequential: bool, out: Path | None,
-        overrides: tuple[str, ...]) -> None:
-    """TRM vs the same network without recursion on generated 6x6 Sudoku, equal wall-clock."""
+def cmd(minutes: float, as_json: bool, seed: int, points: int, threads: int, sequential: bool, variants: str,
+        out: Path | None, overrides: tuple[str, ...]) -> None:
+    """TRM vs the same network without recursion (or other --variants) on generated 6x6 Sudoku, equal wall-clock."""
     from pipeline import ui
 
-    cfg = _with_overrides(LearnConfig(minutes=minutes, seed=seed, curve_points=points, threads=threads, parallel=not sequential), overrides)
+    cfg = _with_overrides(LearnConfig(minutes=minutes, seed=seed, curve_points=points, threads=threads, parallel=not sequential,
+                                      variants=variants), overrides)
+    variant_names(cfg)  # refuse a misspelt name before any training
 
     def show(name: str, p: dict) -> None:
         if not as_json:
@@ -196,11 +236,10 @@ def cmd(minutes: float, as_json: bool, seed: int, points: int, threads: int, seq
     if as_json:
         ui.raw(json.dumps(result))
         return
-    t, b = result["trm"], result["baseline"]
     ui.table(f"6x6 Sudoku, {cfg.train_count} train / {cfg.test_count} held out, {minutes:g} min each",
              ["network", "params", "steps", "held-out exact", "exact (halted)", "token acc"],
-             [["TRM", t["parameters"], t["steps"], f"{t['exact']:.3f}", f"{t['exact_halted']:.3f}", f"{t['token_accuracy']:.3f}"],
-              ["no recursion", b["parameters"], b["steps"], f"{b['exact']:.3f}", f"{b['exact_halted']:.3f}", f"{b['token_accuracy']:.3f}"]])
+             [[name, r["parameters"], r["steps"], f"{r['exact']:.3f}", f"{r['exact_halted']:.3f}", f"{r['token_accuracy']:.3f}"]
+              for name, r in ((n, result[n]) for n in result["variants"])])
 
 
 def _with_overrides(cfg: LearnConfig, overrides: tuple[str, ...]) -> LearnConfig:
