@@ -47,3 +47,29 @@ def test_bench_learn_json_at_toy_size(tmp_path):
     assert len(out["trm"]["exact_by_step"]) == 2 and len(out["baseline"]["exact_by_step"]) == 1
     assert out["trm"]["steps"] > 0 and len(out["trm"]["curve"]) == 1
     assert (tmp_path / "trm" / "metrics.jsonl").is_file() and (tmp_path / "baseline" / "checkpoints" / "latest").is_file()
+
+
+def test_bench_learn_variants_change_only_their_part():
+    from arc.errors import ArcError
+    from pipeline.bench.learn import VARIANTS, LearnConfig, configs, variant_names
+
+    trm, _, tcfg = configs(LearnConfig(), vocab_size=8, seq_len=36)
+
+    def changed(name):
+        m, t = VARIANTS[name][1](trm, tcfg)
+        return ({k for k in vars(trm) if getattr(m, k) != getattr(trm, k)},
+                {k for k in vars(tcfg) if getattr(t, k) != getattr(tcfg, k)})
+
+    loop = {"recursion", "layers", "n_latent"}  # the bench's T is 2 already: URM's H_cycles
+    m = VARIANTS["urm"][1](trm, tcfg)[0]
+    assert (m.layers, m.n_recursions, m.n_latent, m.conv_kernel, m.grad_calls) == (4, 2, 6, 2, 0)
+    assert changed("trm") == (set(), set())
+    assert changed("urm") == (loop | {"conv_kernel"}, set())
+    assert changed("urm_loop") == (loop, set())
+    assert changed("conv") == ({"conv_kernel"}, set())
+    assert changed("full_backprop") == ({"grad_calls"}, set())
+    assert changed("muon") == (set(), {"muon"})
+    assert variant_names(LearnConfig(variants="trm, urm")) == ("trm", "urm")
+    for bad in ("trm,hrm", "", "trm,trm"):
+        with pytest.raises(ArcError, match="variants"):
+            variant_names(LearnConfig(variants=bad))
