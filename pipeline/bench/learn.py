@@ -79,15 +79,20 @@ def sudoku_sources(cfg: LearnConfig):
 
 
 def train_curve(name: str, mcfg, tcfg, cfg: LearnConfig, train_src, test_src, out: Path, runtime, on_point: Point | None) -> dict:
-    """Train `mcfg` for cfg.minutes in cfg.curve_points slices; evaluate after each; then in full."""
+    """Train `mcfg` for cfg.minutes in cfg.curve_points slices; evaluate after each; then in full.
+
+    The slices stop when cfg.minutes are spent (their evaluations included), so a network whose steps
+    or evaluations are slow ends at the same wall-clock as the others, with fewer curve points."""
     from solver import checkpoint as ckpt
     from solver.model import count_parameters
     from solver.train import evaluate, train
 
-    slice_s = cfg.minutes * 60 / cfg.curve_points
+    budget_s = cfg.minutes * 60
+    slice_s = budget_s / cfg.curve_points
     curve, spent, res = [], 0.0, None
-    for _ in range(cfg.curve_points):
-        res = train(mcfg, replace(tcfg, time_budget_s=slice_s), train_src, out / name / "checkpoints", val_source=test_src,
+    while res is None or (len(curve) < cfg.curve_points and budget_s - spent > 0.05 * slice_s):
+        left = min(slice_s, budget_s - spent)
+        res = train(mcfg, replace(tcfg, time_budget_s=left), train_src, out / name / "checkpoints", val_source=test_src,
                     val_limit=cfg.curve_examples, runtime=runtime, metrics_path=out / name / "metrics.jsonl")
         spent += res.seconds
         point = {"minutes": round(spent / 60, 3), "step": res.step, "exact": res.val["exact"],
