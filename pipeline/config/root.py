@@ -43,6 +43,22 @@ class PipelineConfig:
 SECTIONS: dict[str, type] = {f.name: typing.get_type_hints(PipelineConfig)[f.name]
                              for f in dataclasses.fields(PipelineConfig)}
 
+# keys added after run directories existed: a stage's fingerprint hashes them only when they differ
+# from their default, so a run written before they existed still resumes (and one that sets them
+# reruns). Add a new key of a fingerprinted section here; tests pin the presets' fingerprints.
+HASHED_WHEN_SET: frozenset[str] = frozenset({
+    "model.recursion", "model.grad_calls", "model.conv_kernel",  # issue 15 (URM options)
+    "train.muon", "train.muon_lr",
+})
+
+
+def fingerprint_values(name: str, section: Any) -> dict[str, Any]:
+    """A section's fields as a fingerprint input: every field, less the `HASHED_WHEN_SET` ones at
+    their defaults."""
+    default = section_dict(type(section)())
+    return {k: v for k, v in section_dict(section).items()
+            if f"{name}.{k}" not in HASHED_WHEN_SET or v != default[k]}
+
 
 def section_dict(obj: Any) -> dict[str, Any]:
     """A section's fields by name, in declaration order."""

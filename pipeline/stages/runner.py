@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Callable
 
 from arc.errors import ArcError
-from pipeline.config import PipelineConfig, section_dict, to_toml, write_config
+from pipeline.config import PipelineConfig, to_toml, write_config
+from pipeline.config.root import fingerprint_values
 from pipeline.manifest import Manifest, StageRecord, fingerprint
 from pipeline.rundir import SUBMISSION, RunDir, describe
 from pipeline.stages import BY_NAME, PIPELINE, STAGES, Context, Stage, StageResult
@@ -37,7 +38,7 @@ def fingerprints(cfg: PipelineConfig) -> dict[str, str]:
         parts = []
         for r in stage.config:
             sec, _, key = r.partition(".")
-            values = section_dict(getattr(cfg, sec))
+            values = fingerprint_values(sec, getattr(cfg, sec))
             if key:
                 parts.append((r, values.get(key)))
             else:

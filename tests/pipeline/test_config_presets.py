@@ -135,3 +135,24 @@ def test_run_seed_reruns_ingest_and_seed_zero_fingerprints_as_before():
     base, seeded = fingerprints(load_config("smoke")), fingerprints(load_config("smoke", sets=["run.seed=3"]))
     assert all(base[s] != seeded[s] for s in base)  # ingest (RE-ARC pool cuts) and everything after it
     assert fingerprints(load_config("smoke", sets=["run.seed=0"])) == base
+
+
+def test_stage_fingerprints_of_the_shipped_presets_are_those_of_main_b23f0b3():
+    """Run directories written before issues 12 and 15 still resume: every preset that existed then
+    fingerprints every stage as it did (tests/data/config_pins/fingerprints.json, taken on b23f0b3)."""
+    import json
+
+    from pipeline.stages.runner import fingerprints
+
+    pinned = json.loads((PINS / "fingerprints.json").read_text())
+    for name, stages in pinned.items():
+        assert fingerprints(load_config(name)) == stages, name
+
+
+def test_a_key_added_later_is_hashed_once_it_is_set():
+    from pipeline.stages.runner import fingerprints
+
+    base = fingerprints(load_config("smoke"))
+    for key in ("model.conv_kernel=2", "model.recursion=urm", "train.muon=trunk"):
+        changed = fingerprints(load_config("smoke", sets=[key]))
+        assert changed["build"] == base["build"] and changed["train"] != base["train"], key
