@@ -1,7 +1,7 @@
 """Eager fast paths for solver/layers.py: autograd functions with hand-written backwards.
 
 Each one computes exactly what its plain twin in layers.py computes (the parity tests in
-tests/test_fastpath.py hold them to it); layers.py decides when a fast path applies (eager CPU
+tests/solver/test_fastpath.py hold them to it); layers.py decides when a fast path applies (eager CPU
 for RMSNorm, eager on any device for the GLU) and uses the plain form under torch.compile,
 which fuses that better than it traces these.
 """
