@@ -49,12 +49,13 @@ SECTIONS: dict[str, type] = {f.name: typing.get_type_hints(PipelineConfig)[f.nam
 HASHED_WHEN_SET: frozenset[str] = frozenset({
     "model.recursion", "model.grad_calls", "model.conv_kernel",  # issue 15 (URM options)
     "train.muon", "train.muon_lr",
+    "vote.rule", "vote.top_k", "vote.compare",  # [vote] became settable in issue 15 (ranking rules)
 })
 
 
 def fingerprint_values(name: str, section: Any) -> dict[str, Any]:
     """A section's fields as a fingerprint input: every field, less the `HASHED_WHEN_SET` ones at
-    their defaults."""
+    their defaults (a section left with none, like an untouched [vote], adds nothing)."""
     default = section_dict(type(section)())
     return {k: v for k, v in section_dict(section).items()
             if f"{name}.{k}" not in HASHED_WHEN_SET or v != default[k]}

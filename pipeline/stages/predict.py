@@ -216,19 +216,9 @@ def predict_in_rounds(model, source, order, runtime, pcfg, advance=None, *, rema
     return pl.concat(frames), (pl.concat(raws) if raws else None), stopped
 
 
-def _vote_changes(cfg):
-    """[vote] as a fingerprint input: its keys that differ from the defaults (None when none do). [vote]
-    became settable after run directories existed; hashing only changes keeps theirs valid."""
-    from solver.vote import VoteConfig
-
-    default = section_dict(VoteConfig())
-    changed = {k: v for k, v in section_dict(cfg.vote).items() if default.get(k, object()) != v}
-    return ("vote", changed) if changed else None
-
-
 STAGE = Stage(
     "predict", run, "Predict every augmented test input and vote (predictions.parquet).",
     reads=(DATASET,), optional=(CHECKPOINTS, ADAPT), writes=(PREDICTIONS, PREDICTIONS_RAW),  # or run.checkpoint
-    config=("predict",), inputs=_vote_changes,
+    config=("predict", "vote"),
     distributed=True, budget="deadline",
 )

@@ -41,7 +41,7 @@ def fingerprints(cfg: PipelineConfig) -> dict[str, str]:
             values = fingerprint_values(sec, getattr(cfg, sec))
             if key:
                 parts.append((r, values.get(key)))
-            else:
+            elif values:  # a section whose keys are all added-later defaults adds nothing
                 parts.append((r, {k: v for k, v in values.items() if f"{sec}.{k}" not in stage.unhashed}))
         extra = stage.inputs(cfg) if stage.inputs is not None else None
         if extra is not None:
