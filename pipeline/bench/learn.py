@@ -9,6 +9,8 @@ wall-clock window and an equal share of the 2 cores; `--sequential` runs them on
 other), in `curve_points` slices of `--minutes`, each ending with a held-out evaluation on
 `curve_examples` puzzles (the learning curve). The final figure is the EMA weights on every
 held-out puzzle, all N_sup steps. `--json` prints exact, baseline_exact, minutes and the curves.
+`--steps N` gives every network the same N optimizer steps instead of the same wall-clock (the
+curve points at equal step counts), for variants whose steps cost more.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class LearnConfig:
     parallel: bool = True  # train the networks at once, one process each
     device: str = "cpu"
     variants: str = "trm,baseline"  # comma-separated names of VARIANTS
+    steps: int = 0  # > 0: equal optimizer steps per network instead of equal wall-clock (minutes unused)
 
 
 def configs(cfg: LearnConfig, vocab_size: int, seq_len: int):
@@ -82,7 +85,9 @@ def train_curve(name: str, mcfg, tcfg, cfg: LearnConfig, train_src, test_src, ou
     """Train `mcfg` for cfg.minutes in cfg.curve_points slices; evaluate after each; then in full.
 
     The slices stop when cfg.minutes are spent (their evaluations included), so a network whose steps
-    or evaluations are slow ends at the same wall-clock as the others, with fewer curve points."""
+    or evaluations are slow ends at the same wall-clock as the others, with fewer curve points. With
+    cfg.steps the slices are equal step counts instead (every network gets the same optimizer steps
+    and every curve point, whatever its wall-clock)."""
     from solver import checkpoint as ckpt
     from solver.model import count_parameters
     from solver.train import evaluate, train
@@ -90,9 +95,21 @@ def train_curve(name: str, mcfg, tcfg, cfg: LearnConfig, train_src, test_src, ou
     budget_s = cfg.minutes * 60
     slice_s = budget_s / cfg.curve_points
     curve, spent, res = [], 0.0, None
-    while res is None or (len(curve) < cfg.curve_points and budget_s - spent > 0.05 * slice_s):
-        left = min(slice_s, budget_s - spent)
-        res = train(mcfg, replace(tcfg, time_budget_s=left), train_src, out / name / "checkpoints", val_source=test_src,
+
+    def more() -> bool:
+        if res is None:
+            return True
+        if cfg.steps:
+            return res.step < cfg.steps
+        return len(curve) < cfg.curve_points and budget_s - spent > 0.05 * slice_s
+
+    while more():
+        if cfg.steps:  # the k-th slice ends at step k * steps / points (train resumes from the last)
+            until = min(cfg.steps, -(-(len(curve) + 1) * cfg.steps // cfg.curve_points))
+            sliced = replace(tcfg, steps=until, time_budget_s=0.0)
+        else:
+            sliced = replace(tcfg, time_budget_s=min(slice_s, budget_s - spent))
+        res = train(mcfg, sliced, train_src, out / name / "checkpoints", val_source=test_src,
                     val_limit=cfg.curve_examples, runtime=runtime, metrics_path=out / name / "metrics.jsonl")
         spent += res.seconds
         point = {"minutes": round(spent / 60, 3), "step": res.step, "exact": res.val["exact"],
@@ -113,6 +130,12 @@ def _urm_loop(m):
     return replace(m, recursion="urm", layers=4, n_recursions=2, n_latent=6)
 
 
+def _urm_matched(m):
+    # URM's one-state loop at TRM's layers and network calls: H_cycles = T, L_cycles = n + 1 (TRM's
+    # n latent updates and one answer update per recursion), so parameters and compute per step match
+    return replace(m, recursion="urm", n_latent=m.n_latent + 1)
+
+
 # name -> (what it is, (TRM model config, train config) -> (model config, train config)); README "Variants"
 VARIANTS: dict[str, tuple[str, Callable]] = {
     "trm": ("TRM (the bench's setting)", lambda m, t: (m, t)),
@@ -121,6 +144,8 @@ VARIANTS: dict[str, tuple[str, Callable]] = {
     "urm": ("URM: its loop + ConvSwiGLU (k 2) + its truncation (first H-1 cycles forward-only)",
             lambda m, t: (replace(_urm_loop(m), conv_kernel=2), t)),
     "urm_loop": ("URM's 4 layers and H 2 x L 6 loop on one state, plain SwiGLU", lambda m, t: (_urm_loop(m), t)),
+    "urm_matched": ("URM's one-state loop at TRM's layers and calls per step (H = T, L = n + 1): same parameters",
+                    lambda m, t: (_urm_matched(m), t)),
     "conv": ("TRM + ConvSwiGLU (kernel 2)", lambda m, t: (replace(m, conv_kernel=2), t)),
     "full_backprop": ("TRM with truncation off (every call of a step backpropagates)",
                       lambda m, t: (replace(m, grad_calls=m.n_recursions * m.calls_per_recursion()), t)),
@@ -205,7 +230,7 @@ def run(cfg: LearnConfig, out: Path, on_point: Point | None = None) -> dict:
     if "baseline" in res:
         figures["baseline_exact"] = res["baseline"]["exact"]
     return {
-        **figures, "minutes": cfg.minutes, **{name: res[name] for name in names}, "variants": list(names),
+        **figures, "minutes": cfg.minutes, "equal_steps": cfg.steps, **{name: res[name] for name in names}, "variants": list(names),
         "config": asdict(cfg), "threads": cfg.threads or torch.get_num_threads(),
         "total_minutes": round((time.perf_counter() - t0) / 60, 2),
     }
@@ -213,22 +238,25 @@ def run(cfg: LearnConfig, out: Path, on_point: Point | None = None) -> dict:
 
 @click.command("learn")
 @click.option("--minutes", type=float, default=20.0, show_default=True, help="Training wall-clock per network.")
+@click.option("--steps", type=int, default=0, show_default=True,
+              help="Equal optimizer steps per network instead of equal wall-clock (0 = use --minutes).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--points", type=int, default=8, show_default=True, help="Learning-curve points per network.")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads per network (0 = torch's default).")
 @click.option("--sequential", is_flag=True, help="Train the networks one after the other instead of side by side.")
 @click.option("--variants", default="trm,baseline", show_default=True,
-              help="Comma-separated networks: trm, baseline, urm, urm_loop, conv, full_backprop, muon.")
+              help="Comma-separated networks: trm, baseline, urm, urm_loop, urm_matched, conv, full_backprop, muon.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Keep checkpoints and metrics here.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a LearnConfig field (e.g. hidden=128).")
-def cmd(minutes: float, as_json: bool, seed: int, points: int, threads: int, sequential: bool, variants: str,
+def cmd(minutes: float, steps: int, as_json: bool, seed: int, points: int, threads: int, sequential: bool, variants: str,
         out: Path | None, overrides: tuple[str, ...]) -> None:
-    """TRM vs the same network without recursion (or other --variants) on generated 6x6 Sudoku, equal wall-clock."""
+    """TRM vs the same network without recursion (or other --variants) on generated 6x6 Sudoku, equal
+    wall-clock (or equal --steps)."""
     from pipeline import ui
 
     cfg = _with_overrides(LearnConfig(minutes=minutes, seed=seed, curve_points=points, threads=threads, parallel=not sequential,
-                                      variants=variants), overrides)
+                                      variants=variants, steps=steps), overrides)
     variant_names(cfg)  # refuse a misspelt name before any training
 
     def show(name: str, p: dict) -> None:
@@ -241,9 +269,11 @@ def cmd(minutes: float, as_json: bool, seed: int, points: int, threads: int, seq
     if as_json:
         ui.raw(json.dumps(result))
         return
-    ui.table(f"6x6 Sudoku, {cfg.train_count} train / {cfg.test_count} held out, {minutes:g} min each",
-             ["network", "params", "steps", "held-out exact", "exact (halted)", "token acc"],
-             [[name, r["parameters"], r["steps"], f"{r['exact']:.3f}", f"{r['exact_halted']:.3f}", f"{r['token_accuracy']:.3f}"]
+    each = f"{steps:,} steps" if steps else f"{minutes:g} min"
+    ui.table(f"6x6 Sudoku, {cfg.train_count} train / {cfg.test_count} held out, {each} each",
+             ["network", "params", "steps", "minutes", "held-out exact", "exact (halted)", "token acc"],
+             [[name, r["parameters"], r["steps"], f"{r['train_minutes']:.1f}", f"{r['exact']:.3f}", f"{r['exact_halted']:.3f}",
+               f"{r['token_accuracy']:.3f}"]
               for name, r in ((n, result[n]) for n in result["variants"])])
 
 

@@ -7,6 +7,10 @@ again with halting off, a deliberately broken inverse transform on the trained m
 must collapse: proof the suite can fail; no stage takes a broken transform, so `chain` wires that
 one), and a pretrain-adapt run (pre-train on another generated suite, adapt to the target's
 demonstrations, predict).
+
+`--variants` runs the joint protocol once per network of `bench learn`'s VARIANTS (URM and each of
+its parts, applied to the suite's model and trainer), side by side in their own run directories,
+each given the same `--minutes` of training (equal wall-clock) or the same steps.
 """
 
 from __future__ import annotations
@@ -166,6 +170,7 @@ def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None) -> dict
     from solver import checkpoint as ckpt
     from solver.device import set_threads, setup_runtime
     from solver.infer import PredictConfig
+    from solver.model import count_parameters
 
     t0 = time.perf_counter()
     set_threads(cfg.threads)
@@ -195,6 +200,7 @@ def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None) -> dict
     # the negative control: the halting-on predictions mapped back through a wrong inverse (no stage
     # takes a broken transform, so this one run is wired here)
     model = ckpt.build_model(latest, device=runtime.device)
+    out["parameters"] = count_parameters(model)
     broken = chain(model, open_split(joint / "dataset", "test"), target, work / "broken", runtime,
                    PredictConfig(batch_size=cfg.predict_batch, halt="on"), invert_fn=broken_invert)
     out.update(
@@ -226,6 +232,40 @@ def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None) -> dict
     return out
 
 
+def variant_config(cfg: SuiteConfig, name: str, minutes: float = 0.0) -> SuiteConfig:
+    """The suite with `bench learn`'s VARIANTS[name] applied to its model and trainer, joint protocol
+    only; `minutes` > 0 trains for that wall-clock (steps unbounded) instead of the fixed steps."""
+    from pipeline.bench.learn import VARIANTS
+
+    model, train = VARIANTS[name][1](cfg.model, cfg.train)
+    if minutes > 0:
+        train = replace(train, steps=10**7, time_budget_s=minutes * 60)
+    return replace(cfg, model=model, train=train, adapt_steps=0)
+
+
+VARIANT_FIGURES = ("parameters", "train_steps", "pass2", "pass_at_k", "pass_at_k_per_task", "pass2_halt_off",
+                   "pass2_broken_inverse", "mean_steps_halt_on", "tasks_solved", "timing_s")
+
+
+def run_variants(cfg: SuiteConfig, names: tuple[str, ...], work: Path, minutes: float = 0.0, parallel: bool = True,
+                 note: Note = lambda s: None) -> dict[str, Any]:
+    """The joint suite once per variant in `work/<name>`; side by side (each its own `arc-pipeline
+    run` processes, cfg.threads threads each) unless `parallel` is off. Figures per variant name."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    t0 = time.perf_counter()
+
+    def one(name: str) -> tuple[str, dict[str, Any]]:
+        out = run_suite(variant_config(cfg, name, minutes), work / name)
+        note(f"{name}: {out['train_steps']} steps, pass@2 {out['pass2']:.3f}")
+        return name, {k: out[k] for k in VARIANT_FIGURES}
+
+    with ThreadPoolExecutor(max_workers=len(names) if parallel else 1) as pool:
+        results = dict(pool.map(one, names))
+    return {"variants": list(names), "minutes": minutes, "steps": 0 if minutes > 0 else cfg.train.steps,
+            **results, "seconds": round(time.perf_counter() - t0, 1), "threads": cfg.threads}
+
+
 @click.command("suite")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -234,25 +274,50 @@ def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None) -> dict
 @click.option("--no-adapt", is_flag=True, help="Skip the pretrain-adapt run.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True, help="torch CPU threads (1 on a shared, busy machine).")
-def cmd(as_json: bool, work_dir: Path | None, steps: int | None, no_adapt: bool, seed: int, threads: int) -> None:
+@click.option("--variants", default=None,
+              help="Comma-separated networks of `bench learn --variants` (trm, urm, urm_loop, urm_matched, conv, "
+                   "full_backprop, muon): the joint suite once per network, side by side.")
+@click.option("--minutes", type=float, default=0.0, show_default=True,
+              help="With --variants: training wall-clock per network (0 = the fixed --steps each).")
+@click.option("--sequential", is_flag=True, help="With --variants: one network after the other.")
+def cmd(as_json: bool, work_dir: Path | None, steps: int | None, no_adapt: bool, seed: int, threads: int,
+        variants: str | None, minutes: float, sequential: bool) -> None:
     """The whole chain on a generated suite of simple ARC tasks (CPU, joint protocol; < 15 min)."""
     import tempfile
 
     from pipeline import ui
+    from pipeline.bench.learn import LearnConfig, variant_names
 
+    names = variant_names(LearnConfig(variants=variants)) if variants is not None else ()
+    if minutes and not names:
+        raise click.UsageError("--minutes applies to --variants runs only")
     cfg = SuiteConfig(seed=seed, threads=threads)
     if steps:
         cfg = replace(cfg, train=replace(cfg.train, steps=steps), pretrain_steps=steps)
     if no_adapt:
         cfg = replace(cfg, adapt_steps=0)
     note = (lambda s: None) if as_json else ui.info
+
+    def go(work: Path) -> dict[str, Any]:
+        if names:
+            return run_variants(cfg, names, work, minutes, not sequential, note)
+        return run_suite(cfg, work, note)
+
     if work_dir is None:
         with tempfile.TemporaryDirectory(prefix="arc-suite-") as tmp:
-            out = run_suite(cfg, Path(tmp), note)
+            out = go(Path(tmp))
     else:
-        out = run_suite(cfg, work_dir, note)
+        out = go(work_dir)
     if as_json:
         click.echo(json.dumps(out))
+        return
+    if names:
+        each = f"{minutes:g} min of training" if minutes else f"{cfg.train.steps:,} steps"
+        ui.table(f"generated suite, joint protocol, {each} each", ["network", "params", "steps", "pass@1", "pass@2",
+                 "pass@2 halting off", "broken inverse", "train s"],
+                 [[n, out[n]["parameters"], out[n]["train_steps"], f"{out[n]['pass_at_k']['1']:.3f}", f"{out[n]['pass2']:.3f}",
+                   f"{out[n]['pass2_halt_off']:.3f}", f"{out[n]['pass2_broken_inverse']:.3f}",
+                   f"{out[n]['timing_s']['joint_train']:.0f}"] for n in names])
         return
     rows = [["pass@2 (halting on)", f"{out['pass2']:.3f}"], ["pass@2 (halting off)", f"{out['pass2_halt_off']:.3f}"],
             ["pass@2 (broken inverse)", f"{out['pass2_broken_inverse']:.3f}"],

@@ -69,7 +69,25 @@ def test_bench_learn_variants_change_only_their_part():
     assert changed("conv") == ({"conv_kernel"}, set())
     assert changed("full_backprop") == ({"grad_calls"}, set())
     assert changed("muon") == (set(), {"muon"})
+    assert changed("urm_matched") == ({"recursion", "n_latent"}, set())
+    matched = VARIANTS["urm_matched"][1](trm, tcfg)[0]
+    # TRM's calls per step (T x (n + 1)) on URM's one state: the same layers, so the same parameters
+    assert matched.n_recursions * matched.calls_per_recursion() == trm.n_recursions * trm.calls_per_recursion()
     assert variant_names(LearnConfig(variants="trm, urm")) == ("trm", "urm")
     for bad in ("trm,hrm", "", "trm,trm"):
         with pytest.raises(ArcError, match="variants"):
             variant_names(LearnConfig(variants=bad))
+
+
+@pytest.mark.integration
+def test_bench_learn_equal_steps_gives_every_network_the_same_steps_and_curve_points(tmp_path):
+    args = ["--json", "--steps", "5", "--points", "2", "--sequential", "--variants", "trm,urm_matched", "--out", str(tmp_path),
+            "--set", "train_count=40", "--set", "test_count=12", "--set", "hidden=16", "--set", "max_steps=2",
+            "--set", "batch=8", "--set", "curve_examples=12", "--minutes", "0.0001"]  # the minutes are unused
+    res = CliRunner().invoke(cmd, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["equal_steps"] == 5
+    for name in ("trm", "urm_matched"):
+        assert out[name]["steps"] == 5 and [p["step"] for p in out[name]["curve"]] == [3, 5]
+    assert out["trm"]["parameters"] == out["urm_matched"]["parameters"]

@@ -102,6 +102,50 @@ def test_test_inputs_without_predictions_still_get_both_attempts(suite, cpu_runt
     assert res["pass2"] == pytest.approx((total - n_missing) / total)
 
 
+def test_a_suite_variant_is_the_suite_with_that_part_changed():
+    from dataclasses import replace
+
+    from pipeline.bench.suite import SuiteConfig, variant_config
+
+    cfg = SuiteConfig()
+    assert variant_config(cfg, "trm") == replace(cfg, adapt_steps=0)
+    urm = variant_config(cfg, "urm")
+    assert (urm.model.recursion, urm.model.layers, urm.model.conv_kernel) == ("urm", 4, 2) and urm.train == cfg.train
+    assert variant_config(cfg, "muon").train.muon == "matrices"
+    timed = variant_config(cfg, "conv", minutes=3)
+    assert timed.train.time_budget_s == 180 and timed.train.steps > 10**6  # the wall-clock stops it, not the steps
+    assert timed.model == replace(cfg.model, conv_kernel=2)
+
+
+def test_bench_suite_refuses_a_misspelt_variant_and_minutes_without_variants():
+    from click.testing import CliRunner
+
+    from pipeline.bench.suite import cmd
+
+    res = CliRunner().invoke(cmd, ["--variants", "trm,hrm"])
+    assert res.exit_code != 0 and "hrm" in str(res.exception or res.output)
+    res = CliRunner().invoke(cmd, ["--minutes", "5"])
+    assert res.exit_code == 2 and "--variants" in res.output
+
+
+def test_bench_suite_variants_run_each_network_through_the_pipeline(tmp_path):
+    from dataclasses import replace
+
+    from pipeline.bench.suite import SuiteConfig, run_variants
+
+    base = SuiteConfig(threads=1)
+    cfg = replace(base, target_tasks=3, train_tasks=0, augmentations=2, train=replace(base.train, steps=3, log_every=1))
+    out = run_variants(cfg, ("trm", "urm_matched"), tmp_path)
+    assert out["variants"] == ["trm", "urm_matched"] and out["steps"] == 3
+    for name in out["variants"]:
+        assert out[name]["train_steps"] == 3 and 0.0 <= out[name]["pass2"] <= 1.0
+        assert (tmp_path / name / "joint" / "score.json").is_file()
+    assert out["trm"]["parameters"] == out["urm_matched"]["parameters"]
+    assert 'recursion = "urm"' in (tmp_path / "urm_matched" / "joint.toml").read_text()  # the run was given the variant
+    assert 'recursion = "trm"' in (tmp_path / "trm" / "joint.toml").read_text()
+    assert not (tmp_path / "trm" / "adapt").exists()  # the variants compare the joint protocol only
+
+
 @pytest.mark.slow
 def test_bench_suite_trains_and_solves_most_tasks(tmp_path):
     from click.testing import CliRunner
