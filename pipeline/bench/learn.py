@@ -154,15 +154,21 @@ VARIANTS: dict[str, tuple[str, Callable]] = {
 }
 
 
-def variant_names(cfg: LearnConfig) -> tuple[str, ...]:
-    """The VARIANTS cfg.variants names, in its order; an unknown name is refused with the valid ones."""
+def parse_variants(text: str, command: str = "bench learn") -> tuple[str, ...]:
+    """The VARIANTS names in a comma-separated `--variants` value, in its order; an unknown, repeated
+    or missing name is refused with the valid ones (naming `command`, whose option it was)."""
     from arc.errors import ArcError
 
-    names = tuple(n.strip() for n in cfg.variants.split(",") if n.strip())
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in VARIANTS]
     if unknown or not names or len(set(names)) != len(names):
-        raise ArcError(f"bench learn --variants {cfg.variants!r}: give distinct names from {', '.join(VARIANTS)}")
+        raise ArcError(f"{command} --variants {text!r}: give distinct names from {', '.join(VARIANTS)}")
     return names
+
+
+def variant_names(cfg: LearnConfig) -> tuple[str, ...]:
+    """The VARIANTS names cfg.variants gives (`parse_variants`)."""
+    return parse_variants(cfg.variants)
 
 
 def train_one(name: str, cfg: LearnConfig, out: Path, on_point: Point | None = None) -> dict:

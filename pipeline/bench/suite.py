@@ -286,9 +286,9 @@ def cmd(as_json: bool, work_dir: Path | None, steps: int | None, no_adapt: bool,
     import tempfile
 
     from pipeline import ui
-    from pipeline.bench.learn import LearnConfig, variant_names
+    from pipeline.bench.learn import parse_variants
 
-    names = variant_names(LearnConfig(variants=variants)) if variants is not None else ()
+    names = parse_variants(variants, "bench suite") if variants is not None else ()
     if minutes and not names:
         raise click.UsageError("--minutes applies to --variants runs only")
     cfg = SuiteConfig(seed=seed, threads=threads)
