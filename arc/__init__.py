@@ -1,5 +1,5 @@
 """ARC domain: grids, tasks, loading and validation, content fingerprints, overlap, rendering."""
 
-from arc.errors import ArcError
+from arc_pipeline.arc.errors import ArcError
 
 __all__ = ["ArcError"]

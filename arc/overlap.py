@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from arc.fingerprint import pair_key, task_fingerprint
-from arc.task import TaskSet
+from arc_pipeline.arc.fingerprint import pair_key, task_fingerprint
+from arc_pipeline.arc.task import TaskSet
 
 
 @dataclass(frozen=True)

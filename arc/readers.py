@@ -24,9 +24,9 @@ from typing import Iterator
 
 import numpy as np
 
-from arc.errors import ArcError
-from arc.task import Pair, Task
-from arc.validate import TaskProblem, _parse_pair, _type_name, parse_grid, parse_task, read_json
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.task import Pair, Task
+from arc_pipeline.arc.validate import TaskProblem, _parse_pair, _type_name, parse_grid, parse_task, read_json
 
 DEFAULT_DEMOS = 3  # demonstrations per task cut from an example pool (ARC's median is 3)
 TASK_SUFFIXES = (".json", ".jsonl", ".parquet")

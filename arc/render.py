@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from arc.io import write_bytes
-from arc.task import Pair, Task
+from arc_pipeline.arc.io import write_bytes
+from arc_pipeline.arc.task import Pair, Task
 
 # The ARC palette as shown by the official task viewer, colour index -> hex.
 PALETTE: tuple[str, ...] = (

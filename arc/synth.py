@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from arc.task import Pair, Task, as_grid
+from arc_pipeline.arc.task import Pair, Task, as_grid
 
 Rule = Callable[[np.ndarray], np.ndarray]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from arc.errors import ArcError
-from arc.task import MAX_SIDE, N_COLORS, Pair, Task
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.task import MAX_SIDE, N_COLORS, Pair, Task
 
 # Allowed cell values as a set of types: `type(v) is int` rejects bool and float in one C-level pass.
 _INT_ONLY = {int}

@@ -39,12 +39,12 @@ from typing import Callable, Literal, Mapping
 import numpy as np
 import polars as pl
 
-from arc.errors import ArcError
-from arc.task import Task
-from augment.encode import VOCAB
-from augment.records import SWAPS_AXES, Aug
-from augment.sample import sample_aug_rows
-from augment.transform import check_aug_rows
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.task import Task
+from arc_pipeline.augment.encode import VOCAB
+from arc_pipeline.augment.records import SWAPS_AXES, Aug
+from arc_pipeline.augment.sample import sample_aug_rows
+from arc_pipeline.augment.transform import check_aug_rows
 
 FORMAT = "arc-dataset/2"  # 2: offsets_<split>.npy (translation drawn at build time)
 SPLITS = ("train", "val", "adapt", "test")
@@ -144,7 +144,7 @@ class _Grids:
 def demos_key(task: Task) -> str:
     """Digest of a task's demonstration pairs (as a set): two tasks sharing an id but not their
     demonstrations must not share a trained puzzle row."""
-    from arc.fingerprint import pair_key
+    from arc_pipeline.arc.fingerprint import pair_key
 
     return hashlib.sha256("|".join(sorted(pair_key(p) for p in task.train)).encode()).hexdigest()[:16]
 

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from arc.errors import ArcError
-from augment.build import ARRAY_FILES, EXAMPLE_COLUMNS, FORMAT, SPLITS, extents
-from augment.encode import decode_to_original
-from augment.kernels import Packed, _encode_examples
-from augment.records import Aug
-from augment.source import Batch, Groups
-from augment.transform import check_aug_rows
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.augment.build import ARRAY_FILES, EXAMPLE_COLUMNS, FORMAT, SPLITS, extents
+from arc_pipeline.augment.encode import decode_to_original
+from arc_pipeline.augment.kernels import Packed, _encode_examples
+from arc_pipeline.augment.records import Aug
+from arc_pipeline.augment.source import Batch, Groups
+from arc_pipeline.augment.transform import check_aug_rows
 
 PUZZLE_FORMAT = "puzzle-dataset/1"  # augment.puzzles.dataset.FORMAT (not imported: ARC never loads it)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -205,7 +205,7 @@ def open_split(dataset_dir: str | Path, split: str) -> ArcSource:
     d = Path(dataset_dir)
     meta = read_meta(d)
     if meta["format"] == PUZZLE_FORMAT:  # a Sudoku or maze build
-        from augment.puzzles.dataset import open_split as open_puzzle_split
+        from arc_pipeline.augment.puzzles.dataset import open_split as open_puzzle_split
 
         return open_puzzle_split(d, split, meta)
     missing = [f for f in ARRAY_FILES if f not in meta.get("files", {})]

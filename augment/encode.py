@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from augment.kernels import COLOR0, EOS, PAD, Packed, _crop_shapes, _encode_examples, _extract, pack, unpack
-from augment.records import N_COLORS, SWAPS_AXES, Aug
-from augment.transform import _check_packed, apply_packed, check_aug_rows, invert_rows
+from arc_pipeline.augment.kernels import COLOR0, EOS, PAD, Packed, _crop_shapes, _encode_examples, _extract, pack, unpack
+from arc_pipeline.augment.records import N_COLORS, SWAPS_AXES, Aug
+from arc_pipeline.augment.transform import _check_packed, apply_packed, check_aug_rows, invert_rows
 
 VOCAB = 2 + N_COLORS
 DEFAULT_CANVAS = 30

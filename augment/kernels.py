@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from augment.jit import KERNEL, njit
+from arc_pipeline.augment.jit import KERNEL, njit
 
 PAD, EOS, COLOR0 = 0, 1, 2
 

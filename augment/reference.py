@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from arc.errors import ArcError
-from augment.records import N_COLORS, Aug
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.augment.records import N_COLORS, Aug
 
 SEPARATOR = "|||"
 BLANK = "<blank>"

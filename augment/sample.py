@@ -18,8 +18,8 @@ import math
 
 import numpy as np
 
-from arc.task import Task
-from augment.records import DIHEDRAL_COMPOSE, N_COLORS, N_DIHEDRAL, Aug, dihedral_numpy
+from arc_pipeline.arc.task import Task
+from arc_pipeline.augment.records import DIHEDRAL_COMPOSE, N_COLORS, N_DIHEDRAL, Aug, dihedral_numpy
 
 ENUMERATE_LIMIT = 50_000  # record spaces up to this size are enumerated, larger ones sampled
 

@@ -26,12 +26,12 @@ from typing import Sequence
 
 import numpy as np
 
-from arc.overlap import Overlap
-from arc.overlap import overlap as exact_overlap
-from arc.task import Pair, Task, TaskSet
-from augment.jit import KERNEL, njit
-from augment.kernels import _out_shape, _source_cell
-from augment.records import DIHEDRAL_COMPOSE, DIHEDRAL_INVERSE, N_COLORS, N_DIHEDRAL, Aug
+from arc_pipeline.arc.overlap import Overlap
+from arc_pipeline.arc.overlap import overlap as exact_overlap
+from arc_pipeline.arc.task import Pair, Task, TaskSet
+from arc_pipeline.augment.jit import KERNEL, njit
+from arc_pipeline.augment.kernels import _out_shape, _source_cell
+from arc_pipeline.augment.records import DIHEDRAL_COMPOSE, DIHEDRAL_INVERSE, N_COLORS, N_DIHEDRAL, Aug
 
 HEADER = 4  # input h, w, output h, w
 _UNSEEN = 255

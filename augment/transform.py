@@ -6,8 +6,8 @@ from typing import Sequence
 
 import numpy as np
 
-from augment.kernels import Packed, _apply_packed, pack, unpack
-from augment.records import DIHEDRAL_INVERSE, N_COLORS, N_DIHEDRAL, SWAPS_AXES, Aug, augs_to_array
+from arc_pipeline.augment.kernels import Packed, _apply_packed, pack, unpack
+from arc_pipeline.augment.records import DIHEDRAL_INVERSE, N_COLORS, N_DIHEDRAL, SWAPS_AXES, Aug, augs_to_array
 
 
 def check_aug_rows(rows: np.ndarray) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""`python -m pipeline ...` (what torchrun launches) is the same CLI."""
+"""`python -m arc_pipeline ...` (what torchrun launches) is the same CLI."""
 
-from pipeline.cli import main
+from arc_pipeline.cli import main
 
 main()

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Callable
 
-from arc.errors import ArcError
+from arc_pipeline.arc.errors import ArcError
 
 PROJECT = "arc-pipeline"
 EXCLUDED = ("torch",)  # on the Kaggle image already; never downloaded
@@ -67,7 +67,7 @@ def entry_source() -> Path:
 def check_checkpoint(meta: dict, preset: str = "kaggle", sets: tuple[str, ...] = ()) -> list[str]:
     """Why the checkpoint cannot serve `preset` + `sets` (empty: it can): the canvas (sequence
     length) and every architecture field the dataset does not dictate must agree."""
-    from pipeline.config import load_config
+    from arc_pipeline.config import load_config
 
     cfg = load_config(preset, (), tuple(sets))
     problems = []
@@ -206,7 +206,7 @@ def make_bundle(
 ) -> BundleResult:
     """Write the bundle folder. `pip_args` go to `pip download` (e.g. --platform, --python-version);
     `sets` are config overrides the entry applies on top of `preset` (checked here against the checkpoint)."""
-    from solver import checkpoint as ckpt
+    from arc_pipeline.solver import checkpoint as ckpt
 
     step = on_step or (lambda msg: None)
     out = Path(out_dir)
@@ -261,8 +261,8 @@ def make_bundle(
 
 def is_placeholder(challenges: str | Path, threshold: float = 0.9) -> bool:
     """True when nearly every task's test inputs are public (Kaggle's editor copy, not the hidden set)."""
-    from arc.fingerprint import grid_key
-    from arc.load import load
+    from arc_pipeline.arc.fingerprint import grid_key
+    from arc_pipeline.arc.load import load
 
     tasks = load(str(challenges)).tasks
     public: set[str] = set()

@@ -16,27 +16,27 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # name -> (module, attribute, one-line help). A stage's verb is its contract, `STAGE` in
 # pipeline/stages/<name>.py (its command built from it); groups (bench, generate) register like commands.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "run": ("pipeline.commands.run", "run", "Run every stage, resuming where a previous run stopped."),
-    "ingest": ("pipeline.stages.ingest", "STAGE", "Stage: load, validate and normalise train and target tasks."),
-    "build": ("pipeline.stages.build", "STAGE", "Stage: build the augmented dataset."),
-    "train": ("pipeline.stages.train", "STAGE", "Stage: train the TRM (resumable, multi-GPU)."),
-    "adapt": ("pipeline.stages.adapt", "STAGE", "Stage: fine-tune on the target tasks' demonstrations."),
-    "predict": ("pipeline.stages.predict", "STAGE", "Stage: predict every augmented test input and vote."),
-    "submit": ("pipeline.stages.submit", "STAGE", "Stage: write submission.json from the votes."),
-    "report": ("pipeline.stages.report", "STAGE", "Stage: write report.html for a run."),
-    "datasets": ("pipeline.commands.datasets", "datasets", "List the built-in ARC data sets."),
-    "check": ("pipeline.commands.check", "check", "Validate every task of a data source."),
-    "show": ("pipeline.commands.show", "show", "Draw a task in the terminal or to PNG."),
-    "overlap": ("pipeline.commands.overlap", "overlap", "Tasks of B identical to, or leaked from, tasks of A."),
-    "validate": ("pipeline.commands.validate", "validate", "Check a submission.json as Kaggle would."),
-    "score": ("pipeline.stages.score", "STAGE",
+    "run": ("arc_pipeline.commands.run", "run", "Run every stage, resuming where a previous run stopped."),
+    "ingest": ("arc_pipeline.stages.ingest", "STAGE", "Stage: load, validate and normalise train and target tasks."),
+    "build": ("arc_pipeline.stages.build", "STAGE", "Stage: build the augmented dataset."),
+    "train": ("arc_pipeline.stages.train", "STAGE", "Stage: train the TRM (resumable, multi-GPU)."),
+    "adapt": ("arc_pipeline.stages.adapt", "STAGE", "Stage: fine-tune on the target tasks' demonstrations."),
+    "predict": ("arc_pipeline.stages.predict", "STAGE", "Stage: predict every augmented test input and vote."),
+    "submit": ("arc_pipeline.stages.submit", "STAGE", "Stage: write submission.json from the votes."),
+    "report": ("arc_pipeline.stages.report", "STAGE", "Stage: write report.html for a run."),
+    "datasets": ("arc_pipeline.commands.datasets", "datasets", "List the built-in ARC data sets."),
+    "check": ("arc_pipeline.commands.check", "check", "Validate every task of a data source."),
+    "show": ("arc_pipeline.commands.show", "show", "Draw a task in the terminal or to PNG."),
+    "overlap": ("arc_pipeline.commands.overlap", "overlap", "Tasks of B identical to, or leaked from, tasks of A."),
+    "validate": ("arc_pipeline.commands.validate", "validate", "Check a submission.json as Kaggle would."),
+    "score": ("arc_pipeline.stages.score", "STAGE",
               "Stage: score a run (--run-dir DIR); or score a submission.json against solutions."),
-    "generate": ("pipeline.commands.generate", "generate", "Generate Sudoku or maze data sets."),
-    "bench": ("pipeline.commands.bench", "bench", "Benchmarks that print figures."),
-    "bundle": ("pipeline.commands.bundle", "bundle", "Build the offline Kaggle folder."),
-    "compare": ("pipeline.commands.compare", "compare", "Two runs side by side: scores, tasks each solves alone."),
-    "analyze": ("pipeline.commands.analyze", "analyze", "Halting and augmentation count judged on a run's raw predictions."),
-    "import-reference": ("pipeline.commands.import_reference", "import_reference",
+    "generate": ("arc_pipeline.commands.generate", "generate", "Generate Sudoku or maze data sets."),
+    "bench": ("arc_pipeline.commands.bench", "bench", "Benchmarks that print figures."),
+    "bundle": ("arc_pipeline.commands.bundle", "bundle", "Build the offline Kaggle folder."),
+    "compare": ("arc_pipeline.commands.compare", "compare", "Two runs side by side: scores, tasks each solves alone."),
+    "analyze": ("arc_pipeline.commands.analyze", "analyze", "Halting and augmentation count judged on a run's raw predictions."),
+    "import-reference": ("arc_pipeline.commands.import_reference", "import_reference",
                          "Import a checkpoint written by the reference TRM code."),
 }
 
@@ -66,14 +66,14 @@ class LazyGroup(click.Group):
 
 class Main(LazyGroup):
     def invoke(self, ctx: click.Context):
-        from arc.errors import ArcError
+        from arc_pipeline.arc.errors import ArcError
 
         try:
             return super().invoke(ctx)
         except ArcError as e:
             if ctx.meta.get("debug"):
                 raise
-            from pipeline import ui
+            from arc_pipeline import ui
 
             ui.error(str(e))
             ctx.exit(getattr(e, "exit_code", 1))  # e.g. 143 after a SIGTERM checkpoint, for job schedulers
@@ -87,5 +87,5 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.meta["debug"] = debug
 
 
-if __name__ == "__main__":  # python -m pipeline.cli
+if __name__ == "__main__":  # python -m arc_pipeline.cli
     sys.exit(main())

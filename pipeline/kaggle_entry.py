@@ -143,7 +143,7 @@ class Entry:
 
     def pipeline(self, *args):
         # -P: the working directory never shadows the installed package
-        return [sys.executable, "-P", "-m", "pipeline", *args]
+        return [sys.executable, "-P", "-m", "arc_pipeline", *args]
 
     def left(self):
         return self.deadline - time.time()
@@ -197,7 +197,7 @@ def install(entry):
 
 def installed_location(entry):
     """Where `pipeline` imports from in a child (None: it does not import)."""
-    rc, out = entry.call("import check", [sys.executable, "-P", "-c", "import pipeline; print(pipeline.__file__)"],
+    rc, out = entry.call("import check", [sys.executable, "-P", "-c", "import arc_pipeline; print(arc_pipeline.__file__)"],
                          capture=True)
     lines = out.strip().splitlines()
     return lines[-1] if rc == 0 and lines else None
@@ -208,7 +208,7 @@ def is_placeholder(entry, challenges):
         log(f"{RERUN_ENV} is set: the hidden test set is in place")
         return False
     rc, out = entry.call("placeholder check", [sys.executable, "-P", "-c",
-                         "import sys; from pipeline.bundle import is_placeholder; print(is_placeholder(sys.argv[1]))",
+                         "import sys; from arc_pipeline.bundle import is_placeholder; print(is_placeholder(sys.argv[1]))",
                          challenges], capture=True)
     if rc != 0:
         log("placeholder check failed; treating the test set as hidden (full budget)")

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from arc.errors import ArcError
-from arc.io import write_json
-from pipeline.rundir import MANIFEST, RunDir
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.io import write_json
+from arc_pipeline.rundir import MANIFEST, RunDir
 
 
 @dataclass

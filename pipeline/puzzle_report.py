@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.report import _SORT_JS, _STYLE, loss_svg
+from arc_pipeline.report import _SORT_JS, _STYLE, loss_svg
 
 SHOWN = 48  # puzzles drawn (wrong first, then right; each group by rating, hardest first)
 _MAZE_FILL = {1: "#333", 2: "#fff", 3: "#2ECC40", 4: "#FF4136", 5: "#0074D9", 0: "#ccc"}
@@ -34,7 +34,7 @@ class PuzzleReport:
 
 def sudoku_svg(question: np.ndarray, grid: np.ndarray, size: int, truth: np.ndarray | None = None, px: int = 18) -> str:
     """A Sudoku board: thin cell lines, thick box lines; givens black, other digits green or red."""
-    from augment.puzzles.sudoku import shape_of
+    from arc_pipeline.augment.puzzles.sudoku import shape_of
 
     s = shape_of(size)
     q, g = np.asarray(question).reshape(size, size), np.asarray(grid).reshape(size, size)
@@ -84,7 +84,7 @@ def _draw(page: PuzzleReport, grid: np.ndarray, row: int, truth: np.ndarray | No
 
 
 def render(page: PuzzleReport) -> str:
-    from pipeline.puzzles import score_rows
+    from arc_pipeline.puzzles import score_rows
 
     h = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(page.title)}</title>",
          f"<style>{_STYLE}svg.board{{margin:2px}}</style></head><body><h1>{html.escape(page.title)}</h1><h2>Score</h2>"]

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from arc.errors import ArcError
-from pipeline.rundir import (DATASET, METRICS, PREDICTIONS, REPORT_HTML, SCORE_JSON, SCORES_PARQUET, TARGET_CSV,
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.rundir import (DATASET, METRICS, PREDICTIONS, REPORT_HTML, SCORE_JSON, SCORES_PARQUET, TARGET_CSV,
                              TRAIN_CSV)
-from pipeline.stages import Context, StageResult
+from arc_pipeline.stages import Context, StageResult
 
 
 
@@ -32,7 +32,7 @@ def for_run(cfg) -> bool:
 
 
 def _domain(cfg):
-    from augment.puzzles.domain import domain
+    from arc_pipeline.augment.puzzles.domain import domain
 
     return domain(cfg.data.domain)
 
@@ -42,7 +42,7 @@ def _domain(cfg):
 
 def load_sources(cfg, ctx: Context):
     """(train set, target set, overlapping train rows) from [data]: CSV files or `generate ...` specs."""
-    from augment.puzzles.domain import is_spec, load, parse_spec
+    from arc_pipeline.augment.puzzles.domain import is_spec, load, parse_spec
 
     d, name = cfg.data, cfg.data.domain
     if cfg.run.protocol != "joint":
@@ -83,7 +83,7 @@ def load_sources(cfg, ctx: Context):
 
 
 def _concat(sets):
-    from augment.puzzles.csvfile import PuzzleSet
+    from arc_pipeline.augment.puzzles.csvfile import PuzzleSet
 
     return PuzzleSet(sets[0].size, np.concatenate([s.questions for s in sets]), np.concatenate([s.answers for s in sets]),
                      np.concatenate([s.ratings for s in sets]), tuple(x for s in sets for x in s.sources))
@@ -94,7 +94,7 @@ def _first(s, n: int):
 
 
 def _take(s, rows: np.ndarray):
-    from augment.puzzles.csvfile import PuzzleSet
+    from arc_pipeline.augment.puzzles.csvfile import PuzzleSet
 
     return PuzzleSet(s.size, s.questions[rows], s.answers[rows], s.ratings[rows], tuple(s.sources[i] for i in rows))
 
@@ -119,7 +119,7 @@ def ingest(cfg, run_dir: Path, ctx: Context) -> StageResult:
 
 def read_sets(cfg, run_dir: Path):
     """The (train, target) sets a finished ingest wrote, validated again."""
-    from augment.puzzles.domain import load
+    from arc_pipeline.augment.puzzles.domain import load
 
     for rel in (TRAIN_CSV, TARGET_CSV):
         if not (run_dir / rel).exists():
@@ -131,7 +131,7 @@ def read_sets(cfg, run_dir: Path):
 
 
 def build(cfg, run_dir: Path, ctx: Context) -> StageResult:
-    from augment.puzzles.dataset import build as build_puzzles
+    from arc_pipeline.augment.puzzles.dataset import build as build_puzzles
 
     train, target = read_sets(cfg, run_dir)
     result = build_puzzles(cfg.data.domain, train, target, cfg.build, run_dir / DATASET)
@@ -147,12 +147,12 @@ def predict(cfg, run_dir: Path, ctx: Context) -> StageResult:
     """Every target puzzle once (no test-time augmentation, as in the paper), halting as [predict] says."""
     import polars as pl
 
-    from arc.io import atomic_path
-    from augment.dataset import open_split, read_meta
-    from pipeline.stages.predict import checkpoint_path
-    from solver.checkpoint import build_model
-    from solver.device import setup_runtime
-    from solver.infer import predict_chunks
+    from arc_pipeline.arc.io import atomic_path
+    from arc_pipeline.augment.dataset import open_split, read_meta
+    from arc_pipeline.stages.predict import checkpoint_path
+    from arc_pipeline.solver.checkpoint import build_model
+    from arc_pipeline.solver.device import setup_runtime
+    from arc_pipeline.solver.infer import predict_chunks
 
     path = checkpoint_path(cfg, run_dir)
     if path is None:
@@ -213,8 +213,8 @@ def submit(cfg, run_dir: Path, ctx: Context) -> StageResult:
 def score(cfg, run_dir: Path, ctx: Context) -> StageResult:
     import polars as pl
 
-    from arc.io import atomic_path, write_json
-    from augment.puzzles.domain import bin_rows
+    from arc_pipeline.arc.io import atomic_path, write_json
+    from arc_pipeline.augment.puzzles.domain import bin_rows
 
     dom = _domain(cfg)
     _, target = read_sets(cfg, run_dir)
@@ -257,11 +257,11 @@ def score_rows(s: dict) -> tuple[list[str], list[list[str]]]:
 def report(cfg, run_dir: Path, ctx: Context) -> StageResult:
     import json
 
-    from arc.io import write_text
-    from pipeline.manifest import Manifest
-    from pipeline.puzzle_report import PuzzleReport, render
-    from pipeline.report import read_curves
-    from pipeline.stages import STAGES
+    from arc_pipeline.arc.io import write_text
+    from arc_pipeline.manifest import Manifest
+    from arc_pipeline.puzzle_report import PuzzleReport, render
+    from arc_pipeline.report import read_curves
+    from arc_pipeline.stages import STAGES
 
     dom = _domain(cfg)
     _, target = read_sets(cfg, run_dir)

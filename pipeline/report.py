@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from arc.render import grid_pixels, png_bytes
-from arc.task import Task
-from pipeline.report_charts import bar_chart, line_chart
+from arc_pipeline.arc.render import grid_pixels, png_bytes
+from arc_pipeline.arc.task import Task
+from arc_pipeline.report_charts import bar_chart, line_chart
 
 LOW_AGREEMENT = 0.5  # a test input whose top candidate holds less than this share of the votes
 SHOWN = 5  # candidates drawn per test input

@@ -7,7 +7,7 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.report import _SORT_JS, _STYLE, ReportData, TaskRow, _task_row
+from arc_pipeline.report import _SORT_JS, _STYLE, ReportData, TaskRow, _task_row
 
 
 @dataclass
@@ -51,8 +51,8 @@ def _flat(d: ReportData) -> dict[str, str]:
 
 
 def gather_two(run_a: Path, run_b: Path) -> Comparison:
-    from pipeline.config import read_config
-    from pipeline.stages.report import gather
+    from arc_pipeline.config import read_config
+    from arc_pipeline.stages.report import gather
 
     def one(p: Path) -> ReportData:
         cfg = read_config(p / "config.toml") if (p / "config.toml").is_file() else None

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from arc.errors import ArcError
+from arc_pipeline.arc.errors import ArcError
 
 CONFIG = "config.toml"
 MANIFEST = "manifest.json"
@@ -88,7 +88,7 @@ class RunDir:
     # ---- reading what earlier stages wrote
     def tasks(self) -> tuple[dict, dict]:
         """The (train, target) tasks a finished ingest wrote: task id -> `arc.task.Task`."""
-        from arc.load import load
+        from arc_pipeline.arc.load import load
 
         for path in (self.train_json, self.target_json):
             if not path.exists():
@@ -101,7 +101,7 @@ class RunDir:
         """(`model` ([model]) with the sizes the dataset dictates: sequence, vocabulary, puzzle rows; the build's meta)."""
         import dataclasses
 
-        from augment.dataset import read_meta
+        from arc_pipeline.augment.dataset import read_meta
 
         meta = read_meta(self.dataset)
         return dataclasses.replace(model, seq_len=int(meta["seq_len"]), vocab_size=int(meta["vocab_size"]),

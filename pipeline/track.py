@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from arc.errors import ArcError
+from arc_pipeline.arc.errors import ArcError
 
 TENSORBOARD_DIR = "tensorboard"
 WANDB_DIR = "wandb"

@@ -23,10 +23,10 @@ import numpy as np
 import polars as pl
 import torch
 
-from arc.errors import ArcError
-from solver import checkpoint as ckpt
-from solver.config import ModelConfig, TrainConfig
-from solver.device import setup_runtime
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.solver import checkpoint as ckpt
+from arc_pipeline.solver.config import ModelConfig, TrainConfig
+from arc_pipeline.solver.device import setup_runtime
 
 INIT = "init"
 METRICS = "metrics.jsonl"
@@ -102,7 +102,7 @@ def adapt_key(pretrained: Path, pre_meta: dict, dataset_fp: str, cfg: AdaptConfi
 
 def _dataset(dataset):
     """(adapt source, dataset directory) from a build directory or an already opened adapt split."""
-    from augment.dataset import open_split
+    from arc_pipeline.augment.dataset import open_split
 
     if isinstance(dataset, (str, Path)):
         return open_split(dataset, "adapt"), Path(dataset)
@@ -151,8 +151,8 @@ def adapt(
     The architecture always comes from the checkpoint; `model_cfg` (when given) must agree with it
     on the sequence length. `puzzle_map` and `dataset_fingerprint` default to the build's own.
     """
-    from augment.dataset import read_meta, read_puzzles
-    from solver.train import train
+    from arc_pipeline.augment.dataset import read_meta, read_puzzles
+    from arc_pipeline.solver.train import train
 
     source, dataset_dir = _dataset(dataset)
     pretrained = ckpt.resolve(pretrained)

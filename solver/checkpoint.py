@@ -22,8 +22,8 @@ import numpy as np
 import polars as pl
 import torch
 
-from arc.errors import ArcError
-from arc.io import write_json, write_text
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.io import write_json, write_text
 
 STEP_PREFIX = "step_"
 
@@ -365,7 +365,7 @@ def model_config(meta: Mapping[str, Any], origin: str | Path = "checkpoint"):
     """The `ModelConfig` a checkpoint's meta records (JSON lists back to tuples)."""
     from dataclasses import fields
 
-    from solver.config import ModelConfig
+    from arc_pipeline.solver.config import ModelConfig
 
     given = meta.get("model_config")
     if not isinstance(given, Mapping):
@@ -382,7 +382,7 @@ def model_config(meta: Mapping[str, Any], origin: str | Path = "checkpoint"):
 def model_from_state(cfg, state: Mapping[str, torch.Tensor], *, origin: str | Path, device: torch.device | str = "cpu"):
     """A TRM of `cfg` holding `state`, in eval mode; a tensor whose shape the config does not imply is
     an ArcError naming it (the config beside the weights is not theirs)."""
-    from solver.model import TRM
+    from arc_pipeline.solver.model import TRM
 
     model = TRM(cfg)
     ours = model.state_dict()
@@ -407,7 +407,7 @@ def build_model(
     `checkpoint`: a step directory or a checkpoint folder (its `latest`). `fingerprint`: the dataset
     build the checkpoint must belong to (ArcError otherwise); None trusts the checkpoint's own.
     Unlike `load` (resuming training), the global torch RNG is left alone."""
-    from solver.ema import EMA
+    from arc_pipeline.solver.ema import EMA
 
     path = resolve(checkpoint)
     meta = json.loads((path / "meta.json").read_text())

@@ -16,7 +16,7 @@ from typing import ContextManager
 import torch
 import torch.distributed as dist
 
-from arc.errors import ArcError
+from arc_pipeline.arc.errors import ArcError
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 log = logging.getLogger(__name__)

@@ -17,10 +17,10 @@ import numpy as np
 import polars as pl
 import torch
 
-from arc.errors import ArcError
-from solver.halting import halts, logit_cut
-from solver.likelihood import log_stablemax_table
-from solver.vote import PREDICTION_SCHEMA, predictions_frame
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.solver.halting import halts, logit_cut
+from arc_pipeline.solver.likelihood import log_stablemax_table
+from arc_pipeline.solver.vote import PREDICTION_SCHEMA, predictions_frame
 
 Progress = Callable[[int], None]
 
@@ -223,9 +223,9 @@ def to_frame(raw: Raw, source, *, invert_fn=None) -> pl.DataFrame:
     Columns: PREDICTION_SCHEMA plus `index` (example) and `puzzle_id`. `invert_fn(grid, aug)`
     replaces the batched inverse (tests swap in a broken one to prove voting notices).
     """
-    from augment.encode import decode_batch, decode_to_original
-    from augment.kernels import unpack as unpack_grids
-    from augment.records import Aug
+    from arc_pipeline.augment.encode import decode_batch, decode_to_original
+    from arc_pipeline.augment.kernels import unpack as unpack_grids
+    from arc_pipeline.augment.records import Aug
 
     canvas = canvas_of(source)
     rows = source.examples[raw.index.tolist()] if len(raw.index) else source.examples.head(0)
@@ -333,7 +333,7 @@ def puzzle_rows(source, puzzle_map: pl.DataFrame) -> tuple[np.ndarray, int]:
     """Table row for every dataset puzzle id the source's examples use, matched in a checkpoint's
     puzzle map by `solver.checkpoint.match_rows` (task, augmentation, demonstrations); unmatched
     puzzles get row 0 (blank). Returns (rows by id, unmatched)."""
-    from solver.checkpoint import match_rows
+    from arc_pipeline.solver.checkpoint import match_rows
 
     ids = source.examples["puzzle_id"].cast(pl.Int64).unique()
     table = getattr(source, "puzzles", None)
@@ -368,8 +368,8 @@ class RowMapped:
 def predict_checkpoint(path, dataset_dir, runtime, cfg: PredictConfig = PredictConfig(), on_progress: Progress | None = None, *, invert_fn=None):
     """Load a checkpoint, map the test split's puzzles to its table rows, predict. Returns
     (prediction frame, unmatched puzzle count: test puzzles the checkpoint never trained)."""
-    from augment.dataset import open_split
-    from solver import checkpoint as ckpt
+    from arc_pipeline.augment.dataset import open_split
+    from arc_pipeline.solver import checkpoint as ckpt
 
     model = ckpt.build_model(path, device=runtime.device, use_ema=cfg.use_ema)
     pmap = ckpt.read_puzzle_map(path)

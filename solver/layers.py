@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from solver import fastpath
+from arc_pipeline.solver import fastpath
 
 # std of a standard normal truncated to [-2, 2]; dividing by it makes the truncated draw have
 # exactly the std asked for (plain trunc_normal_ would come out ~12% narrow)

@@ -27,8 +27,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from augment.encode import PAD, encode_examples
-from augment.kernels import Packed, pack
+from arc_pipeline.augment.encode import PAD, encode_examples
+from arc_pipeline.augment.kernels import Packed, pack
 
 GROUP = ["task_id", "test_index"]
 BLOCK = 4096  # (candidate, view) pairs gathered at once: bounds the (pairs, L) index arrays
@@ -38,7 +38,7 @@ def log_stablemax_table(logits) -> np.ndarray:
     """(B, L, V) final-step logits (a torch tensor) as float16 log-stablemax tables, on the CPU."""
     import torch
 
-    from solver.losses import log_stablemax
+    from arc_pipeline.solver.losses import log_stablemax
 
     return log_stablemax(logits).to(torch.float16).cpu().numpy()
 

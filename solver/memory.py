@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-from arc.errors import ArcError
+from arc_pipeline.arc.errors import ArcError
 
 HEADROOM = 0.9  # fraction of the GPU's memory a pick may plan for (allocator fragmentation, kernels' workspaces)
 PROBE_SIZES = (2, 8)  # chunk sizes of the two probe steps (clipped to divisors of the batch)

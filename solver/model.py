@@ -24,9 +24,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from solver.config import ModelConfig
-from solver.layers import Attention, Block, ConvSwiGLU, DepthwiseConv, Linear, Rotary, SequenceMLP, trunc_normal_
-from solver.puzzle_emb import PuzzleEmbedding
+from arc_pipeline.solver.config import ModelConfig
+from arc_pipeline.solver.layers import Attention, Block, ConvSwiGLU, DepthwiseConv, Linear, Rotary, SequenceMLP, trunc_normal_
+from arc_pipeline.solver.puzzle_emb import PuzzleEmbedding
 
 HALT_BIAS_INIT = -5.0  # sigmoid(-5) ~ 0.007: nothing halts before the head has learned
 

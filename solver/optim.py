@@ -10,7 +10,7 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from solver.config import TrainConfig
+from arc_pipeline.solver.config import TrainConfig
 
 
 class AdamATan2(torch.optim.Optimizer):

@@ -23,9 +23,9 @@ from typing import Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from arc.task import Task
-from solver.halting import first_halt
-from solver.vote import PREDICTION_SCHEMA, RULES, VoteConfig, for_rule, pass_at_k_both, vote
+from arc_pipeline.arc.task import Task
+from arc_pipeline.solver.halting import first_halt
+from arc_pipeline.solver.vote import PREDICTION_SCHEMA, RULES, VoteConfig, for_rule, pass_at_k_both, vote
 
 RAW_FILE = "predictions_raw.parquet"
 THRESHOLDS = (0.1, 0.3, 0.5, 0.7, 0.9, 0.99)
@@ -50,9 +50,9 @@ def aug_index_of(source, rows: pl.DataFrame) -> np.ndarray:
 
 def raw_frame(raw, source, threshold: float, min_steps: int, *, weights: str = "ema", primary: bool = True) -> pl.DataFrame:
     """The predictions_raw rows of a recorded `solver.infer.Raw` (run_steps(..., record=True))."""
-    from augment.encode import decode_to_original
-    from solver.infer import aug_rows, canvas_of
-    from solver.likelihood import own_logprobs
+    from arc_pipeline.augment.encode import decode_to_original
+    from arc_pipeline.solver.infer import aug_rows, canvas_of
+    from arc_pipeline.solver.likelihood import own_logprobs
 
     if raw.step_tokens is None:
         raise ValueError("raw_frame needs run_steps(..., record=True)")
@@ -102,7 +102,7 @@ def rank_predictions(frame: pl.DataFrame, raw: pl.DataFrame | None, tables: list
                      canvas: int) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """A run's predictions voted under `cfg.rule` (predict's last step). With `cfg.scored`, `raw`
     first gains `view_logprob` from `tables` (each chunk's final tables, in raw's row order)."""
-    from solver.likelihood import candidate_scores, with_view_logprobs
+    from arc_pipeline.solver.likelihood import candidate_scores, with_view_logprobs
 
     scores = None
     if cfg.scored and raw is not None:
@@ -215,7 +215,7 @@ def ranking_rules(raw: pl.DataFrame, tasks: Mapping[str, Task], ks: Sequence[int
     """pass@K of the final-step predictions under every rule this file can judge; for the others,
     why not; and the ceiling no rule can pass: the right grid among any pass's candidates at all
     ({"per_task": ..., "per_output": ...})."""
-    from solver.likelihood import candidate_scores
+    from arc_pipeline.solver.likelihood import candidate_scores
 
     rows, missing = [], {}
     for rule in RULES:

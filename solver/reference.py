@@ -28,8 +28,8 @@ from typing import Any
 
 import torch
 
-from arc.errors import ArcError
-from solver.config import ModelConfig
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.solver.config import ModelConfig
 
 PREFIXES = ("_orig_mod.model.inner.", "model.inner.")
 CONFIG_FILE = "all_config.yaml"
@@ -235,8 +235,8 @@ class Imported:
 def import_checkpoint(step_file: str | Path, identifiers: str | Path, out_dir: str | Path, *, canvas: int = 30) -> Imported:
     """Convert a reference step file (+ its all_config.yaml and the dataset's identifiers.json) into
     our checkpoint folder `out_dir` (a step directory, `latest`, puzzle_map.parquet in our records)."""
-    from augment.reference import puzzle_map, read_identifiers
-    from solver import checkpoint as ckpt
+    from arc_pipeline.augment.reference import puzzle_map, read_identifiers
+    from arc_pipeline.solver import checkpoint as ckpt
 
     step_file = Path(step_file)
     if not step_file.is_file():

@@ -29,8 +29,8 @@ from typing import Literal, Mapping
 
 import numpy as np
 
-from arc.errors import ArcError
-from augment.source import Groups
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.augment.source import Groups
 
 Rule = Literal["reference", "uniform"]
 RULES: tuple[str, ...] = ("reference", "uniform")

@@ -26,17 +26,17 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from arc.errors import ArcError
-from solver import checkpoint as ckpt
-from solver.config import ModelConfig, TrainConfig
-from solver.device import Runtime, setup_runtime
-from solver.ema import EMA
-from solver.halting import halts
-from solver.losses import LossTerms, trm_loss
-from solver.memory import resolve_micro_batch
-from solver.model import TRM
-from solver.optim import lr_at, make_dense_optimizer, set_lr, sign_sgd_update
-from solver.sampler import derive_seed, make_sampler
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.solver import checkpoint as ckpt
+from arc_pipeline.solver.config import ModelConfig, TrainConfig
+from arc_pipeline.solver.device import Runtime, setup_runtime
+from arc_pipeline.solver.ema import EMA
+from arc_pipeline.solver.halting import halts
+from arc_pipeline.solver.losses import LossTerms, trm_loss
+from arc_pipeline.solver.memory import resolve_micro_batch
+from arc_pipeline.solver.model import TRM
+from arc_pipeline.solver.optim import lr_at, make_dense_optimizer, set_lr, sign_sgd_update
+from arc_pipeline.solver.sampler import derive_seed, make_sampler
 
 Metrics = Callable[[dict[str, Any]], None]
 

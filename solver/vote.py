@@ -15,8 +15,8 @@ from typing import Literal, Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from arc.io import atomic_path
-from arc.task import Task
+from arc_pipeline.arc.io import atomic_path
+from arc_pipeline.arc.task import Task
 
 PREDICTION_SCHEMA = {
     "task_id": pl.String,

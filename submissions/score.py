@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from arc.errors import ArcError
-from submissions.validate import ATTEMPTS, TaskLike, as_task_map, grid_problem, load_submission
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.submissions.validate import ATTEMPTS, TaskLike, as_task_map, grid_problem, load_submission
 
 
 @dataclass(frozen=True)

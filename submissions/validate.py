@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from arc.errors import ArcError
-from arc.task import MAX_SIDE, N_COLORS, Task, TaskSet
-from arc.validate import read_json
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.task import MAX_SIDE, N_COLORS, Task, TaskSet
+from arc_pipeline.arc.validate import read_json
 
 ATTEMPTS = ("attempt_1", "attempt_2")
 

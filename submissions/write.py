@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from arc.errors import ArcError
-from arc.io import write_json
-from arc.task import Task, grid_to_list
-from submissions.validate import TaskLike, as_task_map, grid_problem, validate
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.io import write_json
+from arc_pipeline.arc.task import Task, grid_to_list
+from arc_pipeline.submissions.validate import TaskLike, as_task_map, grid_problem, validate
 
 Grid = list[list[int]]
 Entry = tuple[str, int]  # (task_id, test_index)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from augment.source import ArraySource, Groups
+from arc_pipeline.augment.source import ArraySource, Groups
 
 
 def pytest_addoption(parser):
@@ -27,7 +27,7 @@ CLI_FIXTURES = {"cli", "tiny_run"}
 
 
 def pytest_collection_modifyitems(config, items):
-    from solver.device import gpu_available
+    from arc_pipeline.solver.device import gpu_available
 
     has_gpu = gpu_available()
     unmarked = [item.nodeid for item in items
@@ -68,7 +68,7 @@ def cpu_runtime():
     """One CPU process in float32 (autocast a no-op)."""
     import torch
 
-    from solver.device import Runtime
+    from arc_pipeline.solver.device import Runtime
 
     return Runtime(device=torch.device("cpu"), dtype=torch.float32)
 
@@ -101,7 +101,7 @@ def grouped_toy_source(toy_source):
 def toy_configs():
     """`toy_configs(**train_kw)`: a 16-wide one-layer model for toy_source and a 5-step CPU schedule
     (keywords override TrainConfig; halt_exploration goes to the model)."""
-    from solver.config import ModelConfig, TrainConfig
+    from arc_pipeline.solver.config import ModelConfig, TrainConfig
 
     def make(**train_kw):
         mcfg = ModelConfig(vocab_size=6, seq_len=6, num_puzzles=5, hidden=16, heads=2, layers=1, n_latent=2, n_recursions=2,
@@ -160,7 +160,7 @@ def cli():
     """`cli(*args)`: `arc-pipeline args...` through Click's runner (arguments str()-ed), its Result back."""
     from click.testing import CliRunner
 
-    from pipeline.cli import main
+    from arc_pipeline.cli import main
 
     return lambda *args: CliRunner().invoke(main, [str(a) for a in args])
 
@@ -173,7 +173,7 @@ def tiny_run(cli, tiny_config):
 
 @pytest.fixture
 def smoke_config():
-    from pipeline.config import load_config
+    from arc_pipeline.config import load_config
 
     return load_config("smoke")
 
@@ -186,7 +186,7 @@ class FakeStages:
         self.fail_on: str | None = None
 
     def impl(self):
-        from pipeline.stages import STAGES, StageResult
+        from arc_pipeline.stages import STAGES, StageResult
 
         def make(stage):
             def fn(cfg, run_dir, ctx):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from arc.errors import ArcError
+from arc_pipeline.arc.errors import ArcError
 
 COLUMNS = "source,question,answer,rating"
 
@@ -87,6 +87,6 @@ def puzzle_csv(rows) -> str:
 
 def write_rows(path: str | Path, rows) -> None:
     """Write (source, question, answer, rating) rows atomically."""
-    from arc.io import write_text
+    from arc_pipeline.arc.io import write_text
 
     write_text(path, puzzle_csv(rows))

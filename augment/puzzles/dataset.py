@@ -26,12 +26,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from arc.errors import ArcError
-from augment.build import BuildResult, _existing, _write
-from augment.puzzles.csvfile import PuzzleSet
-from augment.puzzles.domain import domain
-from augment.puzzles.tokens import SHARED_PUZZLE_ID, SharedIdSource
-from augment.source import Batch, Groups
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.augment.build import BuildResult, _existing, _write
+from arc_pipeline.augment.puzzles.csvfile import PuzzleSet
+from arc_pipeline.augment.puzzles.domain import domain
+from arc_pipeline.augment.puzzles.tokens import SHARED_PUZZLE_ID, SharedIdSource
+from arc_pipeline.augment.source import Batch, Groups
 
 FORMAT = "puzzle-dataset/1"
 SPLITS = ("train", "val", "test")
@@ -134,7 +134,7 @@ class PuzzleSplit:
 
 def open_split(dataset_dir: str | Path, split: str, meta: dict) -> PuzzleSplit:
     """One split of a puzzle build, checked against its meta.json (`augment.dataset.read_meta`)."""
-    from augment.dataset import _load
+    from arc_pipeline.augment.dataset import _load
 
     d = Path(dataset_dir)
     if split not in SPLITS:

@@ -16,10 +16,10 @@ from types import ModuleType
 
 import numpy as np
 
-from arc.errors import ArcError
-from augment.puzzles import maze, sudoku
-from augment.puzzles.csvfile import PuzzleSet
-from augment.puzzles.tokens import apply_tokens
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.augment.puzzles import maze, sudoku
+from arc_pipeline.augment.puzzles.csvfile import PuzzleSet
+from arc_pipeline.augment.puzzles.tokens import apply_tokens
 
 SUDOKU_BINS = [0, 0, 1, 2, 5, 10, 25, 55, 110, float("inf")]  # 25-55: Sudoku-Extreme's hard band (tdoku units)
 
@@ -138,7 +138,7 @@ class Sudoku(Domain):
         return SUDOKU_BINS
 
     def generate(self, args: dict, workers: int | None):
-        from augment.puzzles.sudoku_gen import SudokuGenConfig, generate
+        from arc_pipeline.augment.puzzles.sudoku_gen import SudokuGenConfig, generate
 
         return generate(_config(SudokuGenConfig, args, "sudoku"), workers=workers)
 
@@ -182,7 +182,7 @@ class Maze(Domain):
         return length_edges(ratings)
 
     def generate(self, args: dict, workers: int | None):
-        from augment.puzzles.maze_gen import MazeGenConfig, default_min_path, generate
+        from arc_pipeline.augment.puzzles.maze_gen import MazeGenConfig, default_min_path, generate
 
         args = dict(args)
         if "min_path" not in args:

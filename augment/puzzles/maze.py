@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from arc.errors import ArcError
-from augment.jit import KERNEL, njit
-from augment.puzzles.csvfile import PuzzleSet, read_rows, write_rows
-from augment.puzzles.tokens import SHARED_PUZZLE_ID, SharedIdSource, apply_tokens
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.augment.jit import KERNEL, njit
+from arc_pipeline.augment.puzzles.csvfile import PuzzleSet, read_rows, write_rows
+from arc_pipeline.augment.puzzles.tokens import SHARED_PUZZLE_ID, SharedIdSource, apply_tokens
 
 CHARS = "# SGo"
 WALL, OPEN, START, GOAL, PATH = 1, 2, 3, 4, 5

@@ -16,12 +16,12 @@ from typing import Callable
 
 import numpy as np
 
-from arc.errors import ArcError
-from augment.jit import KERNEL, njit
-from augment.puzzles.maze import GOAL, OPEN, START, WALL, MazeSet, _bfs, _mark_path
-from augment.puzzles.csvfile import generated_split
-from augment.puzzles.pool import Distinct, in_order, worker_pool, workers_for
-from augment.puzzles.rng import below, stream, uniform
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.augment.jit import KERNEL, njit
+from arc_pipeline.augment.puzzles.maze import GOAL, OPEN, START, WALL, MazeSet, _bfs, _mark_path
+from arc_pipeline.augment.puzzles.csvfile import generated_split
+from arc_pipeline.augment.puzzles.pool import Distinct, in_order, worker_pool, workers_for
+from arc_pipeline.augment.puzzles.rng import below, stream, uniform
 
 
 def default_min_path(size: int, perfect: bool = False) -> int:

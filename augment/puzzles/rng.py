@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from augment.jit import KERNEL, njit
+from arc_pipeline.augment.jit import KERNEL, njit
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

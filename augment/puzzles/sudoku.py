@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from arc.errors import ArcError
-from augment.puzzles.csvfile import PuzzleSet, read_rows, write_rows
-from augment.puzzles.tokens import SHARED_PUZZLE_ID, SharedIdSource, apply_tokens
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.augment.puzzles.csvfile import PuzzleSet, read_rows, write_rows
+from arc_pipeline.augment.puzzles.tokens import SHARED_PUZZLE_ID, SharedIdSource, apply_tokens
 
 BOXES: dict[int, tuple[int, int]] = {4: (2, 2), 6: (2, 3), 9: (3, 3)}  # size -> (box rows, box cols)
 BLANK_TOKEN = 1

@@ -16,13 +16,13 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from arc.errors import ArcError
-from augment.jit import KERNEL, njit
-from augment.puzzles.csvfile import generated_split
-from augment.puzzles.pool import Distinct, in_order, worker_pool, workers_for
-from augment.puzzles.rng import below, shuffle, stream
-from augment.puzzles.sudoku import SudokuSet, line_perms, shape_of
-from augment.puzzles.sudoku_solve import _candidates, _rate, _search, _search_cand, geometry
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.augment.jit import KERNEL, njit
+from arc_pipeline.augment.puzzles.csvfile import generated_split
+from arc_pipeline.augment.puzzles.pool import Distinct, in_order, worker_pool, workers_for
+from arc_pipeline.augment.puzzles.rng import below, shuffle, stream
+from arc_pipeline.augment.puzzles.sudoku import SudokuSet, line_perms, shape_of
+from arc_pipeline.augment.puzzles.sudoku_solve import _candidates, _rate, _search, _search_cand, geometry
 
 Difficulty = Literal["easy", "medium", "hard"]
 

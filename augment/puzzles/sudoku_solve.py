@@ -14,9 +14,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from augment.jit import KERNEL, njit
-from augment.puzzles.rng import below, shuffle
-from augment.puzzles.sudoku import line_perms, shape_of
+from arc_pipeline.augment.jit import KERNEL, njit
+from arc_pipeline.augment.puzzles.rng import below, shuffle
+from arc_pipeline.augment.puzzles.sudoku import line_perms, shape_of
 
 @lru_cache(maxsize=None)
 def geometry(size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from augment.jit import KERNEL, njit
-from augment.source import Batch
+from arc_pipeline.augment.jit import KERNEL, njit
+from arc_pipeline.augment.source import Batch
 
 SHARED_PUZZLE_ID = 1  # one puzzle id for every example (the embedding table has 2 rows: 0 = blank)
 

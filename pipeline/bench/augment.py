@@ -24,7 +24,7 @@ def numpy_encode(grids, grid_in, grid_out, rows, offsets, canvas):
     """The plain-numpy path of the loader's kernel: one example at a time with numpy ops."""
     import numpy as np
 
-    from augment.records import dihedral_numpy
+    from arc_pipeline.augment.records import dihedral_numpy
 
     n = len(grid_in)
     inputs = np.zeros((n, canvas, canvas), dtype=np.uint8)
@@ -47,8 +47,8 @@ def _child(train: str, target: str, augmentations: int, out_dir: str) -> None:
     # Runs in a fresh interpreter so its peak RSS is the build's own.
     import resource
 
-    from arc.load import load
-    from augment.build import BuildConfig, build
+    from arc_pipeline.arc.load import load
+    from arc_pipeline.augment.build import BuildConfig, build
 
     t0 = time.perf_counter()
     tr, tg = load(train).tasks, load(target).tasks
@@ -61,7 +61,7 @@ def _child(train: str, target: str, augmentations: int, out_dir: str) -> None:
 
 
 def _run_build(train: str, target: str, augmentations: int, out_dir: Path) -> dict:
-    code = f"from pipeline.bench.augment import _child; _child({train!r}, {target!r}, {augmentations}, {str(out_dir)!r})"
+    code = f"from arc_pipeline.bench.augment import _child; _child({train!r}, {target!r}, {augmentations}, {str(out_dir)!r})"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if proc.returncode != 0:
         raise click.ClickException(f"build subprocess failed:\n{proc.stderr[-2000:]}")
@@ -83,8 +83,8 @@ def measure(train: str, target: str, augmentations: int, seconds: float, workdir
     import numba
     import numpy as np
 
-    from augment.dataset import open_split
-    from augment.kernels import _encode_examples
+    from arc_pipeline.augment.dataset import open_split
+    from arc_pipeline.augment.kernels import _encode_examples
 
     numba.set_num_threads(1)
     out_dir = workdir / "dataset"
@@ -147,7 +147,7 @@ def measure(train: str, target: str, augmentations: int, seconds: float, workdir
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def cmd(train: str, target: str, augmentations: int, seconds: float, as_json: bool) -> None:
     """numba vs numpy, the full augmented build (time, peak memory), loader examples/s on one core."""
-    from pipeline import ui
+    from arc_pipeline import ui
 
     with tempfile.TemporaryDirectory(prefix="arc-bench-augment-") as tmp:
         r = measure(train, target, augmentations, seconds, Path(tmp))

@@ -23,9 +23,9 @@ def generate(out: Path, examples: int, fmt: str, seed: int = 0, source: str = "a
     """Write the source; returns its file count and size."""
     import numpy as np
 
-    from arc.load import load
-    from augment.records import Aug
-    from augment.transform import apply_batch
+    from arc_pipeline.arc.load import load
+    from arc_pipeline.augment.records import Aug
+    from arc_pipeline.augment.transform import apply_batch
 
     tasks = list(load(source))
     per = -(-examples // len(tasks))
@@ -66,8 +66,8 @@ def _child(source: str, run_dir: str, augmentations: int, target: str) -> None:
     # A fresh interpreter: ru_maxrss is ingest's and build's own (read after each, it only grows).
     import resource
 
-    from pipeline.config import load_config
-    from pipeline.stages import Context, build, ingest
+    from arc_pipeline.config import load_config
+    from arc_pipeline.stages import Context, build, ingest
 
     sets = [f'data.train=["{source}"]', f'data.target="{target}"', f"build.augmentations={augmentations}",
             "data.max_side=0"]
@@ -87,7 +87,7 @@ def measure(examples: int, fmt: str, augmentations: int, target: str, workdir: P
     gen = generate(workdir / "source", examples, fmt)
     gen_s = time.perf_counter() - t0
     src = workdir / "source" / ("examples.jsonl" if fmt == "jsonl" else "")
-    code = (f"from pipeline.bench.data import _child; _child({str(src)!r}, {str(workdir / 'run')!r}, "
+    code = (f"from arc_pipeline.bench.data import _child; _child({str(src)!r}, {str(workdir / 'run')!r}, "
             f"{augmentations}, {target!r})")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -109,7 +109,7 @@ def measure(examples: int, fmt: str, augmentations: int, target: str, workdir: P
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def cmd(examples: int, fmt: str, augmentations: int, target: str, workdir: str | None, as_json: bool) -> None:
     """A generated million-example source through ingest and build: seconds and peak RSS of each."""
-    from pipeline import ui
+    from arc_pipeline import ui
 
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:

@@ -79,7 +79,7 @@ def bf16_peak(name: str) -> float | None:
 
 def train_figures(device: str, dry: bool, compile: bool, steps: int) -> dict[str, Any]:
     """Examples/s, GFLOP/s, micro-batch and peak memory of full training steps."""
-    from pipeline.bench.train import SETTINGS, Setting, measure
+    from arc_pipeline.bench.train import SETTINGS, Setting, measure
 
     setting = Setting("dry", hidden=32, layers=1, n_latent=1, n_recursions=1, seq_len=16, vocab_size=12, batch=8) \
         if dry else SETTINGS["arc"]
@@ -89,16 +89,16 @@ def train_figures(device: str, dry: bool, compile: bool, steps: int) -> dict[str
 
 
 def infer_figures(device: str, dry: bool) -> dict[str, Any]:
-    from pipeline.bench.infer import throughput
+    from arc_pipeline.bench.infer import throughput
 
     return throughput("toy" if dry else "arc", device, "auto")
 
 
 def e2e_figures(device: str, dry: bool, workdir: Path) -> dict[str, Any]:
     """A whole `run` of a small configuration; seconds per stage and the score."""
-    from pipeline.config import load_config, override
-    from pipeline.stages import Context
-    from pipeline.stages.runner import execute
+    from arc_pipeline.config import load_config, override
+    from arc_pipeline.stages import Context
+    from arc_pipeline.stages.runner import execute
 
     cfg_file = workdir / "e2e.toml"
     cfg_file.write_text(E2E_DRY if dry else E2E_GPU)
@@ -116,7 +116,7 @@ def e2e_figures(device: str, dry: bool, workdir: Path) -> dict[str, Any]:
 def collect(device: str, dry: bool, compile_too: bool, steps: int, budget_s: float,
             peak_tflops: float | None, say=lambda msg: None) -> dict[str, Any]:
     """Every figure, skipping the remaining parts once `budget_s` has gone (each says so)."""
-    from solver.device import setup_runtime
+    from arc_pipeline.solver.device import setup_runtime
 
     t0 = time.perf_counter()
     runtime = setup_runtime(device, "auto")
@@ -163,9 +163,9 @@ def collect(device: str, dry: bool, compile_too: bool, steps: int, budget_s: flo
 def cmd(as_json: bool, device: str, dry: bool, steps: int, compile_too: bool, budget_s: float,
         peak_tflops: float | None) -> None:
     """GPU figures: train ex/s and fraction of bf16 peak at ARC scale, memory, predictions/s, a short run."""
-    from arc.errors import ArcError
-    from pipeline import ui
-    from solver.device import gpu_available, resolve_device
+    from arc_pipeline.arc.errors import ArcError
+    from arc_pipeline import ui
+    from arc_pipeline.solver.device import gpu_available, resolve_device
 
     if resolve_device(device).type == "cpu" and not dry:
         why = "no CUDA device is visible" if not gpu_available() else f"--device {device} is not a GPU"

@@ -29,11 +29,11 @@ def throughput(size: str, device: str, dtype: str, seed: int = 0) -> dict[str, A
     import numpy as np
     import torch
 
-    from augment.source import ArraySource
-    from solver.config import ModelConfig
-    from solver.device import setup_runtime
-    from solver.infer import PredictConfig, run_steps
-    from solver.model import TRM
+    from arc_pipeline.augment.source import ArraySource
+    from arc_pipeline.solver.config import ModelConfig
+    from arc_pipeline.solver.device import setup_runtime
+    from arc_pipeline.solver.infer import PredictConfig, run_steps
+    from arc_pipeline.solver.model import TRM
 
     overrides, n, batch = SIZES[size]
     cfg = ModelConfig(num_puzzles=n + 1, **overrides)
@@ -67,8 +67,8 @@ def voting(n_tasks: int = 400, per_task: int = 1000, distinct: int = 20, seed: i
     import numpy as np
     import polars as pl
 
-    from arc.task import Pair, Task, as_grid
-    from solver.vote import PREDICTION_SCHEMA, pass_at_k, to_candidates, vote
+    from arc_pipeline.arc.task import Pair, Task, as_grid
+    from arc_pipeline.solver.vote import PREDICTION_SCHEMA, pass_at_k, to_candidates, vote
 
     rng = np.random.default_rng(seed)
     ids, data, rows, cols, tasks = [], [], [], [], {}
@@ -111,8 +111,8 @@ def voting(n_tasks: int = 400, per_task: int = 1000, distinct: int = 20, seed: i
 def cmd(as_json: bool, size: str, device: str, dtype: str, threads: int) -> None:
     """Predictions/s with halting on and off; voting time for 400 tasks x 1000 predictions."""
     os.environ.setdefault("POLARS_MAX_THREADS", "1")  # the voting target is for one core; read at polars import
-    from pipeline import ui
-    from solver.device import set_threads
+    from arc_pipeline import ui
+    from arc_pipeline.solver.device import set_threads
 
     set_threads(threads or None)
     out = {**throughput(size, device, dtype), **voting()}

@@ -57,7 +57,7 @@ class LearnConfig:
 
 def configs(cfg: LearnConfig, vocab_size: int, seq_len: int):
     """(TRM model config, baseline model config, train config); same network, same parameters."""
-    from solver.config import ModelConfig, TrainConfig
+    from arc_pipeline.solver.config import ModelConfig, TrainConfig
 
     trm = ModelConfig(
         vocab_size=vocab_size, seq_len=seq_len, num_puzzles=2, hidden=cfg.hidden, heads=cfg.heads, layers=cfg.layers,
@@ -74,8 +74,8 @@ def configs(cfg: LearnConfig, vocab_size: int, seq_len: int):
 
 def sudoku_sources(cfg: LearnConfig):
     """(train source with symmetry augmentation, held-out source), inequivalent under symmetry."""
-    from augment.puzzles.sudoku import SudokuSource
-    from augment.puzzles.sudoku_gen import SudokuGenConfig, generate
+    from arc_pipeline.augment.puzzles.sudoku import SudokuSource
+    from arc_pipeline.augment.puzzles.sudoku_gen import SudokuGenConfig, generate
 
     gen = generate(SudokuGenConfig(size=6, count=cfg.train_count, test_count=cfg.test_count, seed=cfg.seed, difficulty="easy"))
     return SudokuSource(gen.train, augment=True), SudokuSource(gen.test, augment=False)
@@ -88,9 +88,9 @@ def train_curve(name: str, mcfg, tcfg, cfg: LearnConfig, train_src, test_src, ou
     or evaluations are slow ends at the same wall-clock as the others, with fewer curve points. With
     cfg.steps the slices are equal step counts instead (every network gets the same optimizer steps
     and every curve point, whatever its wall-clock)."""
-    from solver import checkpoint as ckpt
-    from solver.model import count_parameters
-    from solver.train import evaluate, train
+    from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver.model import count_parameters
+    from arc_pipeline.solver.train import evaluate, train
 
     budget_s = cfg.minutes * 60
     slice_s = budget_s / cfg.curve_points
@@ -157,7 +157,7 @@ VARIANTS: dict[str, tuple[str, Callable]] = {
 def parse_variants(text: str, command: str = "bench learn") -> tuple[str, ...]:
     """The VARIANTS names in a comma-separated `--variants` value, in its order; an unknown, repeated
     or missing name is refused with the valid ones (naming `command`, whose option it was)."""
-    from arc.errors import ArcError
+    from arc_pipeline.arc.errors import ArcError
 
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in VARIANTS]
@@ -175,7 +175,7 @@ def train_one(name: str, cfg: LearnConfig, out: Path, on_point: Point | None = N
     """Generate the data (deterministic from the seed) and train the network VARIANTS[name] describes."""
     import torch
 
-    from solver.device import setup_runtime
+    from arc_pipeline.solver.device import setup_runtime
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -259,7 +259,7 @@ def cmd(minutes: float, steps: int, as_json: bool, seed: int, points: int, threa
         out: Path | None, overrides: tuple[str, ...]) -> None:
     """TRM vs the same network without recursion (or other --variants) on generated 6x6 Sudoku, equal
     wall-clock (or equal --steps)."""
-    from pipeline import ui
+    from arc_pipeline import ui
 
     cfg = _with_overrides(LearnConfig(minutes=minutes, seed=seed, curve_points=points, threads=threads, parallel=not sequential,
                                       variants=variants, steps=steps), overrides)
@@ -284,7 +284,7 @@ def cmd(minutes: float, steps: int, as_json: bool, seed: int, points: int, threa
 
 
 def _with_overrides(cfg: LearnConfig, overrides: tuple[str, ...]) -> LearnConfig:
-    from arc.errors import ArcError
+    from arc_pipeline.arc.errors import ArcError
 
     fields = asdict(cfg)
     changes = {}

@@ -24,7 +24,7 @@ def saved_bytes(model, runtime, batch: int, seed: int = 0) -> int:
     """Bytes of the distinct storages saved for backward by one training forward of `batch` examples."""
     import torch
 
-    from solver.losses import trm_loss
+    from arc_pipeline.solver.losses import trm_loss
 
     cfg = model.cfg
     g = torch.Generator().manual_seed(seed)
@@ -52,9 +52,9 @@ def per_example(hidden: int, n_latent: int, n_recursions: int, seq_len: int, puz
     import torch
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from solver.config import ModelConfig
-    from solver.device import Runtime
-    from solver.model import TRM
+    from arc_pipeline.solver.config import ModelConfig
+    from arc_pipeline.solver.device import Runtime
+    from arc_pipeline.solver.model import TRM
 
     cfg = ModelConfig(hidden=hidden, n_latent=n_latent, n_recursions=n_recursions, seq_len=seq_len,
                       puzzle_emb_len=puzzle_emb_len, layers=layers, num_puzzles=8)
@@ -85,8 +85,8 @@ def per_example(hidden: int, n_latent: int, n_recursions: int, seq_len: int, puz
 def cmd(as_json: bool, hidden: int, n_latent: int, n_recursions: int, seq_len: int, layers: int,
         batches: tuple[int, ...], threads: int) -> None:
     """Per-example memory of a training step at the ARC configuration (counted on the CPU)."""
-    from pipeline import ui
-    from solver.device import set_threads
+    from arc_pipeline import ui
+    from arc_pipeline.solver.device import set_threads
 
     set_threads(threads)
     rows = []

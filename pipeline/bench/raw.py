@@ -23,12 +23,12 @@ import click
 def measure(augs: int, scale_augs: int, seed: int = 0) -> dict:
     import numpy as np
 
-    from arc.load import load
-    from augment.build import BuildConfig, build
-    from augment.dataset import open_split
-    from augment.encode import COLOR0
-    from solver.infer import Raw
-    from solver.raw import raw_frame
+    from arc_pipeline.arc.load import load
+    from arc_pipeline.augment.build import BuildConfig, build
+    from arc_pipeline.augment.dataset import open_split
+    from arc_pipeline.augment.encode import COLOR0
+    from arc_pipeline.solver.infer import Raw
+    from arc_pipeline.solver.raw import raw_frame
 
     steps = 16
     target = load("arc1/evaluation").tasks
@@ -73,7 +73,7 @@ def measure(augs: int, scale_augs: int, seed: int = 0) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def cmd(augs: int, scale_augs: int, as_json: bool) -> None:
     """Disk and memory cost of predictions_raw.parquet at ARC scale."""
-    from pipeline import ui
+    from arc_pipeline import ui
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     out = measure(augs, scale_augs)

@@ -22,9 +22,9 @@ def synthetic_run(root: Path, augs: int, seed: int = 0) -> int:
     import numpy as np
     import polars as pl
 
-    from arc.load import load
-    from pipeline.rundir import PREDICTIONS, PREDICTIONS_RAW, SCORE_JSON, SUBMISSION, TARGET_JSON, TRAIN_JSON
-    from solver.vote import VoteConfig, predictions_frame, vote, write_predictions
+    from arc_pipeline.arc.load import load
+    from arc_pipeline.rundir import PREDICTIONS, PREDICTIONS_RAW, SCORE_JSON, SUBMISSION, TARGET_JSON, TRAIN_JSON
+    from arc_pipeline.solver.vote import VoteConfig, predictions_frame, vote, write_predictions
 
     tasks = load("arc1/evaluation").tasks
     (root / "tasks").mkdir(parents=True, exist_ok=True)
@@ -67,8 +67,8 @@ def synthetic_run(root: Path, augs: int, seed: int = 0) -> int:
 
 
 def measure(augs: int) -> dict:
-    from pipeline.report import render
-    from pipeline.stages.report import gather
+    from arc_pipeline.report import render
+    from arc_pipeline.stages.report import gather
 
     with tempfile.TemporaryDirectory(prefix="arc-bench-report-") as tmp:
         root = Path(tmp) / "run"
@@ -87,7 +87,7 @@ def measure(augs: int) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def cmd(augs: int, as_json: bool) -> None:
     """report.html build time and size for 400 tasks x --augs predictions."""
-    from pipeline import ui
+    from arc_pipeline import ui
 
     out = measure(augs)
     if as_json:

@@ -27,14 +27,14 @@ Note = Callable[[str], None]
 
 
 def _model():
-    from solver.config import ModelConfig
+    from arc_pipeline.solver.config import ModelConfig
 
     return ModelConfig(seq_len=16, hidden=64, heads=4, expansion=2.0, layers=2, n_latent=2, n_recursions=1,
                        max_steps=2, puzzle_emb_len=4)
 
 
 def _train():
-    from solver.config import TrainConfig
+    from arc_pipeline.solver.config import TrainConfig
 
     # The suite proves the chain (build -> predict -> vote -> score), not the recipe. Its rates were
     # tuned under uniform sampling and per-example exploration; with the reference's rules (the
@@ -72,10 +72,10 @@ def broken_invert(grid, aug):
 def chain(model, source, tasks, out_dir: Path, runtime, pcfg, *, invert_fn=None, raw=None) -> dict[str, Any]:
     """predict (unless `raw` is given) -> vote -> predictions.parquet -> submission.json -> score, in
     process: for the broken-inverse control and models no checkpoint holds (the tests' oracle)."""
-    from solver.infer import run_steps, shard, to_frame
-    from solver.vote import PASS_KS, VoteConfig, pass_at_k, pass_at_k_per_task, to_candidates, vote, write_predictions
-    from submissions.score import score
-    from submissions.write import write_submission
+    from arc_pipeline.solver.infer import run_steps, shard, to_frame
+    from arc_pipeline.solver.vote import PASS_KS, VoteConfig, pass_at_k, pass_at_k_per_task, to_candidates, vote, write_predictions
+    from arc_pipeline.submissions.score import score
+    from arc_pipeline.submissions.write import write_submission
 
     t0 = time.perf_counter()
     if raw is None:
@@ -129,9 +129,9 @@ def _pipeline(run_dir: Path, config: Path, threads: int, *sets: str) -> dict[str
     import subprocess
     import sys
 
-    from arc.errors import ArcError
+    from arc_pipeline.arc.errors import ArcError
 
-    args = [sys.executable, "-m", "pipeline", "run", "--preset", "smoke", "--config", str(config), "--run-dir", str(run_dir)]
+    args = [sys.executable, "-m", "arc_pipeline", "run", "--preset", "smoke", "--config", str(config), "--run-dir", str(run_dir)]
     for s in sets:
         args += ["--set", s]
     log = run_dir.with_name(run_dir.name + ".log")
@@ -146,7 +146,7 @@ def _pipeline(run_dir: Path, config: Path, threads: int, *sets: str) -> dict[str
 
 def _figures(run_dir: Path, tasks, stages: dict[str, Any]) -> dict[str, Any]:
     """What a run's own artifacts say: score.json, the voted predictions and the predict stage's summary."""
-    from solver.vote import PASS_KS, pass_at_k, pass_at_k_per_task, read_predictions
+    from arc_pipeline.solver.vote import PASS_KS, pass_at_k, pass_at_k_per_task, read_predictions
 
     sc = json.loads((run_dir / "score.json").read_text())
     voted = read_predictions(run_dir / "predictions.parquet")
@@ -164,13 +164,13 @@ def _figures(run_dir: Path, tasks, stages: dict[str, Any]) -> dict[str, Any]:
 def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None) -> dict[str, Any]:
     """Run the proof in `work` (a fresh directory): the generated tasks go through `arc-pipeline run`
     (ingest .. score); returns the figures."""
-    from arc.load import save_tasks
-    from arc.synth import SynthConfig, synth_suite
-    from augment.dataset import open_split
-    from solver import checkpoint as ckpt
-    from solver.device import set_threads, setup_runtime
-    from solver.infer import PredictConfig
-    from solver.model import count_parameters
+    from arc_pipeline.arc.load import save_tasks
+    from arc_pipeline.arc.synth import SynthConfig, synth_suite
+    from arc_pipeline.augment.dataset import open_split
+    from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver.device import set_threads, setup_runtime
+    from arc_pipeline.solver.infer import PredictConfig
+    from arc_pipeline.solver.model import count_parameters
 
     t0 = time.perf_counter()
     set_threads(cfg.threads)
@@ -235,7 +235,7 @@ def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None) -> dict
 def variant_config(cfg: SuiteConfig, name: str, minutes: float = 0.0) -> SuiteConfig:
     """The suite with `bench learn`'s VARIANTS[name] applied to its model and trainer, joint protocol
     only; `minutes` > 0 trains for that wall-clock (steps unbounded) instead of the fixed steps."""
-    from pipeline.bench.learn import VARIANTS
+    from arc_pipeline.bench.learn import VARIANTS
 
     model, train = VARIANTS[name][1](cfg.model, cfg.train)
     if minutes > 0:
@@ -285,8 +285,8 @@ def cmd(as_json: bool, work_dir: Path | None, steps: int | None, no_adapt: bool,
     """The whole chain on a generated suite of simple ARC tasks (CPU, joint protocol; < 15 min)."""
     import tempfile
 
-    from pipeline import ui
-    from pipeline.bench.learn import parse_variants
+    from arc_pipeline import ui
+    from arc_pipeline.bench.learn import parse_variants
 
     names = parse_variants(variants, "bench suite") if variants is not None else ()
     if minutes and not names:

@@ -44,7 +44,7 @@ def flops_per_example(cfg) -> float:
     through the last recursion's n + 1 calls at twice a forward each; the output head runs forward
     and backward once. Counted on the model's positions (puzzle prefix included).
     """
-    from solver.layers import swiglu_inner
+    from arc_pipeline.solver.layers import swiglu_inner
 
     s, h = cfg.seq_len + cfg.puzzle_emb_len, cfg.hidden
     per_layer = 2 * s * (4 * h * h + 3 * h * swiglu_inner(h, cfg.expansion)) + 4 * s * s * h
@@ -60,7 +60,7 @@ def matmul_peak(device: str = "cpu", dtype: str = "float32", size: int = 4096, r
     thread count, on the device and in the dtype the training steps use."""
     import torch
 
-    from solver.device import setup_runtime
+    from arc_pipeline.solver.device import setup_runtime
 
     runtime = setup_runtime(device, dtype)
     gen = torch.Generator().manual_seed(0)
@@ -83,10 +83,10 @@ def measure(setting: Setting, *, steps: int, warmup: int, device: str, dtype: st
     import numpy as np
     import torch
 
-    from augment.source import ArraySource
-    from solver.config import ModelConfig, TrainConfig
-    from solver.device import setup_runtime
-    from solver.train import Trainer
+    from arc_pipeline.augment.source import ArraySource
+    from arc_pipeline.solver.config import ModelConfig, TrainConfig
+    from arc_pipeline.solver.device import setup_runtime
+    from arc_pipeline.solver.train import Trainer
 
     b = batch or setting.batch
     mcfg = ModelConfig(
@@ -157,8 +157,8 @@ def cmd(as_json: bool, only: str | None, steps: int | None, warmup: int, threads
     # read once when the OpenMP runtime starts, i.e. when torch loads: set it before that
     omp_policy = _set_omp_wait(omp_wait)
 
-    from pipeline import ui
-    from solver.device import set_threads
+    from arc_pipeline import ui
+    from arc_pipeline.solver.device import set_threads
 
     set_threads(threads)
     names = [only] if only else ["arc", "tiny"]

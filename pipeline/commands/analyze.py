@@ -20,10 +20,10 @@ def analyze(run_dir: Path, thresholds: str, min_steps: int | None, as_json: bool
 
     import polars as pl
 
-    from arc.errors import ArcError
-    from pipeline import ui
-    from pipeline.stages.ingest import load_tasks
-    from solver.raw import RAW_FILE, augmentations_voted, ranking_rules, stopping_rules
+    from arc_pipeline.arc.errors import ArcError
+    from arc_pipeline import ui
+    from arc_pipeline.stages.ingest import load_tasks
+    from arc_pipeline.solver.raw import RAW_FILE, augmentations_voted, ranking_rules, stopping_rules
 
     path = run_dir / RAW_FILE
     if not path.is_file():
@@ -69,7 +69,7 @@ def analyze(run_dir: Path, thresholds: str, min_steps: int | None, as_json: bool
 
 
 def _run_min_steps(run_dir: Path) -> int:
-    from pipeline.config import read_config
+    from arc_pipeline.config import read_config
 
     cfg_file = run_dir / "config.toml"
     return int(read_config(cfg_file).predict.min_steps) if cfg_file.is_file() else 1

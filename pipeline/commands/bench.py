@@ -2,19 +2,19 @@
 
 import click
 
-from pipeline.cli import LazyGroup
+from arc_pipeline.cli import LazyGroup
 
 BENCHES = {
-    "augment": ("pipeline.bench.augment", "cmd", "numba vs numpy, the 1000-augmentation build, loader throughput."),
-    "train": ("pipeline.bench.train", "cmd", "Training examples/s at the paper's ARC config and a tiny one."),
-    "memory": ("pipeline.bench.memory", "cmd", "Per-example training memory at the ARC config (saved tensors, CPU)."),
-    "gpu": ("pipeline.bench.gpu", "cmd", "GPU figures in ~8 min: ARC train ex/s + fraction of bf16 peak, memory, predictions/s, a short run."),
-    "learn": ("pipeline.bench.learn", "cmd", "TRM vs no-recursion baseline on generated 6x6 Sudoku."),
-    "infer": ("pipeline.bench.infer", "cmd", "Predictions/s with halting on and off; voting time."),
-    "raw": ("pipeline.bench.raw", "cmd", "Disk and memory cost of predictions_raw.parquet at ARC scale."),
-    "suite": ("pipeline.bench.suite", "cmd", "The whole chain on a generated suite of simple ARC tasks."),
-    "report": ("pipeline.bench.report", "cmd", "report.html build time and size at ARC scale (400 tasks x 1000 predictions)."),
-    "data": ("pipeline.bench.data", "cmd", "A generated million-example source through ingest and build: seconds, peak RSS."),
+    "augment": ("arc_pipeline.bench.augment", "cmd", "numba vs numpy, the 1000-augmentation build, loader throughput."),
+    "train": ("arc_pipeline.bench.train", "cmd", "Training examples/s at the paper's ARC config and a tiny one."),
+    "memory": ("arc_pipeline.bench.memory", "cmd", "Per-example training memory at the ARC config (saved tensors, CPU)."),
+    "gpu": ("arc_pipeline.bench.gpu", "cmd", "GPU figures in ~8 min: ARC train ex/s + fraction of bf16 peak, memory, predictions/s, a short run."),
+    "learn": ("arc_pipeline.bench.learn", "cmd", "TRM vs no-recursion baseline on generated 6x6 Sudoku."),
+    "infer": ("arc_pipeline.bench.infer", "cmd", "Predictions/s with halting on and off; voting time."),
+    "raw": ("arc_pipeline.bench.raw", "cmd", "Disk and memory cost of predictions_raw.parquet at ARC scale."),
+    "suite": ("arc_pipeline.bench.suite", "cmd", "The whole chain on a generated suite of simple ARC tasks."),
+    "report": ("arc_pipeline.bench.report", "cmd", "report.html build time and size at ARC scale (400 tasks x 1000 predictions)."),
+    "data": ("arc_pipeline.bench.data", "cmd", "A generated million-example source through ingest and build: seconds, peak RSS."),
 }
 
 

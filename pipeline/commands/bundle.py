@@ -22,8 +22,8 @@ import click
               help="Extra `pip download` argument, e.g. --pip-arg=--python-version=3.11 (repeatable).")
 def bundle(checkpoint, out_dir, preset, sets, owner, slug, title, pip_args) -> None:
     """Build the folder to upload as a Kaggle dataset; its notebook runs run_kaggle.py."""
-    from pipeline import ui
-    from pipeline.bundle import METADATA_NAME, make_bundle
+    from arc_pipeline import ui
+    from arc_pipeline.bundle import METADATA_NAME, make_bundle
 
     result = make_bundle(checkpoint, out_dir, pip_args=tuple(pip_args), preset=preset, sets=tuple(sets),
                          owner=owner, slug=slug, title=title, on_step=ui.info)

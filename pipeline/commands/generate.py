@@ -19,7 +19,7 @@ WORKERS = click.option("--workers", type=click.IntRange(0), default=None,
 
 def _histogram(values, edges: list[float]) -> list[list[object]]:
     """Rows (range, count, share) per bin (see augment.puzzles.domain.bin_rows)."""
-    from augment.puzzles.domain import bin_rows
+    from arc_pipeline.augment.puzzles.domain import bin_rows
 
     n = max(len(values), 1)
     return [[label, int(m.sum()), f"{100 * int(m.sum()) / n:.1f}%"] for label, m in bin_rows(values, edges)]
@@ -64,10 +64,10 @@ def generate() -> None:
 @WORKERS
 def sudoku(size: str, out: Path, test_out: Path | None, as_json: bool, workers: int | None, **options) -> None:
     """Sudoku with unique solutions, rated by mean solver guesses over random symmetries."""
-    from augment.puzzles.domain import SUDOKU_BINS
-    from augment.puzzles.sudoku import save_csv
-    from augment.puzzles.sudoku_gen import SudokuGenConfig, generate as gen
-    from pipeline import ui
+    from arc_pipeline.augment.puzzles.domain import SUDOKU_BINS
+    from arc_pipeline.augment.puzzles.sudoku import save_csv
+    from arc_pipeline.augment.puzzles.sudoku_gen import SudokuGenConfig, generate as gen
+    from arc_pipeline import ui
 
     cfg = SudokuGenConfig(size=int(size), **options)
     with ui.progress(f"sudoku {size}x{size} {cfg.difficulty}", cfg.count + cfg.test_count, unit="puzzles") as advance:
@@ -98,9 +98,9 @@ def sudoku(size: str, out: Path, test_out: Path | None, as_json: bool, workers: 
 @WORKERS
 def maze(min_path: int | None, out: Path, test_out: Path | None, as_json: bool, workers: int | None, **options) -> None:
     """Mazes labelled with a shortest path (deterministic tie-break), in `# SGo` characters."""
-    from augment.puzzles.maze import save_csv
-    from augment.puzzles.maze_gen import MazeGenConfig, default_min_path, generate as gen
-    from pipeline import ui
+    from arc_pipeline.augment.puzzles.maze import save_csv
+    from arc_pipeline.augment.puzzles.maze_gen import MazeGenConfig, default_min_path, generate as gen
+    from arc_pipeline import ui
 
     if min_path is None:
         min_path = default_min_path(options["size"], options["perfect"])
@@ -114,7 +114,7 @@ def maze(min_path: int | None, out: Path, test_out: Path | None, as_json: bool, 
         return
     ui.info(f"wrote {', '.join(report['files'])}: {report['train']} train + {report['test']} test mazes "
             f"in {report['seconds']} s ({report['mazes_per_s']}/s, {res.attempts} layouts tried)")
-    from augment.puzzles.domain import length_edges
+    from arc_pipeline.augment.puzzles.domain import length_edges
 
     lengths = [*res.train.ratings, *res.test.ratings]
     ui.table("S-G distance (BFS steps)", ["steps", "mazes", "share"], _histogram(lengths, length_edges(lengths)))

@@ -16,8 +16,8 @@ import click
               help="Side of the reference dataset's canvas (its max grid size; the sequence length is canvas^2).")
 def import_reference(step_file: Path, identifiers: Path, out_dir: Path, canvas: int) -> None:
     """Import a reference TRM checkpoint (step_N) into our checkpoint format."""
-    from pipeline import ui
-    from solver.reference import import_checkpoint
+    from arc_pipeline import ui
+    from arc_pipeline.solver.reference import import_checkpoint
 
     r = import_checkpoint(step_file, identifiers, out_dir, canvas=canvas)
     c = r.model_config

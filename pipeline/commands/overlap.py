@@ -6,7 +6,7 @@ import json
 
 import click
 
-from pipeline import ui
+from arc_pipeline import ui
 
 
 @click.command("overlap")
@@ -18,15 +18,15 @@ from pipeline import ui
 def overlap(a: str, b: str, as_json: bool, exact: bool, permute_zero: bool) -> None:
     """Compare by content (ids and pair order ignored): which tasks of B are in A, have their test
     answers in A, or have them in A up to a dihedral transform and a colour permutation."""
-    from arc.load import load
+    from arc_pipeline.arc.load import load
 
     ta, tb = load(a), load(b)
     if exact:
-        from arc.overlap import overlap as compute
+        from arc_pipeline.arc.overlap import overlap as compute
 
         o = compute(ta, tb)
     else:
-        from augment.symmetry import overlap as compute_sym
+        from arc_pipeline.augment.symmetry import overlap as compute_sym
 
         o = compute_sym(ta, tb, permute_zero=permute_zero)
     if as_json:

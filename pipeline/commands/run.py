@@ -68,7 +68,7 @@ def flag_sets(train_sources=(), target=None, keep_overlap=False, skip_invalid=Fa
 
 def resolve_from_options(preset, files, sets, run_dir, **flags):
     """(config, run directory, where the config came from) from the shared options and the flags."""
-    from pipeline.config import resolve
+    from arc_pipeline.config import resolve
 
     return resolve(run_dir, preset=preset, files=tuple(files), sets=tuple(sets) + tuple(flag_sets(**flags)))
 
@@ -86,10 +86,10 @@ def run(preset, files, sets, run_dir, from_stage, force, **flags) -> None:
     """Run every stage (ingest .. report), resuming where a previous run stopped."""
     from rich.markup import escape
 
-    from pipeline import ui
-    from pipeline.config import parse_duration
-    from pipeline.stages import STAGES, Context
-    from pipeline.stages.runner import execute, plan
+    from arc_pipeline import ui
+    from arc_pipeline.config import parse_duration
+    from arc_pipeline.stages import STAGES, Context
+    from arc_pipeline.stages.runner import execute, plan
 
     t0 = time.time()
     cfg, rdir, origin = resolve_from_options(preset, files, sets, run_dir, **flags)
@@ -98,7 +98,7 @@ def run(preset, files, sets, run_dir, from_stage, force, **flags) -> None:
                                  param_hint="--from")
     force = STAGES[0] if force else from_stage
     budget = parse_duration(cfg.run.time_budget)
-    from pipeline.track import for_run
+    from arc_pipeline.track import for_run
 
     tracker = for_run(cfg, rdir)
     ctx = Context(progress=ui.progress, deadline=t0 + budget if budget else None, on_note=ui.note,
@@ -109,7 +109,7 @@ def run(preset, files, sets, run_dir, from_stage, force, **flags) -> None:
     ui.note(f"train: {', '.join(s.source for s in cfg.data.train_sources()) or '-'}  target: {cfg.data.target}")
     _sources_table(cfg, rdir)
     ui.table("plan", ["stage", "action", "why"], [[r.stage, r.action, r.reason] for r in rows])
-    from pipeline.stages.train import plan_text
+    from arc_pipeline.stages.train import plan_text
 
     schedule = plan_text(cfg, rdir)
     if schedule:
@@ -134,11 +134,11 @@ def summary(rdir: Path, records: dict, seconds: float) -> None:
     """Scores, seconds per stage and the paths a run left."""
     import json
 
-    from pipeline import ui
+    from arc_pipeline import ui
 
     ui.table("stages", ["stage", "status", "seconds", "note"],
              [[s, r.status, f"{r.seconds:.1f}", r.note] for s, r in records.items()])
-    from pipeline.rundir import CONFIG, MANIFEST, REPORT_HTML, SCORE_JSON, SUBMISSION
+    from arc_pipeline.rundir import CONFIG, MANIFEST, REPORT_HTML, SCORE_JSON, SUBMISSION
 
     score = rdir / SCORE_JSON
     rec = records.get("score")
@@ -147,7 +147,7 @@ def summary(rdir: Path, records: dict, seconds: float) -> None:
     except (OSError, ValueError):
         s = None
     if isinstance(s, dict) and "domain" in s:  # a Sudoku or maze run
-        from pipeline.puzzles import score_rows
+        from arc_pipeline.puzzles import score_rows
 
         ui.table(f"score ({s['domain']}, held-out puzzles)", *score_rows(s))
     elif isinstance(s, dict) and "micro" in s:
@@ -175,8 +175,8 @@ def _short(v) -> str:
 
 def _sources_table(cfg, rdir: Path) -> None:
     """Each training source's tasks and share of training draws (known once ingest has run)."""
-    from pipeline import ui
-    from pipeline.rundir import RunDir
+    from arc_pipeline import ui
+    from arc_pipeline.rundir import RunDir
 
     srcs = cfg.data.train_sources()
     if len(srcs) < 2 and all(s.weight is None for s in srcs):
@@ -186,7 +186,7 @@ def _sources_table(cfg, rdir: Path) -> None:
     if path.is_file():
         import polars as pl
 
-        from pipeline.mix import source_shares
+        from arc_pipeline.mix import source_shares
 
         done = {r["source"]: r for r in source_shares(pl.read_parquet(path))}
     total = sum(s.weight for s in srcs) if all(s.weight is not None for s in srcs) else None

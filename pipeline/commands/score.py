@@ -19,8 +19,8 @@ def _task_source(source: str) -> str:
 
 
 def _write_table(frame, path: Path) -> None:
-    from arc.errors import ArcError
-    from arc.io import atomic_path
+    from arc_pipeline.arc.errors import ArcError
+    from arc_pipeline.arc.io import atomic_path
 
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
@@ -35,7 +35,7 @@ def _write_table(frame, path: Path) -> None:
 def score_command(stage) -> click.Command:
     """`arc-pipeline score`: the run's score stage (`score --run-dir DIR`) or a file
     (`score SUBMISSION --solutions SRC`, no run directory, nothing written unless --per-task)."""
-    from pipeline.commands.stage import stage_command
+    from arc_pipeline.commands.stage import stage_command
 
     params = (
         click.Argument(["submission"], required=False, type=click.Path(path_type=Path)),
@@ -77,11 +77,11 @@ def score_file(submission: Path, source: str | None, as_json: bool, per_task: Pa
     """Score a submission.json (or a run directory holding one) against known test outputs."""
     from rich.markup import escape
 
-    from arc.load import load
-    from pipeline import ui
-    from pipeline.commands.validate import task_source
-    from submissions.score import score as score_of
-    from submissions.validate import load_submission, validate
+    from arc_pipeline.arc.load import load
+    from arc_pipeline import ui
+    from arc_pipeline.commands.validate import task_source
+    from arc_pipeline.submissions.score import score as score_of
+    from arc_pipeline.submissions.validate import load_submission, validate
 
     source = task_source(submission, source, "--solutions")
     tasks = load(_task_source(source))

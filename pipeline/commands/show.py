@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from pipeline import ui
+from arc_pipeline import ui
 
 
 @click.command("show")
@@ -17,9 +17,9 @@ from pipeline import ui
 @click.option("--cell", default=16, show_default=True, type=click.IntRange(2, 64), help="PNG pixels per cell.")
 def show(task_id: str, source: str | None, png: Path | None, cell: int) -> None:
     """Draw TASK_ID's train and test pairs, input beside output."""
-    from arc.errors import ArcError
-    from arc.load import BUILTINS, load
-    from arc import render
+    from arc_pipeline.arc.errors import ArcError
+    from arc_pipeline.arc.load import BUILTINS, load
+    from arc_pipeline.arc import render
 
     sources = [source] if source else list(BUILTINS)
     known: dict[str, None] = {}  # ordered set of ids, for suggestions

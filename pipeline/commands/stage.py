@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from pipeline.commands.run import config_options, data_options, devices_option, force_option
+from arc_pipeline.commands.run import config_options, data_options, devices_option, force_option
 
 
 def stage_command(stage, params: tuple[click.Parameter, ...] = (), other_form=None) -> click.Command:
@@ -39,11 +39,11 @@ def stage_command(stage, params: tuple[click.Parameter, ...] = (), other_form=No
 def run_stage(stage, preset, files, sets, run_dir, force: bool, no_manifest: bool, **flags) -> None:
     import os
 
-    from pipeline import ui
-    from pipeline.commands.run import resolve_from_options
-    from pipeline.stages import Context
-    from pipeline.stages.runner import DEADLINE_ENV, execute
-    from pipeline.track import for_run
+    from arc_pipeline import ui
+    from arc_pipeline.commands.run import resolve_from_options
+    from arc_pipeline.stages import Context
+    from arc_pipeline.stages.runner import DEADLINE_ENV, execute
+    from arc_pipeline.track import for_run
 
     cfg, rdir, _ = resolve_from_options(preset, files, sets, run_dir, **flags)
     deadline = float(os.environ[DEADLINE_ENV]) if os.environ.get(DEADLINE_ENV) else None
@@ -59,7 +59,7 @@ def run_stage(stage, preset, files, sets, run_dir, force: bool, no_manifest: boo
             stage.run(cfg, rdir, ctx)
         finally:
             tracker.close()
-            from solver.device import teardown
+            from arc_pipeline.solver.device import teardown
 
             teardown()  # leave torchrun's process group cleanly
         return

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.rundir import TARGET_JSON as RUN_TARGET  # what `ingest` writes inside a run directory
+from arc_pipeline.rundir import TARGET_JSON as RUN_TARGET  # what `ingest` writes inside a run directory
 
 
 def task_source(submission: Path, source: str | None, option: str) -> str:
@@ -29,10 +29,10 @@ def validate(ctx: click.Context, submission: Path, source: str | None) -> None:
     """Check a submission.json (or a run directory holding one) as Kaggle would; exit 0 only if accepted."""
     from rich.markup import escape
 
-    from arc.load import load
-    from pipeline import ui
-    from submissions.validate import load_submission
-    from submissions.validate import validate as problems_of
+    from arc_pipeline.arc.load import load
+    from arc_pipeline import ui
+    from arc_pipeline.submissions.validate import load_submission
+    from arc_pipeline.submissions.validate import validate as problems_of
 
     source = task_source(submission, source, "--challenges")
     tasks = load(source)

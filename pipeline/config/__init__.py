@@ -12,12 +12,12 @@ as a whole at load, and written back as TOML.
 An unknown section or key is an ArcError that lists the valid ones.
 """
 
-from pipeline.config.load import FOLLOWS, load_config, override, read_config, resolve, validated
-from pipeline.config.presets import default_preset, preset_names, preset_text
-from pipeline.config.root import SECTIONS, PipelineConfig, section_dict
-from pipeline.config.sections import DataConfig, RunOptions, TrainSource, train_source
-from pipeline.config.values import coerce, parse_duration
-from pipeline.config.write import to_toml, write_config
+from arc_pipeline.config.load import FOLLOWS, load_config, override, read_config, resolve, validated
+from arc_pipeline.config.presets import default_preset, preset_names, preset_text
+from arc_pipeline.config.root import SECTIONS, PipelineConfig, section_dict
+from arc_pipeline.config.sections import DataConfig, RunOptions, TrainSource, train_source
+from arc_pipeline.config.values import coerce, parse_duration
+from arc_pipeline.config.write import to_toml, write_config
 
 __all__ = [
     "FOLLOWS", "SECTIONS", "DataConfig", "PipelineConfig", "RunOptions", "TrainSource", "coerce", "default_preset",

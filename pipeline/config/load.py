@@ -8,10 +8,10 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from arc.errors import ArcError
-from pipeline.config.presets import Layer, default_preset, file_layers, preset_layers
-from pipeline.config.root import SECTIONS, PipelineConfig
-from pipeline.config.values import coerce
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.config.presets import Layer, default_preset, file_layers, preset_layers
+from arc_pipeline.config.root import SECTIONS, PipelineConfig
+from arc_pipeline.config.values import coerce
 
 # A layer that sets the key on the left also sets the keys on the right, unless it sets them itself:
 # a schedule in steps replaces a preset's schedule in epochs (`--set train.steps=N` yields steps),
@@ -67,7 +67,7 @@ def _construct(name: str, make, given: dict[str, Any] | None = None):
     except ArcError:
         raise
     except (TypeError, ValueError) as e:
-        from pipeline.config.rules import field_problems
+        from arc_pipeline.config.rules import field_problems
 
         found = [m for k, v in (given or {}).items() for m in field_problems(f"{name}.{k}", v)]
         raise ArcError(f"invalid config: {found[0]}" if found else f"invalid config: [{name}] {e}") from None
@@ -75,7 +75,7 @@ def _construct(name: str, make, given: dict[str, Any] | None = None):
 
 def validated(cfg: PipelineConfig) -> PipelineConfig:
     """`cfg` when every rule in pipeline.config.rules holds (types were checked on the way in), else one ArcError."""
-    from pipeline.config.rules import check
+    from arc_pipeline.config.rules import check
 
     check(cfg)
     return cfg

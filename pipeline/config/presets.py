@@ -12,14 +12,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from arc.errors import ArcError
+from arc_pipeline.arc.errors import ArcError
 
 EXTENDS = "extends"
 Layer = tuple[str, dict[str, Any]]  # (where it came from, its tables)
 
 
 def preset_names() -> list[str]:
-    files = resources.files("pipeline").joinpath("presets").iterdir()
+    files = resources.files("arc_pipeline").joinpath("presets").iterdir()
     return sorted(p.name[: -len(".toml")] for p in files if p.name.endswith(".toml"))
 
 
@@ -28,7 +28,7 @@ def preset_text(name: str) -> str:
     if name not in preset_names():
         raise ArcError(f"unknown preset {name!r}; valid presets: {', '.join(preset_names())} "
                        "(a file of your own goes to --config FILE)")
-    return resources.files("pipeline").joinpath("presets", f"{name}.toml").read_text()
+    return resources.files("arc_pipeline").joinpath("presets", f"{name}.toml").read_text()
 
 
 def parse_toml(text: str, origin: str) -> dict[str, Any]:
@@ -70,6 +70,6 @@ def _layers(origin: str, table: dict[str, Any], chain: tuple[str, ...]) -> list[
 
 def default_preset() -> str:
     """`gpu` when a GPU is visible, else `smoke`."""
-    from solver.device import gpu_available
+    from arc_pipeline.solver.device import gpu_available
 
     return "gpu" if gpu_available() else "smoke"

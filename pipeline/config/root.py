@@ -11,12 +11,12 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from augment.build import BuildConfig
-from pipeline.config.sections import DataConfig, RunOptions
-from solver.adapt import AdaptConfig
-from solver.config import ModelConfig, TrainConfig
-from solver.infer import PredictConfig
-from solver.vote import VoteConfig
+from arc_pipeline.augment.build import BuildConfig
+from arc_pipeline.config.sections import DataConfig, RunOptions
+from arc_pipeline.solver.adapt import AdaptConfig
+from arc_pipeline.solver.config import ModelConfig, TrainConfig
+from arc_pipeline.solver.infer import PredictConfig
+from arc_pipeline.solver.vote import VoteConfig
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from arc.errors import ArcError
-from pipeline.config.root import SECTIONS
-from pipeline.config.values import parse_duration
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.config.root import SECTIONS
+from arc_pipeline.config.values import parse_duration
 
 
 @dataclass(frozen=True)

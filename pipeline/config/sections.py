@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from arc.errors import ArcError
+from arc_pipeline.arc.errors import ArcError
 
 SOURCE_KEYS = ("source", "weight", "limit", "demos")
 

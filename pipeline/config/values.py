@@ -10,7 +10,7 @@ import types
 import typing
 from typing import Any, Literal
 
-from arc.errors import ArcError
+from arc_pipeline.arc.errors import ArcError
 
 
 def coerce(cls: type, sec: str, key: str, raw: Any, origin: str, *, from_text: bool = False) -> Any:

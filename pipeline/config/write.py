@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pipeline.config.root import PipelineConfig
+from arc_pipeline.config.root import PipelineConfig
 
 
 def to_toml(cfg: PipelineConfig) -> str:
@@ -43,6 +43,6 @@ def _toml_value(v: Any) -> str:
 
 
 def write_config(cfg: PipelineConfig, path: str | Path) -> None:
-    from arc.io import write_text
+    from arc_pipeline.arc.io import write_text
 
     write_text(path, to_toml(cfg))

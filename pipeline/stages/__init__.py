@@ -4,9 +4,9 @@ against the manifest knowing nothing about any one of them."""
 
 from __future__ import annotations
 
-from pipeline.stages.contract import Advance, Context, Stage, StageResult  # noqa: F401 (re-exported)
+from arc_pipeline.stages.contract import Advance, Context, Stage, StageResult  # noqa: F401 (re-exported)
 
-from pipeline.stages import adapt, build, ingest, predict, report, score, submit, train  # noqa: E402
+from arc_pipeline.stages import adapt, build, ingest, predict, report, score, submit, train  # noqa: E402
 
 PIPELINE: tuple[Stage, ...] = tuple(m.STAGE for m in (ingest, build, train, adapt, predict, submit, score, report))
 STAGES: tuple[str, ...] = tuple(s.name for s in PIPELINE)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from arc.errors import ArcError
-from pipeline.rundir import ADAPT, CHECKPOINTS, DATASET, METRICS, RunDir
-from pipeline.stages.contract import Context, Stage, StageResult
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.rundir import ADAPT, CHECKPOINTS, DATASET, METRICS, RunDir
+from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 
 def source_checkpoint(cfg, run_dir: Path) -> Path:
@@ -24,7 +24,7 @@ def planned(cfg, run_dir: Path, ctx: Context):
     (another machine's: then only the time budget itself guards the deadline)."""
     import dataclasses
 
-    from solver import checkpoint as ckpt
+    from arc_pipeline.solver import checkpoint as ckpt
 
     a = cfg.adapt
     started = ckpt.latest(run_dir / ADAPT)
@@ -54,12 +54,12 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     run_dir = Path(run_dir)
     if cfg.run.protocol == "joint":
         return StageResult([], {"skipped": True}, note="joint protocol: the target demonstrations were trained on")
-    from solver.adapt import adapt
-    from augment.dataset import open_split, read_puzzles
+    from arc_pipeline.solver.adapt import adapt
+    from arc_pipeline.augment.dataset import open_split, read_puzzles
 
     ds = run_dir / DATASET
     mcfg, meta = RunDir(run_dir).model_config(cfg.model)
-    from solver import checkpoint as ckpt
+    from arc_pipeline.solver import checkpoint as ckpt
 
     for why in ckpt.drop_broken(run_dir / ADAPT):
         ctx.note(f"adapt: removed a broken checkpoint: {why}")

@@ -5,16 +5,16 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from arc.errors import ArcError
-from pipeline import puzzles
-from pipeline.rundir import DATASET, TASKS, RunDir
-from pipeline.stages.contract import Context, Stage, StageResult
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline import puzzles
+from arc_pipeline.rundir import DATASET, TASKS, RunDir
+from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     if puzzles.for_run(cfg):  # Sudoku or mazes
         return puzzles.build(cfg, Path(run_dir), ctx or Context())
-    from augment.build import build
+    from arc_pipeline.augment.build import build
 
     ctx = ctx or Context()
     rd = RunDir(run_dir)
@@ -41,7 +41,7 @@ def checkpoint_augs(path: Path, target, canvas: int) -> dict:
     import numpy as np
     import polars as pl
 
-    from solver import checkpoint as ckpt
+    from arc_pipeline.solver import checkpoint as ckpt
 
     step = ckpt.resolve(path)
     seq_len = int(ckpt.read_meta(step)["model_config"]["seq_len"])

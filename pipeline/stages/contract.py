@@ -93,6 +93,6 @@ class Stage:
         """The Click command `arc-pipeline <name>` (click loads here, not when the stage is imported)."""
         if self.command is not None:
             return self.command(self)
-        from pipeline.commands.stage import stage_command
+        from arc_pipeline.commands.stage import stage_command
 
         return stage_command(self)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from arc.errors import ArcError
-from arc.fingerprint import grid_key as _grid_key
-from arc.fingerprint import task_fingerprint
-from arc.task import Task
-from pipeline import puzzles
-from pipeline.rundir import TARGET_JSON, TASKS, TASKS_PARQUET, TRAIN_JSON, RunDir
-from pipeline.stages.contract import Context, Stage, StageResult
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.fingerprint import grid_key as _grid_key
+from arc_pipeline.arc.fingerprint import task_fingerprint
+from arc_pipeline.arc.task import Task
+from arc_pipeline import puzzles
+from arc_pipeline.rundir import TARGET_JSON, TASKS, TASKS_PARQUET, TRAIN_JSON, RunDir
+from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 
 def _max_side(task: Task) -> int:
@@ -50,7 +50,7 @@ def symmetric_leaks(train: dict[str, Task], target: dict[str, Task], *, permute_
                     skip: set[str] = frozenset()) -> dict[str, str]:
     """Training tasks (not in `skip`) holding a target test pair up to symmetry (its input alone when
     the output is hidden): id -> which target pair and the transform found."""
-    from augment.symmetry import canon_pairs, describe, transform_between
+    from arc_pipeline.augment.symmetry import canon_pairs, describe, transform_between
 
     solved = [(t.id, j, p) for t in target.values() for j, p in enumerate(t.test) if p.output is not None]
     hidden = [(t.id, j, p) for t in target.values() for j, p in enumerate(t.test) if p.output is None]
@@ -74,7 +74,7 @@ def symmetric_leaks(train: dict[str, Task], target: dict[str, Task], *, permute_
 def load_sources(cfg, skipped: dict[str, str] | None = None) -> tuple[dict[str, Task], dict[str, str], dict[str, Task]]:
     """(train tasks, train task id -> source, target tasks), filtered as [data] asks; with
     data.skip_invalid, invalid tasks are left out and their problems put in `skipped`."""
-    from arc.load import load as load_all
+    from arc_pipeline.arc.load import load as load_all
 
     d = cfg.data
     skip = bool(getattr(d, "skip_invalid", False))
@@ -116,7 +116,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
         return puzzles.ingest(cfg, Path(run_dir), ctx or Context())
     import polars as pl
 
-    from arc.load import save_tasks
+    from arc_pipeline.arc.load import save_tasks
 
     ctx = ctx or Context()
     rd = RunDir(run_dir)
@@ -148,12 +148,12 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     weights = {s.source: s.weight for s in cfg.data.train_sources()}
     frame = frame.with_columns(pl.col("source").replace_strict(weights, default=None, return_dtype=pl.Float64)
                                .alias("weight"))  # the source's weight (null: shares follow pairs)
-    from pipeline.mix import source_shares
+    from arc_pipeline.mix import source_shares
 
     for row in source_shares(frame):
         ctx.note(f"ingest: source {row['source']}: {row['tasks']} task(s), {row['pairs']} pair(s), "
                  f"share {row['share']:.1%}" + (f" (weight {row['weight']:g})" if row["weight"] is not None else ""))
-    from arc.io import atomic_path
+    from arc_pipeline.arc.io import atomic_path
 
     with atomic_path(rd.tasks_parquet) as tmp:
         frame.write_parquet(tmp)
@@ -191,7 +191,7 @@ def source_stat(source: str) -> list:
     p = Path(source)
     if not p.exists():
         return []
-    from arc.readers import tree_files
+    from arc_pipeline.arc.readers import tree_files
 
     files = tree_files(p) if p.is_dir() else [p]  # the same files the loader reads, at any depth
     if p.is_file() and p.name.endswith("_challenges.json"):

@@ -12,21 +12,21 @@ from pathlib import Path
 
 import numpy as np
 
-from arc.errors import ArcError
-from arc.io import atomic_path
-from pipeline import puzzles
-from pipeline.config import section_dict
-from pipeline.rundir import ADAPT, CHECKPOINTS, DATASET, PREDICTIONS, PREDICTIONS_RAW
-from pipeline.stages.contract import Context, Stage, StageResult
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.io import atomic_path
+from arc_pipeline import puzzles
+from arc_pipeline.config import section_dict
+from arc_pipeline.rundir import ADAPT, CHECKPOINTS, DATASET, PREDICTIONS, PREDICTIONS_RAW
+from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 
 def checkpoint_path(cfg, run_dir: Path) -> Path | None:
     """The checkpoint to predict with: adapt/ (pretrain-adapt) or checkpoints/; the best by the
     held-out split when it beats the latest, else the latest."""
-    from solver import checkpoint as ckpt
+    from arc_pipeline.solver import checkpoint as ckpt
 
     if cfg.run.protocol == "pretrain-adapt":
-        from solver.adapt import INIT
+        from arc_pipeline.solver.adapt import INIT
 
         folder = run_dir / ADAPT
         if ckpt.latest(folder) is None and ckpt.latest(folder / INIT) is not None:
@@ -63,15 +63,15 @@ def aug_order(source) -> np.ndarray:
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     if puzzles.for_run(cfg):  # Sudoku or mazes
         return puzzles.predict(cfg, Path(run_dir), ctx or Context())
-    from augment.dataset import open_split, read_meta
-    from solver.device import setup_runtime
-    from solver.vote import write_predictions
+    from arc_pipeline.augment.dataset import open_split, read_meta
+    from arc_pipeline.solver.device import setup_runtime
+    from arc_pipeline.solver.vote import write_predictions
 
     ctx = ctx or Context()
     run_dir = Path(run_dir)
     path = checkpoint_path(cfg, run_dir)
     if path is not None and (path.parent / "latest").is_file():
-        from solver import checkpoint as ckpt
+        from arc_pipeline.solver import checkpoint as ckpt
 
         for which in ("latest", "best"):  # a broken pointer or step is skipped for an intact one, said here
             if note := ckpt.find(path.parent, which)[1]:
@@ -86,7 +86,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     runtime = setup_runtime(cfg.train.device, cfg.train.dtype)
     evaluated = evaluates_checkpoint(cfg)
     own = None if cfg.run.protocol == "pretrain-adapt" or evaluated else read_meta(ds)["fingerprint"]
-    from solver.checkpoint import build_model
+    from arc_pipeline.solver.checkpoint import build_model
 
     model = build_model(path, device=runtime.device, use_ema=cfg.predict.use_ema, fingerprint=own)
     if evaluated:
@@ -120,8 +120,8 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
             notes += [f"{weights} weights: {stopped}" if i else stopped] if stopped else []
     import polars as pl
 
-    from solver.infer import canvas_of
-    from solver.raw import rank_predictions
+    from arc_pipeline.solver.infer import canvas_of
+    from arc_pipeline.solver.raw import rank_predictions
 
     frame = pl.concat(frames, how="diagonal_relaxed")
     raw = pl.concat(raws, how="diagonal_relaxed") if raws else None
@@ -166,8 +166,8 @@ def evaluates_checkpoint(cfg) -> bool:
 def rows_of_checkpoint(source, path: Path, model):
     """The test split read through the checkpoint's puzzle rows, matched by (task, augmentation);
     every test puzzle must be one the checkpoint trained."""
-    from solver import checkpoint as ckpt
-    from solver.infer import RowMapped, puzzle_rows
+    from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver.infer import RowMapped, puzzle_rows
 
     pmap = ckpt.read_puzzle_map(path)
     if pmap is None:
@@ -195,8 +195,8 @@ def predict_in_rounds(model, source, order, runtime, pcfg, advance=None, *, rema
     Returns (voting frame, predictions_raw frame or None when predict.keep_raw is off, note)."""
     import polars as pl
 
-    from solver.infer import predict_chunks, to_frame
-    from solver.raw import raw_frame
+    from arc_pipeline.solver.infer import predict_chunks, to_frame
+    from arc_pipeline.solver.raw import raw_frame
 
     frames, raws = [], []
 
@@ -210,7 +210,7 @@ def predict_in_rounds(model, source, order, runtime, pcfg, advance=None, *, rema
     stopped = predict_chunks(model, source, order, runtime, pcfg, decode, advance, remaining=remaining,
                              first=_test_inputs(source), failed=failed, on_note=on_note)
     if not frames:
-        from solver.infer import empty_frame
+        from arc_pipeline.solver.infer import empty_frame
 
         return empty_frame(), None, stopped
     return pl.concat(frames), (pl.concat(raws) if raws else None), stopped

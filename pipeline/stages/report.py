@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from arc.io import write_text
-from pipeline import puzzles
-from pipeline.manifest import Manifest
-from pipeline.rundir import (ADAPT, CHECKPOINTS, DATASET, MANIFEST, METRICS, PREDICTIONS, PREDICTIONS_RAW, REPORT_DIR,
+from arc_pipeline.arc.io import write_text
+from arc_pipeline import puzzles
+from arc_pipeline.manifest import Manifest
+from arc_pipeline.rundir import (ADAPT, CHECKPOINTS, DATASET, MANIFEST, METRICS, PREDICTIONS, PREDICTIONS_RAW, REPORT_DIR,
                              REPORT_HTML, SCORE_JSON, SUBMISSION, TASKS, RunDir)
-from pipeline.stages.contract import Context, Stage, StageResult
+from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 CURVES = {"train": METRICS, "train ckpt": f"{CHECKPOINTS}/{METRICS}", "adapt": f"{ADAPT}/{METRICS}"}
 
@@ -20,9 +20,9 @@ def gather(run_dir: Path, cfg=None):
     import numpy as np
     import polars as pl
 
-    from pipeline.report import SHOWN, Candidate, ReportData, TaskRow, InputView, read_curves
-    from pipeline.stages import STAGES
-    from solver.vote import grid_from_bytes
+    from arc_pipeline.report import SHOWN, Candidate, ReportData, TaskRow, InputView, read_curves
+    from arc_pipeline.stages import STAGES
+    from arc_pipeline.solver.vote import grid_from_bytes
 
     rd = RunDir(run_dir)
     _, target = rd.tasks()
@@ -84,12 +84,12 @@ def _counts(frame, weight: str | None = None) -> dict[tuple[str, int], int]:
 
 def _planned(rd: RunDir, cfg) -> dict[tuple[str, int], int]:
     """Predictions planned per test input: its augmented copies in the build (capped by run.max_test_augs)."""
-    from arc.errors import ArcError
+    from arc_pipeline.arc.errors import ArcError
 
     if not (rd.dataset / "meta.json").is_file():
         return {}
     try:
-        from augment.dataset import open_split
+        from arc_pipeline.augment.dataset import open_split
 
         ex = open_split(rd.dataset, "test").examples
     except (ArcError, OSError, KeyError, ValueError):
@@ -99,7 +99,7 @@ def _planned(rd: RunDir, cfg) -> dict[tuple[str, int], int]:
 
 
 def _budget(manifest: Manifest, cfg, planned: dict) -> dict:
-    from pipeline.config import parse_duration
+    from arc_pipeline.config import parse_duration
 
     out: dict = {}
     if cfg is not None and cfg.run.time_budget:
@@ -125,7 +125,7 @@ def _aug_pass(raw_path: Path, target) -> list[tuple[int, float, float]]:
         return []
     import polars as pl
 
-    from solver.raw import augmentations_voted
+    from arc_pipeline.solver.raw import augmentations_voted
 
     known = {tid: t for tid, t in target.items() if all(p.output is not None for p in t.test)}
     if not known:
@@ -144,7 +144,7 @@ def _aug_pass(raw_path: Path, target) -> list[tuple[int, float, float]]:
 def _sources(rd: RunDir) -> list[dict]:
     import polars as pl
 
-    from pipeline.mix import source_shares
+    from arc_pipeline.mix import source_shares
 
     return source_shares(pl.read_parquet(rd.tasks_parquet)) if rd.tasks_parquet.is_file() else []
 
@@ -168,7 +168,7 @@ def _grid(value):
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     if puzzles.for_run(cfg):  # Sudoku or mazes
         return puzzles.report(cfg, Path(run_dir), ctx or Context())
-    from pipeline.report import render
+    from arc_pipeline.report import render
 
     run_dir = Path(run_dir)
     data = gather(run_dir, cfg)

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from arc.errors import ArcError
-from pipeline.config import PipelineConfig, to_toml, write_config
-from pipeline.config.root import fingerprint_values
-from pipeline.manifest import Manifest, StageRecord, fingerprint
-from pipeline.rundir import SUBMISSION, RunDir, describe
-from pipeline.stages import BY_NAME, PIPELINE, STAGES, Context, Stage, StageResult
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.config import PipelineConfig, to_toml, write_config
+from arc_pipeline.config.root import fingerprint_values
+from arc_pipeline.manifest import Manifest, StageRecord, fingerprint
+from arc_pipeline.rundir import SUBMISSION, RunDir, describe
+from arc_pipeline.stages import BY_NAME, PIPELINE, STAGES, Context, Stage, StageResult
 
 
 def fingerprints(cfg: PipelineConfig) -> dict[str, str]:
@@ -246,7 +246,7 @@ def budgeted(name: str, cfg: PipelineConfig, ctx: Context) -> tuple[PipelineConf
     kind = BY_NAME[name].budget_for(cfg)
     if remaining is None or not kind:
         return cfg, []
-    from pipeline.config import parse_duration
+    from arc_pipeline.config import parse_duration
 
     total = parse_duration(cfg.run.time_budget) or remaining
     limit = remaining - (cfg.run.reserve * total if kind == "reserve" else 0.0)
@@ -264,7 +264,7 @@ def budgeted(name: str, cfg: PipelineConfig, ctx: Context) -> tuple[PipelineConf
 def torchrun(stage: str, cfg: PipelineConfig, run_dir: Path, sets: list[str], ctx: Context) -> StageResult:
     """Run one stage under torchrun, `run.devices` processes; the parent keeps the manifest."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.run.devices}",
-           "-m", "pipeline", stage, "--run-dir", str(run_dir), "--no-manifest"]
+           "-m", "arc_pipeline", stage, "--run-dir", str(run_dir), "--no-manifest"]
     for s in sets:
         cmd += ["--set", s]
     env = dict(os.environ)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from arc.io import atomic_path, write_json
-from pipeline import puzzles
-from pipeline.rundir import PREDICTIONS, SCORE_JSON, SCORES_PARQUET, SUBMISSION, TASKS, RunDir
-from pipeline.stages.contract import Context, Stage, StageResult
+from arc_pipeline.arc.io import atomic_path, write_json
+from arc_pipeline import puzzles
+from arc_pipeline.rundir import PREDICTIONS, SCORE_JSON, SCORES_PARQUET, SUBMISSION, TASKS, RunDir
+from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
@@ -17,7 +17,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
         return puzzles.score(cfg, Path(run_dir), ctx or Context())
     import polars as pl
 
-    from submissions.score import score
+    from arc_pipeline.submissions.score import score
 
     ctx = ctx or Context()
     run_dir = Path(run_dir)
@@ -29,7 +29,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     out = result.to_dict()
     per_task = result.per_task_frame()
     if (run_dir / PREDICTIONS).exists():
-        from solver.vote import pass_at_k_both, read_predictions, solution_ranks
+        from arc_pipeline.solver.vote import pass_at_k_both, read_predictions, solution_ranks
 
         voted = read_predictions(run_dir / PREDICTIONS)
         # per_task: the paper's (mean over tasks of the fraction right); per_output: Kaggle's
@@ -54,7 +54,7 @@ def _mean_candidates(voted, target) -> float:
 
 
 def _verb(stage: Stage):
-    from pipeline.commands.score import score_command
+    from arc_pipeline.commands.score import score_command
 
     return score_command(stage)
 

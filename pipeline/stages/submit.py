@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from arc.errors import ArcError
-from pipeline import puzzles
-from pipeline.rundir import PREDICTIONS, SUBMISSION, TARGET_JSON, TASKS, RunDir
-from pipeline.stages.contract import Context, Stage, StageResult
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline import puzzles
+from arc_pipeline.rundir import PREDICTIONS, SUBMISSION, TARGET_JSON, TASKS, RunDir
+from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 
 def write(run_dir: Path, target: dict, candidates: dict) -> dict:
     """Write and validate submission.json; the writer's report as a dict."""
-    from submissions.validate import validate
-    from submissions.write import write_submission
+    from arc_pipeline.submissions.validate import validate
+    from arc_pipeline.submissions.write import write_submission
 
     report = write_submission(run_dir / SUBMISSION, target, candidates)
     problems = validate(run_dir / SUBMISSION, target)
@@ -34,7 +34,7 @@ def write_fallback(run_dir: str | Path) -> dict | None:
 
 def verify(run_dir: Path) -> str | None:
     """A cached submission.json must still pass the validator (None: it does)."""
-    from submissions.validate import validate
+    from arc_pipeline.submissions.validate import validate
 
     rd = RunDir(run_dir)
     if not rd.submission.exists() or not rd.target_json.exists():
@@ -49,7 +49,7 @@ def verify(run_dir: Path) -> str | None:
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     if puzzles.for_run(cfg):  # Sudoku or mazes
         return puzzles.submit(cfg, Path(run_dir), ctx or Context())
-    from solver.vote import read_predictions, to_candidates
+    from arc_pipeline.solver.vote import read_predictions, to_candidates
 
     ctx = ctx or Context()
     run_dir = Path(run_dir)

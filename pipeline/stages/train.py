@@ -6,8 +6,8 @@ import dataclasses
 import time
 from pathlib import Path
 
-from pipeline.rundir import CHECKPOINTS, DATASET, METRICS, TASKS_PARQUET, RunDir
-from pipeline.stages.contract import Context, Stage, StageResult
+from arc_pipeline.rundir import CHECKPOINTS, DATASET, METRICS, TASKS_PARQUET, RunDir
+from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 
 def schedule_text(train_cfg, steps: int, epoch_length: float, *, approx: bool = False) -> str:
@@ -38,8 +38,8 @@ def plan_text(cfg, run_dir: str | Path) -> str | None:
     ds = run_dir / DATASET
     approx = False
     if (ds / "meta.json").is_file():
-        from augment.dataset import open_split
-        from solver.sampler import make_sampler
+        from arc_pipeline.augment.dataset import open_split
+        from arc_pipeline.solver.sampler import make_sampler
 
         src = open_split(ds, "train")
         length = make_sampler(src, cfg.train.sampling, cfg.train.seed).epoch_length
@@ -48,7 +48,7 @@ def plan_text(cfg, run_dir: str | Path) -> str | None:
         if length is None:
             return f"train: {cfg.train.steps:,} steps" if cfg.train.epochs <= 0 else "train: steps known after the build"
         approx = True  # before ingest's overlap filter and the build's held-out pairs
-    from solver.train import planned_steps
+    from arc_pipeline.solver.train import planned_steps
 
     steps = planned_steps(cfg.train, length)
     text = "train: " + schedule_text(cfg.train, steps, length, approx=approx)
@@ -63,8 +63,8 @@ def plan_text(cfg, run_dir: str | Path) -> str | None:
 def _pairs_from_sources(cfg) -> int | None:
     """Training pairs per epoch under the reference rule, counted from the ARC sources before any
     build (None when the sources are not ARC tasks, e.g. generated puzzles, or cannot be read yet)."""
-    from arc.errors import ArcError
-    from pipeline.stages.ingest import load_sources
+    from arc_pipeline.arc.errors import ArcError
+    from arc_pipeline.stages.ingest import load_sources
 
     try:
         train_tasks, _, target = load_sources(cfg)
@@ -81,10 +81,10 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
         return StageResult([], {"skipped": True}, note=f"pre-trained checkpoint {cfg.run.checkpoint} is used")
     if cfg.run.protocol == "joint" and cfg.run.checkpoint:
         return StageResult([], {"skipped": True}, note=f"checkpoint {cfg.run.checkpoint} is evaluated as is")
-    from augment.dataset import open_split, read_puzzles
-    from solver import checkpoint as ckpt
-    from solver.sampler import make_sampler
-    from solver.train import resolve_schedule, train
+    from arc_pipeline.augment.dataset import open_split, read_puzzles
+    from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver.sampler import make_sampler
+    from arc_pipeline.solver.train import resolve_schedule, train
 
     ds = run_dir / DATASET
     mcfg, meta = RunDir(run_dir).model_config(cfg.model)
@@ -137,8 +137,8 @@ def source_weights(run_dir: Path, source) -> dict[str, float] | None:
     """Visits per epoch per training task from [data] train's weights (None when unweighted)."""
     import polars as pl
 
-    from pipeline.mix import group_weights
-    from solver.sampler import source_groups
+    from arc_pipeline.mix import group_weights
+    from arc_pipeline.solver.sampler import source_groups
 
     path = RunDir(run_dir).tasks_parquet
     if not path.is_file():

@@ -6,9 +6,9 @@ import time
 import numpy as np
 import pytest
 
-from arc.errors import ArcError
-from arc.load import BUILTINS, builtin_path, list_builtins, load, save_tasks
-from arc.task import Pair, Task
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.load import BUILTINS, builtin_path, list_builtins, load, save_tasks
+from arc_pipeline.arc.task import Pair, Task
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from arc.fingerprint import grid_key, pair_key, task_fingerprint, tasks_fingerprint
-from arc.load import load
-from arc.overlap import overlap
-from arc.task import Pair, Task, TaskSet
+from arc_pipeline.arc.fingerprint import grid_key, pair_key, task_fingerprint, tasks_fingerprint
+from arc_pipeline.arc.load import load
+from arc_pipeline.arc.overlap import overlap
+from arc_pipeline.arc.task import Pair, Task, TaskSet
 
 
 def g(rows):

@@ -8,10 +8,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arc.fingerprint import task_fingerprint
-from arc.load import load, save_tasks
-from arc.task import Pair, Task
-from arc.validate import TaskProblem, parse_grid
+from arc_pipeline.arc.fingerprint import task_fingerprint
+from arc_pipeline.arc.load import load, save_tasks
+from arc_pipeline.arc.task import Pair, Task
+from arc_pipeline.arc.validate import TaskProblem, parse_grid
 
 SETTINGS = settings(max_examples=40, deadline=None)
 

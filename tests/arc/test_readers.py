@@ -6,10 +6,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from arc.errors import ArcError
-from arc.fingerprint import pair_key
-from arc.load import load
-from arc.task import Pair, as_grid
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.fingerprint import pair_key
+from arc_pipeline.arc.load import load
+from arc_pipeline.arc.task import Pair, as_grid
 
 
 def _pairs(task_id="007bbfb7", source="arc1/training"):
@@ -138,7 +138,7 @@ def test_nested_tree_is_searched_recursively_and_ids_must_be_unique(tmp_path):
 
 
 def test_bench_data_source_is_a_valid_rearc_tree_and_jsonl(tmp_path):
-    from pipeline.bench.data import generate
+    from arc_pipeline.bench.data import generate
 
     gen = generate(tmp_path / "r", 1200, "rearc")
     assert gen["examples"] == 1200 and gen["files"] == 400
@@ -150,7 +150,7 @@ def test_bench_data_source_is_a_valid_rearc_tree_and_jsonl(tmp_path):
 
 
 def test_save_tasks_streams_the_same_bytes_as_one_dump(tmp_path):
-    from arc.load import save_tasks
+    from arc_pipeline.arc.load import save_tasks
 
     ref = list(load("arc2/evaluation"))[:5]
     save_tasks(ref, tmp_path / "t.json")

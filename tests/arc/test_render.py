@@ -6,8 +6,8 @@ import zlib
 import numpy as np
 import pytest
 
-from arc.render import PALETTE, PALETTE_RGB, grid_pixels, grid_text, png_bytes, task_pixels, task_renderable, write_task_png
-from arc.task import Pair, Task
+from arc_pipeline.arc.render import PALETTE, PALETTE_RGB, grid_pixels, grid_text, png_bytes, task_pixels, task_renderable, write_task_png
+from arc_pipeline.arc.task import Pair, Task
 
 
 def decode_png(data: bytes) -> np.ndarray:

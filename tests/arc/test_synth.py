@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from arc.synth import GEOMETRIC, RULES, SynthConfig, rule_of, synth_suite, synth_task
+from arc_pipeline.arc.synth import GEOMETRIC, RULES, SynthConfig, rule_of, synth_suite, synth_task
 
 
 def same(a, b):

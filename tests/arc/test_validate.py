@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from arc.errors import ArcError
-from arc.load import load
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.load import load
 
 GOOD = {"train": [{"input": [[1, 2], [3, 4]], "output": [[4, 3], [2, 1]]}], "test": [{"input": [[0]], "output": [[9]]}]}
 

@@ -9,13 +9,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from arc.errors import ArcError
-from arc.load import load
-from arc.task import Pair, Task
-from augment.build import SPLITS, BuildConfig, build
-from augment.dataset import open_split, read_puzzles
-from augment.encode import PAD
-from augment.transform import apply
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.load import load
+from arc_pipeline.arc.task import Pair, Task
+from arc_pipeline.augment.build import SPLITS, BuildConfig, build
+from arc_pipeline.augment.dataset import open_split, read_puzzles
+from arc_pipeline.augment.encode import PAD
+from arc_pipeline.augment.transform import apply
 
 CFG = BuildConfig(augmentations=12, seed=5, val_fraction=0.2, val_augs=3)
 

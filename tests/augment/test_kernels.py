@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from arc.load import load
-from augment.encode import EOS, decode, decode_batch, decode_to_original, encode, encode_examples
-from augment.kernels import Packed, pack, unpack
-from augment.records import Aug, augs_to_array, dihedral_numpy
-from augment.transform import apply, apply_batch, apply_packed, invert, invert_batch, invert_rows
+from arc_pipeline.arc.load import load
+from arc_pipeline.augment.encode import EOS, decode, decode_batch, decode_to_original, encode, encode_examples
+from arc_pipeline.augment.kernels import Packed, pack, unpack
+from arc_pipeline.augment.records import Aug, augs_to_array, dihedral_numpy
+from arc_pipeline.augment.transform import apply, apply_batch, apply_packed, invert, invert_batch, invert_rows
 
 # ---- numpy twins (obvious, slow) -------------------------------------------------------------
 

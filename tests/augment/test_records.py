@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from augment.records import DIHEDRAL_COMPOSE, DIHEDRAL_INVERSE, Aug, augs_to_array, dihedral_numpy
+from arc_pipeline.augment.records import DIHEDRAL_COMPOSE, DIHEDRAL_INVERSE, Aug, augs_to_array, dihedral_numpy
 
 augs = st.builds(Aug, st.integers(0, 7), st.permutations(list(range(10))).map(tuple))
 grids = st.tuples(st.integers(1, 6), st.integers(1, 6), st.integers(0, 2**32 - 1)).map(

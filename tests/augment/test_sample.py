@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
-from arc.load import load
-from arc.task import Pair, Task
-from augment.records import Aug, dihedral_numpy
-from augment.sample import sample_aug_rows, sample_augs, task_symmetries
+from arc_pipeline.arc.load import load
+from arc_pipeline.arc.task import Pair, Task
+from arc_pipeline.augment.records import Aug, dihedral_numpy
+from arc_pipeline.augment.sample import sample_aug_rows, sample_augs, task_symmetries
 
 
 def grid(rows) -> np.ndarray:

@@ -6,11 +6,11 @@ import itertools
 import numpy as np
 import pytest
 
-from arc.load import load
-from arc.task import Pair, Task, TaskSet
-from augment.records import Aug, dihedral_numpy
-from augment.symmetry import HEADER, canon_pairs, describe, overlap, pair_key, task_key, task_keys, transform_between
-from augment.transform import apply
+from arc_pipeline.arc.load import load
+from arc_pipeline.arc.task import Pair, Task, TaskSet
+from arc_pipeline.augment.records import Aug, dihedral_numpy
+from arc_pipeline.augment.symmetry import HEADER, canon_pairs, describe, overlap, pair_key, task_key, task_keys, transform_between
+from arc_pipeline.augment.transform import apply
 
 # ---------------------------------------------------------------- numpy twins (the definitions)
 

@@ -29,9 +29,9 @@ def _infer(module):
 
 PATCHES = {}
 if os.environ.get("ARC_TEST_FAIL_ADAPT"):
-    PATCHES["solver.train"] = _adapt
+    PATCHES["arc_pipeline.solver.train"] = _adapt
 if os.environ.get("ARC_TEST_FAIL_TASK"):
-    PATCHES["solver.infer"] = _infer
+    PATCHES["arc_pipeline.solver.infer"] = _infer
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):

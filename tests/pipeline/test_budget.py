@@ -6,14 +6,14 @@ import time
 
 import pytest
 
-from pipeline.config import load_config
-from pipeline.stages import StageResult
-from pipeline.stages.runner import execute
+from arc_pipeline.config import load_config
+from arc_pipeline.stages import StageResult
+from arc_pipeline.stages.runner import execute
 
 
 def test_fallback_submission_is_valid_even_when_training_dies(tmp_path, tiny_config):
-    from arc.load import load
-    from submissions.validate import validate
+    from arc_pipeline.arc.load import load
+    from arc_pipeline.submissions.validate import validate
 
     cfg = load_config(files=[tiny_config])
 
@@ -37,8 +37,8 @@ def test_fallback_submission_is_valid_even_when_training_dies(tmp_path, tiny_con
 @pytest.mark.integration
 @pytest.mark.slow
 def test_budgeted_run_stops_training_and_submits_in_time(tmp_path, tiny_run):
-    from arc.load import load
-    from submissions.validate import validate
+    from arc_pipeline.arc.load import load
+    from arc_pipeline.submissions.validate import validate
 
     run_dir = tmp_path / "run"
     t0 = time.time()

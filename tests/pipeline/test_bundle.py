@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from arc.errors import ArcError
+from arc_pipeline.arc.errors import ArcError
 
-from pipeline.bundle import (
+from arc_pipeline.bundle import (
     ENTRY_NAME,
     METADATA_NAME,
     NOTEBOOK_NAME,
@@ -36,8 +36,8 @@ def test_requirements_exclude_torch_and_test_extras():
 def test_placeholder_is_recognised_by_content(tmp_path, write_challenges):
     import numpy as np
 
-    from arc.load import load
-    from arc.task import Pair, Task
+    from arc_pipeline.arc.load import load
+    from arc_pipeline.arc.task import Pair, Task
 
     public = list(load("arc1/evaluation"))[:5]
     assert is_placeholder(write_challenges(tmp_path, public, split="test", solutions=False))
@@ -51,7 +51,7 @@ def test_placeholder_is_recognised_by_content(tmp_path, write_challenges):
 def _meta(**model) -> dict:
     from dataclasses import asdict
 
-    from solver.config import ModelConfig
+    from arc_pipeline.solver.config import ModelConfig
 
     return {"model_config": {**asdict(ModelConfig()), "seq_len": 900, "num_puzzles": 7, **model}}
 
@@ -67,7 +67,7 @@ def test_checkpoint_is_checked_against_the_preset():
 def test_slim_checkpoint_keeps_what_adapt_reads(tmp_path):
     import torch
 
-    from solver import checkpoint as ckpt
+    from arc_pipeline.solver import checkpoint as ckpt
 
     src = ckpt.save(tmp_path / "ck", 10, model=torch.nn.Linear(2, 2), meta={"model_config": {}},
                     optimizer=torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1),
@@ -124,8 +124,8 @@ def _torch_only_site(dest: Path) -> Path:
 @pytest.mark.slow
 def test_bundle_installs_offline_in_a_fresh_venv_and_submits(tmp_path, tiny_run, cli, write_challenges):
 
-    from arc.load import load
-    from submissions.validate import validate
+    from arc_pipeline.arc.load import load
+    from arc_pipeline.submissions.validate import validate
 
     run_dir = tmp_path / "pre"
     assert tiny_run(run_dir, "--set", "run.protocol=pretrain-adapt", "--set", "adapt.steps=2").exit_code == 0
@@ -146,7 +146,7 @@ def test_bundle_installs_offline_in_a_fresh_venv_and_submits(tmp_path, tiny_run,
     info = json.loads((out / "bundle.json").read_text())
     assert info["checkpoint_mb"] < info["source_checkpoint_mb"] and info["sets"] == sets
     assert json.loads((out / METADATA_NAME).read_text())["id"] == "someone/arc-pipeline-bundle"
-    assert (out / ENTRY_NAME).read_text() == Path(__import__("pipeline.kaggle_entry").kaggle_entry.__file__).read_text()
+    assert (out / ENTRY_NAME).read_text() == Path(__import__("arc_pipeline.kaggle_entry").kaggle_entry.__file__).read_text()
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -174,7 +174,7 @@ def test_bundle_installs_offline_in_a_fresh_venv_and_submits(tmp_path, tiny_run,
     assert "placeholder" in log and "copied" in log, log[-3000:]
     status = json.loads((tmp_path / "kaggle" / "working" / "kaggle_status.json").read_text())
     assert status["source"] == "adapted" and status["placeholder"] is True, status
-    which = subprocess.run([py, "-c", "import pipeline, numba; print(pipeline.__file__)"], capture_output=True,
+    which = subprocess.run([py, "-c", "import arc_pipeline, numba; print(arc_pipeline.__file__)"], capture_output=True,
                            text=True, env=env, cwd=tmp_path)
     assert str(venv) in which.stdout  # the bundle's wheel, not this checkout
     target = {t.id: t for t in tasks}

@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.cli import COMMANDS
+from arc_pipeline.cli import COMMANDS
 
 
 @pytest.mark.integration
@@ -15,7 +15,7 @@ def test_cli_module_does_not_import_heavy_packages():
     import subprocess
     import sys
 
-    code = "import sys, pipeline.cli; print(sorted(m for m in ('torch','numba','polars') if m in sys.modules))"
+    code = "import sys, arc_pipeline.cli; print(sorted(m for m in ('torch','numba','polars') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -24,7 +24,7 @@ def test_atomic_writes_get_the_usual_file_mode(tmp_path):
     import os
     import stat
 
-    from arc.io import write_text
+    from arc_pipeline.arc.io import write_text
 
     mask = os.umask(0o022)
     try:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from arc.errors import ArcError
-from pipeline.config import (
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.config import (
     PipelineConfig,
     load_config,
     override,

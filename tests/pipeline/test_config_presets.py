@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from arc.errors import ArcError
-from pipeline.config import SECTIONS, load_config, override, preset_names, read_config, to_toml, write_config
-from pipeline.config import presets as presets_mod
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.config import SECTIONS, load_config, override, preset_names, read_config, to_toml, write_config
+from arc_pipeline.config import presets as presets_mod
 
 PINS = Path(__file__).parents[1] / "data" / "config_pins"
 
@@ -97,7 +97,7 @@ def test_run_seed_is_the_one_seed_and_a_stage_seed_set_after_it_wins(tmp_path):
 
 
 def test_vote_is_a_section_with_every_field_of_vote_config():
-    from solver.vote import VoteConfig
+    from arc_pipeline.solver.vote import VoteConfig
 
     assert SECTIONS["vote"] is VoteConfig
     cfg = load_config("smoke")
@@ -111,7 +111,7 @@ def test_vote_is_a_section_with_every_field_of_vote_config():
 def test_every_section_is_typed_on_the_root():
     import typing
 
-    from pipeline.config import PipelineConfig
+    from arc_pipeline.config import PipelineConfig
 
     hints = typing.get_type_hints(PipelineConfig)
     cfg = load_config("smoke")
@@ -130,7 +130,7 @@ def test_vote_and_predict_values_are_named_with_their_range(setting, named):
 
 
 def test_run_seed_reruns_ingest_and_seed_zero_fingerprints_as_before():
-    from pipeline.stages.runner import fingerprints
+    from arc_pipeline.stages.runner import fingerprints
 
     base, seeded = fingerprints(load_config("smoke")), fingerprints(load_config("smoke", sets=["run.seed=3"]))
     assert all(base[s] != seeded[s] for s in base)  # ingest (RE-ARC pool cuts) and everything after it
@@ -142,7 +142,7 @@ def test_stage_fingerprints_of_the_shipped_presets_are_those_of_main_b23f0b3():
     fingerprints every stage as it did (tests/data/config_pins/fingerprints.json, taken on b23f0b3)."""
     import json
 
-    from pipeline.stages.runner import fingerprints
+    from arc_pipeline.stages.runner import fingerprints
 
     pinned = json.loads((PINS / "fingerprints.json").read_text())
     for name, stages in pinned.items():
@@ -150,7 +150,7 @@ def test_stage_fingerprints_of_the_shipped_presets_are_those_of_main_b23f0b3():
 
 
 def test_a_key_added_later_is_hashed_once_it_is_set():
-    from pipeline.stages.runner import fingerprints
+    from arc_pipeline.stages.runner import fingerprints
 
     base = fingerprints(load_config("smoke"))
     for key in ("model.conv_kernel=2", "model.recursion=urm", "train.muon=trunk"):

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import polars as pl
 
-from arc.load import load
-from arc.task import Pair, Task
-from augment.records import Aug
-from augment.transform import apply
-from pipeline.config import load_config
-from pipeline.stages import Context, ingest
+from arc_pipeline.arc.load import load
+from arc_pipeline.arc.task import Pair, Task
+from arc_pipeline.augment.records import Aug
+from arc_pipeline.augment.transform import apply
+from arc_pipeline.config import load_config
+from arc_pipeline.stages import Context, ingest
 
 
 def _disguise(t: Task, aug: Aug, tid: str) -> Task:
@@ -66,8 +66,8 @@ def test_hidden_target_inputs_are_matched_up_to_symmetry_too(tmp_path, write_cha
 def test_train_entries_as_tables_parse_check_and_round_trip(tmp_path):
     import pytest
 
-    from arc.errors import ArcError
-    from pipeline.config import TrainSource, read_config, write_config
+    from arc_pipeline.arc.errors import ArcError
+    from arc_pipeline.config import TrainSource, read_config, write_config
 
     cfg = load_config("smoke", sets=['data.train=[{source = "gen", weight = 0.25, limit = 10, demos = 2}, '
                                      '{source = "arc1/training", weight = 0.75}]'])
@@ -97,7 +97,7 @@ def _pool_dir(path, n_tasks=3, n_examples=9):
 
 
 def test_ingest_records_sources_and_weights_and_the_shares_follow_them(tmp_path):
-    from pipeline.mix import source_shares
+    from arc_pipeline.mix import source_shares
 
     gen = _pool_dir(tmp_path / "re_arc")
     real = _write_dir(tmp_path / "real", list(load("arc1/evaluation"))[:2])
@@ -121,9 +121,9 @@ def test_ingest_records_sources_and_weights_and_the_shares_follow_them(tmp_path)
 
 
 def test_sampler_draws_each_source_at_its_share():
-    from augment.source import Groups
-    from pipeline.mix import group_weights
-    from solver.sampler import make_sampler
+    from arc_pipeline.augment.source import Groups
+    from arc_pipeline.mix import group_weights
+    from arc_pipeline.solver.sampler import make_sampler
 
     # 300 generated tasks of 4 pairs, 4 real tasks of 5 pairs, 2 variants each; real gets 60% by weight
     names = tuple([f"g{i}" for i in range(300)] + [f"r{i}" for i in range(4)])

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import kaggle_entry
-from pipeline.kaggle_entry import COMPETITIONS, EntryError, find_challenges
+from arc_pipeline import kaggle_entry
+from arc_pipeline.kaggle_entry import COMPETITIONS, EntryError, find_challenges
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_SETS = ["build.augmentations=2", "build.canvas=6", "train.global_batch=8", "train.device=cpu",
@@ -82,7 +82,7 @@ def test_model_source_without_a_summary_follows_predict_s_rule(tmp_path):
 
 
 def test_the_entry_deadline_variable_is_the_runner_s():
-    from pipeline.stages.runner import DEADLINE_ENV
+    from arc_pipeline.stages.runner import DEADLINE_ENV
 
     assert kaggle_entry.DEADLINE_ENV == DEADLINE_ENV
 
@@ -93,9 +93,9 @@ def test_the_entry_deadline_variable_is_the_runner_s():
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory, tiny_config):
     """A tiny pre-trained checkpoint folder and three small public tasks as the hidden test set."""
-    from arc.load import load
-    from pipeline.config import load_config
-    from pipeline.stages.runner import execute
+    from arc_pipeline.arc.load import load
+    from arc_pipeline.config import load_config
+    from arc_pipeline.stages.runner import execute
 
     tmp = tmp_path_factory.mktemp("pre")
     cfg = load_config(None, (str(tiny_config),), ())
@@ -138,7 +138,7 @@ def _run_entry(tmp_path: Path, pretrained, faults: dict[str, str]) -> tuple[Path
 
 
 def _outputs(root: Path, tasks):
-    from submissions.validate import validate
+    from arc_pipeline.submissions.validate import validate
 
     sub_path = root / "working" / "submission.json"
     assert validate(sub_path, {t.id: t for t in tasks}) == []
@@ -187,7 +187,7 @@ def test_one_task_failing_in_predict_falls_back_alone(tmp_path, pretrained):
 
 
 def test_notebook_cell_runs_the_bundle_entry_script(tmp_path):
-    from pipeline.bundle import ENTRY_NAME, notebook
+    from arc_pipeline.bundle import ENTRY_NAME, notebook
 
     nb = notebook("arc-pipeline-bundle", "someone/arc-pipeline-bundle")
     assert nb["nbformat"] == 4 and [c["cell_type"] for c in nb["cells"]] == ["markdown", "code"]

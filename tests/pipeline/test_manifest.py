@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from arc.errors import ArcError
-from pipeline.config import override
-from pipeline.manifest import Manifest, fingerprint
-from pipeline.stages import BY_NAME, STAGES, Context
-from pipeline.stages.runner import budgeted, execute, fingerprints, plan
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.config import override
+from arc_pipeline.manifest import Manifest, fingerprint
+from arc_pipeline.stages import BY_NAME, STAGES, Context
+from arc_pipeline.stages.runner import budgeted, execute, fingerprints, plan
 
 
 def test_second_run_skips_every_stage(tmp_path, smoke_config, fake_stages):

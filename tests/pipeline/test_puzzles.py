@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from arc.errors import ArcError
+from arc_pipeline.arc.errors import ArcError
 
 SHRINK = ["build.augmentations=4", "model.hidden=32", "model.heads=2", "model.layers=1", "model.n_latent=1",
           "model.n_recursions=1", "model.max_steps=2", "train.global_batch=16", "train.steps=6", "train.lr_warmup=1",
@@ -61,9 +61,9 @@ def test_tiny_puzzle_run_end_to_end_then_cached(tmp_path, preset, spec, metrics,
 
 @pytest.mark.integration
 def test_interrupted_puzzle_training_resumes_from_its_checkpoint(tmp_path):
-    from pipeline.config import load_config
-    from pipeline.stages import runner
-    from pipeline.stages import train as train_stage
+    from arc_pipeline.config import load_config
+    from arc_pipeline.stages import runner
+    from arc_pipeline.stages import train as train_stage
 
     cfg = load_config("sudoku6", sets=sets(SUDOKU6))
     run_dir = tmp_path / "run"
@@ -84,15 +84,15 @@ def test_interrupted_puzzle_training_resumes_from_its_checkpoint(tmp_path):
 
 
 def _ingest(tmp_path, domain: str, train_csv, target_csv):
-    from pipeline.config import load_config
-    from pipeline.stages import ingest
+    from arc_pipeline.config import load_config
+    from arc_pipeline.stages import ingest
 
     cfg = load_config(sets=[f"data.domain={domain}", f'data.train=["{train_csv}"]', f"data.target={target_csv}"])
     return ingest.run(cfg, tmp_path / "run")
 
 
 def _write(path, rows):
-    from augment.puzzles.csvfile import puzzle_csv
+    from arc_pipeline.augment.puzzles.csvfile import puzzle_csv
 
     path.write_text(puzzle_csv(rows))
     return path
@@ -116,8 +116,8 @@ def test_sudoku_bad_rows_name_file_and_row(tmp_path, question, answer, words):
 
 
 def _maze_rows():
-    from augment.puzzles.maze import to_text
-    from augment.puzzles.maze_gen import MazeGenConfig, generate
+    from arc_pipeline.augment.puzzles.maze import to_text
+    from arc_pipeline.augment.puzzles.maze_gen import MazeGenConfig, generate
 
     res = generate(MazeGenConfig(size=9, min_path=12, count=2, perfect=True))
     return [(f"m{i}", to_text(q), to_text(a), r) for i, (q, a, r) in
@@ -155,8 +155,8 @@ def test_puzzle_sources_are_checked(tmp_path):
 
 
 def test_ingest_drops_training_puzzles_that_are_target_questions(tmp_path):
-    from augment.puzzles.sudoku import format_grid
-    from augment.puzzles.sudoku_gen import SudokuGenConfig, generate
+    from arc_pipeline.augment.puzzles.sudoku import format_grid
+    from arc_pipeline.augment.puzzles.sudoku_gen import SudokuGenConfig, generate
 
     g = generate(SudokuGenConfig(size=6, count=1, seed=3)).train
     other = (format_grid(g.questions[0]), format_grid(g.answers[0]))
@@ -169,15 +169,15 @@ def test_ingest_drops_training_puzzles_that_are_target_questions(tmp_path):
 
 
 def test_puzzle_build_is_deterministic_reused_and_valid(tmp_path):
-    from augment.build import BuildConfig
-    from augment.puzzles.dataset import build
-    from augment.puzzles.maze import valid_optimal
-    from augment.puzzles.maze_gen import MazeGenConfig
-    from augment.puzzles.maze_gen import generate as gen_maze
-    from augment.puzzles.sudoku import solved
-    from augment.puzzles.sudoku_gen import SudokuGenConfig, generate
+    from arc_pipeline.augment.build import BuildConfig
+    from arc_pipeline.augment.puzzles.dataset import build
+    from arc_pipeline.augment.puzzles.maze import valid_optimal
+    from arc_pipeline.augment.puzzles.maze_gen import MazeGenConfig
+    from arc_pipeline.augment.puzzles.maze_gen import generate as gen_maze
+    from arc_pipeline.augment.puzzles.sudoku import solved
+    from arc_pipeline.augment.puzzles.sudoku_gen import SudokuGenConfig, generate
 
-    from augment.dataset import open_split
+    from arc_pipeline.augment.dataset import open_split
 
     s = generate(SudokuGenConfig(size=6, count=20, test_count=5))
     cfg = BuildConfig(augmentations=6, val_fraction=0.2)
@@ -207,9 +207,9 @@ def test_puzzle_build_is_deterministic_reused_and_valid(tmp_path):
 
 def test_parallel_generation_matches_one_process():
     """Workers draw blocks ahead, but draws are consumed in index order: the same sets either way."""
-    from augment.puzzles.maze_gen import MazeGenConfig
-    from augment.puzzles.maze_gen import generate as gen_maze
-    from augment.puzzles.sudoku_gen import SudokuGenConfig, generate
+    from arc_pipeline.augment.puzzles.maze_gen import MazeGenConfig
+    from arc_pipeline.augment.puzzles.maze_gen import generate as gen_maze
+    from arc_pipeline.augment.puzzles.sudoku_gen import SudokuGenConfig, generate
 
     cfg = SudokuGenConfig(size=6, count=6, test_count=3, difficulty="hard", hard_steps=30)
     one, two = generate(cfg, workers=1), generate(cfg, workers=2)

@@ -11,7 +11,7 @@ import pytest
 
 @pytest.mark.integration
 def test_likelihood_run_records_every_view_and_analyze_judges_every_rule(tmp_path, cli, tiny_run):
-    from solver.likelihood import candidate_scores, candidate_table
+    from arc_pipeline.solver.likelihood import candidate_scores, candidate_table
 
     rd = tmp_path / "run"
     result = tiny_run(rd, "--set", "vote.rule=likelihood", "--set", "vote.compare=true",

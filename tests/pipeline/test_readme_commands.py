@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import pytest
 
-from pipeline.cli import main
+from arc_pipeline.cli import main
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -3,8 +3,8 @@ relations), one line naming key, value and what is valid; a diverging loss stops
 
 import pytest
 
-from arc.errors import ArcError
-from pipeline.config import load_config, override
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.config import load_config, override
 
 
 @pytest.mark.parametrize("setting,named", [
@@ -52,7 +52,7 @@ def test_run_refuses_bad_config_before_any_stage(tmp_path, cli):
 def test_micro_batch_must_divide_the_per_device_batch_when_the_field_exists():
     from dataclasses import dataclass, replace
 
-    from pipeline.config.rules import problems
+    from arc_pipeline.config.rules import problems
 
     cfg = load_config("smoke")
 
@@ -69,8 +69,8 @@ def test_micro_batch_must_divide_the_per_device_batch_when_the_field_exists():
 def test_non_finite_loss_stops_training_and_never_saves_a_best(tmp_path, one_thread, toy_configs, toy_source):
     import math
 
-    from solver import checkpoint as ckpt
-    from solver.train import train
+    from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver.train import train
 
     mcfg, tcfg = toy_configs(steps=6, lr=math.nan, checkpoint_every=1, eval_every=1)
     with pytest.raises(ArcError, match="not finite"):

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from arc.errors import ArcError
+from arc_pipeline.arc.errors import ArcError
 
 TASK = {"train": [{"input": [[1, 2]], "output": [[2, 1]]}], "test": [{"input": [[3, 4]], "output": [[4, 3]]}]}
 
@@ -23,8 +23,8 @@ def _tasks_dir(tmp_path, **extra):
 
 @pytest.mark.integration
 def test_a_submission_whose_json_is_a_string_is_not_read_as_a_path(tmp_path, cli):
-    from submissions.score import score
-    from submissions.validate import validate
+    from arc_pipeline.submissions.score import score
+    from arc_pipeline.submissions.validate import validate
 
     d = _tasks_dir(tmp_path)
     right = tmp_path / "right.json"
@@ -34,7 +34,7 @@ def test_a_submission_whose_json_is_a_string_is_not_read_as_a_path(tmp_path, cli
     for cmd in (["validate", str(sneaky), "--challenges", str(d)], ["score", str(sneaky), "--solutions", str(d)]):
         r = cli(*cmd)
         assert r.exit_code == 1 and "JSON str" in r.output and "Traceback" not in r.output, r.output
-    from arc.load import load
+    from arc_pipeline.arc.load import load
 
     assert validate(sneaky, load(str(d))) and "JSON str" in validate(sneaky, load(str(d)))[0]
     with pytest.raises(ArcError, match="JSON str"):
@@ -42,7 +42,7 @@ def test_a_submission_whose_json_is_a_string_is_not_read_as_a_path(tmp_path, cli
 
 
 def test_huge_colours_and_deep_nesting_are_named_and_skippable(tmp_path):
-    from arc.load import load
+    from arc_pipeline.arc.load import load
 
     big = dict(TASK, train=[{"input": [[10**30]], "output": [[1]]}])
     d = _tasks_dir(tmp_path, big=json.dumps(big), deep="[" * 100_000 + "]" * 100_000)
@@ -67,8 +67,8 @@ def test_run_and_ingest_take_skip_invalid(tmp_path, cli):
 
 @pytest.mark.integration
 def test_square_brackets_in_paths_and_ids_are_printed_as_typed(tmp_path, monkeypatch, cli):
-    from pipeline import ui
-    from pipeline.stages import runner
+    from arc_pipeline import ui
+    from arc_pipeline.stages import runner
 
     monkeypatch.setattr(runner, "execute", lambda *a, **k: {})
     rd = tmp_path / "runs[/]x[red]y"
@@ -82,7 +82,7 @@ def test_square_brackets_in_paths_and_ids_are_printed_as_typed(tmp_path, monkeyp
 
 
 def test_preset_names_are_names_not_paths():
-    from pipeline.config import load_config
+    from arc_pipeline.config import load_config
 
     for name in ("../../pyproject", "../presets/smoke", "/etc/passwd"):
         with pytest.raises(ArcError, match="unknown preset"):
@@ -91,7 +91,7 @@ def test_preset_names_are_names_not_paths():
 
 @pytest.mark.integration
 def test_scoring_against_zero_tasks_fails(tmp_path, cli):
-    from submissions.score import score
+    from arc_pipeline.submissions.score import score
 
     with pytest.raises(ArcError, match="no tasks"):
         score({}, {})
@@ -103,11 +103,11 @@ def test_scoring_against_zero_tasks_fails(tmp_path, cli):
 
 
 def test_pretrain_adapt_never_gives_a_target_the_row_of_another_task_with_its_id(tmp_path):
-    from arc.synth import SynthConfig, synth_suite
-    from arc.task import Task
-    from augment.build import BuildConfig, build
-    from augment.dataset import read_puzzles
-    from solver.adapt import plan_rows
+    from arc_pipeline.arc.synth import SynthConfig, synth_suite
+    from arc_pipeline.arc.task import Task
+    from arc_pipeline.augment.build import BuildConfig, build
+    from arc_pipeline.augment.dataset import read_puzzles
+    from arc_pipeline.solver.adapt import plan_rows
 
     pre = dict(synth_suite(1, SynthConfig(n_tasks=3)))
     other = list(dict(synth_suite(7, SynthConfig(n_tasks=3))).values())

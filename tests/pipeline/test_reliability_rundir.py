@@ -10,16 +10,16 @@ import time
 
 import pytest
 
-from arc.errors import ArcError
-from pipeline.config import override
-from pipeline.manifest import Manifest
-from pipeline.stages import STAGES, Context
-from pipeline.stages.runner import execute, plan
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.config import override
+from arc_pipeline.manifest import Manifest
+from arc_pipeline.stages import STAGES, Context
+from arc_pipeline.stages.runner import execute, plan
 
 
 def _hold_lock(run_dir):
     """A second process holding the run directory's lock until killed."""
-    code = ("import sys, time; from pipeline.rundir import RunDir; "
+    code = ("import sys, time; from arc_pipeline.rundir import RunDir; "
             "l = RunDir(sys.argv[1]).lock('arc-pipeline run --preset smoke').acquire(); "
             "print('held', flush=True); time.sleep(60)")
     p = subprocess.Popen([sys.executable, "-c", code, str(run_dir)], stdout=subprocess.PIPE, text=True,

@@ -9,9 +9,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from arc.task import Pair, Task
-from pipeline.report import Candidate, ReportData, TaskRow, InputView, grid_img, loss_svg, read_curves, render
-from pipeline.report_charts import bar_chart, line_chart
+from arc_pipeline.arc.task import Pair, Task
+from arc_pipeline.report import Candidate, ReportData, TaskRow, InputView, grid_img, loss_svg, read_curves, render
+from arc_pipeline.report_charts import bar_chart, line_chart
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -93,8 +93,8 @@ def test_page_marks_fallbacks_budget_cuts_low_agreement_and_ranking_loss():
 def _tiny_run(tmp_path):
     """A run directory as ingest/predict/submit/score leave it: 3 tasks (one with a hostile id);
     one solved at rank 1, one whose truth is voted third, one with no prediction (fallback)."""
-    from pipeline.rundir import PREDICTIONS, PREDICTIONS_RAW, SCORE_JSON, SUBMISSION, TARGET_JSON, TRAIN_JSON
-    from solver.vote import VoteConfig, predictions_frame, vote
+    from arc_pipeline.rundir import PREDICTIONS, PREDICTIONS_RAW, SCORE_JSON, SUBMISSION, TARGET_JSON, TRAIN_JSON
+    from arc_pipeline.solver.vote import VoteConfig, predictions_frame, vote
 
     g = np.array([[1, 2], [3, 4]], dtype=np.uint8)
     a, b = (g + 1) % 10, (g + 2) % 10
@@ -129,7 +129,7 @@ def _tiny_run(tmp_path):
 
 
 def test_page_of_a_tiny_run_has_demonstrations_votes_fallbacks_and_escapes_ids(tmp_path):
-    from pipeline.stages.report import gather
+    from arc_pipeline.stages.report import gather
 
     data = gather(_tiny_run(tmp_path))
     by_id = {r.task.id: r for r in data.rows}
@@ -139,8 +139,8 @@ def test_page_of_a_tiny_run_has_demonstrations_votes_fallbacks_and_escapes_ids(t
     assert by_id[HOSTILE].tags() == ["unsolved", "rankloss"]
     assert by_id["nothing"].tests[0].fallback and "fallback" in by_id["nothing"].tags()
     assert data.halt_steps == {1: 1, 2: 8, 3: 1}
-    from solver.raw import augmentations_voted
-    from pipeline.stages.ingest import load_tasks
+    from arc_pipeline.solver.raw import augmentations_voted
+    from arc_pipeline.stages.ingest import load_tasks
 
     full = augmentations_voted(pl.read_parquet(tmp_path / "predictions_raw.parquet"), load_tasks(tmp_path)[1])
     assert data.aug_pass == [(int(r.rule.split()[0]), r.per_task["2"], r.per_output["2"]) for r in full]  # last grids only
@@ -157,7 +157,7 @@ def test_compare_two_runs_lists_the_tasks_each_solves_alone(tmp_path, cli):
     import shutil
 
 
-    from pipeline.rundir import SUBMISSION
+    from arc_pipeline.rundir import SUBMISSION
 
     a = _tiny_run(tmp_path / "a")
     b = tmp_path / "b"
@@ -177,7 +177,7 @@ def test_compare_two_runs_lists_the_tasks_each_solves_alone(tmp_path, cli):
 
 
 def test_bench_report_builds_a_synthetic_arc_scale_run_and_times_the_page():
-    from pipeline.bench.report import measure
+    from arc_pipeline.bench.report import measure
 
     out = measure(augs=2)
     assert out["tasks"] == 400 and out["predictions"] == 2 * 419 and out["page_bytes"] > 400 * 1000

@@ -12,13 +12,13 @@ import pytest
 
 @pytest.mark.integration
 def test_sigkill_mid_training_then_rerun_resumes(tmp_path, tiny_config, cli):
-    from arc.load import load
-    from submissions.validate import validate
+    from arc_pipeline.arc.load import load
+    from arc_pipeline.submissions.validate import validate
 
     run_dir = tmp_path / "run"
     args = ["run", "--config", str(tiny_config), "--run-dir", str(run_dir),
             "--set", "train.steps=12", "--set", "train.checkpoint_every=2"]
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", *args], stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "arc_pipeline", *args], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, cwd=tmp_path)
     latest = run_dir / "checkpoints" / "latest"
     try:
@@ -56,7 +56,7 @@ def test_sigterm_mid_training_checkpoints_at_once_and_the_rerun_repeats_no_step(
     run_dir = tmp_path / "run"
     args = ["run", "--config", str(tiny_config), "--run-dir", str(run_dir),
             "--set", "train.steps=120", "--set", "train.checkpoint_every=0", "--set", "train.log_every=1"]
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", *args], stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "arc_pipeline", *args], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, cwd=tmp_path, text=True)
     metrics = run_dir / "metrics.jsonl"
     try:

@@ -8,8 +8,8 @@ import pytest
 
 @pytest.mark.integration
 def test_tiny_run_end_to_end_then_everything_cached(tmp_path, tiny_run, cli):
-    from arc.load import load
-    from submissions.validate import validate
+    from arc_pipeline.arc.load import load
+    from arc_pipeline.submissions.validate import validate
 
     run_dir = tmp_path / "run"
     result = tiny_run(run_dir)
@@ -49,8 +49,8 @@ def test_tiny_run_end_to_end_then_everything_cached(tmp_path, tiny_run, cli):
 
 @pytest.mark.integration
 def test_pretrain_adapt_protocol_adapts_then_predicts_from_adapt(tmp_path, tiny_run):
-    from arc.load import load
-    from submissions.validate import validate
+    from arc_pipeline.arc.load import load
+    from arc_pipeline.submissions.validate import validate
 
     run_dir = tmp_path / "run"
     result = tiny_run(run_dir, "--set", "run.protocol=pretrain-adapt", "--set", "adapt.steps=3")
@@ -65,8 +65,8 @@ def test_pretrain_adapt_protocol_adapts_then_predicts_from_adapt(tmp_path, tiny_
 
 
 def test_ingest_drops_training_tasks_holding_a_target_test_pair(tmp_path):
-    from pipeline.config import load_config
-    from pipeline.stages import Context, ingest
+    from arc_pipeline.config import load_config
+    from arc_pipeline.stages import Context, ingest
 
     sets = ["data.train=arc1/evaluation", "data.target=arc1/evaluation", "data.max_side=5",
             "data.limit_train=5", "data.limit_target=3"]
@@ -93,9 +93,9 @@ def test_unknown_key_on_the_command_line_is_one_line_error(tmp_path, cli):
 @pytest.mark.integration
 @pytest.mark.slow
 def test_devices_2_runs_train_and_predict_under_torchrun(tmp_path, tiny_run):
-    from arc.load import load
-    from solver import checkpoint as ckpt
-    from submissions.validate import validate
+    from arc_pipeline.arc.load import load
+    from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.submissions.validate import validate
 
     run_dir = tmp_path / "run"
     result = tiny_run(run_dir, "--devices", "2")
@@ -109,9 +109,9 @@ def test_devices_2_runs_train_and_predict_under_torchrun(tmp_path, tiny_run):
 @pytest.mark.integration
 @pytest.mark.slow
 def test_devices_2_runs_adapt_under_torchrun_too(tmp_path, tiny_run):
-    from arc.load import load
-    from solver import checkpoint as ckpt
-    from submissions.validate import validate
+    from arc_pipeline.arc.load import load
+    from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.submissions.validate import validate
 
     run_dir = tmp_path / "run"
     result = tiny_run(run_dir, "--devices", "2", "--set", "run.protocol=pretrain-adapt", "--set", "adapt.steps=3")

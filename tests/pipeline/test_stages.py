@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from pipeline import rundir
-from pipeline.cli import main
-from pipeline.stages import BY_NAME, PIPELINE, STAGES
+from arc_pipeline import rundir
+from arc_pipeline.cli import main
+from arc_pipeline.stages import BY_NAME, PIPELINE, STAGES
 
 RUNNER_OWNED = (rundir.CONFIG, rundir.MANIFEST)
 NAMES = {v for k, v in vars(rundir).items() if k.isupper() and isinstance(v, str)}
@@ -34,7 +34,7 @@ def test_no_two_stages_write_the_same_path():
 
 
 def test_fingerprint_inputs_name_real_config():
-    from pipeline.config import load_config, section_dict
+    from arc_pipeline.config import load_config, section_dict
 
     cfg = load_config("smoke")
     for stage in PIPELINE:
@@ -107,8 +107,8 @@ def test_stage_verbs_in_a_run_directory_and_score_run_dir(tmp_path, cli):
 
 
 def test_vote_settings_reach_predicts_fingerprint_only_when_changed():
-    from pipeline.config import load_config, override
-    from pipeline.stages.runner import fingerprints
+    from arc_pipeline.config import load_config, override
+    from arc_pipeline.stages.runner import fingerprints
 
     cfg = load_config("smoke")
     base = fingerprints(cfg)

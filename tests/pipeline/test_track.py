@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from arc.errors import ArcError
-from pipeline import track
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline import track
 
 
 class Memory:

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline import ui
+from arc_pipeline import ui
 
 
 def test_eta_comes_from_the_budget_when_it_binds():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from augment.source import ArraySource
+from arc_pipeline.augment.source import ArraySource
 
 V, P, L = 12, 2, 5  # vocabulary, puzzle positions, sequence length of the fake model
 

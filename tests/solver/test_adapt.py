@@ -6,16 +6,16 @@ import polars as pl
 import pytest
 import torch
 
-from arc.errors import ArcError
-from arc.synth import SynthConfig, synth_suite
-from augment.build import BuildConfig, build
-from augment.dataset import open_split, read_meta, read_puzzles
-from solver import checkpoint as ckpt
-from solver.adapt import AdaptConfig, adapt, plan_rows, trained_ids
-from solver.config import ModelConfig, TrainConfig
-from solver.device import setup_runtime
-from solver.infer import PredictConfig, predict_checkpoint
-from solver.train import train
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.synth import SynthConfig, synth_suite
+from arc_pipeline.augment.build import BuildConfig, build
+from arc_pipeline.augment.dataset import open_split, read_meta, read_puzzles
+from arc_pipeline.solver import checkpoint as ckpt
+from arc_pipeline.solver.adapt import AdaptConfig, adapt, plan_rows, trained_ids
+from arc_pipeline.solver.config import ModelConfig, TrainConfig
+from arc_pipeline.solver.device import setup_runtime
+from arc_pipeline.solver.infer import PredictConfig, predict_checkpoint
+from arc_pipeline.solver.train import train
 
 TABLE = "puzzle_emb.table"
 

@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 import torch
 
-from arc.errors import ArcError
-from solver import checkpoint as ckpt
-from solver.train import train
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.solver import checkpoint as ckpt
+from arc_pipeline.solver.train import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -56,7 +56,7 @@ def test_a_config_that_does_not_fit_the_weights_or_this_code_names_the_problem(t
 
 
 def test_model_config_gives_tuples_back():
-    from solver.config import ModelConfig
+    from arc_pipeline.solver.config import ModelConfig
 
     meta = {"model_config": {"hidden": 32, "heads": 2}}
     assert ckpt.model_config(meta) == ModelConfig(hidden=32, heads=2)
@@ -91,7 +91,7 @@ def test_match_rows_falls_back_to_shared_columns_and_refuses_none():
 
 
 def test_halting_rule_in_logit_and_probability_space():
-    from solver.halting import first_halt, halts, logit_cut
+    from arc_pipeline.solver.halting import first_halt, halts, logit_cut
 
     assert logit_cut(0.5) == 0.0
     logits = torch.tensor([-1.0, 0.5, 0.5, -3.0])

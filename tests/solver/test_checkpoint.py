@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 import torch
 
-from arc.errors import ArcError
-from solver import checkpoint as ckpt
-from solver.train import Trainer, train
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.solver import checkpoint as ckpt
+from arc_pipeline.solver.train import Trainer, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

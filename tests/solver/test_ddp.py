@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from solver.device import setup_runtime, teardown
-from solver.train import Trainer
+from arc_pipeline.solver.device import setup_runtime, teardown
+from arc_pipeline.solver.train import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from arc.errors import ArcError
-from solver import device
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.solver import device
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from solver.ema import EMA
+from arc_pipeline.solver.ema import EMA
 
 
 class Wrapper(nn.Module):

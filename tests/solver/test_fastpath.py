@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from solver import fastpath
+from arc_pipeline.solver import fastpath
 
 # (rtol, atol) per dtype: fp64 differs only in summation order; fp32 adds float rounding
 TOL = {torch.float64: (1e-10, 1e-12), torch.float32: (1e-5, 1e-6)}
@@ -94,7 +94,7 @@ def test_swiglu_matches_the_plain_form(onednn):
 
 
 def test_layers_take_the_fast_paths_only_where_they_apply(monkeypatch):
-    from solver.layers import Linear, SwiGLU
+    from arc_pipeline.solver.layers import Linear, SwiGLU
 
     calls = []
     monkeypatch.setattr(fastpath, "linear", lambda *a: calls.append("linear") or F.linear(*a))

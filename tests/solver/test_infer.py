@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from augment.source import ArraySource
-from solver.infer import PredictConfig, pack, run_steps, shard, unpack
+from arc_pipeline.augment.source import ArraySource
+from arc_pipeline.solver.infer import PredictConfig, pack, run_steps, shard, unpack
 from tests.solver.conftest import V
 
 
@@ -89,11 +89,11 @@ def test_config_rejects_bad_values():
 
 import polars as pl  # noqa: E402
 
-from augment.encode import encode  # noqa: E402
-from augment.records import Aug  # noqa: E402
-from augment.transform import apply  # noqa: E402
-from solver.infer import Raw, to_frame  # noqa: E402
-from solver.vote import grid_from_bytes, vote  # noqa: E402
+from arc_pipeline.augment.encode import encode  # noqa: E402
+from arc_pipeline.augment.records import Aug  # noqa: E402
+from arc_pipeline.augment.transform import apply  # noqa: E402
+from arc_pipeline.solver.infer import Raw, to_frame  # noqa: E402
+from arc_pipeline.solver.vote import grid_from_bytes, vote  # noqa: E402
 
 CANVAS = 6
 GRID = np.array([[1, 2, 0], [3, 0, 4], [5, 6, 7], [0, 8, 9]], dtype=np.uint8)  # no symmetry, all colours
@@ -155,7 +155,7 @@ def test_undecodable_prediction_is_a_null_grid():
 
 
 def test_every_preset_scores_with_all_steps():
-    from pipeline.config import load_config, preset_names
+    from arc_pipeline.config import load_config, preset_names
 
     for name in preset_names():
         p = load_config(name).predict

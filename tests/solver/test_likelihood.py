@@ -7,15 +7,15 @@ import polars as pl
 import pytest
 import torch
 
-from arc.synth import SynthConfig, synth_suite
-from augment.build import BuildConfig, build
-from augment.dataset import open_split
-from augment.encode import PAD, encode
-from augment.kernels import pack
-from augment.records import Aug
-from augment.transform import apply
-from solver.infer import PredictConfig, aug_rows, pack as pack_raw, run_steps, unpack
-from solver.likelihood import (
+from arc_pipeline.arc.synth import SynthConfig, synth_suite
+from arc_pipeline.augment.build import BuildConfig, build
+from arc_pipeline.augment.dataset import open_split
+from arc_pipeline.augment.encode import PAD, encode
+from arc_pipeline.augment.kernels import pack
+from arc_pipeline.augment.records import Aug
+from arc_pipeline.augment.transform import apply
+from arc_pipeline.solver.infer import PredictConfig, aug_rows, pack as pack_raw, run_steps, unpack
+from arc_pipeline.solver.likelihood import (
     candidate_scores,
     candidate_table,
     log_stablemax_table,
@@ -23,7 +23,7 @@ from solver.likelihood import (
     own_logprobs,
     with_view_logprobs,
 )
-from solver.losses import log_stablemax
+from arc_pipeline.solver.losses import log_stablemax
 
 def naive_logprob(grid, record, table, canvas):
     t = encode(apply(grid, Aug.from_row(record)), canvas)
@@ -94,7 +94,7 @@ class TinyTRM(torch.nn.Module):
 
 
 def test_prediction_records_final_tables_and_own_logprob(built, cpu_runtime):
-    from solver.raw import raw_frame
+    from arc_pipeline.solver.raw import raw_frame
 
     _, test = built
     model = TinyTRM(test.seq_len)

@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from solver.losses import log_stablemax, stablemax_cross_entropy, trm_loss
+from arc_pipeline.solver.losses import log_stablemax, stablemax_cross_entropy, trm_loss
 
 
 def stablemax_ce_float64(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

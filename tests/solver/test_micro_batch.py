@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from arc.errors import ArcError
-from solver.memory import auto_micro_batch, check_micro_batch, fit_line, pick_micro_batch, probe_sizes
-from solver.train import Trainer
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.solver.memory import auto_micro_batch, check_micro_batch, fit_line, pick_micro_batch, probe_sizes
+from arc_pipeline.solver.train import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -98,7 +98,7 @@ def test_accumulated_gradients_equal_the_whole_batch_gradients(halting_trainer):
 
 
 def test_the_probe_step_leaves_no_trace(cpu_runtime, halting_trainer):
-    from solver.memory import probe_step
+    from arc_pipeline.solver.memory import probe_step
 
     probed, fresh = halting_trainer(), halting_trainer()
     weights = [p.detach().clone() for p in probed.model.parameters()]
@@ -111,8 +111,8 @@ def test_the_probe_step_leaves_no_trace(cpu_runtime, halting_trainer):
 
 def test_auto_on_a_real_meter_picks_the_chunk_the_budget_allows(cpu_runtime, halting_trainer):
     """The saved-for-backward count (bench memory's meter) as the probe: linear, so the pick is exact."""
-    from pipeline.bench.memory import saved_bytes
-    from solver.memory import HEADROOM
+    from arc_pipeline.bench.memory import saved_bytes
+    from arc_pipeline.solver.memory import HEADROOM
 
     tr = halting_trainer()
     meter = lambda m: 10_000 + saved_bytes(tr.model, cpu_runtime, m)  # noqa: E731

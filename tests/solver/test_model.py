@@ -8,10 +8,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from solver.config import ModelConfig
-from solver.layers import Linear, swiglu_inner
-from solver.model import TRM, count_parameters
-from solver.optim import sign_sgd_update
+from arc_pipeline.solver.config import ModelConfig
+from arc_pipeline.solver.layers import Linear, swiglu_inner
+from arc_pipeline.solver.model import TRM, count_parameters
+from arc_pipeline.solver.optim import sign_sgd_update
 
 TINY = ModelConfig(
     vocab_size=11, seq_len=12, num_puzzles=6, hidden=32, heads=4, layers=2, n_latent=2, n_recursions=3,
@@ -211,7 +211,7 @@ def test_bad_config_is_rejected():
 
 
 def test_rms_norm_forward_and_backward_match_the_definition():
-    from solver.layers import rms_norm
+    from arc_pipeline.solver.layers import rms_norm
 
     h = (torch.randn(5, 7, 64, dtype=torch.float64) * 3).requires_grad_(True)
     g = torch.randn(5, 7, 64, dtype=torch.float64)
@@ -228,7 +228,7 @@ def test_rms_norm_forward_and_backward_match_the_definition():
 
 
 def test_rotary_scores_depend_only_on_relative_position():
-    from solver.layers import Rotary, apply_rotary
+    from arc_pipeline.solver.layers import Rotary, apply_rotary
 
     rot = Rotary(head_dim=8, positions=12, theta=10000.0)
     q, k = torch.randn(8), torch.randn(8)
@@ -243,7 +243,7 @@ def test_rotary_scores_depend_only_on_relative_position():
 
 
 def test_rotary_real_path_for_the_compiler_matches_the_complex_one(monkeypatch):
-    from solver.layers import Rotary, apply_rotary
+    from arc_pipeline.solver.layers import Rotary, apply_rotary
 
     rot = Rotary(head_dim=16, positions=10, theta=10000.0)
     qk = torch.randn(3, 10, 2, 2, 16)
@@ -253,7 +253,7 @@ def test_rotary_real_path_for_the_compiler_matches_the_complex_one(monkeypatch):
 
 
 def test_glu_backward_matches_autograd(monkeypatch):
-    from solver.layers import glu
+    from arc_pipeline.solver.layers import glu
 
     gu = torch.randn(4, 7, 2 * 24, dtype=torch.float32)
     g = torch.randn(4, 7, 24)
@@ -271,7 +271,7 @@ def test_glu_backward_matches_autograd(monkeypatch):
 
 
 def test_rms_norm_plain_path_for_the_compiler_matches(monkeypatch):
-    from solver.layers import rms_norm
+    from arc_pipeline.solver.layers import rms_norm
 
     h = torch.randn(3, 5, 32)
     ours = rms_norm(h, 1e-5)

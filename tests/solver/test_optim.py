@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from solver.config import TrainConfig
-from solver.optim import AdamATan2, lr_at, make_optimizer, set_lr, sign_sgd_update
+from arc_pipeline.solver.config import TrainConfig
+from arc_pipeline.solver.optim import AdamATan2, lr_at, make_optimizer, set_lr, sign_sgd_update
 
 
 def reference_adam_atan2(params, grads_per_step, lr, betas, wd):

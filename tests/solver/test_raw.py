@@ -4,8 +4,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from solver.infer import PredictConfig, pack, run_steps, unpack
-from solver.raw import aug_counts, halting_steps, predictions_at
+from arc_pipeline.solver.infer import PredictConfig, pack, run_steps, unpack
+from arc_pipeline.solver.raw import aug_counts, halting_steps, predictions_at
 from tests.solver.conftest import V
 
 
@@ -50,7 +50,7 @@ def test_recorded_steps_survive_pack_and_unpack(cpu_runtime, fake_trm, halting_s
 
 def rules_raw(with_scores=True):
     """One test input whose answer is A: each rule's choice is known (see the comments)."""
-    from arc.task import Pair, Task
+    from arc_pipeline.arc.task import Pair, Task
 
     a, b, c = (np.array(g, np.uint8) for g in ([[1, 2], [3, 4]], [[0, 0], [0, 0]], [[0, 0, 0]]))
     # first pass (EMA): B, B (0.2 each), A (0.9), C (0.5); second pass (live): A, A (0.1)
@@ -71,7 +71,7 @@ def rules_raw(with_scores=True):
 
 
 def test_every_ranking_rule_is_judged_from_the_raw_file():
-    from solver.raw import ranking_rules
+    from arc_pipeline.solver.raw import ranking_rules
 
     raw, tasks = rules_raw()
     rows, missing, ceiling = ranking_rules(raw, tasks)
@@ -90,7 +90,7 @@ def test_every_ranking_rule_is_judged_from_the_raw_file():
 
 
 def test_stopping_rules_vote_the_first_pass_only():
-    from solver.raw import stopping_rules
+    from arc_pipeline.solver.raw import stopping_rules
 
     raw, tasks = rules_raw(with_scores=False)
     rows = stopping_rules(raw, tasks, thresholds=(), min_steps=1)

@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 import torch
 
-from arc.load import load, save_tasks
-from augment.reference import parse_name, read_identifiers
-from solver import checkpoint as ckpt
+from arc_pipeline.arc.load import load, save_tasks
+from arc_pipeline.augment.reference import parse_name, read_identifiers
+from arc_pipeline.solver import checkpoint as ckpt
 
 pytestmark = pytest.mark.integration  # every test here drives the CLI
 
@@ -22,7 +22,7 @@ TASKS = ("66e6c45b", "4cd1b7b2", "e633a9e5")  # the fixture's three ARC-AGI-1 ev
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("ref_eval")
-    from solver.reference import import_checkpoint
+    from arc_pipeline.solver.reference import import_checkpoint
 
     import_checkpoint(FIXTURE / "step_8", FIXTURE / "identifiers.json", d / "ckpt", canvas=6)
     every = load("arc1/evaluation")
@@ -56,8 +56,8 @@ def test_joint_evaluates_the_checkpoint_on_its_own_augmentations(setup, cli):
     for row in rows:
         assert parse_name(names[row])[0] in TASKS
     # the votes predict wrote are the votes of the raw frame's last steps
-    from solver.raw import predictions_at
-    from solver.vote import vote
+    from arc_pipeline.solver.raw import predictions_at
+    from arc_pipeline.solver.vote import vote
 
     again = vote(predictions_at(raw, raw["steps"].to_numpy())).sort("task_id", "test_index", "rank")
     written = pl.read_parquet(rd / "predictions.parquet").sort("task_id", "test_index", "rank")

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from arc.errors import ArcError
-from augment.encode import encode
-from augment.records import Aug
-from augment.reference import REFERENCE_DIHEDRAL, parse_name, puzzle_map, read_identifiers
-from augment.source import ArraySource
-from augment.transform import apply, invert
-from solver import checkpoint as ckpt
-from solver.infer import PredictConfig, run_steps
-from solver.model import TRM
-from solver.reference import import_checkpoint, read_yaml
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.augment.encode import encode
+from arc_pipeline.augment.records import Aug
+from arc_pipeline.augment.reference import REFERENCE_DIHEDRAL, parse_name, puzzle_map, read_identifiers
+from arc_pipeline.augment.source import ArraySource
+from arc_pipeline.augment.transform import apply, invert
+from arc_pipeline.solver import checkpoint as ckpt
+from arc_pipeline.solver.infer import PredictConfig, run_steps
+from arc_pipeline.solver.model import TRM
+from arc_pipeline.solver.reference import import_checkpoint, read_yaml
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "reference_trm"
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from solver import checkpoint as ckpt
-from solver.train import train
+from arc_pipeline.solver import checkpoint as ckpt
+from arc_pipeline.solver.train import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -40,8 +40,8 @@ def test_a_corrupt_newest_step_is_skipped_for_the_previous_intact_one(trained, t
 
 
 def test_predict_uses_an_intact_step_when_the_pointers_are_broken(trained, tmp_path):
-    from pipeline.config import load_config
-    from pipeline.stages.predict import checkpoint_path
+    from arc_pipeline.config import load_config
+    from arc_pipeline.stages.predict import checkpoint_path
 
     run_dir = tmp_path
     assert trained == run_dir / "ck"

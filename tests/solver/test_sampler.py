@@ -6,12 +6,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from arc.errors import ArcError
-from arc.load import load
-from augment.build import BuildConfig, build
-from augment.dataset import open_split
-from augment.source import Groups
-from solver.sampler import GroupSampler, Sampler, make_sampler
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.load import load
+from arc_pipeline.augment.build import BuildConfig, build
+from arc_pipeline.augment.dataset import open_split
+from arc_pipeline.augment.source import Groups
+from arc_pipeline.solver.sampler import GroupSampler, Sampler, make_sampler
 
 
 @pytest.fixture(scope="module")

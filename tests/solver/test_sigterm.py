@@ -9,8 +9,8 @@ import signal
 
 import pytest
 
-from solver import checkpoint as ckpt
-from solver.train import Preempted, train
+from arc_pipeline.solver import checkpoint as ckpt
+from arc_pipeline.solver.train import Preempted, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from solver.config import ModelConfig, TrainConfig
-from solver.device import Runtime
-from solver.sampler import Sampler
-from solver.train import Trainer, evaluate, train
+from arc_pipeline.solver.config import ModelConfig, TrainConfig
+from arc_pipeline.solver.device import Runtime
+from arc_pipeline.solver.sampler import Sampler
+from arc_pipeline.solver.train import Trainer, evaluate, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -196,7 +196,7 @@ def test_evaluate_reports_per_step_accuracy(cpu_runtime, toy_configs, toy_source
 
 
 def test_mismatched_source_is_a_user_error(cpu_runtime, toy_configs, toy_source):
-    from arc.errors import ArcError
+    from arc_pipeline.arc.errors import ArcError
 
     mcfg, tcfg = toy_configs()
     with pytest.raises(ArcError, match="seq_len"):
@@ -225,7 +225,7 @@ def test_compiled_step_matches_eager(cpu_runtime, toy_configs, toy_source):
 
 
 def test_trainer_uses_the_reference_rule_on_a_grouped_source_and_resumes_it(tmp_path, cpu_runtime, grouped_toy_source, toy_configs):
-    from solver.sampler import GroupSampler
+    from arc_pipeline.solver.sampler import GroupSampler
 
     mcfg, tcfg = toy_configs(global_batch=8, steps=6, checkpoint_every=3, halt_exploration=0.5)
     src = grouped_toy_source()

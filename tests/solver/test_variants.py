@@ -12,10 +12,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from solver.config import ModelConfig, TrainConfig
-from solver.layers import ConvSwiGLU
-from solver.model import TRM
-from solver.optim import AdamATan2, SplitOptimizer, make_dense_optimizer, muon_parameters, set_lr
+from arc_pipeline.solver.config import ModelConfig, TrainConfig
+from arc_pipeline.solver.layers import ConvSwiGLU
+from arc_pipeline.solver.model import TRM
+from arc_pipeline.solver.optim import AdamATan2, SplitOptimizer, make_dense_optimizer, muon_parameters, set_lr
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -243,7 +243,7 @@ def test_muon_update_is_torch_muon_at_the_shape_scaled_rate_and_resumes():
 
 
 def test_urm_preset_loads_with_the_published_settings():
-    from pipeline.config import load_config
+    from arc_pipeline.config import load_config
 
     cfg = load_config(preset="urm")
     m, t = cfg.model, cfg.train
@@ -258,8 +258,8 @@ def test_urm_with_muon_trains_and_resumes_exactly_through_checkpoints(tmp_path):
     of the straight run (Muon's momentum and the split's state survive the checkpoint)."""
     import numpy as np
 
-    from augment.source import ArraySource
-    from solver.train import train
+    from arc_pipeline.augment.source import ArraySource
+    from arc_pipeline.solver.train import train
 
     rng = np.random.default_rng(0)
     x = rng.integers(2, 6, (64, 6)).astype(np.uint8)  # reverse a sequence of tokens 2..5

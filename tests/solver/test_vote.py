@@ -2,8 +2,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from arc.task import Pair, Task, as_grid
-from solver.vote import (
+from arc_pipeline.arc.task import Pair, Task, as_grid
+from arc_pipeline.solver.vote import (
     VoteConfig,
     for_rule,
     grid_from_bytes,

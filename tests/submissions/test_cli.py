@@ -5,8 +5,8 @@ import json
 import polars as pl
 import pytest
 
-from arc.load import load
-from arc.task import Pair, Task, as_grid, grid_to_list
+from arc_pipeline.arc.load import load
+from arc_pipeline.arc.task import Pair, Task, as_grid, grid_to_list
 
 pytestmark = pytest.mark.integration  # every test here drives the CLI
 
@@ -131,7 +131,7 @@ def test_kaggle2025_evaluation_perfect_and_empty(tmp_path, cli):
 
 
 def test_run_directory_brings_its_own_tasks(tmp_path, cli, write_challenges):
-    from arc.load import save_tasks
+    from arc_pipeline.arc.load import save_tasks
 
     ch, _ = _kaggle_pair(write_challenges, tmp_path)
     (tmp_path / "submission.json").write_text(json.dumps(PARTIAL))

@@ -8,10 +8,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arc.task import Pair, Task, as_grid, grid_to_list
-from submissions.score import score
-from submissions.validate import validate
-from submissions.write import build_submission, write_submission
+from arc_pipeline.arc.task import Pair, Task, as_grid, grid_to_list
+from arc_pipeline.submissions.score import score
+from arc_pipeline.submissions.validate import validate
+from arc_pipeline.submissions.write import build_submission, write_submission
 
 # colours 0..2 on at most 2x2 grids: collisions (candidate == solution == input) happen often
 grids = st.integers(1, 2).flatmap(

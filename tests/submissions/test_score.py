@@ -5,12 +5,12 @@ import json
 import polars as pl
 import pytest
 
-from arc.errors import ArcError
-from arc.load import load
-from arc.task import Pair, Task, as_grid, grid_to_list
-from submissions.score import score
-from submissions.validate import validate
-from submissions.write import build_submission
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.load import load
+from arc_pipeline.arc.task import Pair, Task, as_grid, grid_to_list
+from arc_pipeline.submissions.score import score
+from arc_pipeline.submissions.validate import validate
+from arc_pipeline.submissions.write import build_submission
 
 X = [[0]]
 WRONG = [[9, 9]]

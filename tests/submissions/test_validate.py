@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from arc.task import Pair, Task, TaskSet, as_grid
-from submissions.validate import grid_problem, validate
+from arc_pipeline.arc.task import Pair, Task, TaskSet, as_grid
+from arc_pipeline.submissions.validate import grid_problem, validate
 
 
 def _task(task_id: str, n_test: int) -> Task:

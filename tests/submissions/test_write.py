@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from arc.errors import ArcError
-from arc.task import Pair, Task, as_grid
-from submissions.validate import validate
-from submissions.write import build_submission, write_submission
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.task import Pair, Task, as_grid
+from arc_pipeline.submissions.validate import validate
+from arc_pipeline.submissions.write import build_submission, write_submission
 
 IN0 = [[1, 1], [1, 1]]
 IN1 = [[2]]

@@ -8,8 +8,8 @@ from collections import deque
 import numpy as np
 import pytest
 
-from arc.errors import ArcError
-from augment.puzzles.maze import (
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.augment.puzzles.maze import (
     GOAL,
     OPEN,
     PATH,
@@ -25,7 +25,7 @@ from augment.puzzles.maze import (
     score,
     valid_optimal,
 )
-from augment.puzzles.maze_gen import MazeGenConfig, default_min_path, generate
+from arc_pipeline.augment.puzzles.maze_gen import MazeGenConfig, default_min_path, generate
 
 
 def naive_bfs(grid: np.ndarray, start: tuple[int, int]) -> dict[tuple[int, int], int]:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from augment.puzzles.maze import load_csv, valid_optimal
+from arc_pipeline.augment.puzzles.maze import load_csv, valid_optimal
 
 pytestmark = pytest.mark.integration  # every test here drives the CLI
 

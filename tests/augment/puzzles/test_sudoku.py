@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from arc.errors import ArcError
-from augment.puzzles.sudoku import (
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.augment.puzzles.sudoku import (
     BOXES,
     SudokuAug,
     SudokuSet,
@@ -21,9 +21,9 @@ from augment.puzzles.sudoku import (
     sample_augs,
     save_csv,
 )
-from augment.puzzles.sudoku_gen import SudokuGenConfig, canonical_key, generate
-from augment.puzzles.sudoku_solve import count_solutions, rate
-from augment.puzzles.tokens import apply_tokens
+from arc_pipeline.augment.puzzles.sudoku_gen import SudokuGenConfig, canonical_key, generate
+from arc_pipeline.augment.puzzles.sudoku_solve import count_solutions, rate
+from arc_pipeline.augment.puzzles.tokens import apply_tokens
 
 
 def naive_count(grid: np.ndarray, size: int, limit: int = 2) -> int:

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from augment.puzzles.sudoku import is_valid_solution, load_csv
+from arc_pipeline.augment.puzzles.sudoku import is_valid_solution, load_csv
 
 pytestmark = pytest.mark.integration  # every test here drives the CLI
 

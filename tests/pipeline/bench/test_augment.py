@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from augment.kernels import pack
-from augment.records import Aug, augs_to_array
-from pipeline.bench.augment import cmd, numpy_encode
+from arc_pipeline.augment.kernels import pack
+from arc_pipeline.augment.records import Aug, augs_to_array
+from arc_pipeline.bench.augment import cmd, numpy_encode
 
 
 @pytest.mark.integration

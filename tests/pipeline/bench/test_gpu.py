@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from pipeline.bench.gpu import bf16_peak
-from solver.device import gpu_available
+from arc_pipeline.bench.gpu import bf16_peak
+from arc_pipeline.solver.device import gpu_available
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

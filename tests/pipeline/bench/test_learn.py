@@ -8,8 +8,8 @@ import pytest
 
 from click.testing import CliRunner
 
-from arc.errors import ArcError
-from pipeline.bench.learn import LearnConfig, _with_overrides, cmd, configs
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.bench.learn import LearnConfig, _with_overrides, cmd, configs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -50,8 +50,8 @@ def test_bench_learn_json_at_toy_size(tmp_path):
 
 
 def test_bench_learn_variants_change_only_their_part():
-    from arc.errors import ArcError
-    from pipeline.bench.learn import VARIANTS, LearnConfig, configs, variant_names
+    from arc_pipeline.arc.errors import ArcError
+    from arc_pipeline.bench.learn import VARIANTS, LearnConfig, configs, variant_names
 
     trm, _, tcfg = configs(LearnConfig(), vocab_size=8, seq_len=36)
 

@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from pipeline.bench.memory import per_example, saved_bytes
-from solver.config import ModelConfig
-from solver.device import Runtime
-from solver.model import TRM
+from arc_pipeline.bench.memory import per_example, saved_bytes
+from arc_pipeline.solver.config import ModelConfig
+from arc_pipeline.solver.device import Runtime
+from arc_pipeline.solver.model import TRM
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TINY = dict(hidden=32, n_latent=2, n_recursions=2, seq_len=20, puzzle_emb_len=4, layers=1)

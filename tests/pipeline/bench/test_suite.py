@@ -9,11 +9,11 @@ import polars as pl
 import pytest
 import torch
 
-from arc.synth import SynthConfig, synth_suite
-from augment.build import BuildConfig, build
-from augment.dataset import open_split
-from pipeline.bench.suite import broken_invert, chain
-from solver.infer import PredictConfig, Raw, run_steps
+from arc_pipeline.arc.synth import SynthConfig, synth_suite
+from arc_pipeline.augment.build import BuildConfig, build
+from arc_pipeline.augment.dataset import open_split
+from arc_pipeline.bench.suite import broken_invert, chain
+from arc_pipeline.solver.infer import PredictConfig, Raw, run_steps
 
 pytestmark = pytest.mark.integration  # the chain of several stages (build -> predict -> vote -> submission -> score)
 
@@ -105,7 +105,7 @@ def test_test_inputs_without_predictions_still_get_both_attempts(suite, cpu_runt
 def test_a_suite_variant_is_the_suite_with_that_part_changed():
     from dataclasses import replace
 
-    from pipeline.bench.suite import SuiteConfig, variant_config
+    from arc_pipeline.bench.suite import SuiteConfig, variant_config
 
     cfg = SuiteConfig()
     assert variant_config(cfg, "trm") == replace(cfg, adapt_steps=0)
@@ -120,7 +120,7 @@ def test_a_suite_variant_is_the_suite_with_that_part_changed():
 def test_bench_suite_refuses_a_misspelt_variant_and_minutes_without_variants():
     from click.testing import CliRunner
 
-    from pipeline.bench.suite import cmd
+    from arc_pipeline.bench.suite import cmd
 
     res = CliRunner().invoke(cmd, ["--variants", "trm,hrm"])
     assert res.exit_code != 0 and "hrm" in str(res.exception or res.output)
@@ -131,7 +131,7 @@ def test_bench_suite_refuses_a_misspelt_variant_and_minutes_without_variants():
 def test_bench_suite_variants_run_each_network_through_the_pipeline(tmp_path):
     from dataclasses import replace
 
-    from pipeline.bench.suite import SuiteConfig, run_variants
+    from arc_pipeline.bench.suite import SuiteConfig, run_variants
 
     base = SuiteConfig(threads=1)
     cfg = replace(base, target_tasks=3, train_tasks=0, augmentations=2, train=replace(base.train, steps=3, log_every=1))
@@ -150,7 +150,7 @@ def test_bench_suite_variants_run_each_network_through_the_pipeline(tmp_path):
 def test_bench_suite_trains_and_solves_most_tasks(tmp_path):
     from click.testing import CliRunner
 
-    from pipeline.bench.suite import cmd
+    from arc_pipeline.bench.suite import cmd
 
     result = CliRunner().invoke(cmd, ["--json", "--work-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output

@@ -8,8 +8,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from pipeline.bench import train as bench
-from solver.config import ModelConfig
+from arc_pipeline.bench import train as bench
+from arc_pipeline.solver.config import ModelConfig
 
 MICRO = bench.Setting("micro", hidden=32, layers=1, n_latent=1, n_recursions=2, seq_len=6, vocab_size=5, batch=4,
                       heads=4, puzzle_emb_len=2)
