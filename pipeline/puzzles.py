@@ -21,7 +21,7 @@ import numpy as np
 
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.rundir import (DATASET, METRICS, PREDICTIONS, REPORT_HTML, SCORE_JSON, SCORES_PARQUET, TARGET_CSV,
-                             TRAIN_CSV)
+                                 TRAIN_CSV)
 from arc_pipeline.stages import Context, StageResult
 
 

@@ -9,7 +9,7 @@ from arc_pipeline.arc.io import write_text
 from arc_pipeline import puzzles
 from arc_pipeline.manifest import Manifest
 from arc_pipeline.rundir import (ADAPT, CHECKPOINTS, DATASET, MANIFEST, METRICS, PREDICTIONS, PREDICTIONS_RAW, REPORT_DIR,
-                             REPORT_HTML, SCORE_JSON, SUBMISSION, TASKS, RunDir)
+                                 REPORT_HTML, SCORE_JSON, SUBMISSION, TASKS, RunDir)
 from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 CURVES = {"train": METRICS, "train ckpt": f"{CHECKPOINTS}/{METRICS}", "adapt": f"{ADAPT}/{METRICS}"}
