@@ -70,7 +70,12 @@ def load_sources(cfg, ctx: Context):
             raise ArcError(f"target {source!r} has no test puzzles; add --test-count N")
         return train if split == "train" else test
 
-    parts = [part(s, "train") for s in d.train]
+    sources = d.train_sources()
+    mixed = next((s for s in sources if s.weight is not None or s.limit or s.demos != 3), None)
+    if mixed is not None:
+        raise ArcError(f"data.train: {mixed.source}: weight, limit and demos apply to ARC sources; a {name} run "
+                       "takes plain CSV files or `generate` specs (use data.limit_train to cut the set)")
+    parts = [part(s.source, "train") for s in sources]
     target = part(d.target, "test")
     sizes = {p.size for p in parts} | {target.size}
     if len(sizes) > 1:

@@ -203,7 +203,8 @@ def source_stat(source: str) -> list:
 def _source_files(cfg) -> list:
     # an edited source file must reach the tasks, not hit a stale cache; run.seed cuts RE-ARC example
     # pools into tasks (hashed when set: seed 0, what every run used before it was hashed, hashes as before)
-    stats = [source_stat(src) for src in (*cfg.data.train, cfg.data.target)]
+    sources = [s.source for s in cfg.data.train_sources()]  # names or {source, weight, ...} tables alike
+    stats = [source_stat(src) for src in (*sources, cfg.data.target)]
     return [*stats, ("run.seed", cfg.run.seed)] if cfg.run.seed else stats
 
 
