@@ -106,13 +106,17 @@ class TRM(nn.Module):
             if isinstance(m, DepthwiseConv):
                 m.init(generator)
 
-    def embed(self, inputs: torch.Tensor, puzzle_ids: torch.Tensor) -> torch.Tensor:
-        """x (B, P+L, H): puzzle vector at position 0, zeros at 1..P-1, then the tokens; times sqrt(H)."""
+    def embed(self, inputs: torch.Tensor, puzzle: torch.Tensor) -> torch.Tensor:
+        """x (B, P+L, H): puzzle vector at position 0, zeros at 1..P-1, then the tokens; times sqrt(H).
+
+        `puzzle`: (B,) table row ids, or (B, H) rows already gathered (training gathers them outside
+        the compiled forward, as trainable leaves: `PuzzleEmbedding.leaf`)."""
         e = self.tokens(inputs.long())  # (B, L, H)
         p = self.cfg.puzzle_emb_len
         if p > 0:
             b, h = e.shape[0], e.shape[2]
-            rows = self.puzzle_emb(puzzle_ids.long()).to(e.dtype)  # (B, H)
+            rows = puzzle if puzzle.ndim == 2 else self.puzzle_emb(puzzle.long())
+            rows = rows.to(e.dtype)  # (B, H)
             prefix = torch.cat([rows[:, None, :], rows.new_zeros(b, p - 1, h)], dim=1)  # (B, P, H)
             e = torch.cat([prefix, e], dim=1)  # (B, P+L, H)
         if self.pos is not None:
@@ -183,10 +187,10 @@ class TRM(nn.Module):
         halt_logit = self.halt_head(y[:, 0]).float().squeeze(-1)  # (B,)
         return Step(y, z, logits, halt_logit)
 
-    def forward(self, inputs: torch.Tensor, puzzle_ids: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> Step:
+    def forward(self, inputs: torch.Tensor, puzzle: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> Step:
         """embed + step in one call, so a DDP-wrapped model runs its hooks: step(embed(...), y, z).
-        inputs (B, L) tokens, puzzle_ids (B,) table rows, y and z (B, P+L, H)."""
-        return self.step(self.embed(inputs, puzzle_ids), y, z)
+        inputs (B, L) tokens, puzzle (B,) table row ids or (B, H) gathered rows, y and z (B, P+L, H)."""
+        return self.step(self.embed(inputs, puzzle), y, z)
 
 
 def count_parameters(model: nn.Module) -> int:

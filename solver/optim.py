@@ -170,6 +170,27 @@ def set_lr(optimizer: torch.optim.Optimizer | SplitOptimizer, lr: float) -> None
 
 
 @torch.no_grad()
+def sign_sgd_rows(
+    rows: torch.Tensor, ids: torch.Tensor, grads: torch.Tensor, lr: float, weight_decay: float
+) -> torch.Tensor:
+    """New values of `rows` (the current table rows of `ids`, one per entry) under sparse sign-SGD with
+    decoupled weight decay: the gradients of equal ids are summed first (in order of appearance), then
+    row * (1 - lr*wd) - lr * sign(sum). Entries with equal ids get equal values.
+
+    Every shape is fixed by len(ids) (a stable sort groups equal ids, where torch.unique would return a
+    data-dependent size), so nothing waits for the device."""
+    n = ids.shape[0]
+    sorted_ids, order = torch.sort(ids, stable=True)  # stable: each group keeps its order of appearance
+    starts = torch.ones(n, dtype=torch.bool, device=ids.device)
+    starts[1:] = sorted_ids[1:] != sorted_ids[:-1]
+    group = starts.cumsum(0) - 1  # group of each sorted entry: 0, 1, ... (trailing groups stay empty)
+    summed = torch.zeros(n, grads.shape[1], dtype=torch.float32, device=grads.device)
+    summed.index_add_(0, group, grads[order].float())
+    entry_group = torch.empty_like(group).scatter_(0, order, group)  # back in the entries' order
+    return rows.mul(1 - lr * weight_decay).sub_(lr * summed[entry_group].sign().to(rows.dtype))
+
+
+@torch.no_grad()
 def sign_sgd_update(
     table: torch.Tensor, ids: torch.Tensor, grads: torch.Tensor, lr: float, weight_decay: float
 ) -> None:
@@ -177,13 +198,9 @@ def sign_sgd_update(
 
     Gradients of repeated ids are summed first; then for each distinct row u:
     table[u] = table[u] * (1 - lr*wd) - lr * sign(sum of its grads). Other rows are untouched.
+    No host-device sync (`sign_sgd_rows`); repeated ids write equal values.
     """
     if ids.numel() == 0:
         return
     ids = ids.to(table.device).long()
-    unique, inverse = torch.unique(ids, return_inverse=True)
-    summed = torch.zeros(len(unique), table.shape[1], dtype=torch.float32, device=table.device)
-    summed.index_add_(0, inverse, grads.to(device=table.device, dtype=torch.float32))
-    rows = table[unique]
-    rows.mul_(1 - lr * weight_decay).sub_(lr * summed.sign().to(rows.dtype))
-    table[unique] = rows
+    table[ids] = sign_sgd_rows(table[ids], ids, grads.to(table.device), lr, weight_decay)

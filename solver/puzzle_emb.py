@@ -1,9 +1,10 @@
 """Puzzle embeddings: one learned vector per (task, augmentation), held in a large table that is
 updated sparsely (only the rows of a batch) by sign-SGD, outside the dense optimizer and DDP.
 
-The table is a buffer, not a Parameter, so the dense optimizer and DDP never see it. In training
-(module in train mode, grad enabled) the rows gathered for a batch are a fresh leaf tensor with
-requires_grad; after backward, `pop_grads()` hands out (ids, grads) for `solver.optim.sign_sgd_update`.
+The table is a buffer, not a Parameter, so the dense optimizer and DDP never see it. Training
+gathers rows outside the compiled forward: `leaf(ids)` returns them as a fresh leaf with
+requires_grad and remembers it; the model takes the rows in place of the ids; after backward
+`pop_grads()` hands out (ids, grads) for `update` (sign-SGD). `forward(ids)` gives plain rows.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Literal
 
 import torch
 from torch import nn
+
+from arc_pipeline.solver.optim import sign_sgd_update
 
 
 class PuzzleEmbedding(nn.Module):
@@ -37,11 +40,15 @@ class PuzzleEmbedding(nn.Module):
         self._pending.clear()
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        """Rows for `ids` (B,) -> (B, hidden); trainable leaves in training, plain rows otherwise."""
-        rows = self.table[ids]  # advanced indexing already copies: the leaf owns its memory
-        if self.training and torch.is_grad_enabled():
-            rows.requires_grad_(True)
-            self._pending.append((ids, rows))
+        """Rows for `ids` (B,) -> (B, hidden), never trainable (see `leaf`)."""
+        return self.table[ids]
+
+    def leaf(self, ids: torch.Tensor) -> torch.Tensor:
+        """Rows for `ids` as a fresh trainable leaf whose gradient `pop_grads` collects. Call it outside a
+        compiled region (marking a tensor trainable there breaks the graph)."""
+        rows = self(ids).detach()  # a gather already copies: the leaf owns its memory
+        rows.requires_grad_(True)
+        self._pending.append((ids, rows))
         return rows
 
     def pop_grads(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,6 +69,11 @@ class PuzzleEmbedding(nn.Module):
     def discard_grads(self) -> None:
         """Forget gathered rows (e.g. after a step skipped for a non-finite loss)."""
         self._pending.clear()
+
+    @torch.no_grad()
+    def update(self, ids: torch.Tensor, grads: torch.Tensor, lr: float, weight_decay: float) -> None:
+        """Sign-SGD on the rows `ids` (the same ids and grads on every rank: they are gathered)."""
+        sign_sgd_update(self.table, ids, grads, lr, weight_decay)
 
     @torch.no_grad()
     def extend(self, n_new_rows: int, init: Literal["mean", "zeros"] = "mean") -> range:

@@ -35,7 +35,7 @@ from arc_pipeline.solver.halting import halts
 from arc_pipeline.solver.losses import LossTerms, trm_loss
 from arc_pipeline.solver.memory import resolve_micro_batch
 from arc_pipeline.solver.model import TRM
-from arc_pipeline.solver.optim import lr_at, make_dense_optimizer, set_lr, sign_sgd_update
+from arc_pipeline.solver.optim import lr_at, make_dense_optimizer, set_lr
 from arc_pipeline.solver.sampler import derive_seed, make_sampler
 
 Metrics = Callable[[dict[str, Any]], None]
@@ -193,13 +193,14 @@ class Trainer:
         ids, grads = self.model.puzzle_emb.pop_grads()
         if ids.numel():
             ids, grads = rt.all_gather(ids), rt.all_gather(grads)
-            sign_sgd_update(self.model.puzzle_emb.table, ids, grads, lr_at(self.step_count, cfg, cfg.puzzle_lr), cfg.puzzle_weight_decay)
         if self.step_count >= self.trunk_frozen_until:
             set_lr(self.optimizer, lr)
             self.optimizer.step()
             if self.ema is not None:
                 self.ema.update(self.model)
         self.optimizer.zero_grad(set_to_none=True)
+        if ids.numel():
+            self.model.puzzle_emb.update(ids, grads, lr_at(self.step_count, cfg, cfg.puzzle_lr), cfg.puzzle_weight_decay)
 
         with torch.no_grad():
             c["y"], c["z"] = y.detach(), z.detach()
@@ -227,7 +228,7 @@ class Trainer:
         c, rt, b, m = self.carry, self.rt, self.batch, self.micro_batch
         if m >= b:
             with rt.autocast():
-                y, z, logits, halt_logit = self.forward(c["inputs"], c["puzzle_ids"], c["y"], c["z"])
+                y, z, logits, halt_logit = self.forward(c["inputs"], self._puzzle(c["puzzle_ids"]), c["y"], c["z"])
             terms = trm_loss(logits, halt_logit, c["labels"], self.cfg.halt_loss_weight)
             # sum over the local batch / local batch; DDP's mean over ranks makes it sum / global batch
             (terms.loss.sum() / b).backward()
@@ -239,7 +240,7 @@ class Trainer:
             sync = self.ddp.no_sync() if rt.distributed and lo + m < b else contextlib.nullcontext()
             with sync:
                 with rt.autocast():
-                    y, z, logits, halt_logit = self.forward(c["inputs"][sl], c["puzzle_ids"][sl], c["y"][sl], c["z"][sl])
+                    y, z, logits, halt_logit = self.forward(c["inputs"][sl], self._puzzle(c["puzzle_ids"][sl]), c["y"][sl], c["z"][sl])
                 terms = trm_loss(logits, halt_logit, c["labels"][sl], self.cfg.halt_loss_weight)
                 (terms.loss.sum() / b).backward()
             if ys is None:  # the new carries, written chunk by chunk (no concatenated copy)
@@ -248,6 +249,11 @@ class Trainer:
             halts.append(halt_logit.detach())
             parts.append(LossTerms(*(t.detach() for t in terms)))
         return ys, zs, torch.cat(halts), LossTerms(*(torch.cat(t) for t in zip(*parts)))
+
+    def _puzzle(self, ids: torch.Tensor) -> torch.Tensor:
+        """The puzzle rows of `ids` as trainable leaves, gathered here, outside the compiled forward (the ids
+        themselves when the model has no puzzle positions: no rows, no update)."""
+        return self.model.puzzle_emb.leaf(ids) if self.mcfg.puzzle_emb_len else ids
 
     def take_metrics(self) -> dict[str, float]:
         """Means over the steps since the last call, over all ranks; resets the sums.

@@ -171,7 +171,7 @@ def test_puzzle_rows_get_grads_and_only_batch_rows_change():
     assert all(p is not model.puzzle_emb.table for p in model.parameters())
     inputs, _ = batch(TINY)
     ids = torch.tensor([2, 4, 2])
-    _, _, logits, halt = model(inputs, ids, *model.initial_state(3, "cpu"))
+    _, _, logits, halt = model(inputs, model.puzzle_emb.leaf(ids), *model.initial_state(3, "cpu"))
     (logits.square().mean() + halt.sum()).backward()
     got_ids, grads = model.puzzle_emb.pop_grads()
     assert got_ids.tolist() == [2, 4, 2] and grads.shape == (3, TINY.hidden)
@@ -181,10 +181,19 @@ def test_puzzle_rows_get_grads_and_only_batch_rows_change():
     sign_sgd_update(model.puzzle_emb.table, got_ids, grads, lr=0.01, weight_decay=0.1)
     changed = (model.puzzle_emb.table != before).any(dim=1).nonzero().flatten().tolist()
     assert changed == [2, 4]
-    # eval mode / no_grad gathers nothing
-    model.eval()
+    # ids straight into the model (inference, the memory probe) give plain rows: nothing gathered
     model(inputs, ids, *model.initial_state(3, "cpu"))
     assert model.puzzle_emb.pop_grads()[0].numel() == 0
+
+
+def test_rows_passed_in_equal_rows_looked_up():
+    model = TRM(TINY).train()
+    with torch.no_grad():
+        model.puzzle_emb.table.copy_(torch.randn(TINY.num_puzzles, TINY.hidden))
+    inputs, ids = batch(TINY)
+    y, z = model.initial_state(3, "cpu")
+    by_ids, by_rows = model(inputs, ids, y, z), model(inputs, model.puzzle_emb.leaf(ids), y, z)
+    assert torch.equal(by_ids.logits, by_rows.logits)
 
 
 def test_extend_with_mean_and_load_resized_table():
@@ -287,7 +296,7 @@ def test_compiled_step_matches_eager():
 
     def run(fn):
         model.zero_grad()
-        out = fn(inputs, ids, y, z)
+        out = fn(inputs, model.puzzle_emb.leaf(ids), y, z)
         (out[2].square().mean() + out[3].sum()).backward()
         rows = model.puzzle_emb.pop_grads()[1]
         return out[2].detach(), [p.grad.clone() for p in model.parameters()], rows
@@ -298,3 +307,14 @@ def test_compiled_step_matches_eager():
     for a, b in zip(compiled[1], eager[1]):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
     torch.testing.assert_close(compiled[2], eager[2], rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_rows_gathered_outside_compile_leave_no_graph_break():
+    """The trainer passes trainable rows in (PuzzleEmbedding.leaf): the compiled forward is one graph.
+    Marking rows trainable inside it, as the forward once did, broke the graph every call."""
+    model = TRM(replace(TINY, layers=1)).train()
+    inputs, ids = batch(TINY)
+    y, z = model.initial_state(3, "cpu")
+    explained = torch._dynamo.explain(model)(inputs, model.puzzle_emb.leaf(ids), y, z)
+    assert explained.graph_break_count == 0, explained.break_reasons

@@ -111,6 +111,40 @@ def test_sign_sgd_sums_repeated_ids_and_touches_only_their_rows():
     assert torch.equal(table[untouched], before[untouched])
 
 
+def _sign_sgd_with_unique(table, ids, grads, lr, weight_decay):
+    """The update as it was written before (torch.unique, a host-device sync): the naive twin."""
+    unique, inverse = torch.unique(ids, return_inverse=True)
+    summed = torch.zeros(len(unique), table.shape[1]).index_add_(0, inverse, grads.float())
+    rows = table[unique]
+    rows.mul_(1 - lr * weight_decay).sub_(lr * summed.sign())
+    table[unique] = rows
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sign_sgd_is_bit_identical_to_the_unique_version(seed):
+    g = torch.Generator().manual_seed(seed)
+    table = torch.randn(50, 8, generator=g)
+    ids = torch.randint(0, 12, (96,), generator=g)  # many repeats: the order of summation matters
+    grads = torch.randn(96, 8, generator=g) * torch.logspace(-8, 8, 96)[:, None]  # sums that round
+    grads[::7] = 0.0
+    ours, twin = table.clone(), table.clone()
+    sign_sgd_update(ours, ids, grads, lr=0.01, weight_decay=0.1)
+    _sign_sgd_with_unique(twin, ids, grads, lr=0.01, weight_decay=0.1)
+    assert torch.equal(ours, twin)
+
+
+def test_sign_sgd_has_no_data_dependent_shapes():
+    """Under FakeTensorMode an op whose output size depends on values (unique, nonzero, .item()) raises:
+    the update never makes the host wait for the device."""
+    from torch._subclasses.fake_tensor import DynamicOutputShapeException, FakeTensorMode
+
+    with FakeTensorMode():
+        table, ids, grads = torch.zeros(10, 4), torch.tensor([1, 3, 1]), torch.ones(3, 4)
+        sign_sgd_update(table, ids, grads, lr=0.1, weight_decay=0.1)
+        with pytest.raises(DynamicOutputShapeException):
+            torch.unique(ids)  # the guard catches what the update used to do
+
+
 def test_parameters_with_different_step_counts_keep_their_own_bias_correction():
     a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
     opt = AdamATan2([a, b], lr=0.1, weight_decay=0.0)

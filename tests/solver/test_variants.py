@@ -95,7 +95,7 @@ def _grads(model: TRM, run) -> dict[str, torch.Tensor]:
         y, z = model.initial_state(len(inputs))
         y, z, _, _ = model.step(model.embed(inputs, ids), y, z)
     torch.manual_seed(1)
-    y, z, logits, halt = run(model, model.embed(inputs, ids), y, z)
+    y, z, logits, halt = run(model, model.embed(inputs, model.puzzle_emb.leaf(ids)), y, z)
     (logits.square().mean() + halt.sum() + y.float().pow(3).mean()).backward()
     out = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
     _, out["puzzle_rows"] = model.puzzle_emb.pop_grads()
