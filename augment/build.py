@@ -40,6 +40,7 @@ import numpy as np
 import polars as pl
 
 from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.fields import COUNT, OPTIONAL, UNIT, Range, option
 from arc_pipeline.arc.task import Task
 from arc_pipeline.augment.encode import VOCAB
 from arc_pipeline.augment.records import SWAPS_AXES, Aug
@@ -55,32 +56,20 @@ ARRAY_FILES = (("grids.npy", "grid_index.npy", "augs.npy") + tuple(f"examples_{s
 
 @dataclass(frozen=True)
 class BuildConfig:
-    augmentations: int = 1000  # per task, identity included; fewer when a task's symmetry allows fewer
-    seed: int = 0
-    canvas: int = 30  # tokens per side; every grid (after transforms) must fit
-    protocol: Literal["joint", "pretrain-adapt"] = "joint"
-    permute_zero: bool = False  # also permute the background colour 0
-    translate: bool = True  # random offsets for train/adapt pairs (one shared by input and output)
-    # "reference": one offset per example drawn here, at build time, and one randomly chosen pair per
-    # puzzle left at the top-left (the reference's builder); "per_draw": a fresh offset at every draw
-    # of an example, pair 0 always top-left (ours before: more positions seen, not what the paper trained)
-    translation: Literal["reference", "per_draw"] = "reference"
-    val_fraction: float = 0.05  # of training tasks whose test pairs are held out for checkpoint selection
-    val_augs: int = 8  # augmented copies of each held-out pair (identity first)
-
-    def __post_init__(self) -> None:
-        if self.augmentations < 1:
-            raise ArcError(f"build.augmentations must be >= 1, got {self.augmentations}")
-        if not 1 <= self.canvas <= 255:
-            raise ArcError(f"build.canvas must be 1..255, got {self.canvas}")
-        if self.protocol not in ("joint", "pretrain-adapt"):
-            raise ArcError(f"build.protocol must be 'joint' or 'pretrain-adapt', got {self.protocol!r}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ArcError(f"build.val_fraction must be in [0, 1), got {self.val_fraction}")
-        if self.val_augs < 1:
-            raise ArcError(f"build.val_augs must be >= 1, got {self.val_augs}")
-        if self.translation not in ("reference", "per_draw"):
-            raise ArcError(f"build.translation must be 'reference' or 'per_draw', got {self.translation!r}")
+    augmentations: int = option(1000, "augmented copies per task, identity included; fewer when a task's symmetry "
+                                "allows fewer", COUNT)
+    seed: int = option(0, "seed of the augmentations, translations and held-out choice", OPTIONAL)
+    canvas: int = option(30, "tokens per side; every grid (after transforms) must fit", Range(1, 255))
+    protocol: Literal["joint", "pretrain-adapt"] = option("joint", "follows run.protocol (set that one)")
+    permute_zero: bool = option(False, "also permute the background colour 0")
+    translate: bool = option(True, "random offsets for train/adapt pairs (one shared by input and output)")
+    translation: Literal["reference", "per_draw"] = option(
+        "reference", '"reference": one offset per example drawn here, at build time, and one randomly chosen pair '
+        'per puzzle left at the top-left (the reference\'s builder); "per_draw": a fresh offset at every draw of an '
+        "example, pair 0 always top-left (ours before: more positions seen, not what the paper trained)")
+    val_fraction: float = option(0.05, "share of training tasks whose test pairs are held out for checkpoint "
+                                 "selection", UNIT)
+    val_augs: int = option(8, "augmented copies of each held-out pair (identity first)", COUNT)
 
 
 @dataclass(frozen=True)

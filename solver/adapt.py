@@ -24,6 +24,7 @@ import polars as pl
 import torch
 
 from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.fields import COUNT, FRACTION, OPTIONAL, at_least, option
 from arc_pipeline.solver import checkpoint as ckpt
 from arc_pipeline.solver.config import ModelConfig, TrainConfig
 from arc_pipeline.solver.device import setup_runtime
@@ -34,19 +35,13 @@ METRICS = "metrics.jsonl"
 
 @dataclass(frozen=True)
 class AdaptConfig:
-    steps: int = 1000  # optimizer steps of fine-tuning
-    time_budget_s: float = 0.0  # stop (with a checkpoint) when reached; 0 = none
-    embeddings_only_fraction: float = 0.25  # first part of the steps: only puzzle rows train
-    lr: float = 0.0  # trunk learning rate; 0 = train.lr
-    puzzle_lr: float = 0.0  # puzzle-row (sign-SGD) learning rate; 0 = train.puzzle_lr
-    lr_warmup: int = -1  # warm-up steps; -1 = min(train.lr_warmup, steps // 10)
-    from_ema: bool = True  # start from the pre-trained EMA weights when the checkpoint has them
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.embeddings_only_fraction <= 1.0:
-            raise ValueError(f"adapt.embeddings_only_fraction must be in [0, 1], got {self.embeddings_only_fraction}")
-        if self.steps < 1 or self.time_budget_s < 0:
-            raise ValueError(f"adapt.steps must be >= 1 and adapt.time_budget_s >= 0, got {self.steps}, {self.time_budget_s}")
+    steps: int = option(1000, "optimizer steps of fine-tuning", COUNT)
+    time_budget_s: float = option(0.0, "stop (with a checkpoint) after this many seconds; 0 = none", OPTIONAL)
+    embeddings_only_fraction: float = option(0.25, "first part of the steps: only puzzle rows train", FRACTION)
+    lr: float = option(0.0, "trunk learning rate; 0 = train.lr", OPTIONAL)
+    puzzle_lr: float = option(0.0, "puzzle-row (sign-SGD) learning rate; 0 = train.puzzle_lr", OPTIONAL)
+    lr_warmup: int = option(-1, "warm-up steps; -1 = min(train.lr_warmup, steps // 10)", at_least(-1))
+    from_ema: bool = option(True, "start from the pre-trained EMA weights when the checkpoint has them")
 
 
 @dataclass(frozen=True)

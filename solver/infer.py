@@ -18,6 +18,7 @@ import polars as pl
 import torch
 
 from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.fields import COUNT, OPTIONAL, Range, option
 from arc_pipeline.solver.halting import halts, logit_cut
 from arc_pipeline.solver.likelihood import log_stablemax_table
 from arc_pipeline.solver.vote import PREDICTION_SCHEMA, predictions_frame
@@ -27,24 +28,17 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class PredictConfig:
-    batch_size: int = 256  # slots run together; freed slots are refilled at once
-    # off (default): every example runs max_steps, as the reference evaluates. Early halting cost
-    # pass@2 at scale in an outside test (TRM.md); `arc-pipeline analyze` measures it on any run.
-    halt: Literal["on", "off"] = "off"
-    threshold: float = 0.5  # halting: stop once sigmoid(halt logit) > threshold (0.5: logit > 0)
-    min_steps: int = 1  # halting: steps before the halting logit is trusted
-    max_steps: int = 0  # 0 = the model's max_steps (N_sup)
-    use_ema: bool = True  # evaluate with the EMA weights when the checkpoint has them
-    keep_raw: bool = True  # write predictions_raw.parquet (every step's grid; `arc-pipeline analyze` reads it)
-    seed: int = 0  # passed to the source (test examples are not translated; kept for the contract)
-
-    def __post_init__(self) -> None:
-        if self.halt not in ("on", "off"):
-            raise ValueError(f"PredictConfig.halt must be 'on' or 'off', not {self.halt!r}")
-        if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"PredictConfig.threshold must be a probability in (0, 1), not {self.threshold}")
-        if self.batch_size < 1 or self.min_steps < 1 or self.max_steps < 0:
-            raise ValueError("PredictConfig needs batch_size >= 1, min_steps >= 1 and max_steps >= 0")
+    batch_size: int = option(256, "slots run together; freed slots are refilled at once", COUNT)
+    halt: Literal["on", "off"] = option(
+        "off", "off (default): every example runs max_steps, as the reference evaluates. Early halting cost pass@2 "
+        "at scale in an outside test (TRM.md); `arc-pipeline analyze` measures it on any run")
+    threshold: float = option(0.5, "halting: stop once sigmoid(halt logit) > threshold (0.5: logit > 0)",
+                              Range(0.0, 1.0, lo_open=True, hi_open=True))
+    min_steps: int = option(1, "halting: steps before the halting logit is trusted", COUNT)
+    max_steps: int = option(0, "supervision steps at most; 0 = the model's max_steps (N_sup)", OPTIONAL)
+    use_ema: bool = option(True, "evaluate with the EMA weights when the checkpoint has them")
+    keep_raw: bool = option(True, "write predictions_raw.parquet (every step's grid; `arc-pipeline analyze` reads it)")
+    seed: int = option(0, "passed to the source (test examples are not translated; kept for the contract)", OPTIONAL)
 
 
 @dataclass(frozen=True)

@@ -48,14 +48,6 @@ class TRM(nn.Module):
         self.cfg = cfg
         h, p = cfg.hidden, cfg.puzzle_emb_len
         self.positions = p + cfg.seq_len
-        if cfg.mixer not in ("attention", "mlp"):
-            raise ValueError(f"mixer must be 'attention' or 'mlp', got {cfg.mixer!r}")
-        if cfg.pos_encoding not in ("rope", "learned", "none"):
-            raise ValueError(f"pos_encoding must be 'rope', 'learned' or 'none', got {cfg.pos_encoding!r}")
-        if cfg.n_recursions < 1 or cfg.n_latent < 1:
-            raise ValueError(f"n_recursions and n_latent must be >= 1, got {cfg.n_recursions}, {cfg.n_latent}")
-        if cfg.validate():
-            raise ValueError("; ".join(cfg.validate()))
         # truncated backprop: the first `free_calls` network calls of a step run without gradients
         per = cfg.calls_per_recursion()
         self.free_calls = cfg.n_recursions * per - (cfg.grad_calls or per)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Mapping, Sequence
+from typing import Literal, Mapping, Sequence, get_args
 
 import numpy as np
 import polars as pl
 
 from arc_pipeline.arc.io import atomic_path
+from arc_pipeline.arc.fields import at_least, option
 from arc_pipeline.arc.task import Task
 
 PREDICTION_SCHEMA = {
@@ -32,30 +33,25 @@ CANDIDATE = ["rows", "cols", "grid"]
 PASS_KS = (1, 2, 5, 10, 100, 1000)
 
 
-RULES = ("votes", "halt", "weighted", "checkpoints", "likelihood")
+RuleName = Literal["votes", "halt", "weighted", "checkpoints", "likelihood"]
+RULES: tuple[str, ...] = get_args(RuleName)
 
 
 @dataclass(frozen=True)
 class VoteConfig:
-    # How the candidates of one test input are ranked (README "Ranking rules"):
-    # votes (default, the reference's): most votes first, ties by mean halting probability;
-    # halt: highest mean halting probability first, ties by votes;
-    # weighted: votes weighted by halting probability (their sum) first, ties by votes;
-    # checkpoints: votes over the predictions of both weight sets of the checkpoint (EMA and the
-    #   live weights) pooled, ties by mean halting probability (predict runs a second pass);
-    # likelihood: highest mean over the test input's views of the model's log-probability of the
-    #   candidate under that view (`solver.likelihood`), ties by votes then halting probability.
-    rule: Literal["votes", "halt", "weighted", "checkpoints", "likelihood"] = "votes"
-    top_k: int = 10  # candidates per test input kept in predictions.parquet
-    # predict also records what every rule needs (the live-weights pass, every candidate scored
-    # under every view) so `arc-pipeline analyze` compares all rules; about doubles predict's time
-    compare: bool = False
-
-    def __post_init__(self) -> None:
-        if self.rule not in RULES:
-            raise ValueError(f"VoteConfig.rule must be one of {', '.join(RULES)}, not {self.rule!r}")
-        if self.top_k < 2:
-            raise ValueError(f"VoteConfig.top_k must be >= 2 (two attempts per test input), not {self.top_k}")
+    rule: RuleName = option(
+        "votes", "how the candidates of one test input are ranked (docs/inference.md): votes (the reference's): most "
+        "votes first, ties by mean halting probability; halt: highest mean halting probability first, ties by votes; "
+        "weighted: votes weighted by halting probability (their sum) first, ties by votes; checkpoints: votes over "
+        "the predictions of both weight sets of the checkpoint (EMA and the live weights) pooled, ties by mean halting "
+        "probability (predict runs a second pass); likelihood: highest mean over the test input's views of the "
+        "model's log-probability of the candidate under that view (`solver.likelihood`), ties by votes then halting "
+        "probability", added_later=True)
+    top_k: int = option(10, "candidates per test input kept in predictions.parquet (two attempts are submitted)",
+                        at_least(2), added_later=True)
+    compare: bool = option(
+        False, "predict also records what every rule needs (the live-weights pass, every candidate scored under "
+        "every view) so `arc-pipeline analyze` compares all rules; about doubles predict's time", added_later=True)
 
     @property
     def pooled(self) -> bool:

@@ -7,7 +7,8 @@ as a whole at load, and written back as TOML.
 - `presets`: shipped presets and config files as layers; `extends = "NAME"` resolved.
 - `load`: layering, `--set`, keys that follow others (`FOLLOWS`), `override`, `resolve`.
 - `values`: a TOML value or `--set` text as a field's type; `parse_duration`.
-- `rules`: what a valid config is (ranges, relations), checked at load.
+- `rules`: the relations between fields (heads divide hidden, ...), checked at load after each field's
+  own check; a field's type, help and check are declared with the field (`arc.fields.option`).
 - `write`: the resolved config as TOML (run_dir/config.toml).
 An unknown section or key is an ArcError that lists the valid ones.
 """

@@ -1,5 +1,6 @@
 """Loading: defaults, then the preset, then each file, then each `section.key=value` (later wins),
-typed on the way in and validated as a whole (pipeline.config.rules) before any stage sees it."""
+typed on the way in and checked as a whole (each field by its own check, then pipeline.config.rules' relations)
+before any stage sees it."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def load_config(
         sec, key, raw = _split_set(s)
         _check_section(sec, f"--set {s}")
         _apply(values, {(sec, key): coerce(SECTIONS[sec], sec, key, raw, f"--set {s}", from_text=True)})
-    sections = {name: _construct(name, lambda: SECTIONS[name](**values[name]), values[name]) for name in SECTIONS}
+    sections = {name: SECTIONS[name](**values[name]) for name in SECTIONS}
     return validated(_sync(PipelineConfig(**sections), values))
 
 
@@ -59,22 +60,9 @@ def _apply(values: Values, layer: dict[tuple[str, str], Any]) -> None:
                 values[fsec][fkey] = derive(value)
 
 
-def _construct(name: str, make, given: dict[str, Any] | None = None):
-    """A section built from its values; a check in its own __post_init__ becomes a one-line ArcError
-    (worded by pipeline.config.rules, naming key, value and range, when a rule covers the value)."""
-    try:
-        return make()
-    except ArcError:
-        raise
-    except (TypeError, ValueError) as e:
-        from arc_pipeline.config.rules import field_problems
-
-        found = [m for k, v in (given or {}).items() for m in field_problems(f"{name}.{k}", v)]
-        raise ArcError(f"invalid config: {found[0]}" if found else f"invalid config: [{name}] {e}") from None
-
-
 def validated(cfg: PipelineConfig) -> PipelineConfig:
-    """`cfg` when every rule in pipeline.config.rules holds (types were checked on the way in), else one ArcError."""
+    """`cfg` when every field passes its check and every relation holds (pipeline.config.rules; types were
+    checked on the way in), else one ArcError."""
     from arc_pipeline.config.rules import check
 
     check(cfg)
@@ -103,10 +91,8 @@ def override(cfg: PipelineConfig, sets: list[str] | tuple[str, ...]) -> Pipeline
         value = coerce(SECTIONS[sec], sec, key, raw, f"--set {s}", from_text=True)
         changes: Values = {name: {} for name in SECTIONS}
         _apply(changes, {(sec, key): value})
-        out = dataclasses.replace(out, **{
-            name: _construct(name, lambda: dataclasses.replace(getattr(out, name), **keys), keys)
-            for name, keys in changes.items() if keys
-        })
+        out = dataclasses.replace(out, **{name: dataclasses.replace(getattr(out, name), **keys)
+                                          for name, keys in changes.items() if keys})
         if (sec, key) == ("run", "protocol"):
             out = _sync(out, {})
     return validated(out)

@@ -11,6 +11,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from arc_pipeline.arc.fields import added_later
 from arc_pipeline.augment.build import BuildConfig
 from arc_pipeline.config.sections import DataConfig, RunOptions
 from arc_pipeline.solver.adapt import AdaptConfig
@@ -43,22 +44,13 @@ class PipelineConfig:
 SECTIONS: dict[str, type] = {f.name: typing.get_type_hints(PipelineConfig)[f.name]
                              for f in dataclasses.fields(PipelineConfig)}
 
-# keys added after run directories existed: a stage's fingerprint hashes them only when they differ
-# from their default, so a run written before they existed still resumes (and one that sets them
-# reruns). Add a new key of a fingerprinted section here; tests pin the presets' fingerprints.
-HASHED_WHEN_SET: frozenset[str] = frozenset({
-    "model.recursion", "model.grad_calls", "model.conv_kernel",  # issue 15 (URM options)
-    "train.muon", "train.muon_lr",
-    "vote.rule", "vote.top_k", "vote.compare",  # [vote] became settable in issue 15 (ranking rules)
-})
-
-
 def fingerprint_values(name: str, section: Any) -> dict[str, Any]:
-    """A section's fields as a fingerprint input: every field, less the `HASHED_WHEN_SET` ones at
-    their defaults (a section left with none, like an untouched [vote], adds nothing)."""
+    """A section's fields as a fingerprint input: every field, less those declared `added_later` while
+    they hold their defaults (a run written before they existed still resumes; a section left with
+    none set, like an untouched [vote], adds nothing). Tests pin the presets' fingerprints."""
+    later = {f.name for f in dataclasses.fields(section) if added_later(f)}
     default = section_dict(type(section)())
-    return {k: v for k, v in section_dict(section).items()
-            if f"{name}.{k}" not in HASHED_WHEN_SET or v != default[k]}
+    return {k: v for k, v in section_dict(section).items() if k not in later or v != default[k]}
 
 
 def section_dict(obj: Any) -> dict[str, Any]:

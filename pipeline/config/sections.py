@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.fields import OPTIONAL, UNIT, COUNT, Range, Rule, option
+from arc_pipeline.config.values import parse_duration
 
 SOURCE_KEYS = ("source", "weight", "limit", "demos")
 
@@ -43,43 +45,63 @@ def train_source(entry: Any, where: str = "data.train") -> TrainSource:
     return TrainSource(src, None if weight is None else float(weight), limit or 0, 3 if demos is None else demos)
 
 
+def _sources_problem(train: tuple) -> str | None:
+    """What is wrong with [data] train (an empty name, a bad table, weights on some sources only), or None."""
+    for s in train:
+        if isinstance(s, str) and not s.strip():
+            return "holds an empty source; valid: built-in names, directories or files"
+    try:
+        sources = [train_source(e, f"data.train[{i}]") for i, e in enumerate(train)]
+    except ArcError as e:
+        return str(e)
+    weighted = [s.weight is not None for s in sources]
+    if any(weighted) and not all(weighted):
+        bare = next(s.source for s in sources if s.weight is None)
+        return (f"{bare} has no weight while other sources have one; give every source a weight (its share of "
+                "training draws), or none (shares follow each source's pairs)")
+    return None
+
+
+def _duration_problem(t: str) -> str | None:
+    try:
+        s = parse_duration(t)
+    except ArcError:
+        return "not a duration; valid: seconds or e.g. 12h, 90m, 1h30m, 600s, '' for none"
+    if not math.isfinite(s) or s < 0:
+        return "must be a finite duration >= 0 ('' for none)"
+    return None
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """[data]: where the tasks come from and which of them a run keeps."""
 
-    # sources whose tasks train the model: names, or tables {source, weight, limit, demos} whose
-    # weights give each source's share of training draws (all sources weighted, or none)
-    train: tuple[str | dict, ...] = ("arc1/training",)
-    target: str = "arc1/evaluation"  # the tasks to answer (solutions inline when known)
-    keep_overlap: bool = False  # keep training tasks that contain a target test pair
-    # how a target test pair is matched in training tasks: "symmetry" = also under the 8 dihedral
-    # transforms and colour permutations fixing 0 (how augmented dumps leak); "symmetry+zero" = 0
-    # permuted too; "exact" = content only (as before)
-    overlap_check: Literal["exact", "symmetry", "symmetry+zero"] = "symmetry"
-    max_side: int = 0  # keep only tasks whose every grid fits max_side x max_side; 0 = all
-    limit_train: int = 0  # keep the first N training tasks (by id) after filtering; 0 = all
-    limit_target: int = 0  # keep the first N target tasks (by id) after filtering; 0 = all
-    # "sudoku" | "maze": train and target are puzzle CSVs (source,question,answer,rating) or
-    # `generate sudoku|maze ...` command lines (train takes its train part, target its test part)
-    domain: Literal["arc", "sudoku", "maze"] = "arc"
-    skip_invalid: bool = False  # drop invalid tasks (each named in a note) instead of failing the run
+    train: tuple[str | dict, ...] = option(
+        ("arc1/training",), "sources whose tasks train the model: names, or tables {source, weight, limit, demos} "
+        "whose weights give each source's share of training draws (all sources weighted, or none)",
+        Rule("built-in names, directories or files, or tables {source, weight, limit, demos}", _sources_problem))
+    target: str = option("arc1/evaluation", "the tasks to answer (solutions inline when known)", Rule(
+        "a source (built-in name, directory or challenges file)",
+        lambda t: None if t.strip() else "valid: a source (built-in name, directory or challenges file)"))
+    keep_overlap: bool = option(False, "keep training tasks that contain a target test pair")
+    overlap_check: Literal["exact", "symmetry", "symmetry+zero"] = option(
+        "symmetry", 'how a target test pair is matched in training tasks: "symmetry" = also under the 8 dihedral '
+        'transforms and colour permutations fixing 0 (how augmented dumps leak); "symmetry+zero" = 0 permuted too; '
+        '"exact" = content only (as before)')
+    max_side: int = option(0, "keep only tasks whose every grid fits max_side x max_side; 0 = all", Range(0, 30))
+    limit_train: int = option(0, "keep the first N training tasks (by id) after filtering; 0 = all", OPTIONAL)
+    limit_target: int = option(0, "keep the first N target tasks (by id) after filtering; 0 = all", OPTIONAL)
+    domain: Literal["arc", "sudoku", "maze"] = option(
+        "arc", '"sudoku" | "maze": train and target are puzzle CSVs (source,question,answer,rating) or '
+        "`generate sudoku|maze ...` command lines (train takes its train part, target its test part)")
+    skip_invalid: bool = option(False, "drop invalid tasks (each named in a note) instead of failing the run")
 
     def train_sources(self) -> list[TrainSource]:
         """[data] train as `TrainSource`s (plain strings take the defaults)."""
-        out = [train_source(e, f"data.train[{i}]") for i, e in enumerate(self.train)]
-        weighted = [s.weight is not None for s in out]
-        if any(weighted) and not all(weighted):
-            bare = next(s.source for s in out if s.weight is None)
-            raise ArcError(f"data.train: {bare} has no weight while other sources have one; give every source a "
-                           "weight (its share of training draws), or none (shares follow each source's pairs)")
-        return out
-
-    def validate(self) -> list[str]:
-        try:
-            self.train_sources()
-        except ArcError as e:
-            return [str(e)]
-        return []
+        problem = _sources_problem(self.train)
+        if problem:
+            raise ArcError(f"data.train: {problem}")
+        return [train_source(e, f"data.train[{i}]") for i, e in enumerate(self.train)]
 
 
 TRACKERS = ("tensorboard", "wandb")
@@ -89,19 +111,22 @@ TRACKERS = ("tensorboard", "wandb")
 class RunOptions:
     """[run]: how the run as a whole behaves (named apart from `PipelineConfig`, the whole config)."""
 
-    protocol: Literal["joint", "pretrain-adapt"] = "joint"  # [build] protocol follows it
-    # a checkpoint to start from (train is skipped when set): pretrain-adapt adapts it to the targets;
-    # joint evaluates it as is on the tasks it was trained with, building its own augmentations
-    checkpoint: str = ""
-    devices: int = 1  # > 1 launches train, adapt and predict under torchrun
-    time_budget: str = ""  # wall clock for the whole run, e.g. "12h", "90m", "600s"; "" = none
-    reserve: float = 0.15  # fraction of the budget kept for predict/submit after train/adapt
-    max_test_augs: int = 0  # predict at most this many augmented copies per test input; 0 = all built
-    # the run's seed: cuts RE-ARC example pools into tasks at ingest, and a layer that sets it sets
-    # build.seed, train.seed and predict.seed too (unless that layer sets them itself)
-    seed: int = 0
-    track: tuple[str, ...] = ()  # experiment trackers fed the training metrics: "tensorboard", "wandb" (extras)
-
-    def validate(self) -> list[str]:
-        bad = [t for t in self.track if t not in TRACKERS]
-        return [f"run.track = {list(self.track)}: unknown {', '.join(bad)}; valid: {', '.join(TRACKERS)}"] if bad else []
+    protocol: Literal["joint", "pretrain-adapt"] = option(
+        "joint", "joint (the paper's: target demonstrations train with the rest) or pretrain-adapt (the "
+        "competition's: train on public tasks, then adapt to the targets); [build] protocol follows it")
+    checkpoint: str = option(
+        "", "a checkpoint to start from (train is skipped when set): pretrain-adapt adapts it to the targets; joint "
+        "evaluates it as is on the tasks it was trained with, building its own augmentations")
+    devices: int = option(1, "> 1 launches train, adapt and predict under torchrun", COUNT)
+    time_budget: str = option("", 'wall clock for the whole run, e.g. "12h", "90m", "600s"; "" = none',
+                              Rule("seconds or e.g. 12h, 90m, 1h30m, 600s, '' for none", _duration_problem))
+    reserve: float = option(0.15, "share of the budget kept for predict/submit after train/adapt", UNIT)
+    max_test_augs: int = option(0, "predict at most this many augmented copies per test input; 0 = all built",
+                                OPTIONAL)
+    seed: int = option(
+        0, "the run's seed: cuts RE-ARC example pools into tasks at ingest, and a layer that sets it sets "
+        "build.seed, train.seed and predict.seed too (unless that layer sets them itself)", OPTIONAL)
+    track: tuple[str, ...] = option(
+        (), 'experiment trackers fed the training metrics: "tensorboard", "wandb" (extras)',
+        Rule(", ".join(TRACKERS), lambda track: next(
+            (f"unknown {t}; valid: {', '.join(TRACKERS)}" for t in track if t not in TRACKERS), None)))

@@ -23,6 +23,14 @@ from arc_pipeline.config import load_config, override
     ("train.betas=0.9,1.5", "train.betas = [0.9, 1.5]"),
     ("run.devices=3", "run.devices = 3"),
     ("build.canvas=4", "build.canvas = 4"),
+    ("model.grad_calls=16", "model.grad_calls = 16"),  # smoke: 2 recursions x (1 latent + 1 answer) calls
+    ("model.conv_kernel=-1", "model.conv_kernel = -1"),
+    ("model.recursion=hrm", "[model] recursion = 'hrm'"),
+    ("train.muon_lr=-1", "train.muon_lr = -1.0"),
+    ("vote.top_k=1", "vote.top_k = 1"),
+    ("adapt.lr_warmup=-2", "adapt.lr_warmup = -2"),
+    ("run.track=nope", "run.track = ['nope']"),
+    ('data.train=[""]', "data.train = ['']"),
 ])
 def test_bad_value_is_one_line_naming_key_value_and_range(setting, named):
     with pytest.raises(ArcError) as e:
@@ -49,21 +57,16 @@ def test_run_refuses_bad_config_before_any_stage(tmp_path, cli):
     assert not (rd / "tasks").exists() and not (rd / "submission.json").exists()  # nothing ran
 
 
-def test_micro_batch_must_divide_the_per_device_batch_when_the_field_exists():
-    from dataclasses import dataclass, replace
-
+def test_micro_batch_must_divide_the_per_device_batch():
     from arc_pipeline.config.rules import problems
 
-    cfg = load_config("smoke")
-
-    @dataclass(frozen=True)
-    class WithMicro(type(cfg.train)):
-        micro_batch: int = 0
-
-    base = replace(cfg, train=WithMicro(**{**cfg.train.__dict__}))
-    assert problems(replace(base, train=replace(base.train, micro_batch=16))) == []
-    bad = problems(replace(base, train=replace(base.train, micro_batch=24)))
-    assert bad and "train.micro_batch = 24" in bad[0] and "64" in bad[0]
+    cfg = load_config("smoke", sets=["train.global_batch=64"])
+    assert problems(override(cfg, ["train.micro_batch=16"])) == []
+    assert override(cfg, ["train.micro_batch=auto"]).train.micro_batch == "auto"
+    with pytest.raises(ArcError, match=r"train.micro_batch = 24 does not divide the per-device batch 64"):
+        override(cfg, ["train.micro_batch=24"])
+    with pytest.raises(ArcError, match=r"train.micro_batch = -2: out of range; valid: \[0, inf\) or 'auto'"):
+        override(cfg, ["train.micro_batch=-2"])
 
 
 def test_non_finite_loss_stops_training_and_never_saves_a_best(tmp_path, one_thread, toy_configs, toy_source):

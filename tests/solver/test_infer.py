@@ -53,8 +53,6 @@ def test_halting_is_off_by_default_and_its_threshold_is_a_probability(cpu_runtim
     strict = PredictConfig(batch_size=5, halt="on", threshold=0.9)
     raw = run_steps(fake_trm(max_steps=16), src, np.arange(len(src)), cpu_runtime, strict)
     assert raw.steps.tolist() == np.clip(halt_at + 2, 1, 16).tolist()
-    with pytest.raises(ValueError):
-        PredictConfig(threshold=1.0)
 
 
 def test_max_steps_override_and_subset_of_indices(cpu_runtime, fake_trm, halting_source):
@@ -78,11 +76,12 @@ def test_shards_cover_every_example_once_and_gather_restores_order(cpu_runtime, 
     np.testing.assert_allclose(back.halt_prob, whole.halt_prob)
 
 
-def test_config_rejects_bad_values():
-    with pytest.raises(ValueError):
-        PredictConfig(halt="maybe")
-    with pytest.raises(ValueError):
-        PredictConfig(min_steps=0)
+def test_config_fields_declare_their_checks():
+    from arc_pipeline.arc.fields import problems
+
+    assert problems(PredictConfig(), "predict") == []
+    assert problems(PredictConfig(min_steps=0, threshold=1.0), "predict") == [
+        "predict.threshold = 1.0: out of range; valid: (0, 1)", "predict.min_steps = 0: out of range; valid: [1, inf)"]
 
 
 # --- decoding and inverse mapping of predictions ---------------------------------------------

@@ -212,9 +212,7 @@ def test_extend_with_mean_and_load_resized_table():
     assert torch.equal(fresh.puzzle_emb.table, model.puzzle_emb.table)
 
 
-def test_bad_config_is_rejected():
-    with pytest.raises(ValueError, match="mixer"):
-        TRM(replace(TINY, mixer="conv"))
+def test_attention_refuses_heads_that_do_not_divide_hidden():
     with pytest.raises(ValueError, match="divisible"):
         TRM(replace(TINY, heads=5))
 

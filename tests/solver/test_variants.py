@@ -171,15 +171,6 @@ def test_urm_loop_is_one_state_h_net_h_plus_x():
     assert logits.shape == (4, cfg.seq_len, cfg.vocab_size) and halt.shape == (4,)
 
 
-def test_bad_variant_settings_are_named():
-    assert TINY.validate() == []
-    with pytest.raises(ValueError, match="grad_calls"):
-        TRM(replace(TINY, grad_calls=TINY.n_recursions * (TINY.n_latent + 1) + 1))
-    with pytest.raises(ValueError, match="conv_kernel"):
-        TRM(replace(TINY, conv_kernel=-1))
-    assert any("recursion" in p for p in replace(TINY, recursion="hrm").validate())
-
-
 def test_muon_split_is_the_named_matrices_and_the_rest_stays_adam_atan2():
     model = TRM(TINY)
     trunk = {id(p) for p in muon_parameters(model, "trunk")}

@@ -118,11 +118,11 @@ def test_predictions_parquet_round_trip_keeps_top_k(tmp_path):
     assert grid_from_bytes(*back.select("grid", "rows", "cols").row(0)).tolist() == A.tolist()
 
 
-def test_vote_config_rejects_bad_values():
-    with pytest.raises(ValueError):
-        VoteConfig(rule="popular")
-    with pytest.raises(ValueError):
-        VoteConfig(top_k=1)
+def test_vote_config_declares_its_checks():
+    from arc_pipeline.arc.fields import problems
+
+    assert problems(VoteConfig(), "vote") == []
+    assert problems(VoteConfig(top_k=1), "vote") == ["vote.top_k = 1: out of range; valid: [2, inf)"]
 
 
 def test_checkpoints_ranks_as_votes_and_for_rule_picks_the_pooled_rows():
