@@ -33,6 +33,8 @@ class StageRecord:
     note: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
     digests: dict[str, list] = field(default_factory=dict)  # file (relative) -> [size, sha256 prefix]
+    # while a rebuild runs: the digests it must reproduce for the stages after it to stay done
+    expected: dict[str, list] = field(default_factory=dict)
 
 
 class Manifest:
@@ -79,8 +81,9 @@ class Manifest:
         """True when `stage` finished with this fingerprint and its outputs are intact."""
         return self.why_not_current(stage, fingerprint) is None
 
-    def start(self, stage: str, fingerprint: str) -> None:
-        self.stages[stage] = StageRecord(status="running", fingerprint=fingerprint, start=time.time())
+    def start(self, stage: str, fingerprint: str, *, expected: dict | None = None) -> None:
+        self.stages[stage] = StageRecord(status="running", fingerprint=fingerprint, start=time.time(),
+                                         expected=dict(expected or {}))
         self.save()
 
     def finish(self, stage: str, outputs: list[str], *, note: str = "", summary: dict | None = None,
@@ -89,6 +92,7 @@ class Manifest:
         rec.status, rec.outputs, rec.note = status, list(outputs), note
         rec.summary = _jsonable(summary or {})
         rec.digests = RunDir(self.run_dir).digests(rec.outputs)
+        rec.expected = {}
         rec.end = time.time()
         rec.seconds = round(rec.end - rec.start, 3)
         self.save()

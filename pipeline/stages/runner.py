@@ -8,7 +8,8 @@ Each stage's input fingerprint hashes the config its contract names and the fing
 stage before it, so a change anywhere reruns that stage and everything after it. A stage found
 `running` or `failed` with the same fingerprint is resumed in place (train and adapt continue from
 their last checkpoint); a stage whose fingerprint changed, or that is forced, first loses what it
-wrote before.
+wrote before. A stage rerun only because its outputs were damaged (same inputs) is a rebuild: what
+follows it waits, and is kept when the rebuild's outputs come back with the digests recorded before.
 """
 
 from __future__ import annotations
@@ -55,6 +56,14 @@ class PlanRow:
     stage: str
     action: str  # run | cached | resume
     reason: str
+    # a rebuild (rerun with the same inputs because its outputs were damaged): the digests it must
+    # reproduce for what follows to be kept
+    expect: dict | None = None
+    after: str | None = None  # cached only if this rebuild comes back identical
+
+
+def _damaged(why: str) -> bool:
+    return why.startswith(("outputs changed", "outputs missing"))
 
 
 def plan(cfg: PipelineConfig, run_dir: str | Path, *, force: str | None = None,
@@ -65,7 +74,7 @@ def plan(cfg: PipelineConfig, run_dir: str | Path, *, force: str | None = None,
         raise ArcError(f"{force!r}: unknown stage; valid stages: {', '.join(STAGES)}")
     manifest = Manifest(run_dir)
     fps = fingerprints(cfg)
-    rows, dirty = [], False
+    rows, dirty, rebuild = [], False, None
     for name in stages:
         stage, rec = BY_NAME[name], manifest.get(name)
         if force is not None and STAGES.index(name) >= STAGES.index(force):
@@ -73,8 +82,12 @@ def plan(cfg: PipelineConfig, run_dir: str | Path, *, force: str | None = None,
             dirty = True
         elif rec.fingerprint == fps[name] and rec.status in ("running", "failed"):
             # same inputs (fingerprints chain), so partial work such as checkpoints stays valid
-            rows.append(PlanRow(name, "resume", f"was {rec.status}"))
-            dirty = True
+            if rec.expected and not dirty and not stage.resumable:  # a rebuild that did not finish
+                rows.append(PlanRow(name, "run", f"was {rec.status}; rebuilding", expect=rec.expected))
+                rebuild = name
+            else:
+                rows.append(PlanRow(name, "resume", f"was {rec.status}"))
+                dirty = True
         elif dirty:
             rows.append(PlanRow(name, "run", "an earlier stage reruns"))
         else:
@@ -82,13 +95,21 @@ def plan(cfg: PipelineConfig, run_dir: str | Path, *, force: str | None = None,
             if why is None and stage.verify is not None:
                 why = stage.verify(Path(run_dir))
             if why is None:
-                rows.append(PlanRow(name, "cached", f"done {rec.seconds:.1f}s, verified"))
+                done = f"done {rec.seconds:.1f}s, verified"
+                rows.append(PlanRow(name, "cached", done) if rebuild is None else
+                            PlanRow(name, "cached", f"{done}; kept if {rebuild} rebuilds identical", after=rebuild))
             elif stage.resumable and why.startswith("outputs changed"):
                 # intact checkpoints are kept: the stage resumes from the newest one
-                rows.append(PlanRow(name, "resume", f"{why}; resuming from the newest intact checkpoint"))
+                rows.append(PlanRow(name, "resume", f"{why}; resuming from the newest intact checkpoint",
+                                    after=rebuild))
+                dirty = True
+            elif _damaged(why) and rebuild is None and rec.digests:
+                # same inputs, damaged outputs: rebuilt, and what follows is kept if it comes back identical
+                rows.append(PlanRow(name, "run", f"{why}; rebuilding it", expect=dict(rec.digests)))
+                rebuild = name
             else:
                 rows.append(PlanRow(name, "run", why))
-            dirty = why is not None
+                dirty = True
     return rows
 
 
@@ -128,20 +149,39 @@ def execute(
         manifest = Manifest(run_dir)
         fps = fingerprints(cfg)
         rows = plan(cfg, run_dir, force=force, stages=stages)
-        invalidate(rd, manifest, rows, ctx)
+        waiting = invalidate(rd, manifest, rows, ctx)
         for row in rows:
             stage = BY_NAME[row.stage]
+            if row.after is not None and row.after in waiting:  # the rebuild it waited on came back different
+                row = PlanRow(row.stage, "run", f"{row.after} rebuilt with different outputs")
             if on_start is not None:
                 on_start(stage.name, row)
             if row.action == "cached":
                 rec = manifest.get(stage.name)
             else:
                 fn = (impl or {}).get(stage.name) or stage.run
-                rec = run_one(stage, cfg, run_dir, manifest, fps[stage.name], ctx, fn, launcher)
+                rec = run_one(stage, cfg, run_dir, manifest, fps[stage.name], ctx, fn, launcher, expect=row.expect)
+                if row.expect is not None:
+                    settle(rd, manifest, stage.name, row.expect, waiting, ctx)
             if on_end is not None:
                 on_end(stage.name, rec)
             placeholders(rd, manifest, stage if row.action != "cached" else None)
         return dict(manifest.stages)
+
+
+def settle(rd: RunDir, manifest: Manifest, name: str, expect: dict, waiting: dict[str, list[str]], ctx: Context) -> None:
+    """After a rebuild: keep the stages that waited on it when its outputs match `expect`, else clear them."""
+    kept = waiting.get(name, [])
+    if manifest.get(name).digests == expect:
+        waiting.pop(name, None)
+        if kept:
+            ctx.note(f"{name}: rebuilt identical to what was recorded; kept {', '.join(kept)}")
+        return
+    for later in kept:
+        clear(rd.root, later, manifest.get(later).outputs)
+        manifest.mark_stale(later, f"{name} rebuilt with different outputs")
+    if kept:
+        ctx.note(f"{name}: rebuilt with different outputs; {', '.join(kept)} will run again")
 
 
 def placeholders(rd: RunDir, manifest: Manifest, ran: Stage | None = None) -> None:
@@ -163,17 +203,36 @@ def _overlap(written: tuple[str, ...], read: tuple[str, ...]) -> bool:
     return any(under(r, w) or under(w, r) for r in read for w in written)
 
 
-def invalidate(rd: RunDir, manifest: Manifest, rows: list[PlanRow], ctx: Context) -> None:
+def invalidate(rd: RunDir, manifest: Manifest, rows: list[PlanRow], ctx: Context) -> dict[str, list[str]]:
     """Before any work: every stage that will run, and every stage after the first that will run or
     resume (planned now or not), is marked stale and loses its outputs, so a failure can never leave
-    old results presented as current. Stand-ins (the fallback submission.json) fill in meanwhile."""
+    old results presented as current. Stand-ins (the fallback submission.json) fill in meanwhile.
+
+    Except after a rebuild (same inputs, damaged outputs): the done stages after it wait, untouched,
+    until it ends (`settle`). Returns {rebuilding stage: the stages waiting on it}."""
+    waiting: dict[str, list[str]] = {}
     acting = [r for r in rows if r.action != "cached"]
     if not acting:
-        return
+        return waiting
     first = min(STAGES.index(r.stage) for r in acting)
     planned = {r.stage: r for r in rows}
+    rebuild = None
     for stage in STAGES[first:]:
         row = planned.get(stage)
+        if row is not None and row.expect is not None:
+            rebuild = stage
+            waiting[stage] = []
+        elif row is not None and row.after is not None:
+            waiting[row.after].append(stage)
+            if row.action == "resume":
+                ctx.note(f"{stage}: {row.reason}")
+            continue
+        elif row is None and rebuild is not None:
+            if manifest.get(stage).status == "done":
+                waiting[rebuild].append(stage)
+            continue
+        elif row is not None and row.action != "cached":
+            rebuild = None  # a stage that reruns anyway: it and what follows lose their outputs
         if row is not None and row.action == "resume":
             if row.reason.startswith("outputs changed"):
                 ctx.note(f"{stage}: {row.reason}")
@@ -183,11 +242,14 @@ def invalidate(rd: RunDir, manifest: Manifest, rows: list[PlanRow], ctx: Context
         if row is not None and row.action == "cached":
             continue
         why = row.reason if row is not None else f"{STAGES[first]} reruns"
-        if why.startswith(("outputs changed", SUBMISSION)):
+        if row is not None and row.expect is not None:
+            ctx.note(f"{stage}: {why}")
+        elif why.startswith(("outputs changed", SUBMISSION)):
             ctx.note(f"{stage}: {why}; running it again")
         clear(rd.root, stage, manifest.get(stage).outputs)
         manifest.mark_stale(stage, why)
     placeholders(rd, manifest)
+    return waiting
 
 
 def _read_only(cfg, rd: RunDir, force, stages, ctx, on_start, on_end) -> dict[str, StageRecord]:
@@ -222,8 +284,8 @@ def clear(run_dir: Path, stage: str, recorded: list[str] | tuple[str, ...] = ())
 
 
 def run_one(stage: Stage, cfg: PipelineConfig, run_dir: Path, manifest: Manifest, fp: str, ctx: Context,
-            fn: StageFn, launcher: Launcher | None = None) -> StageRecord:
-    manifest.start(stage.name, fp)
+            fn: StageFn, launcher: Launcher | None = None, *, expect: dict | None = None) -> StageRecord:
+    manifest.start(stage.name, fp, expected=expect)
     try:
         cfg, sets = budgeted(stage.name, cfg, ctx)
         if cfg is None:

@@ -6,6 +6,7 @@ import dataclasses
 import time
 from pathlib import Path
 
+from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.rundir import CHECKPOINTS, DATASET, METRICS, TASKS_PARQUET, RunDir
 from arc_pipeline.stages.contract import Context, Stage, StageResult
 
@@ -37,13 +38,16 @@ def plan_text(cfg, run_dir: str | Path) -> str | None:
     run_dir = Path(run_dir)
     ds = run_dir / DATASET
     approx = False
+    length = None
     if (ds / "meta.json").is_file():
         from arc_pipeline.augment.dataset import open_split
         from arc_pipeline.solver.sampler import make_sampler
 
-        src = open_split(ds, "train")
-        length = make_sampler(src, cfg.train.sampling, cfg.train.seed).epoch_length
-    else:
+        try:
+            length = make_sampler(open_split(ds, "train"), cfg.train.sampling, cfg.train.seed).epoch_length
+        except ArcError:  # a damaged build: the plan rebuilds it; count from the sources meanwhile
+            length = None
+    if length is None:
         length = _pairs_from_sources(cfg) if cfg.train.sampling == "reference" else None
         if length is None:
             return f"train: {cfg.train.steps:,} steps" if cfg.train.epochs <= 0 else "train: steps known after the build"
