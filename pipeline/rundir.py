@@ -17,6 +17,12 @@ reads and writes what is declared by the stage, `STAGE` in pipeline/stages/<name
 The lock is an advisory `flock` on run.lock: the kernel drops it when its holder dies, so a lock
 left by a killed run is simply taken over (with a note naming the old holder); the file names the
 live holder (pid, host, start, command) for the message a second run gets.
+
+Under the lock, `RunDir.guard` refuses symbolic links anywhere in the directory (a write would land
+in the link's target) and hard links on the files written in place (run.lock, metrics.jsonl), and
+removes the temporary files of writes that were killed: only names our writers make, and only once
+their writer is gone (its pid in the name is not running) or, for names without a pid, after
+`STALE_S` untouched.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ import errno
 import hashlib
 import json
 import os
+import re
+import shutil
 import socket
 import sys
 import time
@@ -53,6 +61,14 @@ SCORE_JSON = "score.json"
 SCORES_PARQUET = "scores.parquet"
 REPORT_HTML = "report.html"
 REPORT_DIR = "report"
+IN_PLACE = (LOCK, METRICS)  # files written in place (truncated, appended), not renamed into place
+
+# temporary names our writers make: arc.io.atomic_path (.NAME.PID.RANDOM.tmp), the dataset build
+# (.NAME.tmp-PID, .NAME.old-PID), the write probe (.write_probe.PID), a checkpoint step being
+# written (.tmp_step_XXXXXXXX, shared by the ranks: no pid)
+_TEMP_WITH_PID = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]{8}\.tmp$|^\..+\.(?:tmp|old)-(\d+)$|^\.write_probe\.(\d+)$")
+_TEMP_NO_PID = re.compile(r"^\.tmp_step_\d+$")
+STALE_S = 600.0  # a pid-less temp untouched this long has no live writer (steps are written in seconds)
 
 class RunDir:
     """One run directory: artifact paths, the lock, writability and digests of what it holds."""
@@ -133,6 +149,39 @@ class RunDir:
     def lock(self, command: str = "") -> "RunLock":
         return RunLock(self.lock_file, command or " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]))
 
+    def guard(self) -> list[str]:
+        """Under the lock, before any stage: refuse links (ArcError naming them), remove the temp files
+        of killed writes. Returns notes (what was removed)."""
+        links, temps = [], []
+        for top, dirs, files in os.walk(self.root):
+            here = Path(top)
+            for name in [*dirs, *files]:
+                p = here / name
+                if p.is_symlink():
+                    links.append(p)
+                elif _stale_temp(p, name):
+                    temps.append(p)
+            dirs[:] = [d for d in dirs if not (here / d).is_symlink() and here / d not in temps]
+        if links:
+            shown = ", ".join(f"{p.relative_to(self.root)} -> {os.readlink(p)}" for p in links[:3])
+            raise ArcError(f"{self.root}: {len(links)} symbolic link(s) inside ({shown}{' ...' if len(links) > 3 else ''}); "
+                           "a run writes and deletes files here, which would reach the link's target: replace each "
+                           "link with a copy of what it points to (cp -L), or use another --run-dir")
+        for rel in IN_PLACE:
+            p = self.root / rel
+            if p.is_file() and p.stat().st_nlink > 1:
+                raise ArcError(f"{p} has {p.stat().st_nlink - 1} other hard link(s); a run writes it in place, which "
+                               f"would change every copy: replace it with a copy (cp {rel} x && mv x {rel})")
+        notes = []
+        for p in temps:
+            try:
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+                notes.append(str(p.relative_to(self.root)))
+            except FileNotFoundError:
+                continue
+        return [f"removed {len(notes)} temporary file(s) left by killed writes: {', '.join(notes[:3])}"
+                + (" ..." if len(notes) > 3 else "")] if notes else []
+
     # ---- digests
     def digests(self, rels: list[str] | tuple[str, ...]) -> dict[str, list]:
         """{file path relative to the run directory: [size, sha256 prefix]} for every file under `rels`."""
@@ -156,6 +205,28 @@ class RunDir:
             elif now_digest != digest:
                 problems.append(f"{rel} changed (digest {now_digest} != {digest})")
         return problems
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's live process (or not a pid we can ask about): leave it
+    return True
+
+
+def _stale_temp(p: Path, name: str) -> bool:
+    """True for a temp name our writers make whose writer is gone (see the module's docstring)."""
+    m = _TEMP_WITH_PID.match(name)
+    if m:
+        pid = int(next(g for g in m.groups() if g is not None))
+        return pid != os.getpid() and not _alive(pid)
+    if _TEMP_NO_PID.match(name):
+        newest = max([p.lstat().st_mtime, *(f.lstat().st_mtime for f in p.rglob("*"))]) if p.is_dir() else p.lstat().st_mtime
+        return time.time() - newest > STALE_S
+    return False
 
 
 def _files(p: Path) -> Iterator[Path]:
@@ -191,11 +262,18 @@ class RunLock:
     def acquire(self) -> "RunLock":
         import fcntl
 
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:  # never through a link: the lock file is truncated and written in place
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
         except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise ArcError(f"{self.path} is a symbolic link (to {os.readlink(self.path)}); a run writes its lock "
+                               "file in place: remove the link") from None
             raise ArcError(f"{self.path.parent}: cannot lock the run directory ({e.strerror}); "
                            "make it writable or pass another --run-dir") from None
+        if os.fstat(fd).st_nlink > 1:
+            os.close(fd)
+            raise ArcError(f"{self.path} has other hard links; a run writes its lock file in place: remove it "
+                           "(rm run.lock) and rerun")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:

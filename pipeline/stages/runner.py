@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -138,11 +139,16 @@ def execute(
     ctx = ctx or Context()
     rd = RunDir(run_dir)
     run_dir = rd.root
+    if not rd.root.exists() and stages[0] != STAGES[0]:  # only a run, or its first stage, starts a directory
+        raise ArcError(f"{rd.root}: no such run directory; `arc-pipeline run --run-dir {rd.root}` (or "
+                       f"`arc-pipeline {STAGES[0]} --run-dir {rd.root}`) starts one")
     if not rd.writable():
         return _read_only(cfg, rd, force, stages, ctx, on_start, on_end)
     with rd.lock() as lock:
         if lock.previous:
             ctx.note(f"took over the lock of a run that is no longer running ({describe(lock.previous)})")
+        for note in rd.guard():  # links refused, killed writes' temp files removed
+            ctx.note(note)
         text = to_toml(cfg)
         if not rd.config.is_file() or rd.config.read_text() != text:
             write_config(cfg, rd.config)
@@ -246,7 +252,9 @@ def invalidate(rd: RunDir, manifest: Manifest, rows: list[PlanRow], ctx: Context
             ctx.note(f"{stage}: {why}")
         elif why.startswith(("outputs changed", SUBMISSION)):
             ctx.note(f"{stage}: {why}; running it again")
-        clear(rd.root, stage, manifest.get(stage).outputs)
+        rec = manifest.get(stage)
+        for moved in clear(rd.root, stage, rec.outputs, aside=rec.status == "pending"):
+            ctx.note(f"{stage}: {moved}")
         manifest.mark_stale(stage, why)
     placeholders(rd, manifest)
     return waiting
@@ -270,17 +278,30 @@ def _read_only(cfg, rd: RunDir, force, stages, ctx, on_start, on_end) -> dict[st
     return dict(manifest.stages)
 
 
-def clear(run_dir: Path, stage: str, recorded: list[str] | tuple[str, ...] = ()) -> None:
-    """Remove what `stage` writes and what the manifest recorded it wrote (inside the run directory only)."""
+def clear(run_dir: Path, stage: str, recorded: list[str] | tuple[str, ...] = (), *, aside: bool = False) -> list[str]:
+    """Remove what `stage` writes and what the manifest recorded it wrote (inside the run directory only).
+
+    `aside`: the stage never ran here, so a checkpoint folder under its names (put there by hand or
+    by import-reference) was not written by it: moved to NAME.aside-<time>, never deleted. Returns a
+    note per folder moved aside."""
     root = Path(run_dir).resolve()
+    moved = []
     for rel in dict.fromkeys((*BY_NAME[stage].writes, *recorded)):
         p = Path(run_dir) / rel
-        if not p.resolve().is_relative_to(root) or p.resolve() == root:
+        if p.is_symlink() or not p.resolve().is_relative_to(root) or p.resolve() == root:
             continue
-        if p.is_dir():
+        if aside and p.is_dir() and any(p.glob("step_*/meta.json")):
+            dest = p.with_name(f"{p.name}.aside-{time.strftime('%Y%m%d-%H%M%S')}")
+            n = 1
+            while dest.exists():
+                dest, n = p.with_name(f"{p.name}.aside-{time.strftime('%Y%m%d-%H%M%S')}-{n}"), n + 1
+            os.replace(p, dest)
+            moved.append(f"{rel} was not written by this run's {stage} stage: moved to {dest.name}, not deleted")
+        elif p.is_dir():
             shutil.rmtree(p)
         elif p.exists():
             p.unlink()
+    return moved
 
 
 def run_one(stage: Stage, cfg: PipelineConfig, run_dir: Path, manifest: Manifest, fp: str, ctx: Context,

@@ -3,6 +3,7 @@ identical keeps every stage after it; links in a run directory are refused; temp
 killed writes are removed (ours, stale ones only); import-reference never deletes a step it did not write."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +102,107 @@ def test_truncated_dataset_run_and_build_keep_the_trained_model(tmp_path, tiny_r
     res = tiny_run(tmp_path / "r")  # the plan rebuilds it: run no longer refuses
     assert res.exit_code == 0, res.output
     assert "rebuilt identical" in res.output and (tmp_path / "r" / "checkpoints" / "latest").is_file()
+
+
+# ------------------------------------------------------------------ links and temp files
+
+
+@pytest.mark.parametrize("name", ["run.lock", "metrics.jsonl", "dataset"])
+def test_a_link_in_the_run_directory_is_refused_and_its_target_untouched(tmp_path, smoke_config, fake_stages, name):
+    from arc_pipeline.arc.errors import ArcError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    target = tmp_path / "precious"
+    target.mkdir() if name == "dataset" else target.write_text("keep me\n")
+    (run / name).symlink_to(target)
+    f = fake_stages()
+    with pytest.raises(ArcError, match="symbolic link"):
+        execute(smoke_config, run, impl=f.impl())
+    assert f.calls == []
+    assert target.is_dir() if name == "dataset" else target.read_text() == "keep me\n"
+
+
+def test_a_hard_linked_metrics_file_is_refused(tmp_path, smoke_config, fake_stages):
+    import os
+
+    from arc_pipeline.arc.errors import ArcError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (tmp_path / "snapshot.jsonl").write_text('{"step": 1}\n')
+    os.link(tmp_path / "snapshot.jsonl", run / "metrics.jsonl")
+    with pytest.raises(ArcError, match="hard link"):
+        execute(smoke_config, run, impl=fake_stages().impl())
+    assert (tmp_path / "snapshot.jsonl").read_text() == '{"step": 1}\n'
+
+
+def test_temp_files_of_killed_writes_are_removed_only_when_their_writer_is_gone(tmp_path, smoke_config, fake_stages):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        run = tmp_path / "run"
+        (run / "checkpoints" / ".tmp_step_00000009").mkdir(parents=True)
+        (run / "checkpoints" / ".tmp_step_00000009" / "weights.pt").write_bytes(b"x")
+        old = time.time() - 3600
+        for p in (run / "checkpoints" / ".tmp_step_00000009" / "weights.pt", run / "checkpoints" / ".tmp_step_00000009"):
+            os.utime(p, (old, old))
+        (run / "checkpoints" / ".tmp_step_00000010").mkdir()  # fresh: perhaps still being written
+        gone = [run / f".manifest.json.{dead}.abcd1234.tmp", run / f".dataset.tmp-{dead}"]
+        kept = [run / f".manifest.json.{live.pid}.abcd1234.tmp", run / "notes.tmp", run / ".hidden"]
+        for p in gone + kept:
+            p.write_text("half")
+        ctx = Context()
+        execute(smoke_config, run, impl=fake_stages().impl(), ctx=ctx, stages=("ingest",))
+        assert not any(p.exists() for p in gone) and all(p.exists() for p in kept)
+        assert not (run / "checkpoints" / ".tmp_step_00000009").exists()
+        assert (run / "checkpoints" / ".tmp_step_00000010").exists()
+        assert any("removed 3 temporary file(s)" in n for n in ctx.notes), ctx.notes
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_atomic_writes_name_their_writer():
+    import os
+
+    from arc_pipeline.arc.io import atomic_path
+
+    with atomic_path(Path("/tmp") / f"arc-test-{os.getpid()}.json") as tmp:
+        assert f".{os.getpid()}." in tmp.name and tmp.name.endswith(".tmp")
+        tmp.write_text("{}")
+    (Path("/tmp") / f"arc-test-{os.getpid()}.json").unlink()
+
+
+def test_a_stage_on_a_missing_run_directory_creates_nothing(tmp_path, smoke_config, fake_stages):
+    from arc_pipeline.arc.errors import ArcError
+
+    for stage in ("score", "build", "report"):
+        with pytest.raises(ArcError, match="no such run directory"):
+            execute(smoke_config, tmp_path / "typo", stages=(stage,), impl=fake_stages().impl())
+        assert not (tmp_path / "typo").exists()
+    execute(smoke_config, tmp_path / "new", stages=("ingest",), impl=fake_stages().impl())  # the first stage starts one
+    assert (tmp_path / "new" / "manifest.json").is_file()
+
+
+def test_a_checkpoint_folder_the_stage_never_wrote_is_moved_aside(tmp_path, smoke_config, fake_stages):
+    run = tmp_path / "run"
+    (run / "checkpoints" / "step_00000008").mkdir(parents=True)
+    (run / "checkpoints" / "step_00000008" / "meta.json").write_text("{}")
+    ctx = Context()
+    execute(smoke_config, run, impl=fake_stages().impl(), ctx=ctx)
+    aside = [p for p in run.iterdir() if p.name.startswith("checkpoints.aside-")]
+    assert len(aside) == 1 and (aside[0] / "step_00000008" / "meta.json").is_file()
+    assert any("not written by this run's train stage" in n for n in ctx.notes)
+
+
+@pytest.mark.integration
+def test_score_on_a_missing_run_directory_is_one_line(tmp_path, cli):
+    res = cli("score", "--run-dir", tmp_path / "nope")
+    assert res.exit_code == 1 and "no such run directory" in res.output and not (tmp_path / "nope").exists()
