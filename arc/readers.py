@@ -94,6 +94,8 @@ def record_task(raw: object, task_id: str, where: str) -> Task:
     """One task from a JSONL line or parquet row: a task object or an example list."""
     if isinstance(raw, dict) and "examples" in raw and "train" not in raw:
         raw = raw["examples"]
+        if not isinstance(raw, list):  # named as the field it is, not as a bad task object
+            _parse_examples(raw, f"{where}: task {task_id}")
     if isinstance(raw, list):
         head = f"{where}: task {task_id}"
         pairs = _parse_examples(raw, head)
@@ -142,6 +144,9 @@ def read_lines(path: Path) -> Loaded:
                 tid = f"{path.stem}_{n}"
                 _add(tasks, problems, where, tid, place, None,
                      f"{place}: invalid JSON at column {e.colno}: {e.msg}; fix the line")
+                continue
+            except ValueError as e:  # a number past Python's int-string limit
+                _add(tasks, problems, where, f"{path.stem}_{n}", place, None, f"{place}: {str(e).split(';')[0]}; fix the line")
                 continue
             tid = _record_id(raw, f"{path.stem}_{n}")
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -22,20 +23,43 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# emoji off: ":x:" in a task id or path stays as typed
+console = Console(highlight=False, emoji=False)
+err_console = Console(stderr=True, highlight=False, emoji=False)
 
 Advance = Callable[..., None]  # advance(n=1, metrics=None)
+
+# Untrusted text (ids, paths, file contents) reaches the terminal only through `clean`: control
+# characters (escape sequences that move the cursor, clear the screen or retitle the window), bidi
+# overrides and lone surrogates (unprintable in UTF-8) are shown as Python-style escapes.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+LINE_LIMIT = 2000  # characters of one message shown; the rest is elided (a 2M-cell grid stays one line)
+
+
+def clean(text: object, limit: int | None = LINE_LIMIT) -> str:
+    """`text` safe for a terminal: unsafe characters escaped, and at most `limit` characters (middle elided)."""
+    s = _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}",
+                    str(text))
+    if limit is not None and len(s) > limit:
+        cut = len(s) - limit
+        s = f"{s[:limit - limit // 4]} ... ({cut:,} characters cut) ... {s[len(s) - limit // 4:]}"
+    return s
+
+
+def plain(text: object, limit: int | None = LINE_LIMIT) -> str:
+    """`clean` text for a string that is printed with markup: square brackets shown, never parsed."""
+    return escape(clean(text, limit))
 
 
 def note(msg: str) -> None:
     """A stage's note (it may hold paths and ids with square brackets): plain text."""
-    info(msg, markup=False)
+    info(msg)
 
 
-def info(msg: str, *, markup: bool = True) -> None:
-    """A line for the user; pass markup=False for text that may hold square brackets."""
-    console.print(msg if markup else escape(msg), soft_wrap=True)
+def info(msg: str, *, markup: bool = False) -> None:
+    """A line for the user, shown as written (brackets, control characters escaped). markup=True
+    styles it with rich markup: then everything untrusted in it must go through `plain`."""
+    console.print(msg if markup else plain(msg), soft_wrap=True)
 
 
 def raw(text: str) -> None:
@@ -44,21 +68,21 @@ def raw(text: str) -> None:
 
 
 def warn(msg: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {escape(msg)}", soft_wrap=True)
+    err_console.print(f"[yellow]warning:[/] {plain(msg)}", soft_wrap=True)
 
 
 def error(msg: str) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(msg)}", soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {plain(msg)}", soft_wrap=True)
 
 
 def table(title: str | None, columns: list[str], rows: list[list[object]]) -> None:
     """A table; cells are plain text (square brackets in ids and paths are shown, never parsed as markup);
-    the title may carry markup, so callers escape what they interpolate into it."""
+    the title may carry markup, so callers pass what they interpolate into it through `plain`."""
     t = Table(title=title)
     for c in columns:
-        t.add_column(escape(str(c)))
+        t.add_column(plain(c))
     for r in rows:
-        t.add_row(*(escape(str(x)) for x in r))
+        t.add_row(*(plain(x) for x in r))
     console.print(t)
 
 
@@ -128,7 +152,7 @@ class _Records:
         return " | ".join(parts)
 
     def emit(self, now: float) -> None:
-        err_console.print(self.line(now), markup=False, highlight=False, soft_wrap=True)
+        err_console.print(clean(self.line(now)), markup=False, highlight=False, soft_wrap=True)
         self.last, self.shown = now, self.done
 
 

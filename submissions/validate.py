@@ -10,7 +10,7 @@ import numpy as np
 
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.arc.task import MAX_SIDE, N_COLORS, Task, TaskSet
-from arc_pipeline.arc.validate import read_json
+from arc_pipeline.arc.validate import read_json, short_repr
 
 ATTEMPTS = ("attempt_1", "attempt_2")
 
@@ -49,7 +49,7 @@ def grid_problem(value: Any) -> str | None:
             return f"row {r} has {len(row)} cells but row 0 has {width} (rows must be the same length)"
         for c, v in enumerate(row):
             if not _is_int(v):
-                return f"cell ({r}, {c}) is {v!r} ({type(v).__name__}), not an int 0..{N_COLORS - 1}"
+                return f"cell ({r}, {c}) is {short_repr(v)} ({type(v).__name__}), not an int 0..{N_COLORS - 1}"
             if not 0 <= v < N_COLORS:
                 return f"cell ({r}, {c}) is {v}, not a colour 0..{N_COLORS - 1}"
     return None

@@ -29,4 +29,4 @@ def check(ctx: click.Context, source: str, skip_invalid: bool) -> None:
         ctx.exit(1)
     if ts.skipped:
         summary += f"; {len(ts.skipped)} invalid task(s) skipped"
-    ui.console.print(summary, soft_wrap=True)
+    ui.info(summary)

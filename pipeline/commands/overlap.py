@@ -44,12 +44,8 @@ def overlap(a: str, b: str, as_json: bool, exact: bool, permute_zero: bool) -> N
         for bid in o.symmetric for m in o.symmetric_from[bid]
     ]
     if rows:
-        from rich.markup import escape
-
-        ui.table(escape(f"tasks of {b} found in {a}"), [f"{b} id", "kind", f"{a} id(s)"], rows)
-    ui.console.print(
+        ui.table(ui.plain(f"tasks of {b} found in {a}"), [f"{b} id", "kind", f"{a} id(s)"], rows)
+    ui.info(
         f"{b} ({len(tb)} tasks) vs {a} ({len(ta)} tasks): {len(o.identical)} identical, "
         f"{len(o.leaked)} with test pairs inside {a}"
-        + ("" if exact else f", {len(o.symmetric)} more with test pairs inside {a} up to symmetry"),
-        soft_wrap=True,
-    )
+        + ("" if exact else f", {len(o.symmetric)} more with test pairs inside {a} up to symmetry"))

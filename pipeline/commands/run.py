@@ -84,8 +84,6 @@ def resolve_from_options(preset, files, sets, run_dir, **flags):
 @force_option
 def run(preset, files, sets, run_dir, from_stage, force, **flags) -> None:
     """Run every stage (ingest .. report), resuming where a previous run stopped."""
-    from rich.markup import escape
-
     from arc_pipeline import ui
     from arc_pipeline.config import parse_duration
     from arc_pipeline.stages import STAGES, Context
@@ -104,8 +102,8 @@ def run(preset, files, sets, run_dir, from_stage, force, **flags) -> None:
     ctx = Context(progress=ui.progress, deadline=t0 + budget if budget else None, on_note=ui.note,
                   on_metrics=tracker.log)
     rows = plan(cfg, rdir, force=force)
-    ui.info(f"[bold]run[/] {escape(str(rdir))}  config: {escape(origin)}  protocol: {cfg.run.protocol}  "
-            f"device: {escape(_device_text(cfg))}  budget: {escape(cfg.run.time_budget or 'none')}")
+    ui.info(f"[bold]run[/] {ui.plain(rdir)}  config: {ui.plain(origin)}  protocol: {cfg.run.protocol}  "
+            f"device: {ui.plain(_device_text(cfg))}  budget: {ui.plain(cfg.run.time_budget or 'none')}", markup=True)
     ui.note(f"train: {', '.join(s.source for s in cfg.data.train_sources()) or '-'}  target: {cfg.data.target}")
     _sources_table(cfg, rdir)
     ui.table("plan", ["stage", "action", "why"], [[r.stage, r.action, r.reason] for r in rows])
@@ -117,7 +115,7 @@ def run(preset, files, sets, run_dir, from_stage, force, **flags) -> None:
 
     def on_start(stage, row):
         if row.action != "cached":
-            ui.info(f"[bold cyan]{stage}[/] ({row.action})")
+            ui.info(f"[bold cyan]{stage}[/] ({row.action})", markup=True)
 
     def on_end(stage, rec):
         if rec.status == "done" and rec.summary and rec.start >= t0:

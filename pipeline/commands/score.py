@@ -18,6 +18,19 @@ def _task_source(source: str) -> str:
     return source
 
 
+FORMULA_START = r"^[=+\-@\t\r]"  # what a spreadsheet reads as a formula at the start of a cell
+
+
+def csv_safe(frame):
+    """`frame` with every text cell a spreadsheet would run as a formula (a task id such as
+    `=HYPERLINK(...)` from an untrusted submission) prefixed with a quote, so it shows as text."""
+    import polars as pl
+
+    text = [c for c, t in frame.schema.items() if t == pl.Utf8]
+    return frame.with_columns(pl.when(pl.col(c).str.contains(FORMULA_START)).then(pl.lit("'") + pl.col(c))
+                              .otherwise(pl.col(c)).alias(c) for c in text)
+
+
 def _write_table(frame, path: Path) -> None:
     from arc_pipeline.arc.errors import ArcError
     from arc_pipeline.arc.io import atomic_path
@@ -27,7 +40,7 @@ def _write_table(frame, path: Path) -> None:
         raise ArcError(f"{path}: --per-task writes .csv or .parquet; choose one of those extensions")
     with atomic_path(path) as tmp:
         if suffix == ".csv":
-            frame.write_csv(tmp)
+            csv_safe(frame).write_csv(tmp)
         else:
             frame.write_parquet(tmp)
 
@@ -75,8 +88,6 @@ def _file_form(submission, source, as_json, per_task, run_dir, preset, files, se
 
 def score_file(submission: Path, source: str | None, as_json: bool, per_task: Path | None) -> None:
     """Score a submission.json (or a run directory holding one) against known test outputs."""
-    from rich.markup import escape
-
     from arc_pipeline.arc.load import load
     from arc_pipeline import ui
     from arc_pipeline.commands.validate import task_source
@@ -90,8 +101,8 @@ def score_file(submission: Path, source: str | None, as_json: bool, per_task: Pa
     problems = validate(parsed, tasks)
     if problems:  # still scored (missing parts count 0), but the user must know Kaggle would refuse it
         ui.warn(
-            f"{escape(str(submission))}: {len(problems)} problem(s) Kaggle would reject, first: "
-            f"{escape(problems[0])} (see `arc-pipeline validate`)"
+            f"{submission}: {len(problems)} problem(s) Kaggle would reject, first: "
+            f"{problems[0]} (see `arc-pipeline validate`)"
         )
     if per_task is not None:
         _write_table(result.per_task_frame(), per_task)
@@ -100,7 +111,7 @@ def score_file(submission: Path, source: str | None, as_json: bool, per_task: Pa
         ui.console.print(json.dumps(out), markup=False, highlight=False, soft_wrap=True)
         return
     ui.table(
-        f"{escape(str(submission))} against {escape(source)}",
+        ui.plain(f"{submission} against {source}"),
         ["metric", "score", "counts"],
         [
             ["micro", f"{result.micro:.4f}", f"{result.outputs_correct}/{result.outputs} test outputs right"],
@@ -109,4 +120,4 @@ def score_file(submission: Path, source: str | None, as_json: bool, per_task: Pa
         ],
     )
     if per_task is not None:
-        ui.info(f"per-task table: {escape(str(per_task))}")
+        ui.info(f"per-task table: {per_task}")

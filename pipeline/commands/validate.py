@@ -27,8 +27,6 @@ def task_source(submission: Path, source: str | None, option: str) -> str:
 @click.pass_context
 def validate(ctx: click.Context, submission: Path, source: str | None) -> None:
     """Check a submission.json (or a run directory holding one) as Kaggle would; exit 0 only if accepted."""
-    from rich.markup import escape
-
     from arc_pipeline.arc.load import load
     from arc_pipeline import ui
     from arc_pipeline.submissions.validate import load_submission
@@ -39,12 +37,8 @@ def validate(ctx: click.Context, submission: Path, source: str | None) -> None:
     problems = problems_of(load_submission(submission), tasks)  # unreadable JSON: one-line ArcError
     if problems:
         for p in problems:
-            ui.console.print(f"  {escape(p)}", soft_wrap=True)
-        name = escape(str(submission))
-        ui.error(f"{name}: {len(problems)} problem(s); Kaggle would reject this submission")
+            ui.info(f"  {p}")
+        ui.error(f"{submission}: {len(problems)} problem(s); Kaggle would reject this submission")
         ctx.exit(1)
-    ui.console.print(
-        f"ok: {escape(str(submission))} answers all {len(tasks)} tasks of {escape(source)} "
-        f"({tasks.n_test} test inputs); Kaggle would accept it",
-        soft_wrap=True,
-    )
+    ui.info(f"ok: {submission} answers all {len(tasks)} tasks of {source} ({tasks.n_test} test inputs); "
+            "Kaggle would accept it")
