@@ -129,7 +129,16 @@ def resolve(path: str | Path) -> Path:
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
-    return json.loads((resolve(path) / "meta.json").read_text())
+    """A checkpoint's meta.json (a step directory or a checkpoint folder), or an ArcError naming the file."""
+    f = resolve(path) / "meta.json"
+    try:
+        meta = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:  # ValueError: bad JSON, bad UTF-8, a number past Python's digit limit
+        raise ArcError(f"{f}: unreadable checkpoint meta ({type(e).__name__}: {e}); the step is damaged: "
+                       "use another step or write it again") from None
+    if not isinstance(meta, dict):
+        raise ArcError(f"{f}: checkpoint meta is a JSON {type(meta).__name__}, not an object; the step is damaged")
+    return meta
 
 
 def puzzle_map_frame(puzzle_map: Any) -> pl.DataFrame | None:
@@ -326,7 +335,7 @@ def load(
     puzzle table is rebuilt by matching mapping keys, new rows at the mean of the trained rows,
     and the EMA and optimizer state are not restored (they belong to the old table's run)."""
     path = resolve(path)
-    meta = json.loads((path / "meta.json").read_text())
+    meta = read_meta(path)
     old_fp = meta.get("dataset_fingerprint", "")
     weights = _load(path / "weights.pt", device)
     key = table_key(model)
@@ -376,7 +385,10 @@ def model_config(meta: Mapping[str, Any], origin: str | Path = "checkpoint"):
     if unknown:
         raise ArcError(f"{origin}: model_config has keys this code does not know ({', '.join(unknown)}); "
                        f"it was written by a newer version: use that version (known keys: {', '.join(sorted(known))})")
-    return ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()})
+    try:
+        return ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()})
+    except (TypeError, ValueError) as e:
+        raise ArcError(f"{origin}: model_config is not a valid model ({e}); the checkpoint is damaged") from None
 
 
 def model_from_state(cfg, state: Mapping[str, torch.Tensor], *, origin: str | Path, device: torch.device | str = "cpu"):
@@ -384,13 +396,24 @@ def model_from_state(cfg, state: Mapping[str, torch.Tensor], *, origin: str | Pa
     an ArcError naming it (the config beside the weights is not theirs)."""
     from arc_pipeline.solver.model import TRM
 
-    model = TRM(cfg)
+    if not isinstance(state, Mapping):
+        raise ArcError(f"{origin}: holds a {type(state).__name__}, not a state dict of tensors")
+    odd = next((k for k, t in state.items() if not isinstance(t, torch.Tensor)), None)
+    if odd is not None:
+        raise ArcError(f"{origin}: {odd!r} holds a {type(state[odd]).__name__}, not a tensor; these are not model weights")
+    try:
+        model = TRM(cfg)
+    except (ValueError, TypeError, ZeroDivisionError, RuntimeError) as e:  # sizes no model can have
+        raise ArcError(f"{origin}: the model config cannot build a model ({type(e).__name__}: {e})") from None
     ours = model.state_dict()
     for key, t in state.items():
         if key in ours and tuple(t.shape) != tuple(ours[key].shape):
             raise ArcError(f"{origin}: {key} has shape {tuple(t.shape)} but the model config implies "
                            f"{tuple(ours[key].shape)}; the config beside these weights is not theirs")
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:  # missing or unexpected keys
+        raise ArcError(f"{origin}: the weights do not fit the model config ({str(e).splitlines()[0]})") from None
     return model.to(device).eval()
 
 
@@ -410,7 +433,7 @@ def build_model(
     from arc_pipeline.solver.ema import EMA
 
     path = resolve(checkpoint)
-    meta = json.loads((path / "meta.json").read_text())
+    meta = read_meta(path)
     if fingerprint is not None:
         _check_build(path, meta.get("dataset_fingerprint", ""), fingerprint)
     model = model_from_state(model_config(meta, path), _load(path / "weights.pt", device), origin=path / "weights.pt",

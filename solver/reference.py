@@ -21,6 +21,7 @@ loss, puzzle vectors wider than hidden) are refused rather than guessed.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -83,11 +84,17 @@ def read_yaml(text: str, origin: str = CONFIG_FILE) -> Any:
     def fail(n: int, what: str) -> ArcError:
         return ArcError(f"{origin}: line {n}: {what} is not supported by this reader; pass the reference's own all_config.yaml")
 
+    def scalar(text: str, n: int) -> Any:
+        try:
+            return _scalar(text)
+        except (UnicodeDecodeError, ValueError) as e:  # e.g. a bad \x escape in a double-quoted string
+            raise ArcError(f"{origin}: line {n}: {text.strip()[:80]!r} is not a valid YAML scalar ({e})") from None
+
     def value_or_block(rest: str, n: int, indent: int) -> Any:
         if rest:
             if rest[0] in "&*!|>" or (rest[0] in "[{" and rest not in ("[]", "{}")):
                 raise fail(n, f"value {rest!r}")
-            return _scalar(rest)
+            return scalar(rest, n)
         if pos < len(lines) and (lines[pos][1] > indent or (lines[pos][1] == indent and lines[pos][2].startswith("- "))):
             return block(lines[pos][1])
         return None
@@ -115,7 +122,11 @@ def read_yaml(text: str, origin: str = CONFIG_FILE) -> Any:
             key, sep, rest = body.partition(":")
             if not sep or (rest and not rest.startswith(" ")):
                 raise fail(n, f"line {body!r}")
-            out[_scalar(key)] = value_or_block(rest.strip(), n, indent)
+            k = scalar(key, n)
+            try:
+                out[k] = value_or_block(rest.strip(), n, indent)
+            except TypeError:  # an unhashable key
+                raise fail(n, f"key {key!r}") from None
         if pos < len(lines) and lines[pos][1] > indent:
             raise fail(lines[pos][0], "unexpected indentation")
         if not out and not is_list:
@@ -138,7 +149,11 @@ def read_config(step_file: Path) -> dict:
     path = step_file.parent / CONFIG_FILE
     if not path.is_file():
         raise ArcError(f"{path} not found: the reference writes {CONFIG_FILE} beside its step_N files; copy it there")
-    cfg = read_yaml(path.read_text(), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ArcError(f"{path}: cannot read it as UTF-8 text ({e}); pass the reference's own {CONFIG_FILE}") from None
+    cfg = read_yaml(text, str(path))
     if not isinstance(cfg, dict) or not isinstance(cfg.get("arch"), dict):
         raise ArcError(f"{path}: no 'arch' section; is this the reference's {CONFIG_FILE}?")
     return cfg
@@ -152,6 +167,18 @@ def model_config(arch: dict, *, seq_len: int, num_puzzles: int, vocab_size: int,
             raise ArcError(f"{origin}: arch.{key} is missing; pass the reference's own {CONFIG_FILE}")
         return arch[key]
 
+    def number(key: str, kind: type, default: Any = None, *, low: float = 1) -> Any:
+        """arch.key as `kind`, at least `low` (ints) or finite and above 0 (floats), or an ArcError naming it."""
+        raw = need(key) if default is None else arch.get(key, default)
+        try:
+            v = kind(raw)
+            if isinstance(raw, bool) or (kind is int and v != raw) or not math.isfinite(v) or v < low:
+                raise ValueError
+        except (TypeError, ValueError, OverflowError):
+            want = f"an integer >= {low:g}" if kind is int else f"a finite number >= {low:g}"
+            raise ArcError(f"{origin}: arch.{key} = {raw!r}; valid: {want}") from None
+        return v
+
     name = str(arch.get("name", ""))
     if "trm" not in name.split("@")[0]:
         raise ArcError(f"{origin}: arch.name {name!r} is not the TRM (recursive_reasoning.trm@...); only TRM checkpoints import")
@@ -162,17 +189,22 @@ def model_config(arch: dict, *, seq_len: int, num_puzzles: int, vocab_size: int,
         if bad:
             raise ArcError(f"{origin}: {what} is not supported: only the reference's ARC configuration "
                            f"(attention, RoPE, halt row only) is verified against its code")
-    hidden = int(need("hidden_size"))
-    ndim = int(arch.get("puzzle_emb_ndim", hidden))
+    hidden, heads = number("hidden_size", int), number("num_heads", int)
+    if hidden % heads or (hidden // heads) % 2:
+        raise ArcError(f"{origin}: arch.hidden_size = {hidden} and arch.num_heads = {heads}: the heads must divide "
+                       "the hidden size into an even head size (RoPE); pass the reference's own config")
+    ndim = number("puzzle_emb_ndim", int, hidden, low=0)
     if ndim not in (0, hidden):
         raise ArcError(f"{origin}: arch.puzzle_emb_ndim = {ndim} differs from hidden_size = {hidden}; not supported")
-    emb_len = int(arch.get("puzzle_emb_len", 0)) or (-(ndim // -hidden) if ndim else 0)
+    emb_len = number("puzzle_emb_len", int, 0, low=0) or (-(ndim // -hidden) if ndim else 0)
     return ModelConfig(
-        vocab_size=vocab_size, seq_len=seq_len, num_puzzles=num_puzzles, hidden=hidden, heads=int(need("num_heads")),
-        expansion=float(need("expansion")), layers=int(need("L_layers")), n_latent=int(need("L_cycles")),
-        n_recursions=int(need("H_cycles")), max_steps=int(need("halt_max_steps")), mixer="attention",
-        pos_encoding="rope", puzzle_emb_len=emb_len if ndim else 0, rope_theta=float(arch.get("rope_theta", 10000.0)),
-        rms_eps=float(arch.get("rms_norm_eps", 1e-5)), halt_exploration=float(arch.get("halt_exploration_prob", 0.1)),
+        vocab_size=vocab_size, seq_len=seq_len, num_puzzles=num_puzzles, hidden=hidden, heads=heads,
+        expansion=number("expansion", float, low=1e-9), layers=number("L_layers", int),
+        n_latent=number("L_cycles", int), n_recursions=number("H_cycles", int),
+        max_steps=number("halt_max_steps", int), mixer="attention",
+        pos_encoding="rope", puzzle_emb_len=emb_len if ndim else 0, rope_theta=number("rope_theta", float, 10000.0, low=1e-9),
+        rms_eps=number("rms_norm_eps", float, 1e-5, low=1e-30),
+        halt_exploration=number("halt_exploration_prob", float, 0.1, low=0),
     )
 
 
@@ -238,9 +270,15 @@ def import_checkpoint(step_file: str | Path, identifiers: str | Path, out_dir: s
     from arc_pipeline.augment.reference import puzzle_map, read_identifiers
     from arc_pipeline.solver import checkpoint as ckpt
 
-    step_file = Path(step_file)
+    step_file, out_dir = Path(step_file), Path(out_dir)
     if not step_file.is_file():
         raise ArcError(f"{step_file}: no such file; pass the reference's step_N checkpoint file")
+    there = ([p.name for p in ckpt.steps(out_dir)] + [n for n in ("latest", "best") if (out_dir / n).exists()]
+             if out_dir.is_dir() else [])
+    if there or (out_dir.exists() and not out_dir.is_dir()):
+        held = f"already holds checkpoints ({', '.join(there[:4])})" if there else "is not a folder"
+        raise ArcError(f"--out {out_dir} {held}; import-reference writes a new checkpoint folder and never replaces "
+                       "or deletes steps it did not write: pass a new or empty folder")
     config = read_config(step_file)
     names = read_identifiers(identifiers)
     pmap = puzzle_map(names, str(identifiers))
@@ -250,6 +288,10 @@ def import_checkpoint(step_file: str | Path, identifiers: str | Path, out_dir: s
         raise ArcError(f"{step_file}: cannot be loaded as a tensor-only state dict ({type(e).__name__}: {e})") from None
     if not isinstance(raw, dict):
         raise ArcError(f"{step_file}: holds a {type(raw).__name__}, not a state dict")
+    odd = next((k for k, v in raw.items() if not isinstance(v, torch.Tensor)), None)
+    if odd is not None:
+        raise ArcError(f"{step_file}: {str(odd)[:200]!r} holds a {type(raw[odd]).__name__}, not a tensor; "
+                       "pass the reference's step_N file")
     ref = strip_prefix(raw, str(step_file))
     table = ref.get("puzzle_emb.weights")
     rows = int(table.shape[0]) if table is not None else len(names)
