@@ -75,13 +75,15 @@ def read_rows(path: str | Path, what: str) -> Rows:
 
 
 def puzzle_csv(rows) -> str:
-    """The CSV text from (source, question, answer, rating) rows; fields holding spaces, commas or '#' are quoted."""
+    """The CSV text from (source, question, answer, rating) rows; every field holding spaces, commas,
+    quotes, line breaks or '#' is quoted (inner quotes doubled), so the reader gets each back as written."""
 
     def field(text: str) -> str:
-        return f'"{text}"' if any(c in text for c in ' ,#"') else text
+        text = str(text)
+        return '"' + text.replace('"', '""') + '"' if any(c in text for c in ' ,#"\n\r') else text
 
     lines = [COLUMNS]
-    lines += [f"{src},{field(q)},{field(a)},{float(r):g}" for src, q, a, r in rows]
+    lines += [f"{field(src)},{field(q)},{field(a)},{float(r):g}" for src, q, a, r in rows]
     return "\n".join(lines) + "\n"
 
 

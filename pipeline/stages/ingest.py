@@ -98,6 +98,9 @@ def load_sources(cfg, skipped: dict[str, str] | None = None) -> tuple[dict[str, 
                 if _same(train[key], task):
                     continue
                 key = f"{tid}@{src.source}"
+                n = 2
+                while key in train:  # the new name may be taken too (a real task of that name): never overwrite
+                    key, n = f"{tid}@{src.source}#{n}", n + 1
             train[key] = Task(key, task.train, task.test) if key != tid else task
             origin[key] = src.source
     tgt = _filter(dict(target.tasks), d.max_side, d.limit_target)
