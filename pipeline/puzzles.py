@@ -13,15 +13,13 @@ There is no submission.json: the puzzle sets are not a Kaggle competition.
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from pathlib import Path
 
 import numpy as np
 
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.rundir import (DATASET, METRICS, PREDICTIONS, REPORT_HTML, SCORE_JSON, SCORES_PARQUET, TARGET_CSV,
-                                 TRAIN_CSV)
+                                 TRAIN_CSV, RunDir)
 from arc_pipeline.stages import Context, StageResult
 
 
@@ -150,47 +148,25 @@ def build(cfg, run_dir: Path, ctx: Context) -> StageResult:
 
 def predict(cfg, run_dir: Path, ctx: Context) -> StageResult:
     """Every target puzzle once (no test-time augmentation, as in the paper), halting as [predict] says."""
-    import polars as pl
-
     from arc_pipeline.arc.io import atomic_path
     from arc_pipeline.augment.dataset import open_split, read_meta
-    from arc_pipeline.stages.predict import checkpoint_path
-    from arc_pipeline.solver.checkpoint import build_model
     from arc_pipeline.solver.device import setup_runtime
-    from arc_pipeline.solver.infer import predict_chunks
+    from arc_pipeline.solver.predict import predict as predict_split
 
-    path = checkpoint_path(cfg, run_dir)
+    rd = RunDir(run_dir)
+    path = rd.checkpoint(cfg.run, on_note=lambda note: ctx.note(f"predict: {note}"))
     if path is None:
         raise ArcError(f"{run_dir}: no checkpoint to predict with; run `arc-pipeline train --run-dir {run_dir}` first")
-    ds = run_dir / DATASET
-    source = open_split(ds, "test")
     runtime = setup_runtime(cfg.train.device, cfg.train.dtype)
-    model = build_model(path, device=runtime.device, use_ema=cfg.predict.use_ema, fingerprint=read_meta(ds)["fingerprint"])
-    n, t0, parts = len(source), time.time(), []
-    pcfg = dataclasses.replace(cfg.predict, keep_raw=False)  # every step per puzzle: ARC's analysis file only
-    with ctx.progress("predict", n, unit="puzzle") as advance:
-        stopped = predict_chunks(model, source, np.arange(n), runtime, pcfg, parts.append, advance,
-                                 remaining=ctx.remaining if ctx.deadline is not None else None)
-    rows = np.concatenate([p.index for p in parts]) if parts else np.zeros(0, np.int64)
-    tokens = np.concatenate([p.tokens for p in parts]) if parts else np.zeros((0, source.seq_len), np.uint8)
-    steps = np.concatenate([p.steps for p in parts]) if parts else np.zeros(0, np.int16)
-    halt = np.concatenate([p.halt_prob for p in parts]) if parts else np.zeros(0, np.float32)
-    dom = source.domain
-    text = [dom.text(dom.grids(t)) if _in_alphabet(t, source) else "" for t in tokens]
-    frame = pl.DataFrame({"row": rows.astype(np.int64), "tokens": [t.tobytes() for t in tokens], "text": text,
-                          "steps": steps.astype(np.int16), "halt_prob": halt.astype(np.float32)})
+    result = predict_split(path, open_split(rd.dataset, "test"), runtime, cfg.predict,
+                           fingerprint=read_meta(rd.dataset)["fingerprint"],
+                           remaining=ctx.remaining if ctx.deadline is not None else None, progress=ctx.progress)
     if runtime.rank == 0:
-        with atomic_path(run_dir / PREDICTIONS) as tmp:
-            frame.write_parquet(tmp)
-    if stopped:
-        ctx.note(f"predict: {stopped}")
-    summary = {"checkpoint": path.name, "predictions": len(frame), "of": n,
-               "mean_steps": round(float(steps.mean()), 3) if len(steps) else 0.0, "seconds": round(time.time() - t0, 1)}
-    return StageResult([PREDICTIONS], summary, note=stopped)
-
-
-def _in_alphabet(tokens: np.ndarray, source) -> bool:
-    return bool(len(tokens)) and int(tokens.min()) >= 1 and int(tokens.max()) < source.vocab_size
+        with atomic_path(rd.predictions) as tmp:
+            result.voted.write_parquet(tmp)
+    if result.stopped:
+        ctx.note(f"predict: {result.stopped}")
+    return StageResult([PREDICTIONS], result.summary, note=result.stopped)
 
 
 def read_predictions(run_dir: Path, cells: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -37,7 +37,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from arc_pipeline.arc.errors import ArcError
 
@@ -122,6 +122,47 @@ class RunDir:
         meta = read_meta(self.dataset)
         return dataclasses.replace(model, seq_len=int(meta["seq_len"]), vocab_size=int(meta["vocab_size"]),
                                    num_puzzles=int(meta["num_puzzles"])), meta
+
+    def checkpoint(self, run, on_note: Callable[[str], None] | None = None) -> Path | None:
+        """The checkpoint to predict with under [run] (`run.protocol`, `run.checkpoint`): adapt/
+        (pretrain-adapt) or checkpoints/ (else run.checkpoint); the best by the held-out split when it
+        beats the latest, else the latest. None when there is none. `on_note` hears of each broken
+        pointer or step passed over for an intact one."""
+        path = self._checkpoint(run)
+        if path is not None and on_note is not None and (path.parent / "latest").is_file():
+            from arc_pipeline.solver import checkpoint as ckpt
+
+            for which in ("latest", "best"):
+                if note := ckpt.find(path.parent, which)[1]:
+                    on_note(note)
+        return path
+
+    def _checkpoint(self, run) -> Path | None:
+        from arc_pipeline.solver import checkpoint as ckpt
+
+        if run.protocol == "pretrain-adapt":
+            from arc_pipeline.solver.adapt import INIT
+
+            folder = self.adapt
+            if ckpt.latest(folder) is None and ckpt.latest(folder / INIT) is not None:
+                # adaptation failed before its first checkpoint: the pre-trained model, remapped to
+                # this build but not adapted, still beats the identity fallback
+                return ckpt.latest(folder / INIT)
+        elif self.checkpoints.exists() or not run.checkpoint:
+            folder = self.checkpoints
+        else:
+            folder = Path(run.checkpoint)
+        if (folder / "meta.json").is_file():
+            return folder
+        best, latest = ckpt.best(folder), ckpt.latest(folder)
+        if best is None or latest is None:
+            return best or latest
+
+        def val(path: Path) -> float:
+            return float((ckpt.read_meta(path).get("val") or {}).get("exact", -1.0))
+
+        # ties go to the latest: on equal held-out accuracy, more training is the better bet
+        return best if val(best) > val(latest) else latest
 
     def examples_per_s(self) -> float:
         """The last training speed metrics.jsonl logged (0 when none)."""

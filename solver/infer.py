@@ -10,7 +10,7 @@ mapped back through the inverse augmentation and returned as a `solver.vote` pre
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable, Literal
 
 import numpy as np
@@ -307,15 +307,6 @@ def predict_chunks(model, source, order, runtime, cfg: PredictConfig, on_chunk: 
     return stopped
 
 
-def predict(model, source, runtime, cfg: PredictConfig = PredictConfig(), on_progress: Progress | None = None, *,
-            invert_fn=None) -> pl.DataFrame:
-    """Every example of the test split as one chunk of `predict_chunks`, decoded to a prediction frame."""
-    parts: list[Raw] = []
-    predict_chunks(model, source, np.arange(len(source)), runtime, replace(cfg, keep_raw=False), parts.append,
-                   on_progress, chunk=max(len(source), 1))
-    return to_frame(parts[0], source, invert_fn=invert_fn) if parts else empty_frame()
-
-
 def empty_frame() -> pl.DataFrame:
     return pl.DataFrame(schema={**PREDICTION_SCHEMA, "index": pl.Int64, "puzzle_id": pl.Int64})
 
@@ -357,19 +348,3 @@ class RowMapped:
     def batch(self, indices: np.ndarray, seed: int):
         b = self.source.batch(indices, seed)
         return b._replace(puzzle_ids=self.rows[np.asarray(b.puzzle_ids, dtype=np.int64)].astype(np.int32))
-
-
-def predict_checkpoint(path, dataset_dir, runtime, cfg: PredictConfig = PredictConfig(), on_progress: Progress | None = None, *, invert_fn=None):
-    """Load a checkpoint, map the test split's puzzles to its table rows, predict. Returns
-    (prediction frame, unmatched puzzle count: test puzzles the checkpoint never trained)."""
-    from arc_pipeline.augment.dataset import open_split
-    from arc_pipeline.solver import checkpoint as ckpt
-
-    model = ckpt.build_model(path, device=runtime.device, use_ema=cfg.use_ema)
-    pmap = ckpt.read_puzzle_map(path)
-    source = open_split(dataset_dir, "test")
-    unmatched = 0
-    if pmap is not None and len(source):
-        rows, unmatched = puzzle_rows(source, pmap)
-        source = RowMapped(source, rows, model.puzzle_emb.num_puzzles)
-    return predict(model, source, runtime, cfg, on_progress, invert_fn=invert_fn), unmatched

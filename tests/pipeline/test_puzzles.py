@@ -22,6 +22,19 @@ def sets(spec: str) -> list[str]:
     return [*SHRINK, f'data.train=["{spec}"]', f"data.target={spec}"]
 
 
+def predict_again(run_dir) -> pl.DataFrame:
+    """The run's puzzle predictions from the library call the predict stage makes."""
+    from arc_pipeline.augment.dataset import open_split, read_meta
+    from arc_pipeline.config import resolve
+    from arc_pipeline.rundir import RunDir
+    from arc_pipeline.solver.device import setup_runtime
+    from arc_pipeline.solver.predict import predict
+
+    cfg, r = resolve(run_dir)[0], RunDir(run_dir)
+    return predict(r.checkpoint(cfg.run), open_split(r.dataset, "test"), setup_runtime("cpu"), cfg.predict,
+                   fingerprint=read_meta(r.dataset)["fingerprint"]).voted
+
+
 def args(preset: str, spec: str, run_dir) -> list[str]:
     out = ["run", "--preset", preset, "--run-dir", str(run_dir)]
     for s in sets(spec):
@@ -52,6 +65,7 @@ def test_tiny_puzzle_run_end_to_end_then_cached(tmp_path, preset, spec, metrics,
     assert not (run_dir / "submission.json").exists()  # no Kaggle submission for puzzles
     csv = pl.read_csv(run_dir / "tasks" / "target.csv")
     assert csv.columns == ["source", "question", "answer", "rating"] and csv.height == 24
+    assert pl.read_parquet(run_dir / "predictions.parquet").equals(predict_again(run_dir))  # one path, not two
 
     again = cli("run", "--run-dir", str(run_dir))  # resolved config reused
     assert again.exit_code == 0, again.output

@@ -14,7 +14,8 @@ from arc_pipeline.solver import checkpoint as ckpt
 from arc_pipeline.solver.adapt import AdaptConfig, adapt, plan_rows, trained_ids
 from arc_pipeline.solver.config import ModelConfig, TrainConfig
 from arc_pipeline.solver.device import setup_runtime
-from arc_pipeline.solver.infer import PredictConfig, predict_checkpoint
+from arc_pipeline.solver.infer import PredictConfig
+from arc_pipeline.solver.predict import predict
 from arc_pipeline.solver.train import train
 
 TABLE = "puzzle_emb.table"
@@ -127,10 +128,12 @@ def test_adapt_resumes_after_a_crash_exactly(setup):
 def test_prediction_reads_the_adapted_rows(setup):
     res = run_adapt(setup, "frozen", 3, 1.0)  # already done: no training
     assert res.stopped == "already_done"
-    frame, unmatched = predict_checkpoint(setup / "frozen", setup / "data", setup_runtime("cpu"), PredictConfig(batch_size=4))
-    assert unmatched == 0
     test = open_split(setup / "data", "test")
-    assert frame.height == len(test) and sorted(frame["index"].to_list()) == list(range(len(test)))
+    out = predict(setup / "frozen", test, setup_runtime("cpu"), PredictConfig(batch_size=4), checkpoint_rows=True)
+    assert out.summary["predictions"] == out.raw.height == len(test)
+    assert sorted(zip(out.raw["task_id"], out.raw["test_index"])) == sorted(
+        zip(test.examples["task_id"], test.examples["test_index"]))
     # the pre-trained checkpoint has no rows for the target puzzles: every test puzzle is unmatched
-    _, unmatched_pre = predict_checkpoint(setup / "pre", setup / "data", setup_runtime("cpu"), PredictConfig())
-    assert unmatched_pre == test.examples["puzzle_id"].n_unique()
+    n = test.examples["puzzle_id"].n_unique()
+    with pytest.raises(ArcError, match=f"{n} test puzzle\\(s\\) of this build are not rows of the checkpoint"):
+        predict(setup / "pre", test, setup_runtime("cpu"), PredictConfig(), checkpoint_rows=True)

@@ -41,15 +41,17 @@ def test_a_corrupt_newest_step_is_skipped_for_the_previous_intact_one(trained, t
 
 def test_predict_uses_an_intact_step_when_the_pointers_are_broken(trained, tmp_path):
     from arc_pipeline.config import load_config
-    from arc_pipeline.stages.predict import checkpoint_path
+    from arc_pipeline.rundir import RunDir
 
     run_dir = tmp_path
     assert trained == run_dir / "ck"
     trained.rename(run_dir / "checkpoints")
     (run_dir / "checkpoints" / "latest").write_text("step_00000099")
     (run_dir / "checkpoints" / "best").write_text("step_00000098")
-    assert checkpoint_path(load_config("smoke"), run_dir) == run_dir / "checkpoints" / "step_00000006"
+    notes = []
+    assert RunDir(run_dir).checkpoint(load_config("smoke").run, notes.append) == run_dir / "checkpoints" / "step_00000006"
+    assert len(notes) == 2 and all("step_0000009" in n for n in notes), notes  # both broken pointers named
     for step in ckpt.steps(run_dir / "checkpoints"):
         (step / "meta.json").write_text("{trunc")
-    assert checkpoint_path(load_config("smoke"), run_dir) is None  # nothing usable at all
+    assert RunDir(run_dir).checkpoint(load_config("smoke").run) is None  # nothing usable at all
     assert len(ckpt.drop_broken(run_dir / "checkpoints")) == 3 and not ckpt.steps(run_dir / "checkpoints")
