@@ -101,17 +101,47 @@ class Rotary(nn.Module):
 def apply_rotary(qk: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate q and k together, (B, S, 2, heads, head_dim), pairs (2i, 2i+1) as complex numbers.
 
-    Eager: one complex multiply in fp32 (one pass instead of the half-swap's copy, negate and two
-    multiplies; fp32 because complex bf16 does not exist). Under torch.compile: the same rotation
-    written with real ops, which the compiler fuses into one kernel (it handles complex poorly).
+    The arithmetic is float32 in every path (as the reference's); only the memory traffic differs.
+    float32 activations: one complex multiply (one pass instead of the half-swap's copy, negate and
+    two multiplies). bf16/fp16 activations (`_Rotate`): read and written in their own dtype, the
+    float32 cos/sin promoting each product, so no float32 copy of q and k is made or kept for the
+    backward (which is the rotation by the opposite angle). Under torch.compile: the rotation written
+    with real ops, which the compiler fuses into one kernel (it handles complex poorly).
     """
     if torch.compiler.is_compiling():
         pairs = qk.float().unflatten(-1, (-1, 2))
         a, b = pairs[..., 0], pairs[..., 1]
         rotated = torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1)
         return rotated.flatten(-2).to(qk.dtype)
-    pairs = torch.view_as_complex(qk.float().unflatten(-1, (-1, 2)))
-    return torch.view_as_real(pairs * torch.complex(cos, sin)).flatten(-2).to(qk.dtype)
+    if qk.dtype == torch.float32:
+        pairs = torch.view_as_complex(qk.unflatten(-1, (-1, 2)))
+        return torch.view_as_real(pairs * torch.complex(cos, sin)).flatten(-2)
+    return _Rotate.apply(qk, cos, sin)
+
+
+def _rotate(qk: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, sign: float) -> torch.Tensor:
+    """qk rotated by +angle (sign 1) or -angle (sign -1), in qk's dtype, float32 arithmetic."""
+    a, b = qk[..., 0::2], qk[..., 1::2]
+    out = torch.empty_like(qk)
+    t = a * cos  # float32 (promoted by cos), half the size of qk, reused for the other half
+    torch.addcmul(t, b, sin, value=-sign, out=out[..., 0::2])  # a cos - b sin, rounded once
+    torch.mul(b, cos, out=t)
+    torch.addcmul(t, a, sin, value=sign, out=out[..., 1::2])  # a sin + b cos
+    return out
+
+
+class _Rotate(torch.autograd.Function):
+    """The low-precision rotation with its own backward: a rotation's transpose is its inverse."""
+
+    @staticmethod
+    def forward(ctx, qk, cos, sin):  # noqa: ANN001, ANN205 - autograd's signature
+        ctx.save_for_backward(cos, sin)
+        return _rotate(qk, cos, sin, 1.0)
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: ANN001, ANN205
+        cos, sin = ctx.saved_tensors
+        return _rotate(grad.contiguous(), cos, sin, -1.0), None, None
 
 
 class Attention(nn.Module):

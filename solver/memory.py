@@ -79,7 +79,7 @@ def probe_step(model, runtime, m: int) -> int:
     dev = runtime.device
     inputs = torch.zeros(m, cfg.seq_len, dtype=torch.long, device=dev)
     ids = torch.zeros(m, dtype=torch.long, device=dev)
-    y, z = model.initial_state(m, dev)
+    y, z = model.initial_state(m, dev, runtime.dtype)
     runtime.free_cached_memory()
     runtime.reset_peak_memory()
     with runtime.autocast():

@@ -136,7 +136,9 @@ class Trainer:
     # ---- slots -------------------------------------------------------------------------------
     def _empty_carry(self) -> dict[str, torch.Tensor]:
         b, dev = self.batch, self.rt.device
-        y, z = self.model.initial_state(b, dev)
+        # in the activation dtype, the one model.step returns: a float32 first carry would make a
+        # compiled step recompile at step 2 (its inputs' dtype is guarded)
+        y, z = self.model.initial_state(b, dev, self.rt.dtype)
         long = dict(dtype=torch.long, device=dev)
         return dict(
             inputs=torch.zeros(b, self.mcfg.seq_len, **long),
@@ -163,10 +165,10 @@ class Trainer:
             c["inputs"][slots] = torch.from_numpy(np.asarray(b.inputs)).to(rt.device, torch.long)
             c["labels"][slots] = torch.from_numpy(np.asarray(b.labels)).to(rt.device, torch.long)
             c["puzzle_ids"][slots] = torch.from_numpy(np.asarray(b.puzzle_ids)).to(rt.device, torch.long)
-        y0, z0 = self.model.initial_state(1, rt.device)
+        y0, z0 = self.model.initial_state(1, rt.device, c["y"].dtype)
         mask = halted[:, None, None]
-        c["y"] = torch.where(mask, y0.to(c["y"].dtype), c["y"])
-        c["z"] = torch.where(mask, z0.to(c["z"].dtype), c["z"])
+        c["y"] = torch.where(mask, y0, c["y"])
+        c["z"] = torch.where(mask, z0, c["z"])
         c["steps"][halted] = 0
         if self.cfg.exploration == "per_example":
             c["min_steps"][halted] = self._min_steps(0xE7)[halted]
@@ -304,6 +306,8 @@ class Trainer:
         carry = meta.get("carry")
         if carry is not None and meta.get("world_size") == self.rt.world_size and carry["inputs"].shape[0] == self.batch:
             self.carry = {k: v.to(self.rt.device) for k, v in carry.items()}
+            for k in ("y", "z"):  # checkpoints before the carry took the activation dtype hold float32
+                self.carry[k] = self.carry[k].to(self.rt.dtype)
         else:  # another world size or batch: start every slot afresh (the stream position still holds)
             self.carry = self._empty_carry()
         return meta

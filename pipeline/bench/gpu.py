@@ -20,6 +20,7 @@ from typing import Any
 import click
 
 BUDGET_S = 480.0
+WARMUP_STEPS = 3  # untimed training steps before the timed ones, in both modes
 
 # dense (no sparsity) bf16 tensor-core peaks, TFLOP/s, from the vendors' data sheets; matched by
 # substring of the device name, most specific first. --peak-tflops overrides.
@@ -84,8 +85,10 @@ def train_figures(device: str, dry: bool, compile: bool, steps: int) -> dict[str
     setting = Setting("dry", hidden=32, layers=1, n_latent=1, n_recursions=1, seq_len=16, vocab_size=12, batch=8) \
         if dry else SETTINGS["arc"]
     batch = setting.batch if dry else 768
-    return measure(setting, steps=steps, warmup=1, device=device, dtype="auto", compile=compile, batch=batch,
-                   micro_batch="auto")
+    # untimed steps past the second: step 1 compiles (and warms the allocator), and a compile that
+    # guards on something step 1 changes recompiles at step 2; neither belongs in a steady-state figure
+    return measure(setting, steps=steps, warmup=WARMUP_STEPS, device=device, dtype="auto", compile=compile,
+                   batch=batch, micro_batch="auto")
 
 
 def infer_figures(device: str, dry: bool) -> dict[str, Any]:
@@ -156,7 +159,7 @@ def collect(device: str, dry: bool, compile_too: bool, steps: int, budget_s: flo
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--device", default="auto", show_default=True, help="auto picks the GPU; cpu needs --dry.")
 @click.option("--dry", is_flag=True, help="Every piece at toy sizes (a code check for the CPU; figures mean nothing).")
-@click.option("--steps", type=int, default=3, show_default=True, help="Timed training steps per mode (after 1 warm-up).")
+@click.option("--steps", type=int, default=3, show_default=True, help=f"Timed training steps per mode (after {WARMUP_STEPS} untimed ones).")
 @click.option("--compile/--no-compile", "compile_too", default=True, show_default=True, help="Also time torch.compile.")
 @click.option("--budget-s", type=float, default=BUDGET_S, show_default=True, help="Skip the parts left after this.")
 @click.option("--peak-tflops", type=float, default=None, help="The GPU's dense bf16 peak (default: from its name).")

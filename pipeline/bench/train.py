@@ -119,6 +119,7 @@ def measure(setting: Setting, *, steps: int, warmup: int, device: str, dtype: st
         # process CPU time: near threads x wall on an idle machine; far below it means other load
         "cpu_seconds_per_step": cpu_seconds,
         "batch": b,
+        "warmup_steps": warmup,
         "micro_batch": trainer.micro_batch,
         "peak_memory_gib": runtime.peak_memory() / 2**30,  # 0 on the CPU (not measured there)
         "gflops_per_s": flops_per_example(mcfg) * ex_per_s / 1e9,

@@ -259,6 +259,33 @@ def test_rotary_real_path_for_the_compiler_matches_the_complex_one(monkeypatch):
     torch.testing.assert_close(apply_rotary(qk, rot.cos, rot.sin), eager)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_rotary_in_low_precision_is_the_float32_rotation_rounded_once_with_its_backward(dtype):
+    """bf16/fp16 q and k are rotated without a float32 copy: the result is the exact rotation rounded
+    once (a rare tie excepted), and the gradient is the float64 autograd one to the dtype's precision."""
+    from arc_pipeline.solver.layers import Rotary, apply_rotary
+
+    torch.manual_seed(0)
+    rot = Rotary(head_dim=16, positions=40, theta=10000.0)
+    qk = (torch.randn(3, 40, 2, 2, 16) * 3).to(dtype)
+
+    def exact(q):  # float64 complex rotation
+        pairs = torch.view_as_complex(q.unflatten(-1, (-1, 2)).contiguous())
+        return torch.view_as_real(pairs * torch.complex(rot.cos.double(), rot.sin.double())).flatten(-2)
+
+    x = qk.clone().requires_grad_(True)
+    out = apply_rotary(x, rot.cos, rot.sin)
+    assert out.dtype == dtype and out.shape == qk.shape
+    want = exact(qk.double())
+    assert (out != want.to(dtype)).float().mean() < 1e-3  # rounded once from float32: ties aside, exact
+    torch.testing.assert_close(out.double(), want, rtol=2 * torch.finfo(dtype).eps, atol=1e-3)
+    g = torch.randn(qk.shape)
+    (out.double() * g).sum().backward()
+    ref = qk.double().requires_grad_(True)
+    (exact(ref) * g).sum().backward()
+    torch.testing.assert_close(x.grad.double(), ref.grad, rtol=4 * torch.finfo(dtype).eps, atol=4 * torch.finfo(dtype).eps * 4)
+
+
 def test_glu_backward_matches_autograd(monkeypatch):
     from arc_pipeline.solver.layers import glu
 

@@ -34,6 +34,7 @@ def test_dry_mode_runs_every_piece_on_the_cpu(cli):
     assert r["dry"] and r["device"] == "cpu"
     t = r["train_eager"]
     assert t["examples_per_s"] > 0 and t["batch"] == 8 and t["micro_batch"] == 8  # auto on the CPU: the whole batch
+    assert t["warmup_steps"] >= 3  # timing starts past step 2 (a compile's step-2 recompile is never timed)
     assert "train_compiled" not in r and any("train_compiled" in s for s in r["skipped"])
     i = r["infer"]
     assert i["predictions_per_s_halt_off"] > 0 and i["mean_steps_halt_off"] == 4.0
