@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import ContextManager
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -68,6 +69,22 @@ class Runtime:
             dist.all_reduce(t, op=dist.ReduceOp.SUM)
         return t
 
+    # ---- host <-> device without stalling the queue --------------------------------------------
+    def upload(self, array: np.ndarray) -> torch.Tensor:
+        """A host array on this device, in its own dtype (convert on the device: `.long()` of uint8
+        moves 8x fewer bytes than converting first). On a GPU it is staged in pinned memory and
+        copied non_blocking, so the host goes on queueing work; torch's pinned-memory cache keeps
+        the staging buffer until the copy has run."""
+        t = torch.from_numpy(np.ascontiguousarray(array))
+        if not self.is_gpu:
+            return t
+        return t.pin_memory().to(self.device, non_blocking=True)
+
+    def read_later(self, t: torch.Tensor) -> "HostRead":
+        """Start copying `t` to the host; `HostRead.numpy()` waits for that copy alone (the work queued
+        after it keeps running). The one host read a training step makes goes through here."""
+        return HostRead(t, self.is_gpu)
+
     def synchronize(self) -> None:
         """Wait for queued device work (for honest timings)."""
         if self.is_gpu:
@@ -99,6 +116,27 @@ class Runtime:
 
     def device_name(self) -> str:
         return gpu_name(self.device) if self.is_gpu else "cpu"
+
+
+class HostRead:
+    """A device tensor on its way to the host (`Runtime.read_later`)."""
+
+    def __init__(self, t: torch.Tensor, on_gpu: bool):
+        if on_gpu:
+            self._host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+            self._host.copy_(t, non_blocking=True)
+            self._event = torch.cuda.Event()
+            self._event.record()
+        else:
+            self._host, self._event = t, None
+        self._array: np.ndarray | None = None
+
+    def numpy(self) -> np.ndarray:
+        if self._array is None:
+            if self._event is not None:
+                self._event.synchronize()
+            self._array = self._host.numpy()
+        return self._array
 
 
 def gpu_available() -> bool:

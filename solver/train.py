@@ -29,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.solver import checkpoint as ckpt
 from arc_pipeline.solver.config import ModelConfig, TrainConfig
-from arc_pipeline.solver.device import Runtime, setup_runtime
+from arc_pipeline.solver.device import HostRead, Runtime, setup_runtime
 from arc_pipeline.solver.ema import EMA
 from arc_pipeline.solver.halting import halts
 from arc_pipeline.solver.losses import LossTerms, trm_loss
@@ -127,6 +127,11 @@ class Trainer:
         self.trunk_frozen_until = 0
         self.carry = self._empty_carry()
         self._sums = torch.zeros(len(_SUMS), dtype=torch.float64, device=runtime.device)
+        self._batch_size = torch.tensor(float(self.batch), dtype=torch.float64, device=runtime.device)
+        self._pending: HostRead | None = None  # the halted mask (and stop flags) on their way to the host
+        self._flags = (False, False)
+        # (over the time budget, SIGTERM asked) as this rank sees them; `train` sets it, `agreed_flags` reads
+        self.stop_flags: Callable[[], tuple[bool, bool]] = lambda: (False, False)
         self.notes: list[str] = list(runtime.notes)  # choices made for the user, for the run's log
         self.micro_batch, note = resolve_micro_batch(train_cfg.micro_batch, self.model, runtime, self.batch,
                                                      train_cfg.global_batch)
@@ -151,45 +156,90 @@ class Trainer:
         )
 
     def refill(self) -> torch.Tensor:
-        """Give every halted slot a fresh example, reset its (y, z) and steps; returns the mask."""
+        """Give every halted slot a fresh example, reset its (y, z) and steps; returns the mask.
+
+        The host learns which slots halted from the one read a step makes (`_halted_on_host`); the
+        new examples go up through pinned memory and every mask update stays on the device."""
         c, rt = self.carry, self.rt
         halted = c["halted"]
-        n = torch.tensor([int(halted.sum())], dtype=torch.long, device=rt.device)
-        counts = rt.all_gather(n).cpu().numpy()
+        mask, counts = self._halted_on_host()
         if counts.sum() == 0:
             return halted
         idx, start = self.sampler.take(counts, rt.rank)
-        slots = torch.nonzero(halted).squeeze(1)
         if len(idx):
+            slots = rt.upload(np.flatnonzero(mask))
             b = self.source.batch(idx, derive_seed(self.cfg.seed, start, 0xBA))
-            c["inputs"][slots] = torch.from_numpy(np.asarray(b.inputs)).to(rt.device, torch.long)
-            c["labels"][slots] = torch.from_numpy(np.asarray(b.labels)).to(rt.device, torch.long)
-            c["puzzle_ids"][slots] = torch.from_numpy(np.asarray(b.puzzle_ids)).to(rt.device, torch.long)
+            for key, values in (("inputs", b.inputs), ("labels", b.labels), ("puzzle_ids", b.puzzle_ids)):
+                c[key].index_copy_(0, slots, rt.upload(np.asarray(values)).long())  # uint8/int32 up, widened there
         y0, z0 = self.model.initial_state(1, rt.device, c["y"].dtype)
-        mask = halted[:, None, None]
-        c["y"] = torch.where(mask, y0, c["y"])
-        c["z"] = torch.where(mask, z0, c["z"])
-        c["steps"][halted] = 0
+        keep = halted[:, None, None]
+        c["y"] = torch.where(keep, y0, c["y"])
+        c["z"] = torch.where(keep, z0, c["z"])
+        c["steps"].masked_fill_(halted, 0)
         if self.cfg.exploration == "per_example":
-            c["min_steps"][halted] = self._min_steps(0xE7)[halted]
+            c["min_steps"] = torch.where(halted, self._min_steps(0xE7), c["min_steps"])
         return halted
+
+    def _halted_on_host(self) -> tuple[np.ndarray, np.ndarray]:
+        """(this rank's halted mask, halted slots per rank): what the last step sent to the host, or
+        read now (the first step, after a resume, or after the carry was edited by hand)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            pending = self._send_halted(self.carry["halted"], (False, False))
+        host = pending.numpy()
+        w, b = self.rt.world_size, self.batch
+        if not self.rt.distributed:
+            return host.astype(bool), np.array([int(host.sum())])
+        return host[3 * w :].astype(bool), host[0 : 3 * w : 3]
+
+    def _send_halted(self, halted: torch.Tensor, flags: tuple[bool, bool]) -> HostRead:
+        """Start the step's one device-to-host read: the halted mask, and under DDP every rank's
+        (halted count, over time, SIGTERM) gathered with it, so stopping costs no second read."""
+        rt = self.rt
+        if not rt.distributed:
+            return rt.read_later(halted)
+        mine = torch.cat([halted.sum(dtype=torch.long).reshape(1), rt.upload(np.array(flags, dtype=np.int64))])
+        return rt.read_later(torch.cat([rt.all_gather(mine), halted.long()]))
+
+    def agreed_flags(self) -> tuple[bool, bool]:
+        """(over the time budget, SIGTERM) as every rank agrees on them (any rank's flag counts), from
+        the read the last step started: every rank stops at the same step. Waits for that read only."""
+        if self._pending is None:
+            return False, False
+        if not self.rt.distributed:
+            return self._flags
+        host = self._pending.numpy()
+        gathered = host[: 3 * self.rt.world_size].reshape(-1, 3)
+        return bool(gathered[:, 1].any()), bool(gathered[:, 2].any())
 
     def _min_steps(self, purpose: int) -> torch.Tensor:
         """Exploration: each slot, with probability halt_exploration, must have run 2..max_steps steps
-        to halt (drawn for all global slots from (seed, step), so every rank agrees)."""
+        to halt (drawn for all global slots from (seed, step), so every rank agrees). Drawn on the
+        host (numpy's stream, so runs stay comparable across versions) and sent up without a wait."""
         n_sup, g = self.mcfg.max_steps, self.cfg.global_batch
         rng = np.random.default_rng(derive_seed(self.cfg.seed, self.step_count, purpose))
         u, m = rng.random(g), rng.integers(2, max(n_sup, 2) + 1, g)
         mins = np.where((u < self.mcfg.halt_exploration) & (n_sup >= 2), m, 1)
         mine = mins[self.rt.rank * self.batch : (self.rt.rank + 1) * self.batch]  # global slot order
-        return torch.from_numpy(mine).to(self.rt.device, torch.long)
+        return self.rt.upload(mine)
 
     # ---- one optimizer step --------------------------------------------------------------------
     def step(self) -> dict[str, torch.Tensor]:
-        """Refill, one supervision step for every slot, update weights and puzzle rows, halt."""
+        """Refill, one supervision step for every slot, update weights and puzzle rows, halt.
+
+        One device-to-host read per step (which slots halted, and the ranks' stop flags), started
+        before the optimizer's kernels are queued and waited for only by the next refill or
+        `agreed_flags`, so the device never drains between steps."""
         c, cfg, rt = self.carry, self.cfg, self.rt
         self.refill()
         y, z, halt_logit, terms = self._forward_backward()
+        with torch.no_grad():
+            steps = c["steps"] + 1
+            # the reference redraws the minimum at every step; per_example keeps the one drawn at refill
+            floor = self._min_steps(0xE8) if self.cfg.exploration == "reference" else c["min_steps"]
+            halted = halts(halt_logit, steps, max_steps=self.mcfg.max_steps, min_steps=floor)
+            self._flags = self.stop_flags()
+            self._pending = self._send_halted(halted, self._flags)
 
         lr = lr_at(self.step_count, cfg)
         ids, grads = self.model.puzzle_emb.pop_grads()
@@ -206,14 +256,11 @@ class Trainer:
 
         with torch.no_grad():
             c["y"], c["z"] = y.detach(), z.detach()
-            c["steps"] += 1
-            # the reference redraws the minimum at every step; per_example keeps the one drawn at refill
-            floor = self._min_steps(0xE8) if self.cfg.exploration == "reference" else c["min_steps"]
-            halted = halts(halt_logit, c["steps"], max_steps=self.mcfg.max_steps, min_steps=floor)
+            c["steps"] = steps
             c["halted"] = halted
             done = halted.double()
             row = torch.stack([
-                torch.tensor(float(self.batch), dtype=torch.float64, device=rt.device),
+                self._batch_size,
                 terms.loss.detach().double().sum(), terms.ce.detach().double().sum(), terms.halt.detach().double().sum(),
                 ((halt_logit > 0) == terms.exact).double().sum(),
                 done.sum(), (terms.exact.double() * done).sum(), (terms.token_correct.double() * done).sum(),
@@ -305,10 +352,12 @@ class Trainer:
         self.sampler.restore(meta.get("sampler_state") or {"position": int(meta["sampler_position"])})
         carry = meta.get("carry")
         if carry is not None and meta.get("world_size") == self.rt.world_size and carry["inputs"].shape[0] == self.batch:
+            self._pending = None
             self.carry = {k: v.to(self.rt.device) for k, v in carry.items()}
             for k in ("y", "z"):  # checkpoints before the carry took the activation dtype hold float32
                 self.carry[k] = self.carry[k].to(self.rt.dtype)
         else:  # another world size or batch: start every slot afresh (the stream position still holds)
+            self._pending = None
             self.carry = self._empty_carry()
         return meta
 
@@ -456,15 +505,13 @@ def train(
 
     stopped, t_log, n_log, last_row = "steps", time.perf_counter(), 0, {}
     with _StopOnSigterm() as sigterm:
+        tr.stop_flags = lambda: (train_cfg.time_budget_s > 0 and time.perf_counter() - t0 >= train_cfg.time_budget_s,
+                                 sigterm.requested)
         while tr.step_count < train_cfg.steps:
             tr.step()
             n_log += 1
             s = tr.step_count
-            over_time = train_cfg.time_budget_s > 0 and time.perf_counter() - t0 >= train_cfg.time_budget_s
-            signalled = sigterm.requested
-            if rt.distributed:  # every rank must stop at the same step
-                flags = rt.all_gather(torch.tensor([int(over_time), int(signalled)], device=rt.device)).view(-1, 2)
-                over_time, signalled = bool(flags[:, 0].any()), bool(flags[:, 1].any())
+            over_time, signalled = tr.agreed_flags()  # every rank stops at the same step (no extra read)
             last = s >= train_cfg.steps or over_time or signalled
             row: dict[str, Any] = {}
             if s % max(train_cfg.log_every, 1) == 0 or last:
