@@ -37,9 +37,6 @@ INDEXING = {"__getitem__", "__setitem__", "index_put_", "index_put"}
 ROOT = Path(arc_pipeline.__file__).resolve().parent.parent  # the repository (package-dir layout)
 PACKAGES = ("arc", "augment", "pipeline", "solver", "submissions")
 SANCTIONED = "solver/device.py:HostRead.numpy (numpy)"
-# sign-SGD's torch.unique over the step's puzzle ids: lane `table` replaces it (issue 22); until it lands,
-# the one other read a step makes, named here so nothing else can hide beside it
-UNIQUE = "solver/optim.py:sign_sgd_update (unique)"
 
 
 def _has_bool_index(index) -> bool:
@@ -92,7 +89,7 @@ def test_a_training_step_reads_the_device_once(kw, cpu_runtime, grouped_toy_sour
     with count_host_reads() as sites:
         for _ in range(6):
             tr.step()
-    assert _per_step(sites, 6) == {SANCTIONED: 1.0, UNIQUE: 1.0}, sites
+    assert _per_step(sites, 6) == {SANCTIONED: 1.0}, sites
 
 
 def test_the_training_loop_adds_no_read_between_logs(tmp_path, cpu_runtime, grouped_toy_source, toy_configs):
@@ -100,8 +97,8 @@ def test_the_training_loop_adds_no_read_between_logs(tmp_path, cpu_runtime, grou
     mcfg, tcfg = _configs(toy_configs, steps=9, log_every=100, eval_every=0, checkpoint_every=0)
     with count_host_reads() as sites:
         train(mcfg, tcfg, grouped_toy_source(), tmp_path / "ckpt", runtime=cpu_runtime)
-    assert sites[SANCTIONED] == 9 and sites[UNIQUE] == 9  # one per step: the first reads the initial mask
-    others = {k: v for k, v in sites.items() if k not in (SANCTIONED, UNIQUE)}
+    assert sites[SANCTIONED] == 9  # one per step: the first reads the initial mask
+    others = {k: v for k, v in sites.items() if k != SANCTIONED}
     assert sum(others.values()) <= 12, others  # the final log row, checkpoint and finite checks: once each, not per step
 
 
@@ -136,6 +133,6 @@ def test_two_ranks_read_once_per_step_and_agree_on_stopping(tmp_path, grouped_to
              join=True)
     for rank in range(2):
         r = torch.load(tmp_path / f"rank{rank}.pt", weights_only=False)
-        assert _per_step(Counter(r["sites"]), 6) == {SANCTIONED: 1.0, UNIQUE: 1.0}, r["sites"]
+        assert _per_step(Counter(r["sites"]), 6) == {SANCTIONED: 1.0}, r["sites"]
         # every rank learns rank 1's flag at the same step, from the same read
         assert [a[1] for a in r["agreed"]] == [False, False, False, True, False, False], r["agreed"]
