@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "predict": ("arc_pipeline.stages.predict", "STAGE", "Stage: predict every augmented test input and vote."),
     "submit": ("arc_pipeline.stages.submit", "STAGE", "Stage: write submission.json from the votes."),
     "report": ("arc_pipeline.stages.report", "STAGE", "Stage: write report.html for a run."),
+    "presets": ("arc_pipeline.commands.presets", "presets", "List the shipped presets, one line each."),
+    "config": ("arc_pipeline.commands.config", "config", "Print the resolved config (preset + files + --set); run nothing."),
     "datasets": ("arc_pipeline.commands.datasets", "datasets", "List the built-in ARC data sets."),
     "check": ("arc_pipeline.commands.check", "check", "Validate every task of a data source."),
     "show": ("arc_pipeline.commands.show", "show", "Draw a task in the terminal or to PNG."),
@@ -80,6 +82,7 @@ class Main(LazyGroup):
 
 
 @click.group(cls=Main, registry=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="arc-pipeline", prog_name="arc-pipeline")
 @click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:

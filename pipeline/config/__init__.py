@@ -14,7 +14,7 @@ An unknown section or key is an ArcError that lists the valid ones.
 """
 
 from arc_pipeline.config.load import FOLLOWS, load_config, override, read_config, resolve, validated
-from arc_pipeline.config.presets import default_preset, preset_names, preset_text
+from arc_pipeline.config.presets import default_preset, preset_header, preset_names, preset_summary, preset_text
 from arc_pipeline.config.root import SECTIONS, PipelineConfig, section_dict
 from arc_pipeline.config.sections import DataConfig, RunOptions, TrainSource, train_source
 from arc_pipeline.config.values import coerce, parse_duration
@@ -22,6 +22,6 @@ from arc_pipeline.config.write import to_toml, write_config
 
 __all__ = [
     "FOLLOWS", "SECTIONS", "DataConfig", "PipelineConfig", "RunOptions", "TrainSource", "coerce", "default_preset",
-    "load_config", "override", "parse_duration", "preset_names", "preset_text", "read_config", "resolve",
-    "section_dict", "to_toml", "train_source", "validated", "write_config",
+    "load_config", "override", "parse_duration", "preset_header", "preset_names", "preset_summary", "preset_text",
+    "read_config", "resolve", "section_dict", "to_toml", "train_source", "validated", "write_config",
 ]

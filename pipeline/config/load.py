@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.config.presets import Layer, default_preset, file_layers, preset_layers
+from arc_pipeline.config.names import reference_hint
 from arc_pipeline.config.root import SECTIONS, PipelineConfig
 from arc_pipeline.config.values import coerce
 
@@ -38,14 +39,14 @@ def load_config(
     for origin, table in layers:
         layer = {}
         for sec, keys in table.items():
-            _check_section(sec, origin)
+            _check_section(sec, origin, *(f"{sec}.{k}" for k in (keys if isinstance(keys, dict) else ())))
             if not isinstance(keys, dict):
                 raise ArcError(f"{origin}: {sec!r} must be a table [{sec}], not a value")
             layer.update({(sec, key): coerce(SECTIONS[sec], sec, key, raw, origin) for key, raw in keys.items()})
         _apply(values, layer)
     for s in sets:
         sec, key, raw = _split_set(s)
-        _check_section(sec, f"--set {s}")
+        _check_section(sec, f"--set {s}", f"{sec}.{key}")
         _apply(values, {(sec, key): coerce(SECTIONS[sec], sec, key, raw, f"--set {s}", from_text=True)})
     sections = {name: SECTIONS[name](**values[name]) for name in SECTIONS}
     return validated(_sync(PipelineConfig(**sections), values))
@@ -87,7 +88,7 @@ def override(cfg: PipelineConfig, sets: list[str] | tuple[str, ...]) -> Pipeline
     out = cfg
     for s in sets:
         sec, key, raw = _split_set(s)
-        _check_section(sec, f"--set {s}")
+        _check_section(sec, f"--set {s}", f"{sec}.{key}")
         value = coerce(SECTIONS[sec], sec, key, raw, f"--set {s}", from_text=True)
         changes: Values = {name: {} for name in SECTIONS}
         _apply(changes, {(sec, key): value})
@@ -106,13 +107,17 @@ def read_config(path: str | Path) -> PipelineConfig:
 def _split_set(s: str) -> tuple[str, str, str]:
     m = re.fullmatch(r"\s*([A-Za-z_][\w-]*)\.([A-Za-z_]\w*)\s*=(.*)", s, flags=re.S)
     if not m:
-        raise ArcError(f"--set {s!r}: expected section.key=value, e.g. --set train.steps=200")
+        raise ArcError(f"--set {s!r}: expected section.key=value, e.g. --set train.steps=200"
+                       f"{reference_hint(s.partition('=')[0].strip())}")
     return m.group(1), m.group(2), m.group(3).strip()
 
 
-def _check_section(sec: str, origin: str) -> None:
+def _check_section(sec: str, origin: str, *keys: str) -> None:
+    """An unknown section is an ArcError listing the valid ones (and, for a reference TRM name such as
+    `arch.H_cycles` or a top-level `lr`, the key it is here)."""
     if sec not in SECTIONS:
-        raise ArcError(f"{origin}: unknown section [{sec}]; valid sections: {', '.join(SECTIONS)}")
+        raise ArcError(f"{origin}: unknown section [{sec}]; valid sections: {', '.join(SECTIONS)}"
+                       f"{reference_hint(*keys, sec)}")
 
 
 def resolve(

@@ -31,6 +31,22 @@ def preset_text(name: str) -> str:
     return resources.files("arc_pipeline").joinpath("presets", f"{name}.toml").read_text()
 
 
+def preset_header(name: str) -> list[str]:
+    """The comment lines a preset begins with, without their "# ": the command that runs it, a one-line
+    summary (what `arc-pipeline presets` lists), then the details."""
+    out = []
+    for line in preset_text(name).splitlines():
+        if not line.startswith("#"):
+            break
+        out.append(line[1:].strip())
+    return out
+
+
+def preset_summary(name: str) -> str:
+    header = preset_header(name)
+    return header[1] if len(header) > 1 else ""
+
+
 def parse_toml(text: str, origin: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
