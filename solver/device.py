@@ -229,7 +229,7 @@ def keep_freed_memory() -> bool:
     By default every large tensor is a fresh mmap (or heap top that free trims away), so each
     training step touches its activations' pages for the first time again: a page fault per 4 KiB
     (16,384 for one 64 MiB tensor), slow in a virtual machine. After this, memory freed by one step
-    serves the next; the process keeps its peak footprint (README: Training speed on CPU).
+    serves the next; the process keeps its peak footprint (docs/benchmarks.md: Training speed on CPU).
     Returns whether it applied: not on other C libraries, or with ARC_CPU_MALLOC=system.
     """
     if os.environ.get("ARC_CPU_MALLOC", "").lower() == "system":

@@ -1,4 +1,4 @@
-"""The README's [data] configuration examples, driven through the CLI as a user types them (a stage
+"""The [data] configuration examples of the README and docs/*.md, driven through the CLI as a user types them (a stage
 called directly skips the config-to-stage path where a weighted source once crashed)."""
 
 import json
@@ -11,12 +11,13 @@ import pytest
 
 from arc_pipeline.arc.load import load
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 pytestmark = pytest.mark.integration
 
 
 def _readme_toml_blocks() -> list[str]:
-    return re.findall(r"```toml\n(.*?)```", README.read_text(), flags=re.S)
+    return [b for p in DOCS for b in re.findall(r"```toml\n(.*?)```", p.read_text(), flags=re.S)]
 
 
 def _rearc_pool(folder: Path, stem: str = "007bbfb7", n: int = 8) -> None:
@@ -47,7 +48,7 @@ def test_weighted_train_source_by_set_runs_ingest(cli, tmp_path):
 
 def test_readme_toml_data_example_runs_ingest(cli, tmp_path, monkeypatch):
     blocks = [b for b in _readme_toml_blocks() if "[data]" in b and "weight" in b]
-    assert blocks, "the README shows a weighted [data] example"
+    assert blocks, "the docs show a weighted [data] example"
     monkeypatch.chdir(tmp_path)  # its relative paths (re_arc/tasks) resolve here
     _rearc_pool(tmp_path / "re_arc" / "tasks")
     config = tmp_path / "mix.toml"
