@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "show": ("arc_pipeline.commands.show", "show", "Draw a task in the terminal or to PNG."),
     "overlap": ("arc_pipeline.commands.overlap", "overlap", "Tasks of B identical to, or leaked from, tasks of A."),
     "validate": ("arc_pipeline.commands.validate", "validate", "Check a submission.json as Kaggle would."),
-    "score": ("arc_pipeline.stages.score", "STAGE",
+    "score": ("arc_pipeline.commands.score", "score",
               "Stage: score a run (--run-dir DIR); or score a submission.json against solutions."),
     "generate": ("arc_pipeline.commands.generate", "generate", "Generate Sudoku or maze data sets."),
     "bench": ("arc_pipeline.commands.bench", "bench", "Benchmarks that print figures."),
@@ -58,7 +58,11 @@ class LazyGroup(click.Group):
             return None
         module, attr, _ = self.registry[name]
         obj = getattr(importlib.import_module(module), attr)  # every command ships: a failure is a bug to see
-        return obj if isinstance(obj, click.Command) else obj.verb()  # a stage: its verb
+        if isinstance(obj, click.Command):
+            return obj
+        from arc_pipeline.commands.stage import stage_command  # a stage: the verb built from its contract
+
+        return stage_command(obj)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, self.registry[name][2]) for name in self.list_commands(ctx)]

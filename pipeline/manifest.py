@@ -56,6 +56,11 @@ class Manifest:
     def get(self, stage: str) -> StageRecord:
         return self.stages.get(stage, StageRecord())
 
+    def timeline(self, leave_out: tuple[str, ...] = ()) -> list[tuple[str, str, float, str]]:
+        """(stage, status, seconds, note) of each recorded stage, in the order they first ran (the
+        pipeline's: a stage runs after those it reads from)."""
+        return [(s, r.status, r.seconds, r.note) for s, r in self.stages.items() if s not in leave_out]
+
     def why_not_current(self, stage: str, fingerprint: str) -> str | None:
         """None when `stage` finished with this fingerprint and its outputs are as it wrote them;
         else why not ("new", "inputs changed", "stale ...", "outputs missing ...", "outputs changed ...")."""

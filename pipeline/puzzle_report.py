@@ -83,9 +83,16 @@ def _draw(page: PuzzleReport, grid: np.ndarray, row: int, truth: np.ndarray | No
     return maze_svg(grid, size, truth)
 
 
-def render(page: PuzzleReport) -> str:
-    from arc_pipeline.puzzles import score_rows
+def score_rows(s: dict) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of a puzzle score.json for a table: the whole set, then each rating bin."""
+    metrics = s.get("metrics", ["exact"])
+    header = [s.get("by_rating", {}).get("name", "rating"), "puzzles", *metrics]
+    rows = [["all", str(s["puzzles"]), *(f"{s[m]:.4f}" for m in metrics)]]
+    rows += [[b["range"], str(b["puzzles"]), *(f"{b[m]:.4f}" for m in metrics)] for b in s["by_rating"]["bins"]]
+    return header, rows
 
+
+def render(page: PuzzleReport) -> str:
     h = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(page.title)}</title>",
          f"<style>{_STYLE}svg.board{{margin:2px}}</style></head><body><h1>{html.escape(page.title)}</h1><h2>Score</h2>"]
     exact = page.domain.score(np.where(page.predicted[:, None], page.domain.tokens(page.preds), 0), page.target)["exact"]

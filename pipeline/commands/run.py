@@ -7,70 +7,8 @@ from pathlib import Path
 
 import click
 
-
-def _apply(f, options):
-    for opt in reversed(options):
-        f = opt(f)
-    return f
-
-
-def config_options(f):
-    """The options every run and stage command shares: which config, which run directory."""
-    return _apply(f, [
-        click.option("--preset", default=None, help="A shipped preset: smoke, cpu, gpu, multi-gpu, kaggle "
-                     "(default: the run directory's config.toml, else gpu with a GPU, smoke without)."),
-        click.option("--config", "files", multiple=True, type=click.Path(dir_okay=False),
-                     help="A TOML file layered over the preset (repeatable)."),
-        click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
-                     help="Override one config value, e.g. --set train.steps=200 (repeatable)."),
-        click.option("--run-dir", type=click.Path(file_okay=False), default=None,
-                     help="The run directory (default runs/<preset>)."),
-    ])
-
-
-def data_options(f):
-    """[data] as flags: for `run` and `ingest`, the commands that read the sources."""
-    return _apply(f, [
-        click.option("--train", "train_sources", multiple=True, metavar="SRC",
-                     help="Training source (built-in name, directory, challenges file); repeatable."),
-        click.option("--target", default=None, metavar="SRC", help="Target source: the tasks to answer."),
-        click.option("--keep-overlap", is_flag=True, default=False,
-                     help="Keep training tasks that contain a target test pair."),
-        click.option("--skip-invalid", is_flag=True, default=False,
-                     help="Leave out invalid tasks (each named) instead of failing (data.skip_invalid)."),
-    ])
-
-
-devices_option = click.option("--devices", type=int, default=None,
-                              help="Processes for train, adapt and predict (torchrun when > 1).")
-force_option = click.option("--force", is_flag=True, help="Rerun even when the inputs are unchanged (and what follows "
-                            "goes stale).")
-
-
-def flag_sets(train_sources=(), target=None, keep_overlap=False, skip_invalid=False, devices=None,
-              time_budget=None) -> list[str]:
-    """Command-line flags as `section.key=value` overrides (applied after --set)."""
-    sets = []
-    if train_sources:
-        sets.append("data.train=[" + ", ".join(f'"{s}"' for s in train_sources) + "]")
-    if target:
-        sets.append(f'data.target="{target}"')
-    if keep_overlap:
-        sets.append("data.keep_overlap=true")
-    if skip_invalid:
-        sets.append("data.skip_invalid=true")
-    if devices is not None:
-        sets.append(f"run.devices={devices}")
-    if time_budget is not None:
-        sets.append(f'run.time_budget="{time_budget}"')
-    return sets
-
-
-def resolve_from_options(preset, files, sets, run_dir, **flags):
-    """(config, run directory, where the config came from) from the shared options and the flags."""
-    from arc_pipeline.config import resolve
-
-    return resolve(run_dir, preset=preset, files=tuple(files), sets=tuple(sets) + tuple(flag_sets(**flags)))
+from arc_pipeline.commands.options import (config_options, data_options, devices_option, force_option,
+                                          resolve_from_options)
 
 
 @click.command("run")
@@ -145,7 +83,7 @@ def summary(rdir: Path, records: dict, seconds: float) -> None:
     except (OSError, ValueError):
         s = None
     if isinstance(s, dict) and "domain" in s:  # a Sudoku or maze run
-        from arc_pipeline.puzzles import score_rows
+        from arc_pipeline.puzzle_report import score_rows
 
         ui.table(f"score ({s['domain']}, held-out puzzles)", *score_rows(s))
     elif isinstance(s, dict) and "micro" in s:

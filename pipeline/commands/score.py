@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from arc_pipeline.stages.score import STAGE
+
 _CHALLENGES, _SOLUTIONS = "_challenges.json", "_solutions.json"
 
 
@@ -121,3 +123,7 @@ def score_file(submission: Path, source: str | None, as_json: bool, per_task: Pa
     )
     if per_task is not None:
         ui.info(f"per-task table: {per_task}")
+
+
+# `score --run-dir DIR` is the score stage; `score SUBMISSION --solutions SRC` scores a file
+score = score_command(STAGE)

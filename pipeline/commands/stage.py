@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import click
 
-from arc_pipeline.commands.run import config_options, data_options, devices_option, force_option
+from arc_pipeline.commands.options import (config_options, data_options, devices_option, force_option,
+                                          resolve_from_options)
 
 
 def stage_command(stage, params: tuple[click.Parameter, ...] = (), other_form=None) -> click.Command:
@@ -40,7 +41,6 @@ def run_stage(stage, preset, files, sets, run_dir, force: bool, no_manifest: boo
     import os
 
     from arc_pipeline import ui
-    from arc_pipeline.commands.run import resolve_from_options
     from arc_pipeline.stages import Context
     from arc_pipeline.stages.runner import DEADLINE_ENV, execute
     from arc_pipeline.track import for_run

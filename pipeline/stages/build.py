@@ -6,8 +6,8 @@ import dataclasses
 from pathlib import Path
 
 from arc_pipeline.arc.errors import ArcError
-from arc_pipeline import puzzles
 from arc_pipeline.rundir import DATASET, TASKS, RunDir
+from arc_pipeline.stages import puzzles
 from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 

@@ -84,15 +84,6 @@ class Stage:
     # writes a valid stand-in for its outputs (when its inputs allow) while the stage itself is not done,
     # so a run cut short still leaves one (submit: the fallback submission.json)
     placeholder: Callable[[Path], None] | None = None
-    command: Callable[["Stage"], Any] | None = None  # builds its Click verb (default: pipeline.commands.stage)
 
     def budget_for(self, cfg) -> str:
         return self.budget(cfg) if callable(self.budget) else self.budget
-
-    def verb(self):
-        """The Click command `arc-pipeline <name>` (click loads here, not when the stage is imported)."""
-        if self.command is not None:
-            return self.command(self)
-        from arc_pipeline.commands.stage import stage_command
-
-        return stage_command(self)

@@ -10,8 +10,8 @@ from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.arc.fingerprint import grid_key as _grid_key
 from arc_pipeline.arc.fingerprint import task_fingerprint
 from arc_pipeline.arc.task import Task
-from arc_pipeline import puzzles
 from arc_pipeline.rundir import TARGET_JSON, TASKS, TASKS_PARQUET, TRAIN_JSON, RunDir
+from arc_pipeline.stages import puzzles
 from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 

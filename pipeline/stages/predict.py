@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from arc_pipeline import puzzles
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.arc.io import atomic_path
 from arc_pipeline.rundir import ADAPT, CHECKPOINTS, DATASET, PREDICTIONS, PREDICTIONS_RAW, RunDir
+from arc_pipeline.stages import puzzles
 from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 

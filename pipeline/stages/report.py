@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 from arc_pipeline.arc.io import write_text
-from arc_pipeline import puzzles
 from arc_pipeline.manifest import Manifest
 from arc_pipeline.rundir import (ADAPT, CHECKPOINTS, DATASET, MANIFEST, METRICS, PREDICTIONS, PREDICTIONS_RAW, REPORT_DIR,
                                  REPORT_HTML, SCORE_JSON, SUBMISSION, TASKS, RunDir)
+from arc_pipeline.stages import puzzles
 from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 CURVES = {"train": METRICS, "train ckpt": f"{CHECKPOINTS}/{METRICS}", "adapt": f"{ADAPT}/{METRICS}"}
@@ -21,7 +21,6 @@ def gather(run_dir: Path, cfg=None):
     import polars as pl
 
     from arc_pipeline.report import SHOWN, Candidate, ReportData, TaskRow, InputView, read_curves
-    from arc_pipeline.stages import STAGES
     from arc_pipeline.solver.vote import grid_from_bytes
 
     rd = RunDir(run_dir)
@@ -63,8 +62,7 @@ def gather(run_dir: Path, cfg=None):
                                   fallback=not cands))
         rows.append(TaskRow(task, tests, "predict failed" if tid in failed else None))
     # the report is written while its own stage is still running; it lists the stages before it
-    stages = [(s, r.status, r.seconds, r.note) for s in STAGES
-              if s != "report" and (r := manifest.stages.get(s)) is not None]
+    stages = manifest.timeline(leave_out=("report",))
     curves = read_curves({k: run_dir / v for k, v in CURVES.items()})
     halt_steps = {}
     if raw is not None and raw.height:

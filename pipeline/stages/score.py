@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from arc_pipeline.arc.io import atomic_path, write_json
-from arc_pipeline import puzzles
 from arc_pipeline.rundir import PREDICTIONS, SCORE_JSON, SCORES_PARQUET, SUBMISSION, TASKS, RunDir
+from arc_pipeline.stages import puzzles
 from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 
@@ -53,14 +53,7 @@ def _mean_candidates(voted, target) -> float:
     return round(len(voted) / n, 3) if n else 0.0
 
 
-def _verb(stage: Stage):
-    from arc_pipeline.commands.score import score_command
-
-    return score_command(stage)
-
-
 STAGE = Stage(
     "score", run, "Score the run's submission.json (score.json, scores.parquet).",
     reads=(TASKS,), optional=(SUBMISSION, PREDICTIONS), writes=(SCORE_JSON, SCORES_PARQUET),
-    command=_verb,  # `score --run-dir DIR` is this stage; `score SUBMISSION --solutions SRC` scores a file
 )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from arc_pipeline.arc.errors import ArcError
-from arc_pipeline import puzzles
 from arc_pipeline.rundir import PREDICTIONS, SUBMISSION, TARGET_JSON, TASKS, RunDir
+from arc_pipeline.stages import puzzles
 from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 

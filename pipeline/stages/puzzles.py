@@ -20,7 +20,7 @@ import numpy as np
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.rundir import (DATASET, METRICS, PREDICTIONS, REPORT_HTML, SCORE_JSON, SCORES_PARQUET, TARGET_CSV,
                                  TRAIN_CSV, RunDir)
-from arc_pipeline.stages import Context, StageResult
+from arc_pipeline.stages.contract import Context, StageResult
 
 
 
@@ -223,15 +223,6 @@ def score(cfg, run_dir: Path, ctx: Context) -> StageResult:
     return StageResult([SCORE_JSON, SCORES_PARQUET], summary)
 
 
-def score_rows(s: dict) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) of a puzzle score.json for a table: the whole set, then each rating bin."""
-    metrics = s.get("metrics", ["exact"])
-    header = [s.get("by_rating", {}).get("name", "rating"), "puzzles", *metrics]
-    rows = [["all", str(s["puzzles"]), *(f"{s[m]:.4f}" for m in metrics)]]
-    rows += [[b["range"], str(b["puzzles"]), *(f"{b[m]:.4f}" for m in metrics)] for b in s["by_rating"]["bins"]]
-    return header, rows
-
-
 # ---------------------------------------------------------------- report
 
 
@@ -242,15 +233,12 @@ def report(cfg, run_dir: Path, ctx: Context) -> StageResult:
     from arc_pipeline.manifest import Manifest
     from arc_pipeline.puzzle_report import PuzzleReport, render
     from arc_pipeline.report import read_curves
-    from arc_pipeline.stages import STAGES
 
     dom = _domain(cfg)
     _, target = read_sets(cfg, run_dir)
     tokens, have, _ = read_predictions(run_dir, target.size * target.size, len(target))
     scores = json.loads((run_dir / SCORE_JSON).read_text()) if (run_dir / SCORE_JSON).exists() else None
-    manifest = Manifest(run_dir)
-    stages = [(s, r.status, r.seconds, r.note) for s in STAGES
-              if s != "report" and (r := manifest.stages.get(s)) is not None]
+    stages = Manifest(run_dir).timeline(leave_out=("report",))
     curves = read_curves({"train": run_dir / METRICS})
     page = PuzzleReport(f"arc-pipeline run: {run_dir.resolve().name} ({dom.name})", dom, target,
                         np.where(have[:, None], dom.grids(tokens), 0), have, scores, stages, curves)
