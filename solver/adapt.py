@@ -26,6 +26,7 @@ import torch
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.arc.fields import COUNT, FRACTION, OPTIONAL, at_least, option
 from arc_pipeline.solver import checkpoint as ckpt
+from arc_pipeline.solver import table_store
 from arc_pipeline.solver.config import ModelConfig, TrainConfig
 from arc_pipeline.solver.device import setup_runtime
 
@@ -64,13 +65,23 @@ def adapt_train_config(train_cfg: TrainConfig, cfg: AdaptConfig) -> TrainConfig:
 
 def trained_ids(table: torch.Tensor, pre_map: pl.DataFrame | None) -> np.ndarray:
     """Rows pre-training actually trained: role 'train' in its map, else the non-zero rows
-    (untrained rows stay exactly zero under sparse sign-SGD)."""
-    if pre_map is not None and "role" in pre_map.columns:
-        ids = pre_map.filter(pl.col("role") == "train")["puzzle_id"].to_numpy().astype(np.int64)
+    (untrained rows stay exactly zero under sparse sign-SGD; this reads the whole table)."""
+    ids = table_store.role_train_ids(pre_map)
+    if ids is not None:
         ids = ids[(ids > 0) & (ids < table.shape[0])]
         if len(ids):
             return ids
     return (table[1:].abs().sum(1) > 0).nonzero().squeeze(1).numpy().astype(np.int64) + 1
+
+
+def trained_mean(table, trained: np.ndarray, from_map: bool) -> torch.Tensor:
+    """The mean of the rows `trained`: from a stored table's kept sum when it counted exactly those
+    (no row read), else from the rows themselves."""
+    if not len(trained):
+        return torch.zeros(table.shape[1])
+    kept = getattr(table, "mean_of_counted", None)
+    mean = kept(table_store.TRAINED, len(trained)) if kept is not None and from_map else None
+    return mean if mean is not None else table[torch.as_tensor(trained)].mean(0)
 
 
 def plan_rows(puzzles: pl.DataFrame, pre_map: pl.DataFrame | None, trained: np.ndarray, num_rows: int) -> np.ndarray:
@@ -109,18 +120,16 @@ def _write_init(pretrained: Path, pre_meta: dict, init_dir: Path, mcfg: ModelCon
     """The starting checkpoint in the build's numbering (its meta counts rows carried and new)."""
     model = ckpt.build_model(pretrained, use_ema=cfg.from_ema)
     emb = model.puzzle_emb
-    pre_table = emb.table.clone()
+    pre_table = emb.table  # a tensor, or a stored table that reads only the rows asked for
     pre_map = ckpt.read_puzzle_map(pretrained)
     trained = trained_ids(pre_table, pre_map)
-    mean = pre_table[torch.as_tensor(trained)].mean(0) if len(trained) else torch.zeros(pre_table.shape[1])
+    mean = trained_mean(pre_table, trained, from_map=table_store.role_train_ids(pre_map) is not None)
     source = plan_rows(puzzles, pre_map, trained, mcfg.num_puzzles)
-    if mcfg.num_puzzles > emb.num_puzzles:
-        emb.extend(mcfg.num_puzzles - emb.num_puzzles, init="mean")
     with torch.no_grad():
         carried = source >= 0
         table = mean.expand(mcfg.num_puzzles, -1).clone()
         table[torch.as_tensor(carried)] = pre_table[torch.as_tensor(source[carried])]
-        emb.table = table.contiguous()
+        emb.replace(table.contiguous())
     meta = {"dataset_fingerprint": fingerprint, "adapt_key": key, "model_config": asdict(mcfg), "pretrained": str(pretrained),
             "pretrained_step": pre_meta.get("step"), "rows_carried": int(carried.sum()) - 1,
             "rows_new": int((~carried).sum())}

@@ -5,6 +5,9 @@ Layout of `ckpt_dir/`:
                      state.pt (torch RNG), carry_rank{r}.pt (each rank's slots), puzzle_map.parquet,
                      meta.json (step, sampler position, configs, dataset fingerprint, metrics)
     latest, best     one-line text files naming a step directory
+    table/           a host-held puzzle table (train.puzzle_table = "host"): not in weights.pt but a
+                     base plus deltas of changed rows that the steps' meta.json records reference
+                     (solver/table_store.py)
 Tensors go through torch.save and come back with weights_only=True (nothing arbitrary is
 unpickled); metadata is JSON. A step directory is written under a temporary name and renamed.
 The puzzle table has no optimizer state: sign-SGD keeps none.
@@ -24,8 +27,10 @@ import torch
 
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.arc.io import write_json, write_text
+from arc_pipeline.solver import table_store
 
 STEP_PREFIX = "step_"
+TABLE_KEY = "puzzle_emb.table"  # the puzzle table's key in weights.pt (a device-held table)
 
 
 def step_dir_name(step: int) -> str:
@@ -69,6 +74,10 @@ def problem(step_dir: str | Path) -> str | None:
             return f"{step_dir.name}/{name} is missing"
         if f.stat().st_size != size or _file_digest(f) != digest:
             return f"{step_dir.name}/{name} is not as written (size or digest differs)"
+    if isinstance(meta.get("table"), dict):
+        why = table_store.problem(step_dir.parent, meta["table"])
+        if why is not None:
+            return f"{step_dir.name}: its puzzle table's {why}"
     return None
 
 
@@ -186,10 +195,13 @@ def save(
     keep: int = 2,
     is_best: bool = False,
 ) -> Path:
-    """Write step `step` atomically (every rank calls this; each writes its own carry)."""
+    """Write step `step` atomically (every rank calls this; each writes its own carry). A host-held
+    puzzle table is stored apart, as the rows changed since the last checkpoint (table_store)."""
     ckpt_dir = Path(ckpt_dir)
     final = ckpt_dir / step_dir_name(step)
     tmp = ckpt_dir / f".tmp_{step_dir_name(step)}"
+    host = getattr(getattr(model, "puzzle_emb", None), "host", None)
+    changed = host.take_changed() if host is not None and host.writer else None  # every node's writer clears its own
     if rank == 0:
         if tmp.exists():
             shutil.rmtree(tmp)  # left by a crash mid-write
@@ -209,10 +221,16 @@ def save(
     barrier()  # every carry is on disk before the directory becomes visible
     if rank == 0:
         files = {f.name: [f.stat().st_size, _file_digest(f)] for f in sorted(tmp.iterdir()) if f.is_file()}
-        write_json(tmp / "meta.json", dict(meta, step=step, files=files), indent=1)
+        meta = dict(meta, step=step, files=files)
+        if host is not None:
+            meta["table"] = table_store.save(ckpt_dir, step, host.tensor, changed, host.chain, host.row_sum,
+                                             host.counted_record())
+        write_json(tmp / "meta.json", meta, indent=1)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
+        if host is not None:
+            host.chain = meta["table"]
         write_text(ckpt_dir / "latest", final.name)
         if is_best:
             write_text(ckpt_dir / "best", final.name)
@@ -228,17 +246,15 @@ def _prune(ckpt_dir: Path, keep: int) -> None:
     for p in steps[: max(0, len(steps) - max(keep, 1))]:
         if p not in protected:
             shutil.rmtree(p)
-
-
-def table_key(model: torch.nn.Module) -> str:
-    """The state-dict key of the puzzle-embedding table buffer."""
-    emb = getattr(model, "puzzle_emb", None)
-    if emb is None:
-        raise ValueError("model has no puzzle_emb")
-    for name, buf in emb.named_buffers():
-        if buf.ndim == 2:
-            return f"puzzle_emb.{name}"
-    raise ValueError("puzzle_emb holds no 2-D table buffer")
+    records = []
+    for p in ckpt_dir.glob(f"{STEP_PREFIX}*"):
+        try:
+            record = json.loads((p / "meta.json").read_text()).get("table")
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    table_store.prune(ckpt_dir, records)
 
 
 # the columns that say which puzzle a row is: the task, its augmentation record, and what the
@@ -293,11 +309,13 @@ def remap_table(
     new_map: pl.DataFrame,
     num_rows: int,
     keys: tuple[str, ...] | None = None,
+    out: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, int]:
     """A table of `num_rows` rows: rows `match_rows` finds in the old map copied, the rest at the
-    mean of the old trained rows (1..); row 0 (blank) carried over. Returns (table, rows matched)."""
+    mean of the old trained rows (1..); row 0 (blank) carried over. Returns (table, rows matched);
+    written into `out` when given (a host table)."""
     mean = old_table[1:].mean(0) if old_table.shape[0] > 1 else torch.zeros_like(old_table[0])
-    table = mean.expand(num_rows, -1).clone()
+    table = mean.expand(num_rows, -1).clone() if out is None else out.copy_(mean.expand(num_rows, -1))
     table[0] = old_table[0]
     old_ids = match_rows(new_map, old_map, keys)
     new_ids = new_map["puzzle_id"].cast(pl.Int64).to_numpy()
@@ -338,22 +356,50 @@ def load(
     meta = read_meta(path)
     old_fp = meta.get("dataset_fingerprint", "")
     weights = _load(path / "weights.pt", device)
-    key = table_key(model)
-    want_rows = model.state_dict()[key].shape[0]
-    remapped = None
+    emb = model.puzzle_emb
+    stored = meta.get("table") if isinstance(meta.get("table"), dict) else None  # a host-held table, stored apart
+    table = weights.pop(TABLE_KEY, None)
+    if table is None and stored is None:
+        raise ArcError(f"checkpoint {path} holds no puzzle table (neither in weights.pt nor stored apart)")
+    have_rows, want_rows = (table.shape[0] if table is not None else stored["rows"]), emb.num_puzzles
     same_build = old_fp == fingerprint
     if not remap:
         _check_build(path, old_fp, fingerprint)
+    old_map = None
     if not same_build:
         old_map = read_puzzle_map(path)
         if old_map is None or puzzle_map is None:
             raise ArcError(f"checkpoint {path}: remapping puzzle rows needs the puzzle-id mapping of both the checkpoint "
                            f"({'present' if old_map is not None else 'missing'}) and this run "
                            f"({'present' if puzzle_map is not None else 'missing'})")
-        weights[key], remapped = remap_table(weights[key], old_map, puzzle_map, want_rows, remap_keys)
-    elif weights[key].shape[0] != want_rows:
-        raise ArcError(f"checkpoint {path} has {weights[key].shape[0]} puzzle rows but the model has {want_rows}; "
+    elif have_rows != want_rows:
+        raise ArcError(f"checkpoint {path} has {have_rows} puzzle rows but the model has {want_rows}; "
                        f"the model config does not match the dataset the checkpoint was trained on")
+
+    def restore(out: torch.Tensor | None = None) -> tuple[torch.Tensor, int | None]:
+        """The checkpoint's table as this model wants it (rows remapped from another build), into `out`."""
+        if old_map is None and table is None and out is not None:
+            table_store.read_into(path.parent, stored, out)
+            return out, None
+        old = table if table is not None else table_store.read_all(path.parent, stored)
+        if old_map is not None:
+            return remap_table(old, old_map, puzzle_map, want_rows, remap_keys, out)
+        return (old if out is None else out.copy_(old)), None
+
+    remapped = None
+    if emb.on_device:
+        weights[TABLE_KEY], remapped = restore()
+    elif emb.host is not None:  # the node's writer fills the shared table; its sum comes along when it counts the same rows
+        same = old_map is None and table is None
+        row_sum = stored["row_sum"] if same and stored.get("counted") == emb.host.counted_record() else None
+        emb.host.fill(lambda out: restore(out), row_sum)
+        emb.host.chain = stored if same else None
+        if old_map is not None:  # the writer remapped; every rank reports the count
+            old_ids = match_rows(puzzle_map, old_map, remap_keys)
+            new_ids = puzzle_map["puzzle_id"].cast(pl.Int64).to_numpy()
+            remapped = int(((old_ids >= 0) & (old_ids < have_rows) & (new_ids < want_rows)).sum())
+    else:
+        raise ValueError("this model reads its puzzle rows from a checkpoint; it cannot be loaded into")
     model.load_state_dict(weights)
     if same_build:
         if ema is not None and (path / "ema.pt").is_file():
@@ -391,9 +437,11 @@ def model_config(meta: Mapping[str, Any], origin: str | Path = "checkpoint"):
         raise ArcError(f"{origin}: model_config is not a valid model ({e}); the checkpoint is damaged") from None
 
 
-def model_from_state(cfg, state: Mapping[str, torch.Tensor], *, origin: str | Path, device: torch.device | str = "cpu"):
+def model_from_state(cfg, state: Mapping[str, torch.Tensor], *, origin: str | Path, device: torch.device | str = "cpu",
+                     rows: Any = None):
     """A TRM of `cfg` holding `state`, in eval mode; a tensor whose shape the config does not imply is
-    an ArcError naming it (the config beside the weights is not theirs)."""
+    an ArcError naming it (the config beside the weights is not theirs). `rows`: a table kept off the
+    device in place of state's (a `table_store.StoredRows`)."""
     from arc_pipeline.solver.model import TRM
 
     if not isinstance(state, Mapping):
@@ -402,9 +450,11 @@ def model_from_state(cfg, state: Mapping[str, torch.Tensor], *, origin: str | Pa
     if odd is not None:
         raise ArcError(f"{origin}: {odd!r} holds a {type(state[odd]).__name__}, not a tensor; these are not model weights")
     try:
-        model = TRM(cfg)
+        model = TRM(cfg, puzzle_table="device" if rows is None else "host")
     except (ValueError, TypeError, ZeroDivisionError, RuntimeError) as e:  # sizes no model can have
         raise ArcError(f"{origin}: the model config cannot build a model ({type(e).__name__}: {e})") from None
+    if rows is not None:
+        model.puzzle_emb.attach(rows)
     ours = model.state_dict()
     for key, t in state.items():
         if key in ours and tuple(t.shape) != tuple(ours[key].shape):
@@ -429,15 +479,18 @@ def build_model(
 
     `checkpoint`: a step directory or a checkpoint folder (its `latest`). `fingerprint`: the dataset
     build the checkpoint must belong to (ArcError otherwise); None trusts the checkpoint's own.
-    Unlike `load` (resuming training), the global torch RNG is left alone."""
+    Unlike `load` (resuming training), the global torch RNG is left alone. A puzzle table stored apart
+    (a host-table run) stays on disk: the model reads only the rows it is asked for (`StoredRows`)."""
     from arc_pipeline.solver.ema import EMA
 
     path = resolve(checkpoint)
     meta = read_meta(path)
     if fingerprint is not None:
         _check_build(path, meta.get("dataset_fingerprint", ""), fingerprint)
+    stored = meta.get("table") if isinstance(meta.get("table"), dict) else None
+    rows = table_store.StoredRows(path.parent, stored) if stored is not None else None
     model = model_from_state(model_config(meta, path), _load(path / "weights.pt", device), origin=path / "weights.pt",
-                             device=device)
+                             device=device, rows=rows)
     if use_ema and (path / "ema.pt").is_file():
         ema = EMA(model)
         ema.load_state_dict(_load(path / "ema.pt", device))

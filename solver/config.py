@@ -81,6 +81,13 @@ class TrainConfig:
                             OPTIONAL, added_later=True)
     puzzle_lr: float = option(1e-2, "learning rate of the puzzle-embedding rows (sign-SGD)", OPTIONAL)
     puzzle_weight_decay: float = option(0.1, "weight decay of the puzzle-embedding rows", OPTIONAL)
+    puzzle_table: Literal["device", "host"] = option(
+        "device", 'where the puzzle table lives while training (docs/puzzle-table.md): "device" = a buffer on every '
+        'rank\'s device (the reference\'s); "host" = one copy per node in host memory shared by the node\'s ranks, only '
+        "a batch's rows on the device (tables too large for a GPU; the same updates, bit for bit)", added_later=True)
+    puzzle_table_dir: str = option(
+        "", 'the host table\'s folder on each node; "" = /dev/shm when it has room, else the system temporary folder',
+        added_later=True)
     ema: float = option(0.999, "EMA decay of the weights predict uses; 0 disables", UNIT)
     halt_loss_weight: float = option(0.5, "weight of the halting head's loss beside the answer's", OPTIONAL)
     sampling: Literal["reference", "uniform"] = option(

@@ -243,8 +243,28 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1 and mallopt(_M_MMAP_MAX, 0) == 1)
 
 
+_NODE_GROUPS: dict[int, object] = {}
+
+
+def node_group(runtime: Runtime) -> tuple[object | None, int, int]:
+    """(group, local rank, ranks on this node): this node's ranks as a gloo group, for barriers and
+    broadcasts among the processes that share the node's host memory (the host puzzle table);
+    (None, 0, 1) in one process. Every rank must call it the first time (it creates the groups).
+    torchrun numbers a node's ranks contiguously and gives their count in LOCAL_WORLD_SIZE."""
+    if not runtime.distributed:
+        return None, 0, 1
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(runtime.world_size)))
+    if local_world < 1 or runtime.world_size % local_world:
+        raise ArcError(f"LOCAL_WORLD_SIZE {local_world} does not divide the world size {runtime.world_size}; "
+                       "launch every node with the same number of processes (torchrun --nproc-per-node)")
+    if local_world not in _NODE_GROUPS:
+        _NODE_GROUPS[local_world] = dist.new_subgroups(group_size=local_world, backend="gloo")[0]
+    return _NODE_GROUPS[local_world], runtime.rank % local_world, local_world
+
+
 def teardown() -> None:
     """Leave the process group (if this process joined one)."""
+    _NODE_GROUPS.clear()
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 

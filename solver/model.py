@@ -26,7 +26,7 @@ from torch import nn
 
 from arc_pipeline.solver.config import ModelConfig
 from arc_pipeline.solver.layers import Attention, Block, ConvSwiGLU, DepthwiseConv, Linear, Rotary, SequenceMLP, trunc_normal_
-from arc_pipeline.solver.puzzle_emb import PuzzleEmbedding
+from arc_pipeline.solver.puzzle_emb import PLACEMENTS, PuzzleEmbedding
 
 HALT_BIAS_INIT = -5.0  # sigmoid(-5) ~ 0.007: nothing halts before the head has learned
 
@@ -43,7 +43,9 @@ class Step(NamedTuple):
 class TRM(nn.Module):
     """The network, its embeddings and heads, and one supervision step of the recursion."""
 
-    def __init__(self, cfg: ModelConfig, seed: int = 0):
+    def __init__(self, cfg: ModelConfig, seed: int = 0, puzzle_table: str = "device"):
+        """`puzzle_table`: "device" (a buffer that moves with the model) or "host" (no table until one is
+        attached off the device: `PuzzleEmbedding.attach`)."""
         super().__init__()
         self.cfg = cfg
         h, p = cfg.hidden, cfg.puzzle_emb_len
@@ -60,7 +62,9 @@ class TRM(nn.Module):
             if cfg.pos_encoding == "rope" and cfg.mixer == "attention"
             else None
         )
-        self.puzzle_emb = PuzzleEmbedding(cfg.num_puzzles, h)
+        if puzzle_table not in PLACEMENTS:
+            raise ValueError(f"puzzle_table must be one of {PLACEMENTS}, got {puzzle_table!r}")
+        self.puzzle_emb = PuzzleEmbedding(cfg.num_puzzles, h, on_device=puzzle_table == "device")
 
         def mixer() -> nn.Module:
             if cfg.mixer == "attention":

@@ -5,7 +5,8 @@ Each optimizer step runs ONE supervision step for every slot. A slot carries its
 minimum: redrawn every step, as the reference, or once per example) or at max_steps, and only the halted slots take fresh examples, so the sampler
 is asked for exactly that many (nothing drawn is thrown away). Dense weights go through DDP and
 AdamATan2/AdamW; the rows of the puzzle table touched by the batch are gathered across ranks and
-updated by sign-SGD identically on every rank. Randomness derives from (seed, step), so a resumed
+updated by sign-SGD identically on every rank (a device table), or once per node (a host table:
+train.puzzle_table, solver/puzzle_emb.py). Randomness derives from (seed, step), so a resumed
 run continues exactly as an uninterrupted one.
 """
 
@@ -28,6 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.solver import checkpoint as ckpt
+from arc_pipeline.solver import table_store
 from arc_pipeline.solver.config import ModelConfig, TrainConfig
 from arc_pipeline.solver.device import HostRead, Runtime, setup_runtime
 from arc_pipeline.solver.ema import EMA
@@ -36,6 +38,7 @@ from arc_pipeline.solver.losses import LossTerms, trm_loss
 from arc_pipeline.solver.memory import resolve_micro_batch
 from arc_pipeline.solver.model import TRM
 from arc_pipeline.solver.optim import lr_at, make_dense_optimizer, set_lr
+from arc_pipeline.solver.puzzle_emb import HostTable
 from arc_pipeline.solver.sampler import derive_seed, make_sampler
 
 Metrics = Callable[[dict[str, Any]], None]
@@ -112,7 +115,9 @@ class Trainer:
         check_source(model_cfg, source)
         self.mcfg, self.cfg, self.source, self.rt = model_cfg, train_cfg, source, runtime
         self.batch = train_cfg.global_batch // runtime.world_size
-        self.model = TRM(model_cfg, seed=train_cfg.seed).to(runtime.device)
+        self.model = TRM(model_cfg, seed=train_cfg.seed, puzzle_table=train_cfg.puzzle_table).to(runtime.device)
+        if train_cfg.puzzle_table == "host":  # one copy per node in host memory (solver/puzzle_emb.py)
+            self.model.puzzle_emb.attach(HostTable(model_cfg.num_puzzles, model_cfg.hidden, runtime, train_cfg.puzzle_table_dir))
         self.model.train()
         self.ddp = self.model
         if runtime.distributed:
@@ -251,7 +256,7 @@ class Trainer:
             if self.ema is not None:
                 self.ema.update(self.model)
         self.optimizer.zero_grad(set_to_none=True)
-        if ids.numel():
+        if ids.numel():  # after the dense step is queued: a host table waits here for the gradients
             self.model.puzzle_emb.update(ids, grads, lr_at(self.step_count, cfg, cfg.puzzle_lr), cfg.puzzle_weight_decay)
 
         with torch.no_grad():
@@ -470,6 +475,9 @@ def train(
         check_source(model_cfg, val_source, "held-out (val) source")
     tr = Trainer(model_cfg, train_cfg, source, rt, group_weights)
     tr.trunk_frozen_until = trunk_frozen_until
+    if tr.model.puzzle_emb.host is not None:  # its checkpoints keep the trained rows' sum (adaptation's mean)
+        trained = table_store.role_train_ids(pmap)
+        tr.model.puzzle_emb.host.count_rows(trained, table_store.TRAINED if trained is not None else "rows 1..")
     val_limit = val_limit if val_limit is not None else (train_cfg.eval_examples or None)
     best_exact, last_ckpt, last_val = None, None, None
     resume_from = ckpt.latest(ckpt_dir)

@@ -158,6 +158,7 @@ STAGE = Stage(
     "train", run, "Train the TRM, resuming from the last checkpoint (checkpoints/).",
     reads=(DATASET,), optional=(TASKS_PARQUET,), writes=(CHECKPOINTS, METRICS),
     config=("model", "train", "run.checkpoint"),
-    unhashed=("train.device", "train.compile", "train.log_every", "train.time_budget_s"),
+    unhashed=("train.device", "train.compile", "train.log_every", "train.time_budget_s", "train.puzzle_table",
+              "train.puzzle_table_dir"),
     distributed=True, resumable=True, budget="reserve",
 )
