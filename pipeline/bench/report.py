@@ -1,10 +1,7 @@
 """`arc-pipeline bench report`: report.html's build time and size at ARC scale.
 
-Writes a synthetic run directory: the 400 ARC-AGI-1 evaluation tasks (419 test inputs, their
-demonstrations and truths) with `--augs` predictions per test input drawn from 30 candidates (the
-truth and 29 one-cell variants, Zipf-weighted in random order), voted through solver.vote into
-predictions.parquet, the rows as predictions_raw.parquet (the columns the report reads; one-step
-trajectories), a fallback submission and a score; then times gather + render in this process.
+Writes a synthetic run directory (arc_pipeline.report.synthetic: the 400 ARC-AGI-1 evaluation tasks
+with `--augs` predictions per test input), then times gather + render in this process.
 """
 
 from __future__ import annotations
@@ -17,58 +14,9 @@ from pathlib import Path
 import click
 
 
-def synthetic_run(root: Path, augs: int, seed: int = 0) -> int:
-    """The run directory (see the module doc); returns the number of predictions."""
-    import numpy as np
-    import polars as pl
-
-    from arc_pipeline.arc.load import load
-    from arc_pipeline.rundir import PREDICTIONS, PREDICTIONS_RAW, SCORE_JSON, SUBMISSION, TARGET_JSON, TRAIN_JSON
-    from arc_pipeline.solver.vote import VoteConfig, predictions_frame, vote, write_predictions
-
-    tasks = load("arc1/evaluation").tasks
-    (root / "tasks").mkdir(parents=True, exist_ok=True)
-    (root / TRAIN_JSON).write_text("{}")
-    pairs = lambda ps: [{"input": p.input.tolist(), "output": p.output.tolist()} for p in ps]  # noqa: E731
-    (root / TARGET_JSON).write_text(json.dumps({t.id: {"train": pairs(t.train), "test": pairs(t.test)}
-                                                for t in tasks.values()}))
-    rng = np.random.default_rng(seed)
-    w = 1.0 / np.arange(1, 31) ** 1.2
-    tids, idx, grids, aug, steps, sub = [], [], [], [], [], {}
-    for t in tasks.values():
-        sub[t.id] = [{"attempt_1": p.input.tolist(), "attempt_2": p.input.tolist()} for p in t.test]
-        for i, p in enumerate(t.test):
-            variants = [p.output]
-            for _ in range(29):
-                v = p.output.copy()
-                v.flat[rng.integers(v.size)] = rng.integers(10)
-                variants.append(v)
-            pick = rng.choice(30, augs, p=rng.permutation(w / w.sum()))
-            tids += [t.id] * augs
-            idx += [i] * augs
-            grids += [variants[k] for k in pick]
-            aug += list(range(augs))
-            steps += rng.integers(1, 17, augs).tolist()
-    frame = predictions_frame(tids, idx, grids, rng.random(len(tids)), steps)
-    write_predictions(root / PREDICTIONS, vote(frame, VoteConfig()), VoteConfig().top_k)
-    one = lambda c, dt: pl.Series([[x] for x in frame[c].to_list()], dtype=pl.List(dt))  # noqa: E731
-    pl.DataFrame({"task_id": tids, "test_index": pl.Series(idx, dtype=pl.Int32),
-                  "aug_index": pl.Series(aug, dtype=pl.Int32), "steps": pl.Series([1] * len(tids), dtype=pl.Int16),
-                  "halt_step": pl.Series(steps, dtype=pl.Int16), "grid_last": frame["grid"],
-                  "rows_last": frame["rows"], "cols_last": frame["cols"], "step_grid": one("grid", pl.Binary),
-                  "step_rows": one("rows", pl.UInt8), "step_cols": one("cols", pl.UInt8),
-                  "step_halt_prob": one("halt_prob", pl.Float32)}).write_parquet(root / PREDICTIONS_RAW,
-                                                                                 compression="zstd")
-    (root / SUBMISSION).write_text(json.dumps(sub))
-    n_out = sum(len(t.test) for t in tasks.values())
-    (root / SCORE_JSON).write_text(json.dumps({"micro": 0.0, "macro": 0.0, "tasks": len(tasks), "tasks_solved": 0,
-                                               "outputs": n_out, "outputs_correct": 0}))
-    return len(tids)
-
-
 def measure(augs: int) -> dict:
-    from arc_pipeline.report import render
-    from arc_pipeline.stages.report import gather
+    from arc_pipeline.report import gather, render
+    from arc_pipeline.report.synthetic import synthetic_run
 
     with tempfile.TemporaryDirectory(prefix="arc-bench-report-") as tmp:
         root = Path(tmp) / "run"

@@ -15,7 +15,7 @@ def compare(run_a: Path, run_b: Path, out: Path) -> None:
     """Two runs side by side: scores, and the tasks each solves that the other does not."""
     from arc_pipeline.arc.io import write_text
     from arc_pipeline import ui
-    from arc_pipeline.report_compare import gather_two, render
+    from arc_pipeline.report.compare import gather_two, render
 
     c = gather_two(run_a, run_b)
     ui.table("runs", ["figure", c.names[0], c.names[1]], [list(r) for r in c.score_rows()])

@@ -7,7 +7,7 @@ truth when known, the top candidates with votes, share of votes, mean halting pr
 steps; marks for fallbacks and budget stops; rows filter (solved / unsolved / low agreement /
 ranking loss ...) and sort by clicking a column header (a few lines of inline JavaScript).
 
-Grids are PNG data URIs (arc.render's encoder) and charts inline SVG (pipeline.report_charts), so
+Grids are PNG data URIs (arc.render's encoder) and charts inline SVG (report.charts), so
 the page needs no other file and opens offline.
 """
 
@@ -24,7 +24,8 @@ import numpy as np
 
 from arc_pipeline.arc.render import grid_pixels, png_bytes
 from arc_pipeline.arc.task import Task
-from arc_pipeline.report_charts import bar_chart, line_chart
+from arc_pipeline.report.charts import bar_chart, line_chart
+from arc_pipeline.report.style import FILTER_JS, SORT_JS, STYLE
 
 LOW_AGREEMENT = 0.5  # a test input whose top candidate holds less than this share of the votes
 SHOWN = 5  # candidates drawn per test input
@@ -161,34 +162,6 @@ def curve_charts(curves: dict[str, list[tuple[float, float]]]) -> str:
     return "".join(out) or '<p class="none">no training metrics found</p>'
 
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:1.5em;background:#fafafa;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:3px 8px;vertical-align:top}
-th{background:#eee}table.sortable th{cursor:pointer}td.num{text-align:right}.ok{background:#dfd}.bad{background:#fdd}
-.none{color:#999}img{image-rendering:pixelated;display:block}
-.chart{margin:4px 12px 12px 0;background:#fff}.chart text{font-size:11px}.chart .axis{font-size:12px;fill:#444}
-.chart .frame{fill:none;stroke:#bbb}.chart .grid{stroke:#eee}
-figure{display:inline-block;vertical-align:top;margin:2px 6px 4px 0;padding:2px}
-figcaption{font-size:11px;color:#555;white-space:nowrap;min-height:2.6em}figure.right{outline:2px solid #2a2}
-figure.sub figcaption{font-weight:bold}.pair{display:inline-block;border-right:1px dashed #ccc;margin-right:6px}
-.line{white-space:nowrap;margin:2px 0}.line .what{display:inline-block;width:9em;white-space:normal;font-size:12px;color:#333;vertical-align:top}
-.mark{display:inline-block;font-size:11px;padding:0 4px;margin:1px;border-radius:3px;color:#fff}
-.m-fallback{background:#c30}.m-budget{background:#a60}.m-low{background:#888}.m-rankloss{background:#70c}
-.filters button{margin:0 4px 6px 0}.filters button.on{background:#333;color:#fff}
-"""
-_SORT_JS = """
-document.querySelectorAll('table.sortable th').forEach((th,i)=>th.addEventListener('click',()=>{
- const tb=th.closest('table').tBodies[0];const rows=[...tb.rows];const asc=th.dataset.asc!=='1';
- th.dataset.asc=asc?'1':'0';const key=r=>{const c=r.cells[i];const v=c.dataset.v??c.textContent;
- const n=parseFloat(v);return isNaN(n)?v:n};
- rows.sort((a,b)=>{const x=key(a),y=key(b);return (x>y?1:x<y?-1:0)*(asc?1:-1)});rows.forEach(r=>tb.appendChild(r))}));
-"""
-_FILTER_JS = """
-document.querySelectorAll('.filters button').forEach(b=>b.addEventListener('click',()=>{
- document.querySelectorAll('.filters button').forEach(o=>o.classList.toggle('on',o===b));const f=b.dataset.f;
- let n=0;document.querySelectorAll('#tasks tbody tr').forEach(r=>{const show=f==='all'||r.dataset.tags.split(' ').includes(f);
- r.style.display=show?'':'none';n+=show});document.getElementById('shown').textContent=n}));
-"""
 FILTERS = (("all", "all"), ("solved", "solved"), ("unsolved", "unsolved"), ("unknown", "truth unknown"),
            ("low", f"low agreement (top share < {LOW_AGREEMENT:.0%})"),
            ("rankloss", "ranking loss (truth among candidates, not in top 2)"),
@@ -199,7 +172,7 @@ MARKS = {"fallback": "fallback", "budget": "budget cut", "low": "low agreement",
 def render(data: ReportData) -> str:
     """The whole page as one HTML string."""
     h = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(data.title)}</title>",
-         f"<style>{_STYLE}</style></head><body><h1>{html.escape(data.title)}</h1>"]
+         f"<style>{STYLE}</style></head><body><h1>{html.escape(data.title)}</h1>"]
     h += _scores(data)
     if data.notes:
         h.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in data.notes) + "</ul>")
@@ -228,7 +201,7 @@ def render(data: ReportData) -> str:
         h.append("<p class='none'>no predictions_raw.parquet (or no solutions): no halting or augmentation charts</p>")
     h.append("<h2>Training curves</h2>" + curve_charts(data.curves))
     h += _tasks(data.rows)
-    h.append(f"<script>{_SORT_JS}{_FILTER_JS}</script></body></html>")
+    h.append(f"<script>{SORT_JS}{FILTER_JS}</script></body></html>")
     return "".join(h)
 
 
@@ -289,12 +262,12 @@ def _tasks(rows: list[TaskRow]) -> list[str]:
              "<th>top share</th><th>candidates</th><th>predicted</th><th>marks</th>"
              "<th>demonstrations, then per test input: input, truth, candidates</th></tr></thead><tbody>")
     for r in rows:
-        h.append(_task_row(r))
+        h.append(task_row(r))
     h.append("</tbody></table>")
     return h
 
 
-def _task_row(r: TaskRow, lead: str = "") -> str:
+def task_row(r: TaskRow, lead: str = "") -> str:
     """One task's <tr>; `lead` (already escaped) is a first cell, e.g. the run's name in a comparison."""
     known, tags = r.known, r.tags()
     right = sum(known)

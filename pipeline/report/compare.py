@@ -7,7 +7,8 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from arc_pipeline.report import _SORT_JS, _STYLE, ReportData, TaskRow, _task_row
+from arc_pipeline.report.page import ReportData, TaskRow, task_row
+from arc_pipeline.report.style import SORT_JS, STYLE
 
 
 @dataclass
@@ -52,7 +53,7 @@ def _flat(d: ReportData) -> dict[str, str]:
 
 def gather_two(run_a: Path, run_b: Path) -> Comparison:
     from arc_pipeline.config import read_config
-    from arc_pipeline.stages.report import gather
+    from arc_pipeline.report.gather import gather
 
     def one(p: Path) -> ReportData:
         cfg = read_config(p / "config.toml") if (p / "config.toml").is_file() else None
@@ -66,7 +67,7 @@ def gather_two(run_a: Path, run_b: Path) -> Comparison:
 
 def render(c: Comparison) -> str:
     a, b = (html.escape(n) for n in c.names)
-    h = [f"<!doctype html><html><head><meta charset='utf-8'><title>{a} vs {b}</title><style>{_STYLE}</style></head>"
+    h = [f"<!doctype html><html><head><meta charset='utf-8'><title>{a} vs {b}</title><style>{STYLE}</style></head>"
          f"<body><h1>{a} vs {b}</h1><h2>Scores</h2><table id='compare'><tr><th>figure</th><th>{a}</th><th>{b}</th></tr>"]
     for key, x, y in c.score_rows():
         h.append(f"<tr><td>{html.escape(key)}</td><td class='num'>{x}</td><td class='num'>{y}</td></tr>")
@@ -84,7 +85,7 @@ def render(c: Comparison) -> str:
             for j in (i, 1 - i):
                 r: TaskRow | None = rows[j].get(tid)
                 if r is not None:
-                    h.append(_task_row(r, lead=html.escape(c.names[j])))
+                    h.append(task_row(r, lead=html.escape(c.names[j])))
         h.append("</tbody></table>")
-    h.append(f"<script>{_SORT_JS}</script></body></html>")
+    h.append(f"<script>{SORT_JS}</script></body></html>")
     return "".join(h)

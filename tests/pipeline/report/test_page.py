@@ -2,16 +2,14 @@
 cuts, filters), run-level charts; tolerant of cut-short metrics; hostile ids escaped."""
 
 import base64
-import json
 import re
 
 import numpy as np
 import polars as pl
-import pytest
 
 from arc_pipeline.arc.task import Pair, Task
-from arc_pipeline.report import Candidate, ReportData, TaskRow, InputView, grid_img, loss_svg, read_curves, render
-from arc_pipeline.report_charts import bar_chart, line_chart
+from arc_pipeline.report.page import Candidate, ReportData, TaskRow, InputView, grid_img, loss_svg, read_curves, render
+from arc_pipeline.report.charts import bar_chart, line_chart
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -90,48 +88,10 @@ def test_page_marks_fallbacks_budget_cuts_low_agreement_and_ranking_loss():
     assert "nothing to score" in render(ReportData("t", None, [], rows[3:], {}))
 
 
-def _tiny_run(tmp_path):
-    """A run directory as ingest/predict/submit/score leave it: 3 tasks (one with a hostile id);
-    one solved at rank 1, one whose truth is voted third, one with no prediction (fallback)."""
-    from arc_pipeline.rundir import PREDICTIONS, PREDICTIONS_RAW, SCORE_JSON, SUBMISSION, TARGET_JSON, TRAIN_JSON
-    from arc_pipeline.solver.vote import VoteConfig, predictions_frame, vote
+def test_page_of_a_tiny_run_has_demonstrations_votes_fallbacks_and_escapes_ids(tmp_path, tiny_report_run):
+    from arc_pipeline.report import gather
 
-    g = np.array([[1, 2], [3, 4]], dtype=np.uint8)
-    a, b = (g + 1) % 10, (g + 2) % 10
-    demo = {"input": [[5, 5], [5, 6]], "output": [[7, 7], [7, 8]]}
-    test = {"input": g.tolist(), "output": g.tolist()}
-    ids = ["solved1", HOSTILE, "nothing"]
-    (tmp_path / "tasks").mkdir(parents=True)
-    (tmp_path / TRAIN_JSON).write_text("{}")
-    (tmp_path / TARGET_JSON).write_text(json.dumps({t: {"train": [demo], "test": [test]} for t in ids}))
-    grids = [g, g, g, a] + [a, a, a, b, b, g]
-    tids = ["solved1"] * 4 + [HOSTILE] * 6
-    steps = [1, 2, 2, 3] + [2] * 6
-    frame = predictions_frame(tids, [0] * 10, grids, [0.9] * 10, steps)
-    vote(frame, VoteConfig()).write_parquet(tmp_path / PREDICTIONS)
-    pl.DataFrame({"task_id": tids, "test_index": pl.Series([0] * 10, dtype=pl.Int32),
-                  "aug_index": pl.Series(list(range(4)) + list(range(6)), dtype=pl.Int32),
-                  "steps": pl.Series([3] * 10, dtype=pl.Int16), "halt_step": pl.Series(steps, dtype=pl.Int16),
-                  "step_grid": [[x.tobytes()] * 3 for x in grids], "grid_last": [x.tobytes() for x in grids],
-                  "rows_last": pl.Series([2] * 10, dtype=pl.UInt8), "cols_last": pl.Series([2] * 10, dtype=pl.UInt8), "step_rows": [[2] * 3] * 10,
-                  "step_cols": [[2] * 3] * 10, "step_halt_prob": [[0.9] * 3] * 10},
-                 schema_overrides={"step_grid": pl.List(pl.Binary), "step_rows": pl.List(pl.UInt8),
-                                   "step_cols": pl.List(pl.UInt8), "step_halt_prob": pl.List(pl.Float32)}
-                 ).write_parquet(tmp_path / PREDICTIONS_RAW)
-    sub = {"solved1": [{"attempt_1": g.tolist(), "attempt_2": a.tolist()}],
-           HOSTILE: [{"attempt_1": a.tolist(), "attempt_2": b.tolist()}],
-           "nothing": [{"attempt_1": g.tolist(), "attempt_2": g.tolist()}]}
-    (tmp_path / SUBMISSION).write_text(json.dumps(sub))
-    (tmp_path / SCORE_JSON).write_text(json.dumps({"micro": 2 / 3, "macro": 2 / 3, "tasks": 3, "tasks_solved": 2,
-                                                   "outputs": 3, "outputs_correct": 2,
-                                                   "pass_at_k": {"per_task": {"1": 1 / 3, "2": 1 / 3, "5": 2 / 3}}}))
-    return tmp_path
-
-
-def test_page_of_a_tiny_run_has_demonstrations_votes_fallbacks_and_escapes_ids(tmp_path):
-    from arc_pipeline.stages.report import gather
-
-    data = gather(_tiny_run(tmp_path))
+    data = gather(tiny_report_run(tmp_path))
     by_id = {r.task.id: r for r in data.rows}
     assert by_id["solved1"].tests[0].rank == 1 and by_id["solved1"].tags() == ["solved"]
     hostile = by_id[HOSTILE].tests[0]
@@ -150,35 +110,3 @@ def test_page_of_a_tiny_run_has_demonstrations_votes_fallbacks_and_escapes_ids(t
     assert page.count("demo 1 input") == 3
     assert "3 votes (50%)" in page and "3 votes (75%)" in page and "no candidate" in page
     assert "truth rank" in page and page.count("m-fallback") >= 2
-
-
-@pytest.mark.integration
-def test_compare_two_runs_lists_the_tasks_each_solves_alone(tmp_path, cli):
-    import shutil
-
-
-    from arc_pipeline.rundir import SUBMISSION
-
-    a = _tiny_run(tmp_path / "a")
-    b = tmp_path / "b"
-    shutil.copytree(a, b)
-    sub = json.loads((b / SUBMISSION).read_text())
-    sub["solved1"], sub[HOSTILE] = sub[HOSTILE], [{"attempt_1": [[1, 2], [3, 4]], "attempt_2": [[1, 2], [3, 4]]}]
-    (b / SUBMISSION).write_text(json.dumps(sub))
-    out = tmp_path / "cmp.html"
-    result = cli("compare", str(a), str(b), "--out", str(out))
-    assert result.exit_code == 0, result.output
-    assert "solved by a only (1): solved1" in result.output and f"solved by b only (1): {HOSTILE}" in result.output
-    page = out.read_text()
-    assert "Solved by a only (1)" in page and "Solved by b only (1)" in page and "tasks solved" in page
-    assert HOSTILE not in page and "&lt;script&gt;" in page
-    only_a = page.split("id='only-a'")[1].split("</table>")[0]
-    assert only_a.count("<tr class=") == 2 and ">solved1<" in only_a  # one row per run
-
-
-def test_bench_report_builds_a_synthetic_arc_scale_run_and_times_the_page():
-    from arc_pipeline.bench.report import measure
-
-    out = measure(augs=2)
-    assert out["tasks"] == 400 and out["predictions"] == 2 * 419 and out["page_bytes"] > 400 * 1000
-    assert out["gather_s"] > 0 and out["render_s"] > 0

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from arc_pipeline.report import _SORT_JS, _STYLE, loss_svg
+from arc_pipeline.report.page import loss_svg
+from arc_pipeline.report.style import SORT_JS, STYLE
 
 SHOWN = 48  # puzzles drawn (wrong first, then right; each group by rating, hardest first)
 _MAZE_FILL = {1: "#333", 2: "#fff", 3: "#2ECC40", 4: "#FF4136", 5: "#0074D9", 0: "#ccc"}
@@ -94,7 +95,7 @@ def score_rows(s: dict) -> tuple[list[str], list[list[str]]]:
 
 def render(page: PuzzleReport) -> str:
     h = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(page.title)}</title>",
-         f"<style>{_STYLE}svg.board{{margin:2px}}</style></head><body><h1>{html.escape(page.title)}</h1><h2>Score</h2>"]
+         f"<style>{STYLE}svg.board{{margin:2px}}</style></head><body><h1>{html.escape(page.title)}</h1><h2>Score</h2>"]
     exact = page.domain.score(np.where(page.predicted[:, None], page.domain.tokens(page.preds), 0), page.target)["exact"]
     exact &= page.predicted
     if page.scores is None:
@@ -122,5 +123,5 @@ def render(page: PuzzleReport) -> str:
                  f"<td class='num'>{float(page.target.ratings[i]):g}</td><td data-v='{int(exact[i])}'>"
                  f"{'yes' if exact[i] else 'no'}</td><td>{_draw(page, q, i, None)}</td><td>{_draw(page, t, i, None)}</td>"
                  f"<td>{pred}</td></tr>")
-    h.append(f"</tbody></table><script>{_SORT_JS}</script></body></html>")
+    h.append(f"</tbody></table><script>{SORT_JS}</script></body></html>")
     return "".join(h)
