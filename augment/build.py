@@ -44,12 +44,13 @@ from arc_pipeline.arc.fields import COUNT, OPTIONAL, UNIT, Range, option
 from arc_pipeline.arc.task import Task
 from arc_pipeline.augment.encode import VOCAB
 from arc_pipeline.augment.records import SWAPS_AXES, Aug
-from arc_pipeline.augment.sample import sample_aug_rows
-from arc_pipeline.augment.transform import check_aug_rows
 
 FORMAT = "arc-dataset/2"  # 2: offsets_<split>.npy (translation drawn at build time)
 SPLITS = ("train", "val", "adapt", "test")
 EXAMPLE_COLUMNS = ("puzzle_id", "grid_in", "grid_out", "pair", "test_index")
+# A chunk (the unit of work and of memory) holds at most CHUNK_TASKS tasks and ~CHUNK_PUZZLES puzzles.
+CHUNK_TASKS = 1024
+CHUNK_PUZZLES = 200_000
 ARRAY_FILES = (("grids.npy", "grid_index.npy", "augs.npy") + tuple(f"examples_{s}.npy" for s in SPLITS)
                + tuple(f"offsets_{s}.npy" for s in SPLITS))
 
@@ -82,52 +83,35 @@ class BuildResult:
     skipped: bool = False  # an identical build was already in place
 
 
-def fingerprint(train: Mapping[str, Task], target: Mapping[str, Task], cfg: BuildConfig,
-                augs: Mapping[str, np.ndarray] | None = None) -> str:
-    """Content hash of a build's inputs: format, config, every task (ids, order and grids), and
-    the fixed augmentation records when given."""
+def _fingerprint_head(cfg: BuildConfig, augs: Mapping[str, np.ndarray] | None) -> "hashlib._Hash":
     h = hashlib.sha256()
     h.update(json.dumps({"format": FORMAT, "config": asdict(cfg)}, sort_keys=True).encode())
     for tid in sorted(augs or {}):
         h.update(f"\x00augs\x00{tid}".encode() + np.ascontiguousarray(augs[tid], dtype=np.uint8).tobytes())
+    return h
+
+
+def task_blob(role: str, tid: str, task: Task) -> bytes:
+    """What the build fingerprint hashes of one task (id, pair counts, every grid's shape and cells)."""
+    parts = [f"\x00{role}\x00{tid}\x00{len(task.train)}\x00{len(task.test)}".encode()]
+    for p in (*task.train, *task.test):
+        for g in (p.input, p.output):
+            if g is None:
+                parts.append(b"\x01none")
+            else:
+                parts.append(np.array(g.shape, dtype=np.int64).tobytes() + np.ascontiguousarray(g).tobytes())
+    return b"".join(parts)
+
+
+def fingerprint(train: Mapping[str, Task], target: Mapping[str, Task], cfg: BuildConfig,
+                augs: Mapping[str, np.ndarray] | None = None) -> str:
+    """Content hash of a build's inputs: format, config, every task (ids, order and grids), and
+    the fixed augmentation records when given."""
+    h = _fingerprint_head(cfg, augs)
     for role, tasks in (("train", train), ("target", target)):
         for tid, task in tasks.items():
-            h.update(f"\x00{role}\x00{tid}\x00{len(task.train)}\x00{len(task.test)}".encode())
-            for p in (*task.train, *task.test):
-                for g in (p.input, p.output):
-                    if g is None:
-                        h.update(b"\x01none")
-                    else:
-                        h.update(np.array(g.shape, dtype=np.int64).tobytes() + np.ascontiguousarray(g).tobytes())
+            h.update(task_blob(role, tid, task))
     return h.hexdigest()
-
-
-def _val_tasks(train: Mapping[str, Task], target: Mapping[str, Task], cfg: BuildConfig) -> set[str]:
-    # Ranked by a hash of (seed, id), so the choice does not depend on input order; a task that
-    # is also a target (same id) never validates.
-    eligible = [tid for tid, t in train.items() if t.test and t.has_solutions and t.train and tid not in target]
-    if cfg.val_fraction == 0 or len(eligible) < 2:
-        return set()
-    m = max(1, round(cfg.val_fraction * len(eligible)))
-    rank = sorted(eligible, key=lambda tid: hashlib.blake2b(f"val\x00{cfg.seed}\x00{tid}".encode(), digest_size=8).digest())
-    return set(rank[:m])
-
-
-class _Grids:
-    """Accumulates base grids into the packed layout."""
-
-    def __init__(self) -> None:
-        self.chunks: list[np.ndarray] = []
-        self.index: list[tuple[int, int, int]] = []
-        self.size = 0
-
-    def add(self, g: np.ndarray | None) -> int:
-        if g is None:
-            return -1
-        self.chunks.append(np.ascontiguousarray(g, dtype=np.uint8).ravel())
-        self.index.append((self.size, g.shape[0], g.shape[1]))
-        self.size += g.size
-        return len(self.index) - 1
 
 
 def demos_key(task: Task) -> str:
@@ -136,17 +120,6 @@ def demos_key(task: Task) -> str:
     from arc_pipeline.arc.fingerprint import pair_key
 
     return hashlib.sha256("|".join(sorted(pair_key(p) for p in task.train)).encode()).hexdigest()[:16]
-
-
-def _rows(puzzles: np.ndarray, pairs: list[tuple[int, int, int, int]]) -> np.ndarray:
-    # Every pair for every puzzle, puzzle-major: (puzzle, grid_in, grid_out, pair, test_index).
-    if len(puzzles) == 0 or not pairs:
-        return np.zeros((0, 5), dtype=np.int32)
-    p = np.asarray(pairs, dtype=np.int32)
-    out = np.empty((len(puzzles), len(p), 5), dtype=np.int32)
-    out[:, :, 0] = np.asarray(puzzles, dtype=np.int32)[:, None]
-    out[:, :, 1:] = p[None, :, :]
-    return out.reshape(-1, 5)
 
 
 def _fits(task: Task, canvas: int, role: str) -> None:
@@ -169,111 +142,226 @@ def build(
     on_progress: Callable[[int], None] | None = None,
     *,
     augs: Mapping[str, np.ndarray] | None = None,
+    workers: int | None = None,
 ) -> BuildResult:
     """Build the dataset into `out_dir` (one progress unit per task); skip if an identical build is there.
 
+    `train` is a dict or an `arc.store.TaskStore` (read memory-mapped, chunk by chunk: memory stays
+    bounded by a chunk, and a killed build of a store resumes with the chunks it finished).
     `augs[task_id]`: that task's (n, 11) records, used as given instead of sampled (evaluating a
-    checkpoint on exactly the augmentations it was trained with)."""
+    checkpoint on exactly the augmentations it was trained with). `workers`: processes (0 = every
+    core; None = every core when there are enough tasks to pay for starting them)."""
+    from arc_pipeline.arc.pool import ordered, worker_pool, workers_for
+    from arc_pipeline.arc.store import TaskStore
+    from arc_pipeline.augment import chunks as ck
+
     start = time.perf_counter()
     out_dir = Path(out_dir)
-    fp = fingerprint(train, target, cfg, augs)
-    existing = _existing(out_dir, fp)
-    if existing is not None:
-        return existing
-    val = _val_tasks(train, target, cfg)
-    grids = _Grids()
-    puzzle_rows: list[np.ndarray] = []  # (n, 11) records, in puzzle-id order
-    table: dict[str, list] = {k: [] for k in ("task_id", "role", "aug_index", "split", "example_start", "example_count",
-                                              "demos")}
-    examples: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
-    counts = dict.fromkeys(SPLITS, 0)
-    next_id = 1
-    demo_split = "train" if cfg.protocol == "joint" else "adapt"
-    for role, tasks in (("train", train), ("target", target)):
-        for task in tasks.values():
-            _fits(task, cfg.canvas, role)
-            if augs is not None and task.id in augs:  # e.g. exactly those an imported checkpoint trained
-                recs = check_aug_rows(augs[task.id])
-            else:
-                recs = sample_aug_rows(task, cfg.augmentations, cfg.seed, permute_zero=cfg.permute_zero)
-            ids = np.arange(next_id, next_id + len(recs))
-            next_id += len(recs)
-            puzzle_rows.append(recs)
-            demos = [(grids.add(p.input), grids.add(p.output), i, -1) for i, p in enumerate(task.train)]
-            k = len(task.train)
-            tests = [(grids.add(p.input), grids.add(p.output), k + j, j) for j, p in enumerate(task.test)]
-            if role == "train":
-                split = "train"
-                if task.id in val:
-                    held = _rows(ids[: cfg.val_augs], tests)
-                    examples["val"].append(held)
-                    counts["val"] += len(held)
-                else:
-                    # known test pairs of training tasks are demonstrations like any other
-                    demos += [(gi, go, pair, -1) for gi, go, pair, _ in tests if go >= 0]
-            else:
-                split = demo_split
-                held = _rows(ids, tests)
-                examples["test"].append(held)
-                counts["test"] += len(held)
-            rows = _rows(ids, demos)
-            table["task_id"] += [task.id] * len(ids)
-            table["demos"] += [demos_key(task)] * len(ids)
-            table["role"] += [role] * len(ids)
-            table["aug_index"] += list(range(len(ids)))
-            table["split"] += [split] * len(ids)
-            table["example_start"] += list(counts[split] + np.arange(len(ids)) * len(demos))
-            table["example_count"] += [len(demos)] * len(ids)
-            examples[split].append(rows)
-            counts[split] += len(rows)
-            if on_progress is not None:
-                on_progress(1)
-    augs = np.concatenate([Aug.identity().to_row()[None, :], *puzzle_rows])
-    arrays = {
-        "grids.npy": np.concatenate(grids.chunks) if grids.chunks else np.zeros(0, np.uint8),
-        "grid_index.npy": np.asarray(grids.index, dtype=np.int64).reshape(-1, 3),
-        "augs.npy": augs,
-    }
-    for s in SPLITS:
-        arrays[f"examples_{s}.npy"] = np.concatenate(examples[s]) if examples[s] else np.zeros((0, 5), np.int32)
-    translated = {s: cfg.translate and s in ("train", "adapt") for s in SPLITS}
-    for i, s in enumerate(SPLITS):
-        moved = translated[s] and cfg.translation == "reference"
-        in_split = np.asarray(table["split"]) == s
-        ranges = (np.asarray(table["example_start"], dtype=np.int64)[in_split], np.asarray(table["example_count"], dtype=np.int64)[in_split])
-        arrays[f"offsets_{s}.npy"] = build_offsets(arrays[f"examples_{s}.npy"], arrays["grid_index.npy"], augs, ranges,
-                                                   cfg.canvas, np.random.default_rng([cfg.seed, 0x7E, i])) if moved \
-            else np.zeros((len(arrays[f"examples_{s}.npy"]), 2), np.uint8)
-    puzzles = pl.DataFrame(
-        {
-            "puzzle_id": np.arange(1, len(augs), dtype=np.int32),
-            "task_id": table["task_id"],
-            "role": table["role"],
-            "aug_index": np.asarray(table["aug_index"], dtype=np.int32),
-            "dihedral": augs[1:, 0],
-            "colors": augs[1:, 1:],
-            "split": table["split"],
-            "example_start": np.asarray(table["example_start"], dtype=np.int64),
-            "example_count": np.asarray(table["example_count"], dtype=np.int32),
-            "demos": table["demos"],  # what the task's demonstrations are: ids alone do not identify a task
+    store = train if isinstance(train, TaskStore) else None
+    given = {k: np.asarray(v) for k, v in (augs or {}).items()}
+    size = max(1, min(CHUNK_TASKS, CHUNK_PUZZLES // cfg.augmentations))  # tasks per chunk
+    jobs: list[ck.Chunk] = []
+    if store is not None:
+        jobs += [ck.Chunk(i, "train", lo, min(lo + size, len(store)), store)
+                 for i, lo in enumerate(range(0, len(store), size))]
+    else:
+        items = list(train.values())
+        jobs += [ck.Chunk(i, "train", lo, lo + len(items[lo:lo + size]), None, tuple(items[lo:lo + size]))
+                 for i, lo in enumerate(range(0, len(items), size))]
+    items = list(target.values())
+    jobs += [ck.Chunk(len(jobs) + i, "target", lo, lo + len(items[lo:lo + size]), None, tuple(items[lo:lo + size]))
+             for i, lo in enumerate(range(0, len(items), size))]
+    work = _work_dir(out_dir, cfg, store, target, given, size)
+    n_workers = workers_for(workers, len(train) + len(target) >= 2000)
+    try:
+        with worker_pool(n_workers) as pool:  # forked: the chunk workers use no polars
+            h = _fingerprint_head(cfg, given or None)
+            plans = [work / f"plan_{c.index:06d}.npz" for c in jobs]
+            calls = [(c,) if plans[c.index].is_file() else (c, cfg, given, plans[c.index]) for c in jobs]
+            for c, blob in zip(jobs, ordered(ck.plan_or_blob, calls, pool)):
+                h.update(blob)
+                if on_progress is not None:
+                    on_progress(c.hi - c.lo)
+            fp = h.hexdigest()
+            existing = _existing(out_dir, fp)
+            if existing is not None:
+                shutil.rmtree(work, ignore_errors=True)
+                return existing
+            counts = np.concatenate([np.load(p)["counts"] for p in plans]) if plans else np.zeros((0, 6), np.int64)
+            ids = [*(store.ids if store is not None else train.keys()), *target.keys()]
+            n_train = len(train)
+            val = _val_tasks(ids[:n_train], counts[:n_train], target, cfg)
+            place, totals = _layout(counts, n_train, [tid in val for tid in ids[:n_train]], cfg)
+            arrays = work / "out"
+            _allocate(arrays, totals)
+            fills = []
+            for c in jobs:
+                done = work / f"fill_{c.index:06d}.done"
+                if not done.is_file():
+                    lo, hi = (c.lo, c.hi) if c.role == "train" else (n_train + c.lo, n_train + c.hi)
+                    fills.append((c, cfg, plans[c.index], place.slice(lo, hi), arrays,
+                                  work / f"table_{c.index:06d}.npz", done))
+            for _ in ordered(ck.fill_chunk, fills, pool):
+                pass
+        _puzzle_table(work, jobs, plans, place, n_train, arrays / "puzzles.parquet")
+        meta = {
+            "format": FORMAT,
+            "fingerprint": fp,
+            "canvas": cfg.canvas,
+            "seq_len": cfg.canvas * cfg.canvas,
+            "vocab_size": VOCAB,
+            "num_puzzles": totals["puzzles"],
+            "protocol": cfg.protocol,
+            "counts": {s: totals[s] for s in SPLITS},
+            "tasks": {"train": n_train, "target": len(target), "val": len(val)},
+            "translate": {s: cfg.translate and s in ("train", "adapt") for s in SPLITS},
+            "translation": cfg.translation,  # reference: offsets_<split>.npy; per_draw: drawn by the loader
+            "config": asdict(cfg),
         }
-    )
-    meta = {
-        "format": FORMAT,
-        "fingerprint": fp,
-        "canvas": cfg.canvas,
-        "seq_len": cfg.canvas * cfg.canvas,
-        "vocab_size": VOCAB,
-        "num_puzzles": int(len(augs)),
-        "protocol": cfg.protocol,
-        "counts": counts,
-        "tasks": {"train": len(train), "target": len(target), "val": len(val)},
-        "translate": translated,
-        "translation": cfg.translation,  # reference: offsets_<split>.npy; per_draw: drawn by the loader
-        "config": asdict(cfg),
-    }
-    _write(out_dir, arrays, puzzles, meta)
-    return BuildResult(out_dir, fp, int(len(augs)), counts, time.perf_counter() - start)
+        _finish(out_dir, arrays, meta)
+    except BaseException:
+        if store is None:  # nothing to resume from: leave no work folder behind
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
+    return BuildResult(out_dir, fp, meta["num_puzzles"], meta["counts"], time.perf_counter() - start)
+
+
+def _puzzle_table(work: Path, jobs: list, plans: list[Path], place, n_train: int, path: Path) -> None:
+    """puzzles.parquet from the chunks' parts, streamed (one chunk's rows in memory at a time)."""
+    from arc_pipeline.augment import chunks as ck
+
+    parts = []
+    for c in jobs:
+        part = work / f"table_{c.index:06d}.parquet"
+        first = c.lo if c.role == "train" else n_train + c.lo
+        ck.table_frame(int(place.puzzle[first]), c.role, np.load(plans[c.index])["recs"],
+                       np.load(work / f"table_{c.index:06d}.npz")).write_parquet(part, statistics=False)
+        parts.append(part)
+    if parts:
+        pl.concat([pl.scan_parquet(p) for p in parts]).sink_parquet(path, statistics=False)
+    else:
+        empty = {"ids": np.zeros(0, str), "demos": np.zeros(0, "S16"), "split": [], "start": [], "count": [], "augs": []}
+        ck.table_frame(1, "train", np.zeros((0, 11), np.uint8), empty).write_parquet(path, statistics=False)
+
+
+def _work_dir(out_dir: Path, cfg: BuildConfig, store, target: Mapping[str, Task], given: dict, size: int) -> Path:
+    """The folder a build keeps its chunks in: reused when the same inputs are built again (a killed
+    build of a task store resumes), otherwise emptied."""
+    from arc_pipeline.arc.fingerprint import tasks_fingerprint
+
+    work = out_dir.parent / f".{out_dir.name}.work"
+    if store is None:
+        key = f"in-memory {os.getpid()} {time.time_ns()}"  # tasks handed over in memory: never resumed
+    else:
+        h = hashlib.sha256(json.dumps([FORMAT, asdict(cfg), store.signature(), size, str(store.folder)]).encode())
+        h.update(tasks_fingerprint(target.values()).encode())
+        for tid in sorted(given):
+            h.update(tid.encode() + given[tid].astype(np.uint8).tobytes())
+        key = h.hexdigest()
+    key_file = work / "key"
+    if not (key_file.is_file() and key_file.read_text() == key):
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        key_file.write_text(key)
+    return work
+
+
+def _val_tasks(ids: list[str], counts: np.ndarray, target: Mapping[str, Task], cfg: BuildConfig) -> set[str]:
+    # Ranked by a hash of (seed, id), so the choice does not depend on input order; a task that
+    # is also a target (same id) never validates. counts: train pairs, tests, known tests, ... per task.
+    eligible = [tid for tid, c in zip(ids, counts.tolist()) if c[1] and c[2] == c[1] and c[0] and tid not in target]
+    if cfg.val_fraction == 0 or len(eligible) < 2:
+        return set()
+    m = max(1, round(cfg.val_fraction * len(eligible)))
+    rank = sorted(eligible, key=lambda tid: hashlib.blake2b(f"val\x00{cfg.seed}\x00{tid}".encode(), digest_size=8).digest())
+    return set(rank[:m])
+
+
+def _exclusive(a: np.ndarray) -> np.ndarray:
+    return np.r_[0, np.cumsum(a)[:-1]].astype(np.int64) if len(a) else np.zeros(0, np.int64)
+
+
+def _layout(counts: np.ndarray, n_train: int, val: list[bool], cfg: BuildConfig):
+    """Every task's place (first puzzle id, grid, cell, first row per split) and the totals."""
+    n_tr, n_te, known, grids, cells, n_aug = (counts[:, i] for i in range(6))
+    role_train = np.arange(len(counts)) < n_train
+    is_val = np.zeros(len(counts), dtype=bool)
+    is_val[:n_train] = val
+    demos = np.where(role_train & ~is_val, n_tr + known, n_tr)
+    demo_split = "train" if cfg.protocol == "joint" else "adapt"
+    per = {s: np.zeros(len(counts), np.int64) for s in SPLITS}
+    per["train"] += np.where(role_train, n_aug * demos, 0)
+    per[demo_split] += np.where(~role_train, n_aug * demos, 0)
+    per["val"] += np.where(is_val, np.minimum(cfg.val_augs, n_aug) * n_te, 0)
+    per["test"] += np.where(~role_train, n_aug * n_te, 0)
+    kept = np.where(demos > 0, n_aug, 0)  # puzzles with examples, each keeps one pair at the top-left
+    in_train = role_train | (demo_split == "train")
+    kept_base = np.where(in_train, _exclusive(np.where(in_train, kept, 0)), _exclusive(np.where(~in_train, kept, 0)))
+    totals = {s: int(per[s].sum()) for s in SPLITS}
+    place = _Places(1 + _exclusive(n_aug), _exclusive(grids), _exclusive(cells), is_val,
+                    {s: _exclusive(per[s]) for s in SPLITS}, kept_base, dict(totals))
+    totals.update(puzzles=int(1 + n_aug.sum()), grids=int(grids.sum()), cells=int(cells.sum()))
+    return place, totals
+
+
+@dataclass(frozen=True)
+class _Places:
+    """Every task's place; `slice(lo, hi)` is one chunk's `augment.chunks.Place`."""
+
+    puzzle: np.ndarray
+    grid: np.ndarray
+    cell: np.ndarray
+    val: np.ndarray
+    rows: dict
+    kept: np.ndarray
+    totals: dict
+
+    def slice(self, lo: int, hi: int):
+        from arc_pipeline.augment.chunks import Place
+
+        return Place(self.puzzle[lo:hi], self.grid[lo:hi], self.cell[lo:hi], self.val[lo:hi],
+                     {s: r[lo:hi] for s, r in self.rows.items()}, self.kept[lo:hi], self.totals)
+
+
+def _allocate(out: Path, totals: dict) -> None:
+    """The output arrays at their final sizes (zeros, filled through memory maps by the chunks);
+    kept when already there at those sizes (a resumed build)."""
+    shapes = {"grids.npy": ((totals["cells"],), np.uint8), "grid_index.npy": ((totals["grids"], 3), np.int64),
+              "augs.npy": ((totals["puzzles"], 11), np.uint8)}
+    for s in SPLITS:
+        shapes[f"examples_{s}.npy"] = ((totals[s], len(EXAMPLE_COLUMNS)), np.int32)
+        shapes[f"offsets_{s}.npy"] = ((totals[s], 2), np.uint8)
+    out.mkdir(exist_ok=True)
+    for name, (shape, dtype) in shapes.items():
+        path = out / name
+        if path.is_file():
+            try:
+                a = np.load(path, mmap_mode="r") if np.prod(shape) else np.load(path)
+                if a.shape == shape and a.dtype == dtype:
+                    continue
+            except (OSError, ValueError):
+                pass
+        if np.prod(shape) == 0:  # an empty memory map cannot be made
+            np.save(path, np.zeros(shape, dtype), allow_pickle=False)
+        else:
+            np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape).flush()
+    mm = np.load(out / "augs.npy", mmap_mode="r+")
+    mm[0] = Aug.identity().to_row()  # row 0, the blank puzzle
+    mm.flush()
+
+
+def _finish(out_dir: Path, arrays: Path, meta: dict) -> None:
+    # meta.json last (it lists every file's size), then the finished folder renamed into place.
+    meta = {**meta, "files": {name: (arrays / name).stat().st_size for name in (*ARRAY_FILES, "puzzles.parquet")}}
+    (arrays / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
+    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+    if old.exists():
+        shutil.rmtree(old)
+    if out_dir.exists():
+        os.replace(out_dir, old)
+    os.replace(arrays, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def extents(rows: np.ndarray, shapes: np.ndarray, augs: np.ndarray) -> np.ndarray:

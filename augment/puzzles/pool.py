@@ -6,46 +6,11 @@ milliseconds instead of the seconds a spawned interpreter needs to import numba 
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections import deque
-from concurrent.futures import Executor, ProcessPoolExecutor
-from contextlib import contextmanager
+from concurrent.futures import Executor
 from typing import Callable, Iterator
 
-
-def cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def workers_for(workers: int | None, worth_it: bool) -> int:
-    """`workers` when given (0 = every core); None = every core when the job is worth a pool, else 1."""
-    if workers is None:
-        return cores() if worth_it else 1
-    return cores() if workers == 0 else max(1, workers)
-
-
-@contextmanager
-def worker_pool(workers: int) -> Iterator[Executor | None]:
-    """A process pool of `workers` (None for one: everything runs in this process)."""
-    if workers <= 1:
-        yield None
-        return
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
-    try:
-        yield pool
-    finally:
-        procs = list((pool._processes or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for p in procs:  # blocks that ran ahead are not needed: stop them rather than wait
-            p.terminate()
-        for p in procs:
-            p.join()
+from arc_pipeline.arc.pool import cores, worker_pool, workers_for  # noqa: F401 (the generators import them from here)
 
 
 def in_order(fn: Callable[..., list], args: tuple, *, block: int, pool: Executor | None) -> Iterator[tuple[int, object]]:
