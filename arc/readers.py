@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -124,43 +123,78 @@ def _add(tasks: dict[str, Task], problems: dict[str, str], where: dict[str, str]
         problems[tid] = problem or ""
 
 
-def read_lines(path: Path) -> Loaded:
-    """Every task of a JSON Lines file, one line at a time (the file is never held in memory)."""
-    tasks: dict[str, Task] = {}
-    problems: dict[str, str] = {}
-    where: dict[str, str] = {}
+Row = tuple[str, str, "Task | None", "str | None"]  # id, where it was read, the task or None, the problem or None
+
+
+def line_rows(path: Path, lo: int = 0, hi: int | None = None, first_line: int = 1) -> list[Row]:
+    """The tasks of the lines starting in bytes lo..hi of a JSON Lines file (`first_line`: the
+    number of the line at `lo`), one line at a time."""
+    out: list[Row] = []
     try:
-        f = open(path, encoding="utf-8")
+        f = open(path, "rb")
     except OSError as e:
         raise ArcError(f"{path}: cannot read the file ({e}); check the path") from None
     with f:
-        for n, line in enumerate(_lines(f, path), start=1):
+        f.seek(lo)
+        n, pos = first_line - 1, lo
+        for raw_line in f:
+            if hi is not None and pos >= hi:
+                break
+            pos += len(raw_line)
+            n += 1
+            try:
+                line = raw_line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ArcError(f"{path}: cannot read the file ({e}); check it is a UTF-8 JSON Lines file") from None
             if not line.strip():
                 continue
             place = f"{path} line {n}"
             try:
                 raw = json.loads(line)
             except json.JSONDecodeError as e:
-                tid = f"{path.stem}_{n}"
-                _add(tasks, problems, where, tid, place, None,
-                     f"{place}: invalid JSON at column {e.colno}: {e.msg}; fix the line")
+                out.append((f"{path.stem}_{n}", place, None, f"{place}: invalid JSON at column {e.colno}: {e.msg}; fix the line"))
                 continue
             except ValueError as e:  # a number past Python's int-string limit
                 _add(tasks, problems, where, f"{path.stem}_{n}", place, None, f"{place}: {str(e).split(';')[0]}; fix the line")
                 continue
             tid = _record_id(raw, f"{path.stem}_{n}")
             try:
-                _add(tasks, problems, where, tid, place, record_task(raw, tid, place), None)
+                out.append((tid, place, record_task(raw, tid, place), None))
             except TaskProblem as e:
-                _add(tasks, problems, where, tid, place, None, str(e))
+                out.append((tid, place, None, str(e)))
+    return out
+
+
+def line_ranges(path: Path, size: int) -> list[tuple[int, int, int]]:
+    """(start byte, end byte, number of the first line) of pieces of about `size` bytes, cut at line
+    ends, so the pieces of a large JSON Lines file can be read apart."""
+    total = path.stat().st_size
+    out, lo, line = [], 0, 1
+    with open(path, "rb") as f:
+        while lo < total:
+            f.seek(min(lo + size, total))
+            f.readline()  # to the end of the line the cut falls in
+            hi = min(f.tell(), total)
+            f.seek(lo)
+            line_count = f.read(hi - lo).count(b"\n")
+            out.append((lo, hi, line))
+            lo, line = hi, line + line_count
+    return out or [(0, 0, 1)]
+
+
+def read_lines(path: Path) -> Loaded:
+    """Every task of a JSON Lines file (one line at a time)."""
+    return collect(line_rows(path))
+
+
+def collect(rows: list[Row]) -> Loaded:
+    """Rows as (tasks, problems); an id seen twice is an ArcError naming both places."""
+    tasks: dict[str, Task] = {}
+    problems: dict[str, str] = {}
+    where: dict[str, str] = {}
+    for tid, place, task, problem in rows:
+        _add(tasks, problems, where, tid, place, task, problem)
     return tasks, problems
-
-
-def _lines(f, path: Path) -> Iterator[str]:
-    try:
-        yield from f
-    except UnicodeDecodeError as e:
-        raise ArcError(f"{path}: cannot read the file ({e}); check it is a UTF-8 JSON Lines file") from None
 
 
 def read_parquet(path: Path) -> Loaded:
@@ -190,7 +224,11 @@ def read_parquet(path: Path) -> Loaded:
 
 
 def read_json_file(path: Path, *, demos: int, seed: int) -> Loaded | None:
-    """A single task file or a RE-ARC pool as tasks; None when the file is a collection ({id: task})."""
+    """A single task file or an example pool as tasks; None when the file is a collection ({id: task}).
+
+    demos = 0 reads a pool as one task (NVARC's synthetic puzzles: every example but the last a
+    demonstration, the last the test pair, the id the file's stem); demos >= 1 cuts it into tasks
+    of that many demonstrations + 1 test pair (RE-ARC)."""
     raw = read_json(path)
     if isinstance(raw, dict) and isinstance(raw.get("train"), list):
         try:
@@ -199,6 +237,8 @@ def read_json_file(path: Path, *, demos: int, seed: int) -> Loaded | None:
             return {}, {path.stem: str(e)}
     if is_example_pool(raw):
         try:
+            if demos == 0:
+                return {path.stem: record_task(raw, path.stem, path)}, {}
             return {t.id: t for t in pool_tasks(raw, path.stem, path, demos=demos, seed=seed)}, {}
         except TaskProblem as e:
             return {}, {path.stem: str(e)}
@@ -222,11 +262,10 @@ def split_folders(root: Path) -> list[str]:
     return sorted(d.name for d in root.iterdir() if d.is_dir() and d.name.lower() in _SPLIT_DIRS)
 
 
-def read_tree(root: Path, files: list[Path], *, demos: int, seed: int) -> Loaded:
-    """Every task in `files` (found below `root`); an id seen in two files is an ArcError."""
-    tasks: dict[str, Task] = {}
-    problems: dict[str, str] = {}
-    where: dict[str, str] = {}
+def read_tree(root: Path, files: list[Path], *, demos: int, seed: int, rows: bool = False) -> Loaded | list[Row]:
+    """Every task in `files` (found below `root`): as (tasks, problems), where an id seen in two files
+    is an ArcError, or as rows (`rows=True`, the caller checks ids)."""
+    out: list[Row] = []
     for f in files:
         if f.suffix == ".jsonl":
             got = read_lines(f)
@@ -239,8 +278,6 @@ def read_tree(root: Path, files: list[Path], *, demos: int, seed: int) -> Loaded
                 got = {}, {f.stem: str(e)}
             if got is None:
                 got = {}, {f.stem: f"{f}: a collection of tasks ({{id: task}}) inside a folder tree; pass the file itself"}
-        for tid, task in got[0].items():
-            _add(tasks, problems, where, tid, str(f), task, None)
-        for tid, msg in got[1].items():
-            _add(tasks, problems, where, tid, str(f), None, msg)
-    return tasks, problems
+        out += [(tid, str(f), task, None) for tid, task in got[0].items()]
+        out += [(tid, str(f), None, msg) for tid, msg in got[1].items()]
+    return out if rows else collect(out)

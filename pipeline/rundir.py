@@ -48,6 +48,7 @@ TASKS = "tasks"
 TRAIN_JSON = "tasks/train.json"
 TARGET_JSON = "tasks/target.json"
 TASKS_PARQUET = "tasks/tasks.parquet"
+TRAIN_STORE = "tasks/train"  # the training tasks packed for a memory-mapped build (arc.store)
 TRAIN_CSV = "tasks/train.csv"  # Sudoku and maze runs
 TARGET_CSV = "tasks/target.csv"
 DATASET = "dataset"
@@ -89,6 +90,7 @@ class RunDir:
     train_json = property(lambda self: self.root / TRAIN_JSON)
     target_json = property(lambda self: self.root / TARGET_JSON)
     tasks_parquet = property(lambda self: self.root / TASKS_PARQUET)
+    train_store = property(lambda self: self.root / TRAIN_STORE)
     dataset = property(lambda self: self.root / DATASET)
     checkpoints = property(lambda self: self.root / CHECKPOINTS)
     metrics = property(lambda self: self.root / METRICS)
@@ -103,14 +105,21 @@ class RunDir:
 
     # ---- reading what earlier stages wrote
     def tasks(self) -> tuple[dict, dict]:
-        """The (train, target) tasks a finished ingest wrote: task id -> `arc.task.Task`."""
+        """The (train, target) tasks a finished ingest wrote: task id -> `arc.task.Task`. The training
+        tasks come from the memory-mapped store (tasks/train/) when ingest wrote one, read lazily."""
         from arc_pipeline.arc.load import load
 
         for path in (self.train_json, self.target_json):
             if not path.exists():
                 raise ArcError(f"{path} is missing; run `arc-pipeline ingest --run-dir {self.root}` first")
-        empty = self.train_json.read_text().strip() in ("{}", "")
-        train = {} if empty else dict(load(str(self.train_json)).tasks)
+        if self.train_store.is_dir():
+            from arc_pipeline.arc.store import TaskStore
+
+            train = TaskStore(self.train_store)
+        else:  # a run directory from before the store
+            with open(self.train_json, "rb") as f:
+                empty = f.read(8).strip() in (b"{}", b"")
+            train = {} if empty else dict(load(str(self.train_json)).tasks)
         return train, dict(load(str(self.target_json)).tasks)
 
     def model_config(self, model):
