@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from arc_pipeline.arc.task import Task
-from arc_pipeline.augment.records import DIHEDRAL_COMPOSE, N_COLORS, N_DIHEDRAL, Aug, dihedral_numpy
+from arc_pipeline.augment.records import DIHEDRAL_COMPOSE, N_COLORS, N_DIHEDRAL, SWAPS_AXES, Aug
 
 ENUMERATE_LIMIT = 50_000  # record spaces up to this size are enumerated, larger ones sampled
 
@@ -38,31 +38,31 @@ def visible_grids(task: Task) -> list[np.ndarray]:
     return grids
 
 
+def _dihedral_view(g: np.ndarray, d: int) -> np.ndarray:
+    # dihedral_numpy as a view (slices, no copies): the symmetry search calls it for every grid
+    if d >= 4:
+        g = g.T
+    k = d % 4
+    return g if k == 0 else g[:, ::-1].T if k == 1 else g[::-1, ::-1] if k == 2 else g.T[:, ::-1]
+
+
 def task_symmetries(task: Task, permute_zero: bool = False) -> list[tuple[int, np.ndarray]]:
     """Records (dihedral, colour map as a (10,) array) that map the task's visible content onto itself."""
     grids = visible_grids(task)
     found = []
+    square = all(g.shape[0] == g.shape[1] for g in grids)
     for d in range(N_DIHEDRAL):
-        cmap = np.full(N_COLORS, -1, dtype=np.int64)
-        ok = True
-        for g in grids:
-            t = dihedral_numpy(g, d)
-            if t.shape != g.shape:
-                ok = False
-                break
-            # The colour map must send each colour of t to the colour in the same cell of g.
-            pairs = np.unique(t.astype(np.int64) * N_COLORS + g, return_counts=False)
-            src, dst = pairs // N_COLORS, pairs % N_COLORS
-            if len(np.unique(src)) != len(src):
-                ok = False
-                break
-            prev = cmap[src]
-            if ((prev >= 0) & (prev != dst)).any():
-                ok = False
-                break
-            cmap[src] = dst
-        if not ok:
+        if SWAPS_AXES[d] and not square:  # a grid would change shape
             continue
+        moved = [_dihedral_view(g, d) for g in grids]
+        # The colour map must send each colour of a moved grid to the colour in the same cell of the
+        # grid, in every grid alike: each source colour has one image over all of them.
+        pairs = np.unique(np.concatenate([t.astype(np.int64).ravel() * N_COLORS + g.ravel() for t, g in zip(moved, grids)]))
+        src, dst = pairs // N_COLORS, pairs % N_COLORS
+        if len(np.unique(src)) != len(src):
+            continue
+        cmap = np.full(N_COLORS, -1, dtype=np.int64)
+        cmap[src] = dst
         used = cmap >= 0
         if len(np.unique(cmap[used])) != used.sum() or (not permute_zero and used[0] and cmap[0] != 0):
             continue
@@ -111,6 +111,20 @@ def _draw(n: int, movable: np.ndarray, rng: np.random.Generator) -> tuple[np.nda
     return dihedral, colors
 
 
+def _first_distinct(dihedral: np.ndarray, colors: np.ndarray, used: np.ndarray, syms, want: int) -> np.ndarray:
+    """Positions of the first `want` records with keys not seen before, in order. Keys are computed
+    for a prefix that doubles until it holds `want` distinct keys: the first occurrences within a
+    prefix are the first occurrences overall, so the answer is that of keying every record."""
+    m = len(dihedral)
+    size = min(m, 2 * want + 64)
+    while True:
+        keys = _keys(dihedral[:size], colors[:size], used, syms)
+        _, first = np.unique(keys, return_index=True)
+        if len(first) >= want or size == m:
+            return np.sort(first)[:want]
+        size = min(m, 2 * size)
+
+
 def sample_aug_rows(task: Task, n: int, seed: int, *, permute_zero: bool = False) -> np.ndarray:
     """Like `sample_augs`, as an (m, 11) uint8 array (dihedral, colour map), m <= n."""
     if n < 1:
@@ -141,9 +155,7 @@ def sample_aug_rows(task: Task, n: int, seed: int, *, permute_zero: bool = False
             d_new, c_new = _draw(draws, movable, rng)
         dihedral = np.concatenate([dihedral, d_new])
         colors = np.concatenate([colors, c_new])
-    keys = _keys(dihedral, colors, used, syms)
-    _, first = np.unique(keys, return_index=True)
-    keep = np.sort(first)[: min(n, classes)]
+    keep = _first_distinct(dihedral, colors, used, syms, min(n, classes))
     out = np.empty((len(keep), 1 + N_COLORS), dtype=np.uint8)
     out[:, 0] = dihedral[keep]
     out[:, 1:] = colors[keep]

@@ -14,7 +14,7 @@ BENCHES = {
     "raw": ("arc_pipeline.bench.raw", "cmd", "Disk and memory cost of predictions_raw.parquet at ARC scale."),
     "suite": ("arc_pipeline.bench.suite", "cmd", "The whole chain on a generated suite of simple ARC tasks."),
     "report": ("arc_pipeline.bench.report", "cmd", "report.html build time and size at ARC scale (400 tasks x 1000 predictions)."),
-    "data": ("arc_pipeline.bench.data", "cmd", "A generated million-example source through ingest and build: seconds, peak RSS."),
+    "data": ("arc_pipeline.bench.data", "cmd", "A generated source (NVARC layout with --tasks) through ingest and build: seconds, peak RSS, disk."),
 }
 
 

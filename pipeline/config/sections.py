@@ -20,7 +20,9 @@ class TrainSource:
     source: str
     weight: float | None = None  # share of training draws relative to the other sources; None = by size
     limit: int = 0  # keep the first N tasks of this source (by id) after filtering; 0 = all
-    demos: int = 3  # demonstrations per task cut from a RE-ARC example pool (arc.readers)
+    # demonstrations per task cut from an example pool (arc.readers): None = the layout's default (3 for
+    # RE-ARC pools; 0 for NVARC's synthetic puzzles: a whole file is one task, its last pair the test)
+    demos: int | None = None
 
 
 def train_source(entry: Any, where: str = "data.train") -> TrainSource:
@@ -39,10 +41,10 @@ def train_source(entry: Any, where: str = "data.train") -> TrainSource:
     if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))
                                or not math.isfinite(weight) or weight <= 0):
         raise ArcError(f"{where}: {src}: weight = {weight!r}; valid: a finite number > 0")
-    for key, v, lo in (("limit", limit, 0), ("demos", demos, 1)):
+    for key, v, lo in (("limit", limit, 0), ("demos", demos, 0)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
             raise ArcError(f"{where}: {src}: {key} = {v!r}; valid: an integer >= {lo}")
-    return TrainSource(src, None if weight is None else float(weight), limit or 0, 3 if demos is None else demos)
+    return TrainSource(src, None if weight is None else float(weight), limit or 0, demos)
 
 
 def _sources_problem(train: tuple) -> str | None:

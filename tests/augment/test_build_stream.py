@@ -1,0 +1,137 @@
+"""The build in chunks: byte-identical to the one-pass build it replaced (pinned digests on ARC-AGI-1),
+at any chunking and worker count, from a memory-mapped task store, and resumed after a kill."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import arc_pipeline.augment.build as B
+from arc_pipeline.arc.load import load
+from arc_pipeline.arc.store import StoreWriter, TaskStore
+from arc_pipeline.augment import chunks
+from arc_pipeline.augment.build import BuildConfig, build, build_offsets
+
+# sha256 prefixes of every file of the one-pass build (main at 9079257, before the chunked build)
+# of arc1/training -> arc1/evaluation, BuildConfig(augmentations=2). A polars upgrade that changes
+# how it writes parquet changes puzzles.parquet's bytes (its content would not): re-pin it then.
+PINNED = {
+    "augs.npy": "e78e05ad68c76658", "examples_adapt.npy": "39d0bd995b39dc89", "examples_test.npy": "29b12f5b9601dccd",
+    "examples_train.npy": "ee199feda6d94aaa", "examples_val.npy": "3a7c55b9daad6c9d", "grid_index.npy": "521267188f3d9dbf",
+    "grids.npy": "4a8dc059bba9253d", "meta.json": "6dea5bf48af95036", "offsets_adapt.npy": "08c1de8ae5cdf18d",
+    "offsets_test.npy": "f27c0beafece1039", "offsets_train.npy": "9161095c5d0b0636", "offsets_val.npy": "b2c7f58571f5d859",
+    "puzzles.parquet": "bb85aaf5e219b487",
+}
+# the same with arc1/training + conceptarc, three configurations (slow)
+PINNED_MORE = {
+    "joint8": (BuildConfig(augmentations=8), {
+        "augs.npy": "4316be59a8c0a663", "examples_test.npy": "f7d056b1dc232439", "examples_train.npy": "96d9ce7c23f85e46",
+        "examples_val.npy": "332398b0934ea3e4", "meta.json": "73972385d1ef2be0", "offsets_train.npy": "0f21d68db6ded310",
+        "puzzles.parquet": "d5ee985073adc438", "grids.npy": "075d2871a93694ec", "grid_index.npy": "7b0b0fa8c3f9bd1e"}),
+    "adapt5": (BuildConfig(augmentations=5, seed=3, protocol="pretrain-adapt"), {
+        "augs.npy": "60940bfced422df3", "examples_adapt.npy": "bb6d03d77158db79", "examples_train.npy": "bbe74961fcbd1a30",
+        "meta.json": "6ddcbc2aaee6b8c3", "offsets_adapt.npy": "4e03b35f22368d3d", "offsets_train.npy": "20aabb5fd65e8e13",
+        "puzzles.parquet": "4358f87259937fc7"}),
+    "perdraw3": (BuildConfig(augmentations=3, translation="per_draw", val_fraction=0.1), {
+        "augs.npy": "0a8ff12244a7f82c", "examples_train.npy": "c95edc69cc5bbf88", "examples_val.npy": "3e6fc0c5be22c8e1",
+        "meta.json": "515ecccc8d6c0946", "offsets_train.npy": "37ed21d99b710362", "puzzles.parquet": "48e755cbb61769b0"}),
+}
+
+
+def digests(d: Path) -> dict[str, str]:
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest()[:16] for f in sorted(d.iterdir())}
+
+
+def files(d: Path) -> dict[str, bytes]:
+    return {f.name: f.read_bytes() for f in sorted(d.iterdir())}
+
+
+def test_arc1_build_is_byte_identical_to_the_one_pass_build(tmp_path):
+    build(dict(load("arc1/training").tasks), dict(load("arc1/evaluation").tasks), BuildConfig(augmentations=2),
+          tmp_path / "ds", workers=1)
+    assert digests(tmp_path / "ds") == PINNED
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(PINNED_MORE))
+def test_more_arc1_builds_are_byte_identical_to_the_one_pass_build(name, tmp_path):
+    cfg, want = PINNED_MORE[name]
+    train = {**load("arc1/training").tasks, **load("conceptarc").tasks}
+    build(train, dict(load("arc1/evaluation").tasks), cfg, tmp_path / "ds", workers=2)
+    got = digests(tmp_path / "ds")
+    assert {k: got[k] for k in want} == want
+
+
+@pytest.fixture(scope="module")
+def small():
+    train = dict(list(load("arc1/training").tasks.items())[:30])
+    target = dict(list(load("arc1/evaluation").tasks.items())[:5])
+    return train, target
+
+
+@pytest.fixture(scope="module")
+def reference(small, tmp_path_factory) -> dict[str, bytes]:
+    out = tmp_path_factory.mktemp("ref") / "ds"
+    build(*small, BuildConfig(augmentations=6, val_fraction=0.2), out, workers=1)
+    return files(out)
+
+
+def _store(tasks: dict, folder: Path) -> TaskStore:
+    w = StoreWriter(folder)
+    for k, t in tasks.items():
+        w.add(k, t)
+    w.close()
+    return TaskStore(folder)
+
+
+def test_any_chunking_worker_count_and_a_task_store_give_the_same_bytes(small, reference, tmp_path, monkeypatch):
+    monkeypatch.setattr(B, "CHUNK_TASKS", 4)  # 8 training chunks + 2 target chunks
+    build(*small, BuildConfig(augmentations=6, val_fraction=0.2), tmp_path / "a", workers=2)
+    assert files(tmp_path / "a") == reference
+    store = _store(small[0], tmp_path / "store")
+    build(store, small[1], BuildConfig(augmentations=6, val_fraction=0.2), tmp_path / "b", workers=1)
+    assert files(tmp_path / "b") == reference
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "store"]  # no work folders left
+
+
+def test_a_killed_build_of_a_store_resumes_with_its_finished_chunks(small, reference, tmp_path, monkeypatch):
+    monkeypatch.setattr(B, "CHUNK_TASKS", 4)
+    store = _store(small[0], tmp_path / "store")
+    cfg = BuildConfig(augmentations=6, val_fraction=0.2)
+    fill, planned, filled = chunks.fill_chunk, [], []
+
+    def dies_on_the_fourth(chunk, *a):
+        if len(filled) == 3:
+            raise KeyboardInterrupt  # as a kill would stop it
+        filled.append(chunk.index)
+        return fill(chunk, *a)
+
+    monkeypatch.setattr(chunks, "fill_chunk", dies_on_the_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        build(store, small[1], cfg, tmp_path / "ds", workers=1)
+    assert (tmp_path / ".ds.work").is_dir() and not (tmp_path / "ds").exists()
+    plan = chunks.plan_chunk
+    monkeypatch.setattr(chunks, "plan_chunk", lambda c, *a: planned.append(c.index) or plan(c, *a))
+    monkeypatch.setattr(chunks, "fill_chunk", lambda c, *a: filled.append(c.index) or fill(c, *a))
+    build(store, small[1], cfg, tmp_path / "ds", workers=1)
+    assert planned == [] and filled[:3] == [0, 1, 2] and filled[3:] == list(range(3, 10))
+    assert files(tmp_path / "ds") == reference
+    assert not (tmp_path / ".ds.work").exists()
+
+
+def test_chunked_offsets_are_the_one_pass_offsets(small, reference, tmp_path):
+    """The numpy twin: build_offsets draws a whole split from one generator; the chunks advance it."""
+    d = tmp_path / "ds"
+    d.mkdir()
+    for name, data in reference.items():
+        (d / name).write_bytes(data)
+    import polars as pl
+
+    p = pl.read_parquet(d / "puzzles.parquet").filter(pl.col("split") == "train")
+    rows, index, augs = np.load(d / "examples_train.npy"), np.load(d / "grid_index.npy"), np.load(d / "augs.npy")
+    ranges = (p["example_start"].to_numpy(), p["example_count"].to_numpy().astype(np.int64))
+    whole = build_offsets(rows, index, augs, ranges, 30, np.random.default_rng([0, chunks.OFFSET_STREAM, 0]))
+    assert np.array_equal(whole, np.load(d / "offsets_train.npy"))
