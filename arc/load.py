@@ -94,8 +94,9 @@ def units(source: str | Path, *, demos: int | None = None) -> list[Unit]:
         return [Unit("builtin", name)]
     path = Path(source)
     if not path.exists():
+        hint = f"; NVARC's data is downloaded apart: see docs/nvarc.md ({nvarc.DOWNLOAD})" if "nvarc" in name.lower() else ""
         raise ArcError(
-            f"{name}: no such file, directory or built-in data set; built-ins: {', '.join(BUILTINS)}"
+            f"{name}: no such file, directory or built-in data set; built-ins: {', '.join(BUILTINS)}{hint}"
         )
     if path.is_dir():
         if nvarc.is_hf_dataset(path):

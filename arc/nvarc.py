@@ -28,6 +28,7 @@ from arc_pipeline.arc.validate import TaskProblem
 
 SYNTHETIC_SUBSETS = ("nvarc_training", "nvarc_full")
 AUGMENTED_SUBSETS = ("arc2_training", "arc2_evaluation6", "concept", "mini", "rearc", "nvarc_training", "nvarc_full")
+DOWNLOAD = "kaggle datasets download -d sorokin/nvarc-synthetic-puzzles, then unzip nvarc-synthetic-puzzles.zip"
 STATE = "state.json"  # a Hugging Face save_to_disk folder: its shards, in order
 # what each subset is, for the message that asks for one of them
 _WHAT = {"nvarc_training": "mixes of ARC-AGI-2 training puzzles",

@@ -3,7 +3,8 @@
 - RE-ARC: one JSON file per task holding a list of `{"input", "output"}` examples (a pool of
   generated examples of one rule). A pool becomes tasks of `demos` demonstrations + 1 test pair:
   the examples are shuffled by a generator seeded from (seed, file stem), cut into runs of
-  demos + 1, and the remainder is left out. Ids are `<stem>_<n>`.
+  demos + 1, and the remainder is left out. Ids are `<stem>_<n>`. With `demos = 0` a pool is one
+  task, its last example the test pair, its id the stem (NVARC's synthetic puzzles, `arc.nvarc`).
 - JSON Lines (`.jsonl`) and parquet: one task per line/row, either a task object (`train`/`test`)
   or an example list (`examples`: `[input, output]` pairs or `{"input", "output"}` objects, BARC /
   ARC-Heavy style), whose last example is the test pair. The id is the record's `id` (or
