@@ -239,7 +239,7 @@ def _puzzle_table(work: Path, jobs: list, plans: list[Path], place, n_train: int
                        np.load(work / f"table_{c.index:06d}.npz")).write_parquet(part, statistics=False)
         parts.append(part)
     if parts:
-        pl.concat([pl.scan_parquet(p) for p in parts]).sink_parquet(path, statistics=False)
+        pl.scan_parquet(parts).sink_parquet(path, statistics=False)  # one scan: memory does not grow with the parts
     else:
         empty = {"ids": np.zeros(0, str), "demos": np.zeros(0, "S16"), "split": [], "start": [], "count": [], "augs": []}
         ck.table_frame(1, "train", np.zeros((0, 11), np.uint8), empty).write_parquet(path, statistics=False)

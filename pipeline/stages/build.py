@@ -11,7 +11,7 @@ from arc_pipeline.stages import puzzles
 from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 
-def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
+def run(cfg, run_dir: str | Path, ctx: Context | None = None, workers: int | None = None) -> StageResult:
     if puzzles.for_run(cfg):  # Sudoku or mazes
         return puzzles.build(cfg, Path(run_dir), ctx or Context())
     from arc_pipeline.augment.build import build
@@ -27,7 +27,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
         augs = checkpoint_augs(Path(cfg.run.checkpoint), target, bcfg.canvas)
         ctx.note(f"build: augmentations of {len(augs)} task(s) taken from checkpoint {cfg.run.checkpoint}")
     with ctx.progress("build", len(train) + len(target), unit="task") as advance:
-        result = build(train, target, bcfg, rd.dataset, on_progress=advance, augs=augs)
+        result = build(train, target, bcfg, rd.dataset, on_progress=advance, augs=augs, workers=workers)
     summary = {"puzzles": result.num_puzzles, **{f"{k}_examples": v for k, v in result.counts.items()},
                "seconds": round(result.seconds, 2)}
     return StageResult([DATASET], summary, note="reused an identical build" if result.skipped else "")

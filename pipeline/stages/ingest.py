@@ -211,8 +211,7 @@ def _write_train(idx: _Index, folders: list[Path], kept: list[int], rd: RunDir) 
 def _work(rd: RunDir, cfg) -> Path:
     """tasks/.work: kept for a rerun with the same inputs (a killed ingest resumes), else emptied."""
     work = rd.root / TASKS / ".work"
-    stats = [source_stat(s.source) for s in cfg.data.train_sources()]
-    key = hashlib.sha256(json.dumps([repr(cfg.data), cfg.run.seed, stats], default=str).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([repr(cfg.data), cfg.run.seed, _source_files(cfg)], default=str).encode()).hexdigest()
     if not ((work / "key").is_file() and (work / "key").read_text() == key):
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
@@ -305,9 +304,13 @@ def source_stat(source: str) -> list:
     p = Path(source)
     if not p.exists():
         return []
+    from arc_pipeline.arc import nvarc
     from arc_pipeline.arc.readers import tree_files
 
-    files = tree_files(p) if p.is_dir() else [p]  # the same files the loader reads, at any depth
+    if p.is_dir() and nvarc.is_hf_dataset(p):  # a Hugging Face dataset: its state and shards
+        files = [p / nvarc.STATE, *nvarc.shards(p)]
+    else:
+        files = tree_files(p) if p.is_dir() else [p]  # the same files the loader reads, at any depth
     if p.is_file() and p.name.endswith("_challenges.json"):
         files.append(p.with_name(p.name.replace("_challenges.json", "_solutions.json")))
     return [(str(f.relative_to(p)) if p.is_dir() else f.name, f.stat().st_size, f.stat().st_mtime_ns)
