@@ -69,7 +69,7 @@ def load_sources(cfg, ctx: Context):
         return train if split == "train" else test
 
     sources = d.train_sources()
-    mixed = next((s for s in sources if s.weight is not None or s.limit or s.demos != 3), None)
+    mixed = next((s for s in sources if s.weight is not None or s.limit or s.demos is not None), None)
     if mixed is not None:
         raise ArcError(f"data.train: {mixed.source}: weight, limit and demos apply to ARC sources; a {name} run "
                        "takes plain CSV files or `generate` specs (use data.limit_train to cut the set)")
