@@ -59,8 +59,8 @@ class Range(Check):
 
     @property
     def valid(self) -> str:
-        lo = "-inf" if self.lo is None else f"{self.lo:g}"
-        hi = "inf" if self.hi is None else f"{self.hi:g}"
+        lo = "-inf" if self.lo is None else _num(self.lo)
+        hi = "inf" if self.hi is None else _num(self.hi)
         text = f"{'(' if self.lo_open or self.lo is None else '['}{lo}, {hi}{')' if self.hi_open or self.hi is None else ']'}"
         return text + "".join(f" or {a!r}" for a in self.also)
 
@@ -108,6 +108,10 @@ class Rule(Check):
         return f"{key} = {shown(value)}: {why}" if why else None
 
 
+def _num(v: float) -> str:
+    return str(v) if isinstance(v, int) and abs(v) >= 1e6 else f"{v:g}"  # a seed bound shown exactly
+
+
 def shown(value: Any) -> str:
     """A value as a problem sentence shows it (a tuple as the list a TOML file writes)."""
     return repr(list(value) if isinstance(value, tuple) else value)
@@ -125,6 +129,7 @@ FRACTION = Range(0.0, 1.0)  # a share, both ends included
 UNIT = Range(0.0, 1.0, hi_open=True)  # [0, 1): a rate that must stay below 1 (EMA, betas, reserve)
 COUNT = at_least(1)  # a size or count that must be there
 OPTIONAL = at_least(0)  # 0 = off / all / none
+SEED = Range(0, 2**63 - 1)  # what numpy, torch and a parquet int64 column all take
 
 
 def help_of(f: dataclasses.Field) -> str:

@@ -40,7 +40,7 @@ import numpy as np
 import polars as pl
 
 from arc_pipeline.arc.errors import ArcError
-from arc_pipeline.arc.fields import COUNT, OPTIONAL, UNIT, Range, option
+from arc_pipeline.arc.fields import COUNT, OPTIONAL, SEED, UNIT, Range, option
 from arc_pipeline.arc.task import Task
 from arc_pipeline.augment.encode import VOCAB
 from arc_pipeline.augment.records import SWAPS_AXES, Aug
@@ -59,7 +59,7 @@ ARRAY_FILES = (("grids.npy", "grid_index.npy", "augs.npy") + tuple(f"examples_{s
 class BuildConfig:
     augmentations: int = option(1000, "augmented copies per task, identity included; fewer when a task's symmetry "
                                 "allows fewer", COUNT)
-    seed: int = option(0, "seed of the augmentations, translations and held-out choice", OPTIONAL)
+    seed: int = option(0, "seed of the augmentations, translations and held-out choice", SEED)
     canvas: int = option(30, "tokens per side; every grid (after transforms) must fit", Range(1, 255))
     protocol: Literal["joint", "pretrain-adapt"] = option("joint", "follows run.protocol (set that one)")
     permute_zero: bool = option(False, "also permute the background colour 0")

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from arc_pipeline.arc.fields import COUNT, FRACTION, OPTIONAL, UNIT, Each, Rule, at_least, option, positive
+from arc_pipeline.arc.fields import COUNT, FRACTION, OPTIONAL, SEED, UNIT, Each, Rule, at_least, option, positive
 
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
@@ -99,7 +99,7 @@ class TrainConfig:
         "every slot, a fresh minimum uniform in 2..N_sup the slot must have reached to halt (with an always-halt head "
         '1.11 steps per example); "per_example" = one minimum drawn when the slot takes its example (1.8 steps: ~38% '
         "fewer fresh examples per step late in training; ours before)")
-    seed: int = option(0, "seed of initialisation, sampling and exploration", OPTIONAL)
+    seed: int = option(0, "seed of initialisation, sampling and exploration", SEED)
     device: str = option("auto", "auto | cpu | cuda | cuda:N | mps", Rule(
         "auto, cpu, cuda, cuda:N, mps",
         lambda d: None if DEVICE.fullmatch(str(d)) else "unknown device; valid: auto, cpu, cuda, cuda:N, mps"))

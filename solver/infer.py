@@ -18,7 +18,7 @@ import polars as pl
 import torch
 
 from arc_pipeline.arc.errors import ArcError
-from arc_pipeline.arc.fields import COUNT, OPTIONAL, Range, option
+from arc_pipeline.arc.fields import COUNT, OPTIONAL, SEED, Range, option
 from arc_pipeline.solver.halting import halts, logit_cut
 from arc_pipeline.solver.likelihood import log_stablemax_table
 from arc_pipeline.solver.vote import PREDICTION_SCHEMA, predictions_frame
@@ -38,7 +38,7 @@ class PredictConfig:
     max_steps: int = option(0, "supervision steps at most; 0 = the model's max_steps (N_sup)", OPTIONAL)
     use_ema: bool = option(True, "evaluate with the EMA weights when the checkpoint has them")
     keep_raw: bool = option(True, "write predictions_raw.parquet (every step's grid; `arc-pipeline analyze` reads it)")
-    seed: int = option(0, "passed to the source (test examples are not translated; kept for the contract)", OPTIONAL)
+    seed: int = option(0, "passed to the source (test examples are not translated; kept for the contract)", SEED)
 
 
 @dataclass(frozen=True)

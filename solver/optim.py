@@ -10,7 +10,10 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
+from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.solver.config import TrainConfig
+
+MUON_TORCH = "2.9"  # the first torch with torch.optim.Muon
 
 
 class AdamATan2(torch.optim.Optimizer):
@@ -137,7 +140,11 @@ def make_dense_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Opti
         return make_optimizer(params, cfg)
     taken = {id(p) for p in matrices}
     rest = make_optimizer([p for p in params if id(p) not in taken], cfg)
-    muon = torch.optim.Muon(matrices, lr=cfg.lr, weight_decay=cfg.weight_decay, adjust_lr_fn="match_rms_adamw")
+    muon_cls = getattr(torch.optim, "Muon", None)
+    if muon_cls is None:  # the floor stays torch>=2.4 (Kaggle's image brings its own torch); Muon is the option
+        raise ArcError(f"train.muon = {cfg.muon!r} needs torch.optim.Muon (torch >= {MUON_TORCH}); this is torch "
+                       f"{torch.__version__}: upgrade torch, or set train.muon = \"off\"")
+    muon = muon_cls(matrices, lr=cfg.lr, weight_decay=cfg.weight_decay, adjust_lr_fn="match_rms_adamw")
     if cfg.muon_lr and cfg.lr:
         for group in muon.param_groups:
             group["lr_scale"] = cfg.muon_lr / cfg.lr  # set_lr keeps Muon's rate on lr's schedule

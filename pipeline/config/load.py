@@ -32,7 +32,7 @@ def load_config(
     sets: tuple[str, ...] | list[str] = (),
 ) -> PipelineConfig:
     """Defaults, then the preset (after the presets it extends), then each file, then each `section.key=value`."""
-    layers: list[Layer] = preset_layers(preset) if preset else []
+    layers: list[Layer] = preset_layers(preset) if preset is not None else []  # '' is an unknown name, not "none"
     for f in files:
         layers += file_layers(f)
     values: Values = {name: {} for name in SECTIONS}

@@ -64,7 +64,11 @@ def file_layers(path: str | Path) -> list[Layer]:
     p = Path(path)
     if not p.is_file():
         raise ArcError(f"config file {p} does not exist; pass an existing TOML file to --config")
-    return _layers(str(p), parse_toml(p.read_text(), str(p)), ())
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:  # TOML is UTF-8 by definition
+        raise ArcError(f"config file {p} cannot be read as UTF-8 TOML ({e}); save it as UTF-8") from None
+    return _layers(str(p), parse_toml(text, str(p)), ())
 
 
 def _layers(origin: str, table: dict[str, Any], chain: tuple[str, ...]) -> list[Layer]:

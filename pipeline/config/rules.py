@@ -72,8 +72,26 @@ def _canvas_fits(cfg) -> str | None:
     return None
 
 
+def _muon_needs_torch(cfg) -> str | None:
+    """train.muon needs torch.optim.Muon (torch 2.9); told at load, not after the build (torch is not imported here)."""
+    if cfg.train.muon == "off":
+        return None
+    import re
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        have = version("torch")
+    except PackageNotFoundError:
+        return None
+    parts = tuple(int(x) for x in re.findall(r"\d+", have)[:2])
+    if parts and parts < (2, 9):
+        return (f"train.muon = {cfg.train.muon!r} needs torch.optim.Muon, new in torch 2.9; this is torch {have}: "
+                "upgrade torch, or set train.muon = \"off\"")
+    return None
+
+
 RELATIONS: list[Relation] = [_heads_divide_hidden, _grad_calls_within_a_step, _batch_over_devices, _micro_batch_divides,
-                             _predict_steps, _canvas_fits]
+                             _predict_steps, _canvas_fits, _muon_needs_torch]
 
 
 def problems(cfg) -> list[str]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from arc_pipeline.arc.errors import ArcError
-from arc_pipeline.arc.fields import OPTIONAL, UNIT, COUNT, Range, Rule, option
+from arc_pipeline.arc.fields import OPTIONAL, SEED, UNIT, COUNT, Range, Rule, option
 from arc_pipeline.config.values import parse_duration
 
 SOURCE_KEYS = ("source", "weight", "limit", "demos")
@@ -127,7 +127,7 @@ class RunOptions:
                                 OPTIONAL)
     seed: int = option(
         0, "the run's seed: cuts RE-ARC example pools into tasks at ingest, and a layer that sets it sets "
-        "build.seed, train.seed and predict.seed too (unless that layer sets them itself)", OPTIONAL)
+        "build.seed, train.seed and predict.seed too (unless that layer sets them itself)", SEED)
     track: tuple[str, ...] = option(
         (), 'experiment trackers fed the training metrics: "tensorboard", "wandb" (extras)',
         Rule(", ".join(TRACKERS), lambda track: next(
