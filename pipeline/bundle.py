@@ -112,7 +112,7 @@ def notebook(slug: str, dataset_id: str) -> dict:
     """A notebook (nbformat 4) whose one code cell runs the bundle's entry script."""
     code = f"""# Runs the arc-pipeline bundle attached as the dataset {dataset_id}: writes
 # /kaggle/working/submission.json and kaggle_status.json (which model produced it, and why).
-import glob, os, subprocess, sys
+import glob, json, os, subprocess, sys
 
 root = os.environ.get("ARC_KAGGLE_ROOT", "/kaggle")  # a simulated tree for a dry run elsewhere
 found = sorted(glob.glob(os.path.join(root, "input", "**", "{ENTRY_NAME}"), recursive=True))
@@ -122,12 +122,19 @@ if not found:
 script = (mine or found)[0]
 print("running", script, flush=True)
 done = subprocess.run([sys.executable, script], check=False)
-status = os.path.join(root, "working", "kaggle_status.json")
+status, why = os.path.join(root, "working", "kaggle_status.json"), ""
 if os.path.exists(status):
     with open(status) as f:
-        print(f.read())
+        text = f.read()
+    print(text)
+    try:
+        why = json.loads(text).get("reason", "")
+    except ValueError:
+        pass
+if done.returncode == 3:  # a submission exists, but every answer is the identity fallback: never a quiet commit
+    raise RuntimeError(f"nothing was predicted: every answer is the identity fallback ({{why}}); see the log above")
 if done.returncode != 0:
-    raise RuntimeError(f"{{script}} exited with {{done.returncode}}; see its log above")
+    raise RuntimeError(f"{{script}} exited with {{done.returncode}}: {{why or 'see its log above'}}")
 """
     intro = (f"# arc-pipeline on Kaggle\n\nAttach the dataset `{dataset_id}` (made by `arc-pipeline bundle`) and "
              "the competition data, turn the internet off, pick the GPU accelerator and run all. The cell "
@@ -214,6 +221,10 @@ def make_bundle(
     meta = ckpt.read_meta(src)
     if "model_config" not in meta:
         raise ArcError(f"{src}: checkpoint meta has no model_config; bundle a checkpoint written by `arc-pipeline train`")
+    why = ckpt.problem(src)  # every file as meta.json lists it (size and digest)
+    if why is not None:
+        raise ArcError(f"{src}: {why}; bundle an intact step (the notebook would find it broken hours in)")
+    ckpt.build_model(src)  # and it loads: weights that are tensors of the shapes its config implies
     problems = check_checkpoint(meta, preset, sets)
     if problems:
         raise ArcError(f"{src} does not fit preset {preset!r}" + (f" with {', '.join(sets)}" if sets else "") + ":\n  "

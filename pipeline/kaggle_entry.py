@@ -13,9 +13,15 @@ always lands. In order:
   5. when a stage fails, keep what exists: predict with the adapted model (its last checkpoint),
      else the pre-trained one without adaptation (adapt/init), then submit; tasks whose prediction
      failed fall back one by one inside predict;
-  6. validate the run's submission.json and copy it over the fallback.
-Every step's exit status is checked; kaggle_status.json says which model produced the submission
-and why (source: adapted | pretrained | checkpoint | identity).
+  6. merge the run's submission.json into the fallback task by task (a task the run could not
+     answer, e.g. one ingest found invalid or one too large for the checkpoint's canvas, keeps its
+     identity answer), check it as Kaggle would, and write it over the fallback.
+Every step's exit status is checked; kaggle_status.json says where every answer came from: `answers`
+counts them per source (adapted | pretrained | checkpoint | identity), `source` is the model that
+gave any (identity when none did) and `reason` says why. Every malformed input (the challenges file,
+--budget, any option) is one line there. The exit status is 0 when some answer came from a model,
+2 when no submission could be written, 3 when every answer is the identity fallback (the notebook
+cell then fails visibly instead of committing a submission that predicts nothing).
 """
 
 import argparse
@@ -37,10 +43,25 @@ COMPETITIONS = ("arc-prize-2025", "arc-prize-2024")  # best first
 STATUS = "kaggle_status.json"
 STAGES = ("ingest", "build", "train", "adapt", "predict", "submit", "score", "report")
 CLOSING_S = 120.0  # kept after the run for the fallback predict, submit, validation and the copy
+MAX_SIDE, COLORS = 30, 10
+NO_SUBMISSION, ALL_FALLBACK = 2, 3  # exit statuses (see the docstring)
 
 
 class EntryError(Exception):
     """A problem the entry cannot work around; the fallback submission stands."""
+
+
+def one_line(text, limit=500):
+    """`text` as one bounded line (a status reason never carries a traceback or a whole file)."""
+    t = " ".join(str(text).split())
+    return t if len(t) <= limit else t[: limit - 20] + f" ... ({len(t) - limit + 20} chars cut)"
+
+
+def is_grid(g):
+    """True for an ARC grid: 1..30 rows of the same 1..30 ints 0..9 (what Kaggle accepts)."""
+    return (isinstance(g, list) and 1 <= len(g) <= MAX_SIDE and all(isinstance(r, list) for r in g)
+            and 1 <= len(g[0]) <= MAX_SIDE and all(len(r) == len(g[0]) for r in g)
+            and all(type(v) is int and 0 <= v < COLORS for r in g for v in r))
 
 
 def log(msg):
@@ -76,10 +97,56 @@ def find_challenges(input_root, given=None):
                      f"competition folder ({', '.join(COMPETITIONS)}); pass --challenges PATH")
 
 
-def identity_submission(challenges):
-    with open(challenges) as f:
-        tasks = json.load(f)
-    return {tid: [{"attempt_1": p["input"], "attempt_2": p["input"]} for p in t["test"]] for tid, t in tasks.items()}
+def read_challenges(challenges):
+    """The challenges file as {task_id: task}, or an EntryError in one line."""
+    try:
+        with open(challenges, encoding="utf-8") as f:
+            tasks = json.load(f)
+    except (OSError, ValueError) as e:  # ValueError: bad JSON or UTF-8, a number past Python's digit limit
+        raise EntryError(f"{challenges}: unreadable ({type(e).__name__}: {one_line(e, 200)})") from None
+    if not isinstance(tasks, dict) or not tasks:
+        raise EntryError(f"{challenges}: not a JSON object of tasks ({type(tasks).__name__}"
+                         f"{', empty' if tasks == {} else ''}); is it the competition's test file?")
+    return tasks
+
+
+def identity_submission(tasks):
+    """Every attempt = its test input (a malformed test input: [[0]]; a task without a readable test
+    list: one entry), so a valid submission exists before anything else runs."""
+    def guess(p):
+        g = p.get("input") if isinstance(p, dict) else None
+        return g if is_grid(g) else [[0]]
+
+    out = {}
+    for tid, t in tasks.items():
+        tests = t.get("test") if isinstance(t, dict) else None
+        grids = [guess(p) for p in tests] if isinstance(tests, list) and tests else [[[0]]]
+        out[tid] = [{"attempt_1": g, "attempt_2": g} for g in grids]
+    return out
+
+
+def merge(fallback, produced):
+    """(the submission: `produced`'s entries for every task where they are whole and valid, the
+    fallback's elsewhere; the task ids that kept the fallback)."""
+    out, kept = {}, []
+    for tid, entries in fallback.items():
+        mine = produced.get(tid) if isinstance(produced, dict) else None
+        ok = (isinstance(mine, list) and len(mine) == len(entries)
+              and all(isinstance(e, dict) and is_grid(e.get("attempt_1")) and is_grid(e.get("attempt_2")) for e in mine))
+        out[tid] = [{"attempt_1": e["attempt_1"], "attempt_2": e["attempt_2"]} for e in mine] if ok else entries
+        if not ok:
+            kept.append(tid)
+    return out, kept
+
+
+def answer_sources(submission, fallback, model):
+    """Answers (test inputs) per source: an answer equal to the identity fallback counts as `identity`,
+    any other as `model`'s."""
+    counts = {model: 0, "identity": 0}
+    for tid, entries in fallback.items():
+        for mine, ident in zip(submission[tid], entries):
+            counts["identity" if mine == ident else model] += 1
+    return {k: v for k, v in counts.items() if v or k == "identity"}
 
 
 def write_json(path, obj):
@@ -116,11 +183,14 @@ class Entry:
         self.workdir = os.path.abspath(args.workdir)
         self.run_dir = os.path.join(self.workdir, "run")
         self.status_path = os.path.join(os.path.dirname(self.out), STATUS)
-        self.deadline = t0 + seconds(args.budget)
+        self.deadline = t0  # set once --budget parses (main)
+        self.fallback = {}  # the identity submission: every answer's default
         self.status = {"source": "identity", "reason": "the fallback is written first; nothing better yet",
-                       "steps": [], "failed_tasks": []}
+                       "answers": {}, "steps": [], "failed_tasks": []}
 
     def save(self, **fields):
+        if "reason" in fields:
+            fields["reason"] = one_line(fields["reason"])
         self.status.update(fields, elapsed_s=round(time.time() - self.t0, 1))
         write_json(self.status_path, self.status)
 
@@ -152,10 +222,12 @@ class Entry:
 def stages_of(run_dir):
     """The manifest's stage records ({} when the run never got that far)."""
     try:
-        with open(os.path.join(run_dir, "manifest.json")) as f:
-            return json.load(f).get("stages", {})
+        with open(os.path.join(run_dir, "manifest.json"), encoding="utf-8") as f:
+            raw = json.load(f)
     except (OSError, ValueError):
         return {}
+    stages = raw.get("stages") if isinstance(raw, dict) else None
+    return {k: v for k, v in stages.items() if isinstance(v, dict)} if isinstance(stages, dict) else {}
 
 
 def status_of(stages, name):
@@ -218,9 +290,10 @@ def is_placeholder(entry, challenges):
 
 def run_pipeline(entry, challenges, budget_s, devices):
     a = entry.args
+    # skip_invalid: a task that does not parse falls back alone (its identity answer), not the whole run
     cmd = entry.pipeline("run", "--preset", a.preset, "--target", challenges, "--run-dir", entry.run_dir,
                          "--time-budget", f"{max(budget_s, 1.0):.0f}s", "--devices", str(devices),
-                         "--set", "run.checkpoint=" + a.checkpoint)
+                         "--set", "run.checkpoint=" + a.checkpoint, "--set", "data.skip_invalid=true")
     for c in a.config:
         cmd += ["--config", c]
     for s in a.sets:
@@ -251,9 +324,22 @@ def recover(entry):
     return ""
 
 
+class _Parser(argparse.ArgumentParser):
+    """A malformed option is one line in kaggle_status.json too (beside argparse's usage message)."""
+
+    def error(self, message):
+        status = os.path.join(kaggle_root(), "working", STATUS)
+        try:
+            os.makedirs(os.path.dirname(status), exist_ok=True)
+            write_json(status, {"source": "none", "reason": one_line(f"bad option: {message}"), "answers": {}})
+        except OSError:
+            pass
+        super().error(message)
+
+
 def main(argv=None):
     root = kaggle_root()
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = _Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--challenges", default=None, help="the test file (default: chosen under the input folder)")
     ap.add_argument("--input", default=os.path.join(root, "input"), help="where Kaggle mounts the data")
     ap.add_argument("--out", default=os.path.join(root, "working", "submission.json"))
@@ -276,23 +362,37 @@ def main(argv=None):
     entry = Entry(args, t0)
     try:
         challenges, why = find_challenges(args.input, args.challenges)
+        entry.fallback = identity_submission(read_challenges(challenges))
     except EntryError as e:  # nothing to answer: no submission can be written at all
         entry.save(source="none", reason=str(e))
         log(f"error: {e}")
-        return 2
+        return NO_SUBMISSION
     log(f"test file: {challenges} ({why})")
-    write_json(entry.out, identity_submission(challenges))
-    entry.save(challenges=challenges, challenges_reason=why)
-    log(f"identity fallback written to {entry.out}")
+    write_json(entry.out, entry.fallback)
+    total = sum(len(v) for v in entry.fallback.values())
+    entry.save(challenges=challenges, challenges_reason=why, answers={"identity": total}, answers_total=total)
+    log(f"identity fallback written to {entry.out} ({len(entry.fallback)} tasks, {total} test inputs)")
     try:
-        reason = attempt(entry, challenges)
-    except Exception as e:  # noqa: BLE001 - whatever breaks here, the fallback and a true status stay
-        reason = f"the entry script failed: {type(e).__name__}: {e}"
-    try:
-        finish(entry, challenges, reason)
-    except Exception as e:  # noqa: BLE001 - the submission on disk is valid either way (atomic copies)
-        entry.save(reason=f"{reason}; finishing failed: {type(e).__name__}: {e}".lstrip("; "))
-        log(f"finishing failed ({type(e).__name__}: {e}); {entry.out} is the last valid submission written")
+        entry.deadline = t0 + seconds(args.budget)
+        seconds(args.placeholder_budget)
+    except EntryError as e:
+        reason = f"bad option: {e}"
+    else:
+        try:
+            reason = attempt(entry, challenges)
+        except Exception as e:  # noqa: BLE001 - whatever breaks here, the fallback and a true status stay
+            reason = f"the entry script failed: {type(e).__name__}: {e}"
+        try:
+            finish(entry, reason)
+        except Exception as e:  # noqa: BLE001 - the submission on disk is valid either way (atomic copies)
+            entry.save(reason=f"{reason}; finishing failed: {type(e).__name__}: {e}".lstrip("; "))
+            log(f"finishing failed ({type(e).__name__}: {e}); {entry.out} is the last valid submission written")
+    if entry.status["source"] == "identity":
+        if reason and "bad option" in reason:
+            entry.save(reason=reason)
+        log(f"error: every answer is the identity fallback (the test input): {entry.status['reason']}; "
+            f"see {entry.status_path}")
+        return ALL_FALLBACK
     return 0
 
 
@@ -321,33 +421,45 @@ def attempt(entry, challenges):
     return recover(entry) or f"{failed or 'the run'} failed: {error}"
 
 
-def finish(entry, challenges, reason):
-    """Copy the run's submission when it validates; write the status either way."""
+def finish(entry, reason):
+    """Merge the run's submission into the fallback task by task; write the status either way, with
+    the source of every answer counted."""
     produced = os.path.join(entry.run_dir, "submission.json")
     stages = stages_of(entry.run_dir)
     predicted = status_of(stages, "predict") == "done" and status_of(stages, "submit") == "done"
+    run_sub = None
     if predicted and os.path.exists(produced):
-        rc, _ = entry.call("validate", entry.pipeline("validate", produced, "--challenges", challenges))
-        if rc == 0:
-            shutil.copyfile(produced, entry.out + ".tmp")
-            os.replace(entry.out + ".tmp", entry.out)
-            summary = stages["predict"].get("summary") or {}
-            source = model_source(summary, entry.run_dir)
-            sub = stages["submit"].get("summary") or {}
-            why = {"adapted": "the adapted model", "pretrained": "the pre-trained checkpoint without adaptation",
-                   "checkpoint": f"checkpoint {summary.get('checkpoint') or entry.args.checkpoint}"}[source]
-            entry.save(source=source, reason=f"{why}" + (f" ({reason})" if reason else ""),
-                       checkpoint=summary.get("checkpoint_path") or summary.get("checkpoint"),
-                       failed_tasks=summary.get("failed_tasks", []),
-                       entries=sub.get("entries"), fallback_entries=sub.get("fallbacks"))
-            log(f"submission.json from {why} copied to {entry.out}"
-                + (f"; {sub.get('fallbacks')} of {sub.get('entries')} test inputs fell back" if sub.get("fallbacks") else ""))
-        else:
-            entry.save(reason="the run's submission failed validation" + (f" ({reason})" if reason else ""))
-            log("the run's submission failed validation; the identity fallback stands")
-    else:
+        try:
+            with open(produced, encoding="utf-8") as f:
+                run_sub = json.load(f)
+        except (OSError, ValueError) as e:
+            reason = f"the run's submission is unreadable ({e})" + (f"; {reason}" if reason else "")
+    if run_sub is None:
         entry.save(reason=reason or "the run left no predictions")
         log(f"the identity fallback stands: {entry.status['reason']}")
+    else:
+        summary = stages["predict"].get("summary") or {}
+        source = model_source(summary, entry.run_dir)
+        merged, kept = merge(entry.fallback, run_sub)
+        answers = answer_sources(merged, entry.fallback, source)
+        t = time.time()
+        write_json(entry.out, merged)  # every entry whole and a valid grid (merge checked), every task present
+        entry.status["steps"].append({"step": "validate", "rc": 0, "seconds": round(time.time() - t, 1)})
+        why = {"adapted": "the adapted model", "pretrained": "the pre-trained checkpoint without adaptation",
+               "checkpoint": f"checkpoint {summary.get('checkpoint') or entry.args.checkpoint}"}[source]
+        model = answers.get(source, 0)
+        if model:
+            text = f"{why}: {model} of {sum(answers.values())} answers"
+        else:  # predict ran, yet nothing it gave reached the submission (no time, no usable checkpoint, ...)
+            source = "identity"
+            text = (f"every answer is the identity fallback: {why} gave none"
+                    + (f" ({stages['predict']['note']})" if stages["predict"].get("note") else ""))
+        entry.save(source=source, reason=text + (f" ({reason})" if reason else ""), answers=answers,
+                   checkpoint=summary.get("checkpoint_path") or summary.get("checkpoint"),
+                   failed_tasks=summary.get("failed_tasks", []), fallback_tasks=kept[:50],
+                   fallback_tasks_count=len(kept))
+        log(f"submission.json from {why}: answers by source: {', '.join(f'{k} {v}' for k, v in answers.items())}"
+            + (f"; {len(kept)} task(s) kept the identity answer (the run had none for them)" if kept else ""))
     log(f"status in {entry.status_path}: source={entry.status['source']}; done in {time.time() - entry.t0:.0f}s")
 
 

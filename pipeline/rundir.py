@@ -49,6 +49,7 @@ TRAIN_JSON = "tasks/train.json"
 TARGET_JSON = "tasks/target.json"
 TASKS_PARQUET = "tasks/tasks.parquet"
 TRAIN_STORE = "tasks/train"  # the training tasks packed for a memory-mapped build (arc.store)
+TARGET_SKIPPED = "tasks/target_skipped.json"  # invalid target tasks left out (--skip-invalid): a guess per test input
 TRAIN_CSV = "tasks/train.csv"  # Sudoku and maze runs
 TARGET_CSV = "tasks/target.csv"
 DATASET = "dataset"
@@ -121,6 +122,16 @@ class RunDir:
                 empty = f.read(8).strip() in (b"{}", b"")
             train = {} if empty else dict(load(str(self.train_json)).tasks)
         return train, dict(load(str(self.target_json)).tasks)
+
+    def skipped_targets(self) -> dict[str, list]:
+        """Target tasks ingest left out as invalid: id -> a fallback grid per test input (submit answers them)."""
+        path = self.root / TARGET_SKIPPED
+        if not path.is_file():
+            return {}
+        from arc_pipeline.arc.validate import read_json
+
+        raw = read_json(path, fix=f"run `arc-pipeline ingest --run-dir {self.root} --force`")
+        return raw if isinstance(raw, dict) else {}
 
     def model_config(self, model):
         """(`model` ([model]) with the sizes the dataset dictates: sequence, vocabulary, puzzle rows; the build's meta)."""

@@ -22,6 +22,11 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None, workers: int | Non
     bcfg = cfg.build
     if bcfg.protocol != cfg.run.protocol:  # one source of truth: [run] protocol
         bcfg = dataclasses.replace(bcfg, protocol=cfg.run.protocol)
+    train, target, unfit = fitting(train, target, bcfg.canvas)
+    if unfit:
+        ctx.note(f"build: left out {len(unfit)} task(s) with a grid larger than the {bcfg.canvas}x{bcfg.canvas} "
+                 f"canvas ({', '.join(f'{k}: {v}' for k, v in list(unfit.items())[:3])}{' ...' if len(unfit) > 3 else ''}); "
+                 "a target task left out answers with its test input (raise build.canvas to keep them)")
     augs = None
     if cfg.run.protocol == "joint" and cfg.run.checkpoint:  # evaluated as is: on its own augmentations
         augs = checkpoint_augs(Path(cfg.run.checkpoint), target, bcfg.canvas)
@@ -30,7 +35,38 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None, workers: int | Non
         result = build(train, target, bcfg, rd.dataset, on_progress=advance, augs=augs, workers=workers)
     summary = {"puzzles": result.num_puzzles, **{f"{k}_examples": v for k, v in result.counts.items()},
                "seconds": round(result.seconds, 2)}
+    if unfit:
+        summary["unfit_tasks"] = sorted(unfit)
     return StageResult([DATASET], summary, note="reused an identical build" if result.skipped else "")
+
+
+def fitting(train: dict, target: dict, canvas: int) -> tuple[dict, dict, dict[str, str]]:
+    """(train, target) without the tasks holding a grid longer than `canvas` on a side (a dihedral
+    transform may turn it), and those tasks: "train|target id" -> the grid. One such task falls back
+    alone (submit answers it with its test input) instead of failing the build; none left is an ArcError."""
+    def big(task) -> str | None:
+        for kind, pairs in (("train", task.train), ("test", task.test)):
+            for i, p in enumerate(pairs):
+                for g in (p.input, p.output):
+                    if g is not None and max(g.shape) > canvas:
+                        return f"{kind} pair {i} is {g.shape[0]}x{g.shape[1]}"
+        return None
+
+    unfit: dict[str, str] = {}
+    kept = []
+    for role, tasks in (("train", train), ("target", target)):
+        keep = {}
+        for tid, task in tasks.items():
+            why = big(task)
+            if why is None:
+                keep[tid] = task
+            else:
+                unfit[f"{role} {tid}"] = why
+        kept.append(keep)
+    if target and not kept[1]:
+        raise ArcError(f"no target task fits the {canvas}x{canvas} canvas (e.g. {next(iter(unfit.values()))}); "
+                       f"raise build.canvas (a checkpoint fixes it: pre-train at the canvas the tasks need)")
+    return kept[0], kept[1], unfit
 
 
 def checkpoint_augs(path: Path, target, canvas: int) -> dict:

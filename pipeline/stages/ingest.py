@@ -20,7 +20,7 @@ from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.arc.fingerprint import task_fingerprint
 from arc_pipeline.arc.task import Task
 from arc_pipeline.ingest_units import max_side as _max_side
-from arc_pipeline.rundir import TARGET_JSON, TASKS, TASKS_PARQUET, TRAIN_JSON, TRAIN_STORE, RunDir
+from arc_pipeline.rundir import TARGET_JSON, TARGET_SKIPPED, TASKS, TASKS_PARQUET, TRAIN_JSON, TRAIN_STORE, RunDir
 from arc_pipeline.stages import puzzles
 from arc_pipeline.stages.contract import Context, Stage, StageResult
 
@@ -75,7 +75,9 @@ def _same(a: Task, b: Task) -> bool:
     return task_fingerprint(a) == task_fingerprint(b)
 
 
-def _target(cfg, skipped: dict[str, str]) -> dict[str, Task]:
+def _target(cfg, skipped: dict[str, str], target_skipped: dict[str, str] | None = None) -> dict[str, Task]:
+    """The target tasks, filtered as [data] asks; with data.skip_invalid the invalid ones are named in
+    `skipped` and, by id, in `target_skipped` (submit still answers them)."""
     from arc_pipeline.arc.load import load
 
     d = cfg.data
@@ -83,6 +85,8 @@ def _target(cfg, skipped: dict[str, str]) -> dict[str, Task]:
         raise ArcError("no target source: set data.target (or pass --target SRC)")
     ts = load(d.target, skip_invalid=bool(getattr(d, "skip_invalid", False)))
     skipped.update({f"{d.target}: {k}": v for k, v in ts.skipped.items()})
+    if target_skipped is not None:
+        target_skipped.update(ts.skipped)
     tgt = _filter(dict(ts.tasks), d.max_side, d.limit_target)
     if not tgt:
         raise ArcError(f"target {d.target!r}: no task left after data.max_side={d.max_side}, "
@@ -156,12 +160,9 @@ def _merge(cfg, plan: list[tuple], skipped: dict[str, str]) -> tuple[_Index, lis
                 if idx.cols["fingerprint"][seen[key]] == index["fingerprint"][k]:
                     continue
                 key = f"{tid}@{src.source}"
-            if key in seen:  # overwritten, as a dict assignment would
-                idx.at[seen[key]] = (p, k)
-                idx.source[seen[key]] = src.source
-                for c in idx.cols:
-                    idx.cols[c][seen[key]] = index[c][k]
-                continue
+                n = 2
+                while key in seen:  # the new name may be taken too (a real task of that name): never overwrite
+                    key, n = f"{tid}@{src.source}#{n}", n + 1
             seen[key] = len(idx.key)
             idx.key.append(key)
             idx.at.append((p, k))
@@ -229,7 +230,8 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None, workers: int | Non
     ctx = ctx or Context()
     rd = RunDir(run_dir)
     skipped: dict[str, str] = {}
-    target = _target(cfg, skipped)
+    target_skipped: dict[str, str] = {}
+    target = _target(cfg, skipped, target_skipped)
     work = _work(rd, cfg)
     plan = _read_pieces(cfg, target, work, ctx, workers)
     idx, folders = _merge(cfg, plan, skipped)
@@ -252,6 +254,15 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None, workers: int | Non
         raise ArcError("no training data left after the overlap check; add --train sources")
     _write_train(idx, folders, kept, rd)
     save_tasks(target, rd.target_json)
+    outputs = [TRAIN_JSON, TRAIN_STORE, TARGET_JSON, TASKS_PARQUET]
+    if target_skipped:  # still answered (the test input, else [[0]]): a submission Kaggle accepts has every task
+        from arc_pipeline.arc.io import write_json
+        from arc_pipeline.arc.load import fallback_tests
+
+        write_json(rd / TARGET_SKIPPED, fallback_tests(cfg.data.target, target_skipped))
+        outputs.append(TARGET_SKIPPED)
+        ctx.note(f"ingest: {len(target_skipped)} invalid target task(s) left out of training and prediction; "
+                 "the submission answers each with its test input")
     kept_set = set(kept)
     cols = {"id": idx.key, "split": ["train"] * len(idx.key), "source": idx.source, "pairs": idx.cols["pairs"],
             "test_inputs": idx.cols["tests"], "max_side": idx.cols["max_side"], "fingerprint": idx.cols["fingerprint"],
@@ -285,7 +296,9 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None, workers: int | Non
         "target_test_inputs": sum(len(t.test) for t in target.values()),
         "target_has_solutions": all(t.has_solutions for t in target.values()),
     }
-    return StageResult([TRAIN_JSON, TRAIN_STORE, TARGET_JSON, TASKS_PARQUET], summary)
+    if target_skipped:
+        summary["target_skipped"] = sorted(target_skipped)
+    return StageResult(outputs, summary)
 
 
 _SCHEMA = {

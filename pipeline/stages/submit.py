@@ -11,16 +11,27 @@ from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 
 def write(run_dir: Path, target: dict, candidates: dict) -> dict:
-    """Write and validate submission.json; the writer's report as a dict."""
+    """Write and validate submission.json (every target task, the invalid ones ingest left out too:
+    their fallback guesses); the writer's report as a dict."""
     from arc_pipeline.submissions.validate import validate
     from arc_pipeline.submissions.write import write_submission
 
+    skipped = RunDir(run_dir).skipped_targets()
+    if skipped:
+        target = {**target, **_shells(skipped)}
     report = write_submission(run_dir / SUBMISSION, target, candidates)
     problems = validate(run_dir / SUBMISSION, target)
     if problems:  # the writer should make this impossible; never leave a file Kaggle rejects
         (run_dir / SUBMISSION).unlink(missing_ok=True)
         raise ArcError(f"{run_dir / SUBMISSION} failed validation: {'; '.join(problems[:5])}")
     return report.to_dict()
+
+
+def _shells(skipped: dict[str, list]) -> dict:
+    """Tasks holding only the fallback guesses as test inputs (the writer answers each with it)."""
+    from arc_pipeline.arc.task import Pair, Task, as_grid
+
+    return {tid: Task(tid, (), tuple(Pair(as_grid(g), None) for g in grids)) for tid, grids in skipped.items()}
 
 
 def write_fallback(run_dir: str | Path) -> dict | None:
@@ -40,7 +51,7 @@ def verify(run_dir: Path) -> str | None:
     if not rd.submission.exists() or not rd.target_json.exists():
         return None
     try:
-        problems = validate(rd.submission, rd.tasks()[1])
+        problems = validate(rd.submission, {**rd.tasks()[1], **_shells(rd.skipped_targets())})
     except ArcError as e:
         problems = [str(e)]
     return f"{SUBMISSION} fails validation: {problems[0]}" if problems else None

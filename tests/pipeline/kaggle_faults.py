@@ -2,6 +2,9 @@
 
 ARC_TEST_FAIL_ADAPT=1: adaptation's training raises an out-of-memory error (after adapt wrote
 its starting checkpoint). ARC_TEST_FAIL_TASK=ID: every prediction batch holding task ID raises.
+ARC_TEST_ANSWER=PATH (the run's predictions_raw.parquet): submit gets a 1x1 grid of colour 7 as the
+model's answer for every test input of a task the model ran on (a tiny model's grids rarely decode,
+so its answers would all be the identity fallback), so where each answer came from can be counted.
 """
 
 import importlib.abc
@@ -27,7 +30,27 @@ def _infer(module):
     module.run_steps = run_steps
 
 
+def _vote(module):
+    real = module.to_candidates
+
+    def to_candidates(voted, tasks=None, k=2):
+        out = real(voted, tasks, k)
+        import numpy as np
+
+        import polars as pl
+
+        predicted = set(pl.read_parquet(os.environ["ARC_TEST_ANSWER"])["task_id"].to_list())
+        for tid, slots in out.items():
+            for s in slots if tid in predicted else ():
+                s[:] = s or [np.full((1, 1), 7, np.uint8)]
+        return out
+
+    module.to_candidates = to_candidates
+
+
 PATCHES = {}
+if os.environ.get("ARC_TEST_ANSWER"):
+    PATCHES["arc_pipeline.solver.vote"] = _vote
 if os.environ.get("ARC_TEST_FAIL_ADAPT"):
     PATCHES["arc_pipeline.solver.train"] = _adapt
 if os.environ.get("ARC_TEST_FAIL_TASK"):

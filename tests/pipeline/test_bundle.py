@@ -181,3 +181,28 @@ def test_bundle_installs_offline_in_a_fresh_venv_and_submits(tmp_path, tiny_run,
     assert validate(sub, target) == []
     manifest = json.loads((tmp_path / "kaggle" / "working" / "arc-run" / "run" / "manifest.json").read_text())["stages"]
     assert manifest["adapt"]["status"] == "done" and manifest["adapt"]["summary"]["step"] == 4
+
+
+@pytest.mark.integration
+def test_a_damaged_checkpoint_is_refused_before_anything_is_written(tmp_path, cli):
+    import hashlib
+    import json
+    import os
+
+    from arc_pipeline.solver.reference import import_checkpoint
+
+    fixture = Path(__file__).resolve().parents[1] / "data" / "reference_trm"
+    step = import_checkpoint(fixture / "step_8", fixture / "identifiers.json", tmp_path / "ck", canvas=6).checkpoint
+    weights = step / "weights.pt"
+    weights.write_bytes(os.urandom(weights.stat().st_size))
+    res = cli("bundle", "--checkpoint", step, "--out", tmp_path / "out")
+    assert res.exit_code == 1 and "weights.pt is not as written" in res.output, res.output
+    meta = json.loads((step / "meta.json").read_text())  # the digests made to agree: it must still not load
+    meta["files"]["weights.pt"] = [weights.stat().st_size, hashlib.sha256(weights.read_bytes()).hexdigest()[:32]]
+    (step / "meta.json").write_text(json.dumps(meta))
+    res = cli("bundle", "--checkpoint", step, "--out", tmp_path / "out")
+    assert res.exit_code == 1 and "unreadable checkpoint file" in res.output, res.output
+    (step / "meta.json").write_text('{"model_config": ')
+    res = cli("bundle", "--checkpoint", step, "--out", tmp_path / "out")
+    assert res.exit_code == 1 and "unreadable checkpoint meta" in res.output, res.output
+    assert not (tmp_path / "out").exists() and "Traceback" not in res.output
