@@ -2,30 +2,70 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 
+from arc_pipeline.arc.errors import ArcError
+
 TMP_SUFFIX = ".tmp"
+FULL_BYTES = 1 << 20  # free space under which a failed write is taken for a full disk
+
+
+def no_space(exc: BaseException, where: str | Path) -> bool:
+    """True when `exc` came from a full disk (or quota) while writing under `where`: the errno, the
+    message of libraries that wrap it (polars: "os error 28"), or (torch, numpy: no errno) the
+    disk found full just after the failed write."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if "No space left on device" in str(exc) or "os error 28" in str(exc):
+        return True
+    if isinstance(exc, (OSError, RuntimeError)):
+        try:
+            return shutil.disk_usage(where).free < FULL_BYTES
+        except OSError:
+            return False
+    return False
+
+
+def disk_full(path: str | Path, exc: BaseException) -> ArcError:
+    """The one-line error for a write that ran out of space, naming the file."""
+    path = Path(path)
+    return ArcError(f"{path}: no space left on the device while writing it ({type(exc).__name__}); free space "
+                    f"(df -h {path.parent}) and rerun: nothing half-written is kept, and a run resumes where it stopped")
 
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+    A full disk is one ArcError naming `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # the writer's pid in the name: a later run removes it only once that process is gone (rundir.sweep)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # the writer's pid in the name: a later run removes it only once that process is gone (RunDir.guard)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=path.parent)
+    except OSError as e:
+        if no_space(e, path.parent):
+            raise disk_full(path, e) from None
+        raise
     os.close(fd)
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts get the usual mode
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except ArcError:
+        raise
+    except Exception as e:
+        if no_space(e, path.parent):
+            raise disk_full(path, e) from None
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

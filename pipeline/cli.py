@@ -83,6 +83,16 @@ class Main(LazyGroup):
 
             ui.error(str(e))
             ctx.exit(getattr(e, "exit_code", 1))  # e.g. 143 after a SIGTERM checkpoint, for job schedulers
+        except OSError as e:  # a full disk where no writer named it (a library's own write): still one line
+            import errno
+
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT) or ctx.meta.get("debug"):
+                raise
+            from arc_pipeline import ui
+
+            ui.error(f"{e.filename or 'a file being written'}: no space left on the device ({e.strerror}); free "
+                     "space and rerun: nothing half-written is kept, and a run resumes where it stopped")
+            ctx.exit(1)
 
 
 @click.group(cls=Main, registry=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})

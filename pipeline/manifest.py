@@ -46,9 +46,12 @@ class Manifest:
         self.stages: dict[str, StageRecord] = {}
         if self.path.exists():
             try:
-                raw = json.loads(self.path.read_text())
-                self.stages = {k: StageRecord(**v) for k, v in raw.get("stages", {}).items()}
-            except (json.JSONDecodeError, TypeError) as e:
+                raw = json.loads(self.path.read_text(encoding="utf-8"))
+                stages = raw.get("stages", {}) if isinstance(raw, dict) else None
+                if not isinstance(stages, dict) or not all(isinstance(v, dict) for v in stages.values()):
+                    raise TypeError(f"'stages' must map stage names to records, got {type(stages).__name__}")
+                self.stages = {k: StageRecord(**v) for k, v in stages.items()}
+            except (ValueError, TypeError) as e:  # ValueError: bad JSON or UTF-8
                 raise ArcError(f"{self.path}: unreadable manifest ({e}); delete it to rerun every stage") from None
             except OSError as e:
                 raise ArcError(f"{self.path}: cannot read the manifest ({e.strerror})") from None

@@ -26,7 +26,7 @@ import polars as pl
 import torch
 
 from arc_pipeline.arc.errors import ArcError
-from arc_pipeline.arc.io import write_json, write_text
+from arc_pipeline.arc.io import disk_full, no_space, write_json, write_text
 from arc_pipeline.solver import table_store
 
 STEP_PREFIX = "step_"
@@ -166,10 +166,15 @@ def read_puzzle_map(path: str | Path) -> pl.DataFrame | None:
 
 
 def _save(obj: Any, path: Path) -> None:
-    with open(path, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(path, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+    except (OSError, RuntimeError) as e:  # torch reports a full disk as a RuntimeError without errno
+        if no_space(e, path.parent):
+            raise disk_full(path, e) from None
+        raise
 
 
 def _load(path: Path, device: torch.device | str = "cpu") -> Any:

@@ -40,11 +40,15 @@ def analyze(run_dir: Path, thresholds: str, min_steps: int | None, as_json: bool
     known = {tid: t for tid, t in target.items() if all(p.output is not None for p in t.test)}
     if not known:
         raise ArcError(f"{run_dir}: the target tasks have no solutions; nothing to score")
-    raw = pl.read_parquet(path)
-    halted = bool((raw["steps"] < raw["steps"].max()).any()) if raw.height else False
-    rules = stopping_rules(raw, known, thresholds=ts, min_steps=min_steps)
-    augs = augmentations_voted(raw, known)
-    ranked, missing, ceiling = ranking_rules(raw, known)
+    try:
+        raw = pl.read_parquet(path)
+        halted = bool((raw["steps"] < raw["steps"].max()).any()) if raw.height else False
+        rules = stopping_rules(raw, known, thresholds=ts, min_steps=min_steps)
+        augs = augmentations_voted(raw, known)
+        ranked, missing, ceiling = ranking_rules(raw, known)
+    except (OSError, pl.exceptions.PolarsError) as e:  # truncated, or not the raw file predict writes
+        raise ArcError(f"{path}: not a readable raw-predictions file ({type(e).__name__}: {str(e).splitlines()[0]}); "
+                       f"rerun `arc-pipeline predict --run-dir {run_dir} --force`") from None
     if as_json:
         ui.raw(json.dumps({"run_dir": str(run_dir), "predictions": raw.height, "min_steps": min_steps,
                            "halted_at_inference": halted,

@@ -317,7 +317,10 @@ def run_one(stage: Stage, cfg: PipelineConfig, run_dir: Path, manifest: Manifest
         else:
             result = fn(cfg, run_dir, ctx)
     except BaseException as e:  # record the failure (even Ctrl-C), then let it propagate
-        manifest.fail(stage.name, f"{type(e).__name__}: {e}"[:500])
+        try:
+            manifest.fail(stage.name, f"{type(e).__name__}: {e}"[:500])
+        except OSError:  # e.g. the disk that failed the stage is full: the stage's own error is the one to show
+            pass
         raise
     return manifest.finish(stage.name, result.outputs, note=result.note, summary=result.summary)
 
