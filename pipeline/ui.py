@@ -56,10 +56,18 @@ def note(msg: str) -> None:
     info(msg)
 
 
+_live: list = []  # the progress bar on screen, if any: lines are printed above it, through its console
+
+
+def _print(target: Console, text, **kw) -> None:
+    # with a live bar on the terminal, a line printed to another console would land on the bar's line
+    (_live[-1].console if _live else target).print(text, **kw)
+
+
 def info(msg: str, *, markup: bool = False) -> None:
     """A line for the user, shown as written (brackets, control characters escaped). markup=True
     styles it with rich markup: then everything untrusted in it must go through `plain`."""
-    console.print(msg if markup else plain(msg), soft_wrap=True)
+    _print(console, msg if markup else plain(msg), soft_wrap=True)
 
 
 def raw(text: str) -> None:
@@ -68,11 +76,11 @@ def raw(text: str) -> None:
 
 
 def warn(msg: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {plain(msg)}", soft_wrap=True)
+    _print(err_console, f"[yellow]warning:[/] {plain(msg)}", soft_wrap=True)
 
 
 def error(msg: str) -> None:
-    err_console.print(f"[bold red]error:[/] {plain(msg)}", soft_wrap=True)
+    _print(err_console, f"[bold red]error:[/] {plain(msg)}", soft_wrap=True)
 
 
 def table(title: str | None, columns: list[str], rows: list[list[object]]) -> None:
@@ -187,6 +195,7 @@ def progress(description: str, total: int | None, *, unit: str = "it", stop_at: 
     ]
     with Progress(*columns, console=err_console, transient=False) as bar:
         task = bar.add_task(description, total=total, completed=completed, rate="", stop_at=stop_at)
+        _live.append(bar)
 
         def advance(n: int = 1, metrics: dict | None = None) -> None:
             bar.advance(task, n)
@@ -197,7 +206,10 @@ def progress(description: str, total: int | None, *, unit: str = "it", stop_at: 
                 loss = f" loss {m['loss']:.3g}" if "loss" in m else ""
                 bar.update(task, rate=f"{speed:,.1f} {what}/s{loss}")
 
-        yield advance
+        try:
+            yield advance
+        finally:
+            _live.remove(bar)
 
 
 def debug_enabled() -> bool:

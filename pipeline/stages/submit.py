@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from arc_pipeline.arc.errors import ArcError
-from arc_pipeline.rundir import PREDICTIONS, SUBMISSION, TARGET_JSON, TASKS, RunDir
+from arc_pipeline.rundir import PREDICTIONS, PREDICTIONS_RAW, SUBMISSION, TARGET_JSON, TASKS, RunDir
 from arc_pipeline.stages import puzzles
 from arc_pipeline.stages.contract import Context, Stage, StageResult
 
@@ -71,11 +71,34 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
         ctx.note(f"submit: {PREDICTIONS} is missing; every attempt falls back to the test input")
         candidates = {}
     report = write(run_dir, target, candidates)
-    if report["fallbacks"]:
-        ctx.note(f"submit: {report['fallbacks']} of {report['entries']} test inputs had no prediction "
-                 "and fell back to their input grid")
     summary = {k: report[k] for k in ("tasks", "entries", "fallbacks", "single")}
+    if report["fallbacks"]:
+        undecoded = _undecoded(run_dir, report["fallback_entries"])
+        why = "had no prediction"
+        if undecoded is not None:
+            summary["fallbacks_undecoded"] = undecoded
+            why = (f"had no usable candidate: {undecoded} were predicted but no prediction decoded to a grid "
+                   f"(an empty or malformed canvas), {report['fallbacks'] - undecoded} were not predicted "
+                   "(a failed task, the time budget, too large for the canvas, or an invalid task)")
+        ctx.note(f"submit: {report['fallbacks']} of {report['entries']} test inputs {why}; they fell back to "
+                 "their input grid")
     return StageResult([SUBMISSION], summary)
+
+
+def _undecoded(run_dir: Path, entries: list) -> int | None:
+    """How many of the fallback `entries` ([task, test index]) the model did predict (predictions_raw.parquet
+    lists every prediction made, decoded or not); None without that file."""
+    path = run_dir / PREDICTIONS_RAW
+    if not path.is_file():
+        return None
+    import polars as pl
+
+    try:
+        made = pl.read_parquet(path, columns=["task_id", "test_index"]).unique()
+    except (OSError, pl.exceptions.PolarsError):
+        return None
+    predicted = set(made.iter_rows())
+    return sum((tid, int(i)) in predicted for tid, i in entries)
 
 
 STAGE = Stage(

@@ -107,16 +107,16 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     tcfg = resolve_schedule(cfg.train, source, weights)
     per_epoch = make_sampler(source, tcfg.sampling, tcfg.seed, weights).epoch_length
     ctx.note(f"train: {schedule_text(cfg.train, tcfg.steps, per_epoch)}")
-    with ctx.progress("train", tcfg.steps, unit="step", stop_at=time.time() + budget if budget else None,
-                      deadline=ctx.deadline, completed=resumed) as advance:
+    stop_at = time.time() + budget if budget else None
+    with ctx.progress("train", tcfg.steps, unit="step", stop_at=stop_at, deadline=ctx.deadline,
+                      completed=resumed) as advance:
         done = [resumed]
 
         def on_metrics(row: dict) -> None:
             step = int(row.get("step", done[0]))
             if done[0] == resumed and step > resumed and row.get("elapsed_s"):
-                rate = (step - resumed) / row["elapsed_s"]
-                ctx.note(f"train: {rate:.3g} steps/s so far: about {duration_text((tcfg.steps - step) / rate)} "
-                         f"for the remaining {tcfg.steps - step:,} steps")
+                ctx.note(speed_note((step - resumed) / row["elapsed_s"], step, tcfg.steps,
+                                    stop_at - time.time() if stop_at else None))
             advance(step - done[0], metrics=row)
             ctx.metrics("train", row)
             done[0] = step
@@ -135,6 +135,17 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
                "examples_per_s": m.get("examples_per_s"),
                "val_exact": (result.val or {}).get("exact"), "seconds": round(result.seconds, 1)}
     return StageResult([CHECKPOINTS, METRICS], {k: v for k, v in summary.items() if v is not None})
+
+
+def speed_note(rate: float, step: int, steps: int, budget_left: float | None) -> str:
+    """The first speed note: the time the remaining steps need, or where the time budget stops them."""
+    need = (steps - step) / rate
+    head = f"train: {rate:.3g} steps/s so far: "
+    if budget_left is not None and budget_left < need:
+        stop = min(steps, step + int(rate * max(budget_left, 0.0)))
+        return (head + f"the time budget ({duration_text(max(budget_left, 0.0))} left) stops training at about step "
+                f"{stop:,} of {steps:,}; the remaining {steps - step:,} steps would need about {duration_text(need)}")
+    return head + f"about {duration_text(need)} for the remaining {steps - step:,} steps"
 
 
 def source_weights(run_dir: Path, source) -> dict[str, float] | None:
