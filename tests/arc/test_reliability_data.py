@@ -50,6 +50,12 @@ def test_a_renamed_duplicate_never_overwrites_a_real_task(tmp_path, smoke_config
     train, origin, _ = load_sources(cfg)
     assert len(train) == 3, sorted(train)
     assert {t.train[0].input.tobytes() for t in train.values()} == {t.train[0].input.tobytes() for t in real}
+    from arc_pipeline.stages import ingest  # the stage merges its sources' pieces its own way: the same rule
+
+    res = ingest.run(override(cfg, ["data.overlap_check=exact", "data.keep_overlap=true"]), tmp_path / "run")
+    assert res.summary["train_tasks"] == 3
+    written, _ = ingest.load_tasks(tmp_path / "run")
+    assert {written[k].train[0].input.tobytes() for k in written.keys()} == {t.train[0].input.tobytes() for t in real}
 
 
 def test_puzzle_csv_fields_round_trip_with_commas_quotes_and_line_breaks(tmp_path):
