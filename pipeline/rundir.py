@@ -172,7 +172,7 @@ class RunDir:
         elif self.checkpoints.exists() or not run.checkpoint:
             folder = self.checkpoints
         else:
-            folder = Path(run.checkpoint)
+            folder = ckpt.follow(run.checkpoint)  # a pointer file (checkpoints/best) names its step
         if (folder / "meta.json").is_file():
             return folder
         best, latest = ckpt.best(folder), ckpt.latest(folder)

@@ -115,6 +115,18 @@ def best(ckpt_dir: str | Path) -> Path | None:
     return find(ckpt_dir, "best")[0]
 
 
+# The `best` rule: the higher held-out exact accuracy, then the higher held-out token accuracy, then the
+# later step. The step makes every key distinct, so a tie never keeps an older step as `best` (with a
+# strict ">" on exact alone, a run whose held-out exact stays 0 kept its first evaluated step forever).
+BEST_RULE = "held-out exact accuracy, then held-out token accuracy, then the later step"
+
+
+def best_key(val: Mapping[str, Any] | None, step: int) -> tuple[float, float, int]:
+    """The sort key of the `best` rule for a held-out evaluation `val` (exact, token_accuracy) at `step`."""
+    val = val or {}
+    return (float(val.get("exact", -1.0)), float(val.get("token_accuracy", -1.0)), int(step))
+
+
 def drop_broken(ckpt_dir: str | Path) -> list[str]:
     """Delete step directories that are not intact (a kill or corruption); returns what was removed."""
     gone = []
@@ -126,9 +138,29 @@ def drop_broken(ckpt_dir: str | Path) -> list[str]:
     return gone
 
 
-def resolve(path: str | Path) -> Path:
-    """A step directory, or a checkpoint folder (its `latest`)."""
+POINTERS = ("latest", "best")
+
+
+def follow(path: str | Path) -> Path:
+    """`path` itself, or the step directory a pointer file (`latest`, `best`) names, so a pointer works
+    wherever a checkpoint path does. A pointer whose step is unusable is an ArcError saying why (a
+    broken `latest` falls back to the newest intact step, as `find` does)."""
     path = Path(path)
+    if not path.is_file():
+        return path
+    if path.name not in POINTERS:
+        raise ArcError(f"{path} is a file, not a checkpoint; pass a step_XXXXXXXX directory, a checkpoints folder, "
+                       "or one of its pointers (checkpoints/latest, checkpoints/best)")
+    found, note = find(path.parent, path.name)
+    if found is None:
+        raise ArcError(f"{path}: {note or 'names no step directory of ' + str(path.parent)}; pass a step_XXXXXXXX "
+                       f"directory of {path.parent} instead")
+    return found
+
+
+def resolve(path: str | Path) -> Path:
+    """A step directory, a checkpoint folder (its `latest`), or a pointer file (`latest`, `best`: its step)."""
+    path = follow(path)
     if (path / "meta.json").is_file():
         return path
     found = latest(path)

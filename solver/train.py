@@ -374,6 +374,13 @@ def non_finite(step: int, cfg: TrainConfig, last_good: Path | None) -> ArcError:
                     "or train.puzzle_lr, or check the data, then rerun")
 
 
+def _resumed_best(meta: Mapping[str, Any]) -> tuple | None:
+    """The best key a resumed run carries on with (a run saved before `best_key` kept only its exact)."""
+    if meta.get("best_key"):
+        return tuple(meta["best_key"])
+    return None if meta.get("best_exact") is None else (float(meta["best_exact"]), -1.0, -1)
+
+
 def planned_steps(cfg: TrainConfig, epoch_length: float) -> int:
     """Optimizer steps of a run: `cfg.steps`, or epochs x examples per epoch / global batch when cfg.epochs > 0."""
     if cfg.epochs <= 0:
@@ -461,8 +468,8 @@ def train(
     steps during which only puzzle rows train. `on_metrics(row)` is called every log step (main
     rank); rows also go to `metrics_path` (default ckpt_dir/../metrics.jsonl) as JSON lines.
     `val_source` is evaluated (EMA weights) every eval_every steps and at the end, on `val_limit`
-    (default train_cfg.eval_examples; 0/None = all) evenly spaced examples; the best by exact
-    accuracy is the `best` checkpoint. `group_weights` (task id -> visits per epoch, default 1)
+    (default train_cfg.eval_examples; 0/None = all) evenly spaced examples; the best by `ckpt.BEST_RULE`
+    (exact, then token accuracy, then the later step) is the `best` checkpoint. `group_weights` (task id -> visits per epoch, default 1)
     weight the reference sampling rule (`solver.sampler.make_sampler`).
     """
     t0 = time.perf_counter()
@@ -479,11 +486,11 @@ def train(
         trained = table_store.role_train_ids(pmap)
         tr.model.puzzle_emb.host.count_rows(trained, table_store.TRAINED if trained is not None else "rows 1..")
     val_limit = val_limit if val_limit is not None else (train_cfg.eval_examples or None)
-    best_exact, last_ckpt, last_val = None, None, None
+    best, last_ckpt, last_val = None, None, None  # best: the `ckpt.best_key` of the best step so far
     resume_from = ckpt.latest(ckpt_dir)
     if resume_from is not None:
         meta = tr.resume(resume_from, dataset_fingerprint)
-        best_exact, last_ckpt = meta.get("best_exact"), resume_from
+        best, last_ckpt = _resumed_best(meta), resume_from
     elif init_from is not None:
         src = ckpt.resolve(init_from)
         ckpt.load(src, model=tr.model, fingerprint=dataset_fingerprint, puzzle_map=pmap, remap=True, device=rt.device)
@@ -502,14 +509,18 @@ def train(
         return evaluate(tr.model, val_source, rt, batch_size=tr.batch, limit=val_limit)
 
     def save(val: dict | None, row: dict) -> Path:
-        nonlocal best_exact
+        nonlocal best
         tr.check_finite(last_ckpt)
-        is_best = val is not None and (best_exact is None or val["exact"] > best_exact)
+        is_best = improves(val)
         if is_best:
-            best_exact = val["exact"]
-        meta = {"dataset_fingerprint": dataset_fingerprint, "best_exact": best_exact,
+            best = ckpt.best_key(val, tr.step_count)
+        meta = {"dataset_fingerprint": dataset_fingerprint, "best_exact": best[0] if best else None,
+                "best_key": list(best) if best else None,
                 "val": val, "metrics": row, "elapsed_s": time.perf_counter() - t0}
         return tr.save(ckpt_dir, meta=meta, puzzle_map=pmap, is_best=is_best)
+
+    def improves(val: dict | None) -> bool:
+        return val is not None and (best is None or ckpt.best_key(val, tr.step_count) > best)
 
     stopped, t_log, n_log, last_row = "steps", time.perf_counter(), 0, {}
     with _StopOnSigterm() as sigterm:
@@ -544,8 +555,7 @@ def train(
                     metrics_path.parent.mkdir(parents=True, exist_ok=True)
                     with open(metrics_path, "a") as f:
                         f.write(json.dumps(row) + "\n")
-            improves = val is not None and (best_exact is None or val["exact"] > best_exact)
-            if last or improves or (train_cfg.checkpoint_every and s % train_cfg.checkpoint_every == 0):
+            if last or improves(val) or (train_cfg.checkpoint_every and s % train_cfg.checkpoint_every == 0):
                 last_ckpt = save(val, last_row)
             if signalled:
                 stopped = "sigterm"
