@@ -22,24 +22,16 @@ from arc_pipeline.commands.options import (config_options, data_options, devices
 @force_option
 def run(preset, files, sets, run_dir, from_stage, force, **flags) -> None:
     """Run every stage (ingest .. report), resuming where a previous run stopped."""
-    from arc_pipeline import ui
-    from arc_pipeline.config import parse_duration
-    from arc_pipeline.stages import STAGES, Context
-    from arc_pipeline.stages.runner import execute, plan
+    from arc_pipeline import api, ui
+    from arc_pipeline.stages import STAGES
+    from arc_pipeline.stages.runner import plan
 
     t0 = time.time()
     cfg, rdir, origin = resolve_from_options(preset, files, sets, run_dir, **flags)
     if from_stage is not None and from_stage not in STAGES:
         raise click.BadParameter(f"{from_stage!r} is not a stage; valid stages: {', '.join(STAGES)}",
                                  param_hint="--from")
-    force = STAGES[0] if force else from_stage
-    budget = parse_duration(cfg.run.time_budget)
-    from arc_pipeline.track import for_run
-
-    tracker = for_run(cfg, rdir)
-    ctx = Context(progress=ui.progress, deadline=t0 + budget if budget else None, on_note=ui.note,
-                  on_metrics=tracker.log)
-    rows = plan(cfg, rdir, force=force)
+    rows = plan(cfg, rdir, force=STAGES[0] if force else from_stage)
     ui.info(f"[bold]run[/] {ui.plain(rdir)}  config: {ui.plain(origin)}  protocol: {cfg.run.protocol}  "
             f"device: {ui.plain(_device_text(cfg))}  budget: {ui.plain(cfg.run.time_budget or 'none')}", markup=True)
     ui.note(f"train: {', '.join(s.source for s in cfg.data.train_sources()) or '-'}  target: {cfg.data.target}")
@@ -59,11 +51,10 @@ def run(preset, files, sets, run_dir, from_stage, force, **flags) -> None:
         if rec.status == "done" and rec.summary and rec.start >= t0:
             ui.note("  " + ", ".join(f"{k}={_short(v)}" for k, v in rec.summary.items()))
 
-    try:
-        records = execute(cfg, rdir, force=force, ctx=ctx, on_start=on_start, on_end=on_end)
-    finally:
-        tracker.close()
-    summary(rdir, records, time.time() - t0)
+    # the one path of the Python API (budget -> deadline from t0, the lock, tracking)
+    result = api.run(cfg, rdir, force=force, from_stage=from_stage, started=t0, progress=ui.progress, on_note=ui.note,
+                     on_start=on_start, on_end=on_end)
+    summary(rdir, result.records, time.time() - t0)
 
 
 def summary(rdir: Path, records: dict, seconds: float) -> None:

@@ -40,38 +40,42 @@ def stage_command(stage, params: tuple[click.Parameter, ...] = (), other_form=No
 def run_stage(stage, preset, files, sets, run_dir, force: bool, no_manifest: bool, **flags) -> None:
     import os
 
-    from arc_pipeline import ui
-    from arc_pipeline.stages import Context
-    from arc_pipeline.stages.runner import DEADLINE_ENV, execute
-    from arc_pipeline.track import for_run
+    from arc_pipeline import api, ui
 
     cfg, rdir, _ = resolve_from_options(preset, files, sets, run_dir, **flags)
-    deadline = float(os.environ[DEADLINE_ENV]) if os.environ.get(DEADLINE_ENV) else None
-    tracker = for_run(cfg, rdir)
-    ctx = Context(progress=ui.progress, on_note=ui.note, deadline=deadline, on_metrics=tracker.log)
-
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         # started by torchrun (by the runner, or directly): every rank runs the body; no rank may clear or
         # record (use --devices N, or `arc-pipeline run`, to keep the manifest)
         no_manifest = True
     if no_manifest:
-        try:
-            stage.run(cfg, rdir, ctx)
-        finally:
-            tracker.close()
-            from arc_pipeline.solver.device import teardown
-
-            teardown()  # leave torchrun's process group cleanly
+        _body_only(stage, cfg, rdir)
         return
-    actions = []
-    try:
-        records = execute(cfg, rdir, stages=(stage.name,), force=stage.name if force else None, ctx=ctx,
-                          on_start=lambda name, row: actions.append(row))
-    finally:
-        tracker.close()
-    rec = records[stage.name]
-    how = (f"cached ({actions[0].reason}; --force reruns it)" if actions and actions[0].action == "cached"
+    # the one path of the Python API (the lock, the manifest, tracking; a launching run's deadline)
+    result = api.run_stage(stage.name, cfg, rdir, force=force, progress=ui.progress, on_note=ui.note)
+    rec, row = result.records[stage.name], result.plan.get(stage.name)
+    how = (f"cached ({row.reason}; --force reruns it)" if row is not None and row.action == "cached"
            else f"{rec.status} in {rec.seconds:.1f}s")
     ui.note(f"{stage.name}: {how}" + (f" ({rec.note})" if rec.note else ""))
     if rec.summary:
         ui.note("  " + ", ".join(f"{k}={v}" for k, v in rec.summary.items()))
+
+
+def _body_only(stage, cfg, rdir) -> None:
+    """What each torchrun process runs: the stage body, with the launching run's deadline and tracking."""
+    import os
+
+    from arc_pipeline import ui
+    from arc_pipeline.stages import Context
+    from arc_pipeline.stages.runner import DEADLINE_ENV
+    from arc_pipeline.track import for_run
+
+    deadline = float(os.environ[DEADLINE_ENV]) if os.environ.get(DEADLINE_ENV) else None
+    tracker = for_run(cfg, rdir)
+    ctx = Context(progress=ui.progress, on_note=ui.note, deadline=deadline, on_metrics=tracker.log)
+    try:
+        stage.run(cfg, rdir, ctx)
+    finally:
+        tracker.close()
+        from arc_pipeline.solver.device import teardown
+
+        teardown()  # leave torchrun's process group cleanly
