@@ -225,8 +225,10 @@ def strip_prefix(sd: dict[str, torch.Tensor], origin: str) -> dict[str, torch.Te
 def convert_state(ref: dict[str, torch.Tensor], cfg: ModelConfig, origin: str) -> dict[str, torch.Tensor]:
     """Our TRM state dict from the reference's (prefix already stripped)."""
     h, d = cfg.hidden, cfg.hidden // cfg.heads
+    used: set[str] = set()
 
     def take(key: str, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+        used.add(key)
         if key not in ref:
             raise ArcError(f"{origin}: key {key!r} is missing from the checkpoint")
         t = ref[key].detach().float()
@@ -252,6 +254,10 @@ def convert_state(ref: dict[str, torch.Tensor], cfg: ModelConfig, origin: str) -
     extra = sorted(k for k in ref if k.startswith("L_level.layers.") and int(k.split(".")[2]) >= cfg.layers)
     if extra:
         raise ArcError(f"{origin}: {extra[0]} exists but arch.L_layers = {cfg.layers}; the config does not match the weights")
+    unknown = sorted(set(ref) - used)
+    if unknown:  # a weight we would drop silently is a model we would not reproduce
+        raise ArcError(f"{origin}: {len(unknown)} tensor(s) this importer does not know, e.g. {unknown[0]!r}; "
+                       "only the reference TRM (attention, RoPE; LoRA merged) imports")
     return out
 
 
@@ -266,47 +272,117 @@ class Imported:
 
 def import_checkpoint(step_file: str | Path, identifiers: str | Path, out_dir: str | Path, *, canvas: int = 30) -> Imported:
     """Convert a reference step file (+ its all_config.yaml and the dataset's identifiers.json) into
-    our checkpoint folder `out_dir` (a step directory, `latest`, puzzle_map.parquet in our records)."""
-    from arc_pipeline.augment.reference import puzzle_map, read_identifiers
-    from arc_pipeline.solver import checkpoint as ckpt
-
-    step_file, out_dir = Path(step_file), Path(out_dir)
-    if not step_file.is_file():
-        raise ArcError(f"{step_file}: no such file; pass the reference's step_N checkpoint file")
-    there = ([p.name for p in ckpt.steps(out_dir)] + [n for n in ("latest", "best") if (out_dir / n).exists()]
-             if out_dir.is_dir() else [])
-    if there or (out_dir.exists() and not out_dir.is_dir()):
-        held = f"already holds checkpoints ({', '.join(there[:4])})" if there else "is not a folder"
-        raise ArcError(f"--out {out_dir} {held}; import-reference writes a new checkpoint folder and never replaces "
-                       "or deletes steps it did not write: pass a new or empty folder")
+    our checkpoint folder `out_dir` (a step directory, `latest`, puzzle_map.parquet in our records).
+    LoRA adapters (Trelis's fork: `*._lora_A` / `*._lora_B` beside a weight, scaled by arch.lora_alpha /
+    arch.lora_rank) are merged into the weights they adapt."""
+    step_file = Path(step_file)
+    check_out_dir(out_dir)
     config = read_config(step_file)
-    names = read_identifiers(identifiers)
-    pmap = puzzle_map(names, str(identifiers))
+    names, pmap = read_rows(identifiers)
+    ref = strip_prefix(tensors_only(load_state(step_file), step_file), str(step_file))
+    ref = merge_lora(ref, config["arch"], str(step_file))
+    rows = check_rows(ref.get("puzzle_emb.weights"), names, identifiers)
+    vocab = int(ref["embed_tokens.embedding_weight"].shape[0]) if "embed_tokens.embedding_weight" in ref else 12
+    mcfg = model_config(config["arch"], seq_len=canvas * canvas, num_puzzles=rows, vocab_size=vocab,
+                        origin=str(step_file.parent / CONFIG_FILE))
+    return save_imported(step_file, convert_state(ref, mcfg, str(step_file)), mcfg, pmap, identifiers, out_dir,
+                         canvas=canvas, source_config=config, fmt="trm")
+
+
+# --- shared by every importer (solver.reference_urm too) ------------------------------------------
+
+
+def load_state(step_file: Path) -> dict:
+    """The tensors of a checkpoint file, loaded with weights_only (nothing arbitrary is unpickled)."""
+    if not step_file.is_file():
+        raise ArcError(f"{step_file}: no such file; pass the checkpoint file (step_N or step_N.pt)")
     try:
         raw = torch.load(step_file, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for a file that is not a plain tensor pickle
         raise ArcError(f"{step_file}: cannot be loaded as a tensor-only state dict ({type(e).__name__}: {e})") from None
     if not isinstance(raw, dict):
         raise ArcError(f"{step_file}: holds a {type(raw).__name__}, not a state dict")
-    odd = next((k for k, v in raw.items() if not isinstance(v, torch.Tensor)), None)
+    return raw
+
+
+def check_out_dir(out_dir: str | Path) -> None:
+    """Refuse an --out folder that already holds checkpoints (or is a file): an import writes a new
+    folder and never replaces or deletes steps it did not write."""
+    from arc_pipeline.solver import checkpoint as ckpt
+
+    out_dir = Path(out_dir)
+    there = ([p.name for p in ckpt.steps(out_dir)] + [n for n in ("latest", "best") if (out_dir / n).exists()]
+             if out_dir.is_dir() else [])
+    if there or (out_dir.exists() and not out_dir.is_dir()):
+        held = f"already holds checkpoints ({', '.join(there[:4])})" if there else "is not a folder"
+        raise ArcError(f"--out {out_dir} {held}; import-reference writes a new checkpoint folder and never replaces "
+                       "or deletes steps it did not write: pass a new or empty folder")
+
+
+def tensors_only(state: dict, step_file: Path) -> dict:
+    """`state` when every value is a tensor, else an ArcError naming the first that is not."""
+    odd = next((k for k, v in state.items() if not isinstance(v, torch.Tensor)), None)
     if odd is not None:
-        raise ArcError(f"{step_file}: {str(odd)[:200]!r} holds a {type(raw[odd]).__name__}, not a tensor; "
-                       "pass the reference's step_N file")
-    ref = strip_prefix(raw, str(step_file))
-    table = ref.get("puzzle_emb.weights")
+        raise ArcError(f"{step_file}: {str(odd)[:200]!r} holds a {type(state[odd]).__name__}, not a tensor; "
+                       "pass the checkpoint file that training wrote")
+    return state
+
+
+def read_rows(identifiers: str | Path):
+    """(names, our puzzle map) from a reference dataset's identifiers.json."""
+    from arc_pipeline.augment.reference import puzzle_map, read_identifiers
+
+    names = read_identifiers(identifiers)
+    return names, puzzle_map(names, str(identifiers))
+
+
+def check_rows(table: torch.Tensor | None, names: list, identifiers) -> int:
     rows = int(table.shape[0]) if table is not None else len(names)
     if rows != len(names):
         raise ArcError(f"{identifiers}: {len(names)} names but the checkpoint's puzzle table has {rows} rows; "
                        f"pass the identifiers.json of the dataset this checkpoint was trained on")
-    vocab = int(ref["embed_tokens.embedding_weight"].shape[0]) if "embed_tokens.embedding_weight" in ref else 12
-    mcfg = model_config(config["arch"], seq_len=canvas * canvas, num_puzzles=rows, vocab_size=vocab,
-                        origin=str(step_file.parent / CONFIG_FILE))
-    model = ckpt.model_from_state(mcfg, convert_state(ref, mcfg, str(step_file)), origin=step_file)
-    m = re.search(r"(\d+)$", step_file.name)
-    step = int(m.group(1)) if m else 0
+    return rows
+
+
+LORA = ("._lora_A", "._lora_B")
+
+
+def merge_lora(ref: dict[str, torch.Tensor], arch: dict, origin: str) -> dict[str, torch.Tensor]:
+    """`ref` with every LoRA pair folded into its weight: W + (alpha / rank) B A (Trelis's CastedLinear
+    adds x A^T B^T times that scale to x W^T, so the merged linear computes the same)."""
+    pairs = sorted({k[: -len(LORA[0])] for k in ref if k.endswith(LORA)})
+    if not pairs:
+        return ref
+    rank = int(arch.get("lora_rank", 0) or 0)
+    if rank <= 0:
+        raise ArcError(f"{origin}: the checkpoint holds LoRA adapters ({pairs[0]}._lora_A, ...) but arch.lora_rank "
+                       f"is {arch.get('lora_rank')!r}; pass the all_config.yaml of the run that wrote it")
+    alpha = arch.get("lora_alpha")
+    scale = float(alpha if alpha is not None else rank) / rank
+    out = {k: v for k, v in ref.items() if not k.endswith(LORA)}
+    for base in pairs:
+        a, b, w = ref.get(base + LORA[0]), ref.get(base + LORA[1]), ref.get(base + ".weight")
+        if a is None or b is None or w is None:
+            raise ArcError(f"{origin}: {base} has an incomplete LoRA pair or no weight to merge it into")
+        if tuple(b.shape) != (w.shape[0], a.shape[0]) or a.shape[1] != w.shape[1]:
+            raise ArcError(f"{origin}: {base}: LoRA shapes {tuple(a.shape)}, {tuple(b.shape)} do not fit weight "
+                           f"{tuple(w.shape)}")
+        out[base + ".weight"] = (w.double() + scale * (b.double() @ a.double())).float()  # one rounding
+    return out
+
+
+def save_imported(step_file: Path, state: dict[str, torch.Tensor], mcfg: ModelConfig, pmap, identifiers, out_dir,
+                  *, canvas: int, source_config: dict, fmt: str, step: int | None = None) -> Imported:
+    """Our checkpoint folder from a converted state dict (model built and shape-checked first)."""
+    from arc_pipeline.solver import checkpoint as ckpt
+
+    model = ckpt.model_from_state(mcfg, state, origin=step_file)
+    if step is None:
+        m = re.search(r"(\d+)(?:\.pt)?$", step_file.name)
+        step = int(m.group(1)) if m else 0
     meta = {"dataset_fingerprint": "", "model_config": asdict(mcfg), "canvas": canvas,
-            "imported": {"source": str(step_file.resolve()), "sha256": _sha256(step_file),
-                         "identifiers": str(Path(identifiers).resolve()), "reference_config": config}}
+            "imported": {"format": fmt, "source": str(step_file.resolve()), "sha256": _sha256(step_file),
+                         "identifiers": str(Path(identifiers).resolve()), "reference_config": source_config}}
     out = ckpt.save(out_dir, step, model=model, meta=meta, puzzle_map=pmap, keep=1)
     return Imported(out, mcfg, step, pmap.height, pmap["task_id"].n_unique())
 

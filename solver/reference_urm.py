@@ -1,0 +1,135 @@
+"""Importing checkpoints of the Universal Reasoning Model (UbiquantAI/URM, arXiv 2512.14693) into ours.
+
+URM's `pretrain.py` writes `step_N.pt` = {step, model_state_dict, optimizer_states, rng_state[,
+cuda_rng_state]} (the EMA copy's weights when trained with ema), its config as `all_config.yaml` or
+hydra's `.hydra/config.yaml` beside the file, and its dataset builder the same `identifiers.json` as
+the reference TRM's (name|||t<dihedral>|||<colour map>). The model maps onto our URM options
+(tests/data/reference_urm/PROVENANCE.md has the evidence):
+- one state h (our y, `model.recursion = "urm"`), a recursion = L_cycles calls h <- layers(h + x):
+  n_latent = L_cycles, n_recursions = H_cycles, max_steps = loops; the first H_cycles - 1 cycles run
+  without gradients (`model.grad_calls = 0`); init_hidden -> y_init;
+- ConvSwiGLU feed-forward: gate_up_proj, a depthwise `dwconv` (kernel from its weight, bias; URM
+  keeps it in bf16, we read it in fp32) and down_proj -> `model.conv_kernel`;
+- attention, q_head (halt row), RoPE (rotate_half, so q/k rows are interleaved) and the puzzle
+  table as in the reference TRM; one prepended position (puzzle_emb_ndim = hidden_size). URM always
+  uses RoPE and evaluates all `loops` steps (the halting head is read in training only).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.solver.config import ModelConfig
+from arc_pipeline.solver.reference import (CONFIG_FILE, check_rows, load_state, read_rows, read_yaml, rope_order,
+                                           save_imported, strip_prefix)
+
+CONFIG_FILES = (CONFIG_FILE, "config.yaml", ".hydra/config.yaml")
+
+
+def read_config(step_file: Path) -> dict:
+    """URM's config beside `step_file`: all_config.yaml, config.yaml or .hydra/config.yaml (an `arch` section)."""
+    for name in CONFIG_FILES:
+        path = step_file.parent / name
+        if path.is_file():
+            cfg = read_yaml(path.read_text(), str(path))
+            if not isinstance(cfg, dict) or not isinstance(cfg.get("arch"), dict):
+                raise ArcError(f"{path}: no 'arch' section; is this the config of a URM run?")
+            return cfg
+    raise ArcError(f"{step_file.parent}: none of {', '.join(CONFIG_FILES)} found; URM's config (its `arch` section: "
+                   "loops, H_cycles, L_cycles, num_layers, hidden_size, num_heads, expansion) must sit beside the step file")
+
+
+def _value(arch: dict, key: str, origin: str):
+    """arch[key], with a hydra `${.other}` reference (e.g. puzzle_emb_ndim: ${.hidden_size}) followed."""
+    if key not in arch:
+        raise ArcError(f"{origin}: arch.{key} is missing; pass the URM run's own config")
+    v = arch[key]
+    if isinstance(v, str) and v.startswith("${.") and v.endswith("}"):
+        return _value(arch, v[3:-1], origin)
+    return v
+
+
+def model_config(arch: dict, *, seq_len: int, num_puzzles: int, vocab_size: int, conv_kernel: int,
+                 origin: str) -> ModelConfig:
+    """Our ModelConfig (URM options) for a URM `arch` section."""
+    name = str(arch.get("name", ""))
+    if not name.startswith("urm."):
+        raise ArcError(f"{origin}: arch.name {name!r} is not URM (urm.urm@URM); import TRM checkpoints with --format trm")
+    hidden = int(_value(arch, "hidden_size", origin))
+    ndim = int(_value(arch, "puzzle_emb_ndim", origin)) if "puzzle_emb_ndim" in arch else 0
+    if ndim not in (0, hidden):
+        raise ArcError(f"{origin}: arch.puzzle_emb_ndim = {ndim} differs from hidden_size = {hidden}; not supported")
+    return ModelConfig(
+        vocab_size=vocab_size, seq_len=seq_len, num_puzzles=num_puzzles, hidden=hidden,
+        heads=int(_value(arch, "num_heads", origin)), expansion=float(_value(arch, "expansion", origin)),
+        layers=int(_value(arch, "num_layers", origin)), n_latent=int(_value(arch, "L_cycles", origin)),
+        n_recursions=int(_value(arch, "H_cycles", origin)), max_steps=int(_value(arch, "loops", origin)),
+        mixer="attention", pos_encoding="rope", puzzle_emb_len=1 if ndim else 0,
+        rope_theta=float(arch.get("rope_theta", 10000.0)), rms_eps=float(arch.get("rms_norm_eps", 1e-5)),
+        halt_exploration=0.1,  # URM draws exploration at 0.1, fixed in its code
+        recursion="urm", grad_calls=0, conv_kernel=conv_kernel,
+    )
+
+
+def convert_state(ref: dict[str, torch.Tensor], cfg: ModelConfig, origin: str) -> dict[str, torch.Tensor]:
+    """Our TRM state dict (URM options) from URM's (prefix already stripped)."""
+    h, d = cfg.hidden, cfg.hidden // cfg.heads
+    used: set[str] = set()
+
+    def take(key: str, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+        used.add(key)
+        if key not in ref:
+            raise ArcError(f"{origin}: key {key!r} is missing from the checkpoint")
+        t = ref[key].detach().float()
+        if shape is not None and tuple(t.shape) != shape:
+            raise ArcError(f"{origin}: {key} has shape {tuple(t.shape)}, the config implies {shape}")
+        return t
+
+    q_w, q_b = take("q_head.weight", (2, h)), take("q_head.bias", (2,))
+    start = take("init_hidden", (h,))
+    out = {"tokens.weight": take("embed_tokens.embedding_weight", (cfg.vocab_size, h)),
+           "lm_head.weight": take("lm_head.weight", (cfg.vocab_size, h)),
+           "halt_head.weight": q_w[:1].clone(), "halt_head.bias": q_b[:1].clone(),  # row 0 = halt
+           "y_init": start, "z_init": start.clone()}  # z is carried unused under recursion "urm"
+    if cfg.puzzle_emb_len:
+        out["puzzle_emb.table"] = take("puzzle_emb.weights", (cfg.num_puzzles, h))
+    qk = rope_order(cfg.heads, d)
+    order = torch.cat([qk, qk + h, torch.arange(2 * h, 3 * h)])
+    for i in range(cfg.layers):
+        src, dst = f"layers.{i}.", f"blocks.{i}."
+        out[dst + "mixer.qkv.weight"] = take(src + "self_attn.qkv_proj.weight", (3 * h, h))[order].clone()
+        out[dst + "mixer.out.weight"] = take(src + "self_attn.o_proj.weight", (h, h))
+        out[dst + "mlp.gate_up.weight"] = take(src + "mlp.gate_up_proj.weight")
+        out[dst + "mlp.conv.weight"] = take(src + "mlp.dwconv.weight")
+        out[dst + "mlp.conv.bias"] = take(src + "mlp.dwconv.bias")
+        out[dst + "mlp.down.weight"] = take(src + "mlp.down_proj.weight")
+    unknown = sorted(set(ref) - used)
+    if unknown:
+        raise ArcError(f"{origin}: {len(unknown)} tensor(s) the URM importer does not know, e.g. {unknown[0]!r} "
+                       f"(arch.num_layers = {cfg.layers}?); pass a URM step_N.pt with its own config")
+    return out
+
+
+def import_checkpoint(step_file: str | Path, identifiers: str | Path, out_dir: str | Path, *, canvas: int = 30):
+    """Convert a URM `step_N.pt` (+ its config and the dataset's identifiers.json) into our checkpoint folder."""
+    step_file = Path(step_file)
+    raw = load_state(step_file)
+    state = raw.get("model_state_dict") if "model_state_dict" in raw else raw  # early URM files: weights only
+    if not isinstance(state, dict):
+        raise ArcError(f"{step_file}: model_state_dict is a {type(state).__name__}, not a state dict")
+    config = read_config(step_file)
+    names, pmap = read_rows(identifiers)
+    ref = strip_prefix(state, str(step_file))
+    rows = check_rows(ref.get("puzzle_emb.weights"), names, identifiers)
+    conv = ref.get("layers.0.mlp.dwconv.weight")
+    if conv is None:
+        raise ArcError(f"{step_file}: no layers.0.mlp.dwconv.weight: not a URM checkpoint (ConvSwiGLU); try --format trm")
+    vocab = int(ref["embed_tokens.embedding_weight"].shape[0]) if "embed_tokens.embedding_weight" in ref else 12
+    mcfg = model_config(config["arch"], seq_len=canvas * canvas, num_puzzles=rows, vocab_size=vocab,
+                        conv_kernel=int(conv.shape[-1]), origin=f"{step_file.parent} config")
+    step = raw.get("step") if isinstance(raw.get("step"), int) else None
+    return save_imported(step_file, convert_state(ref, mcfg, str(step_file)), mcfg, pmap, identifiers, out_dir,
+                         canvas=canvas, source_config=config, fmt="urm", step=step)
