@@ -5,6 +5,8 @@ Layout of the folder:
     checkpoint/            the slim pre-trained step directory the `kaggle` preset adapts from
                            (weights, EMA, puzzle table, RNG state, configs, puzzle-id map; no optimizer
                            state and no training carries: adapt never reads them)
+    model.safetensors, puzzle_map.parquet, README.md
+                           the model folder `arc-pipeline export --format model-card` writes (pipeline.exports)
     run_kaggle.py          the entry script (pipeline/kaggle_entry.py, standard library until installed)
     arc_pipeline.ipynb     the notebook: one cell that runs run_kaggle.py
     dataset-metadata.json  for `kaggle datasets create -p FOLDER --dir-mode tar`
@@ -250,7 +252,10 @@ def make_bundle(
     if leaked:
         raise ArcError(f"a dependency pulled in {', '.join(leaked)}; the Kaggle image has it, so the bundle must not")
     dest = out / "checkpoint"
-    copied = slim_copy(src, dest)
+    from arc_pipeline.exports import write_model_folder
+
+    write_model_folder(src, out)  # checkpoint/ (slim), model.safetensors, puzzle_map.parquet, the model card
+    copied = sorted(p.name for p in dest.iterdir())
     src_mb, ckpt_mb = folder_mb(src), folder_mb(dest)
     step(f"checkpoint {src}: {src_mb:.1f} MB -> {ckpt_mb:.1f} MB slim ({', '.join(copied)})")
     entry = out / ENTRY_NAME

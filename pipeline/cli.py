@@ -38,8 +38,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "bundle": ("arc_pipeline.commands.bundle", "bundle", "Build the offline Kaggle folder."),
     "compare": ("arc_pipeline.commands.compare", "compare", "Two runs side by side: scores, tasks each solves alone."),
     "analyze": ("arc_pipeline.commands.analyze", "analyze", "Halting and augmentation count judged on a run's raw predictions."),
+    "evaluate": ("arc_pipeline.commands.evaluate", "evaluate", "Score every saved checkpoint of a run (a table, JSON, a curve)."),
+    "export": ("arc_pipeline.commands.export", "export", "Export a run: ARC Prize benchmarking layout or a model card folder."),
     "import-reference": ("arc_pipeline.commands.import_reference", "import_reference",
-                         "Import a checkpoint written by the reference TRM code."),
+                         "Import a reference TRM (or Trelis fork) or URM checkpoint."),
 }
 
 

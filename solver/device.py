@@ -23,6 +23,11 @@ _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 log = logging.getLogger(__name__)
 
 
+def device_name() -> str:
+    """The model name of this machine's first GPU (e.g. "NVIDIA H100 80GB HBM3"), or "CPU" without one."""
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+
+
 @dataclass(frozen=True)
 class Runtime:
     """Where this process computes, in which precision, and its place among the ranks."""

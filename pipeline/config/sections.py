@@ -132,3 +132,7 @@ class RunOptions:
         (), 'experiment trackers fed the training metrics: "tensorboard", "wandb" (extras)',
         Rule(", ".join(TRACKERS), lambda track: next(
             (f"unknown {t}; valid: {', '.join(TRACKERS)}" for t in track if t not in TRACKERS), None)))
+    device_price: float = option(
+        0.0, "$ per device-hour for the cost block of score.json and exports; 0 = the documented default for the "
+        "device (H100, A100, L4, CPU, ...: arc_pipeline.protocol.PRICES, an assumption)", Range(0.0, None),
+        added_later=True)

@@ -1,5 +1,5 @@
 """score: score.json (micro = per output, macro = per task, tasks solved, pass@K per task and per
-output) and scores.parquet, when the target
+output, the `protocol` and `cost` blocks of `pipeline.protocol`) and scores.parquet, when the target
 tasks have solutions; skipped with a note when they do not (e.g. Kaggle's hidden tasks)."""
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
         best = ranks.group_by("task_id").agg(pl.col("rank").min().alias("best_rank"))
         per_task = per_task.join(best, on="task_id", how="left")
         out["candidates_per_output"] = _mean_candidates(voted, target)
+    from arc_pipeline.protocol import cost_block, protocol_block
+
+    # how the figures were made and what they cost (docs/exporting.md): every figure is read with them
+    out["protocol"] = protocol_block(cfg, run_dir)
+    out["cost"] = cost_block(cfg, run_dir, len(target))
     write_json(run_dir / SCORE_JSON, out, indent=2)
     with atomic_path(run_dir / SCORES_PARQUET) as tmp:
         per_task.write_parquet(tmp)

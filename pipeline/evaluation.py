@@ -1,0 +1,242 @@
+"""`arc-pipeline evaluate RUN --checkpoints all|latest|best|STEP[,STEP...]` (docs/evaluating.md).
+
+Every chosen checkpoint of a run is scored, with its EMA weights and its live weights where both exist,
+on the run's target tasks through the same predict and vote code as the predict stage (every augmented
+copy of every test input, `[predict]` and `[vote]` as the run's config says), and on the build's
+held-out split (`val`: pairs of training tasks, never the target) with the trainer's own evaluation.
+One row per (checkpoint, weights): step, pass@1 / pass@2 per task and per output on the target,
+held-out exact and token accuracy. The rows go to RUN/evaluation/checkpoints.json and checkpoints.md,
+the pass@2 curve over steps to curve.svg (and into report.html).
+
+The `best` row follows the rule training uses for the `best` pointer (`solver.checkpoint.BEST_RULE`):
+held-out exact accuracy, then held-out token accuracy, then the later step; never the target's score,
+which would be selection on the test set. EMA weights are preferred at equal keys (what predict uses).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.io import write_json, write_text
+
+EVALUATION_DIR = "evaluation"
+CHOICES = ("all", "latest", "best")
+
+
+@dataclass
+class Row:
+    step: int
+    weights: str  # ema | live
+    checkpoint: str  # step directory name
+    pass1_task: float
+    pass2_task: float
+    pass1_output: float
+    pass2_output: float
+    held_out_exact: float | None
+    held_out_tokens: float | None
+    predictions: int
+    seconds: float
+
+
+@dataclass
+class Evaluation:
+    run_dir: Path
+    rows: list[Row]
+    best: Row | None
+    rule: str
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "best": asdict(self.best) if self.best else None,
+                "rows": [asdict(r) for r in self.rows]}
+
+
+def checkpoint_folder(cfg, run_dir: Path) -> Path:
+    """Where the run's checkpoints are: adapt/ under pretrain-adapt, checkpoints/ otherwise."""
+    from arc_pipeline.rundir import ADAPT, CHECKPOINTS
+
+    return run_dir / (ADAPT if cfg.run.protocol == "pretrain-adapt" else CHECKPOINTS)
+
+
+def choose(folder: Path, which: str) -> list[Path]:
+    """The step directories `which` names (all | latest | best | STEP[,STEP...]), oldest first."""
+    from arc_pipeline.solver import checkpoint as ckpt
+
+    intact = sorted(p for p in ckpt.steps(folder) if ckpt.problem(p) is None)
+    if not intact:
+        raise ArcError(f"{folder}: no intact checkpoint to evaluate; train first (`arc-pipeline run --run-dir ...`)")
+    if which == "all":
+        return intact
+    if which in ("latest", "best"):
+        found, note = ckpt.find(folder, which)
+        if found is None:
+            raise ArcError(f"{folder}: no usable '{which}' pointer ({note or 'none written'}); "
+                           f"saved steps: {', '.join(str(_step(p)) for p in intact)}")
+        return [found]
+    try:
+        wanted = sorted({int(s) for s in which.split(",") if s.strip()})
+    except ValueError:
+        raise ArcError(f"--checkpoints {which!r}: valid: all, latest, best, or steps such as 500,1000") from None
+    by_step = {_step(p): p for p in intact}
+    missing = [s for s in wanted if s not in by_step]
+    if missing or not wanted:
+        raise ArcError(f"--checkpoints {which!r}: no intact checkpoint for step(s) {missing or which}; saved steps: "
+                       f"{', '.join(str(s) for s in sorted(by_step))}")
+    return [by_step[s] for s in wanted]
+
+
+def _step(path: Path) -> int:
+    return int(path.name.removeprefix("step_"))
+
+
+def evaluate(run_dir: str | Path, which: str = "all", *, progress=None, on_note: Callable[[str], None] | None = None,
+             write: bool = True) -> Evaluation:
+    """Score the chosen checkpoints of a run (see the module docstring); writes RUN/evaluation/ when `write`."""
+    from arc_pipeline.augment.dataset import open_split, read_meta
+    from arc_pipeline.config import read_config
+    from arc_pipeline.rundir import DATASET, RunDir
+    from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver.device import setup_runtime
+    from arc_pipeline.solver.vote import pass_at_k_both
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.toml").is_file():
+        raise ArcError(f"{run_dir}: not a run directory (no config.toml)")
+    cfg = read_config(run_dir / "config.toml")
+    rd = RunDir(run_dir)
+    _, target = rd.tasks()
+    if not all(t.has_solutions for t in target.values()):
+        raise ArcError(f"{run_dir}: the target tasks have no solutions, so there is nothing to score checkpoints on")
+    ds = run_dir / DATASET
+    meta = read_meta(ds)
+    test = open_split(ds, "test")
+    val = open_split(ds, "val") if meta["counts"].get("val", 0) else None
+    runtime = setup_runtime(cfg.train.device, cfg.train.dtype)
+    note = on_note or (lambda msg: None)
+    own = None if cfg.run.protocol == "pretrain-adapt" else meta["fingerprint"]
+    rows = []
+    with rd.lock("arc-pipeline evaluate"):
+        chosen = choose(checkpoint_folder(cfg, run_dir), which)
+        for path in chosen:
+            for weights in (("ema", "live") if (path / "ema.pt").is_file() else ("live",)):
+                t0 = time.time()
+                voted, made = predict_target(path, test, runtime, cfg, weights, own, progress=progress, on_note=note)
+                p = pass_at_k_both(voted, target, (1, 2))
+                held = held_out(path, val, runtime, weights == "ema", own, cfg) if val is not None else {}
+                rows.append(Row(_step(path), weights, path.name, p["per_task"]["1"], p["per_task"]["2"],
+                                p["per_output"]["1"], p["per_output"]["2"], held.get("exact"),
+                                held.get("token_accuracy"), made, round(time.time() - t0, 2)))
+                note(f"evaluate: {path.name} {weights}: pass@2 per task {p['per_task']['2']:.4f}"
+                     + (f", held-out exact {held['exact']:.4f}" if held else ""))
+        if val is None:
+            note("evaluate: the build has no held-out split (build.val_fraction = 0): `best` is the latest step")
+        result = Evaluation(run_dir, rows, best_row(rows), ckpt.BEST_RULE)
+        if write:
+            result.files = write_evaluation(result, run_dir)
+    return result
+
+
+def best_row(rows: list[Row]) -> Row | None:
+    """The row the `best` rule picks: held-out exact, then token accuracy, then the later step (EMA first on a tie)."""
+    from arc_pipeline.solver.checkpoint import best_key
+
+    if not rows:
+        return None
+    return max(rows, key=lambda r: (*best_key({"exact": r.held_out_exact if r.held_out_exact is not None else -1.0,
+                                               "token_accuracy": r.held_out_tokens if r.held_out_tokens is not None
+                                               else -1.0}, r.step), r.weights == "ema"))
+
+
+def predict_target(path: Path, source, runtime, cfg, weights: str, fingerprint: str | None, *, progress=None,
+                   on_note=None):
+    """(voted candidates, predictions made) for one checkpoint and weight set: the predict stage's code path."""
+    from arc_pipeline.solver.checkpoint import build_model
+    from arc_pipeline.solver.infer import canvas_of
+    from arc_pipeline.solver.raw import rank_predictions
+    from arc_pipeline.stages.predict import _test_inputs, aug_order, predict_in_rounds
+
+    import polars as pl
+
+    pcfg = replace(cfg.predict, use_ema=weights == "ema", keep_raw=cfg.vote.scored)
+    model = build_model(path, device=runtime.device, use_ema=weights == "ema", fingerprint=fingerprint)
+    order = aug_order(source)
+    if cfg.run.max_test_augs:
+        order = order[: cfg.run.max_test_augs * max(1, _test_inputs(source))]
+    tables: list | None = [] if cfg.vote.scored else None
+    # one weight set per row, so the pooled rule ("checkpoints") ranks this set's votes alone
+    vote = replace(cfg.vote, rule="votes") if cfg.vote.rule == "checkpoints" else cfg.vote
+    progress = progress or _quiet
+    with progress(f"evaluate {path.name} {weights}", len(order), unit="pred") as advance:
+        frame, raw, _ = predict_in_rounds(model, source, order, runtime, pcfg, advance, weights=weights, primary=True,
+                                          tables=tables, failed={}, on_note=on_note)
+    voted, _ = rank_predictions(frame, raw, tables, vote, canvas_of(source))
+    return voted, len(frame) if isinstance(frame, pl.DataFrame) else 0
+
+
+def held_out(path: Path, val, runtime, use_ema: bool, fingerprint: str | None, cfg) -> dict:
+    """The trainer's held-out evaluation (exact and token accuracy, every example, all N_sup steps)."""
+    from arc_pipeline.solver.checkpoint import build_model
+    from arc_pipeline.solver.train import evaluate as evaluate_split
+
+    model = build_model(path, device=runtime.device, use_ema=use_ema, fingerprint=fingerprint)
+    return evaluate_split(model, val, runtime, batch_size=cfg.predict.batch_size)
+
+
+class _quiet:
+    def __init__(self, *a, **k):
+        pass
+
+    def __enter__(self):
+        return lambda n=1, metrics=None: None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def table_rows(rows: list[Row], best: Row | None) -> tuple[list[str], list[list[str]]]:
+    """The evaluation as a table: header and one row of text per (checkpoint, weights)."""
+    head = ["step", "weights", "pass@1 task", "pass@2 task", "pass@1 output", "pass@2 output", "held-out exact",
+            "held-out tokens", "best"]
+    fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    body = [[str(r.step), r.weights, fmt(r.pass1_task), fmt(r.pass2_task), fmt(r.pass1_output), fmt(r.pass2_output),
+             fmt(r.held_out_exact), fmt(r.held_out_tokens), "*" if r is best else ""] for r in rows]
+    return head, body
+
+
+def curve_svg(rows: list[Row]) -> str:
+    """pass@2 per task on the target and held-out exact against the step, one line per weight set."""
+    from arc_pipeline.report_charts import line_chart
+
+    series: dict[str, list[tuple[float, float]]] = {}
+    for r in rows:
+        series.setdefault(f"target pass@2 per task ({r.weights})", []).append((r.step, r.pass2_task))
+        if r.held_out_exact is not None:
+            series.setdefault(f"held-out exact ({r.weights})", []).append((r.step, r.held_out_exact))
+    return line_chart(series, "checkpoint step", "score", title="checkpoints", markers=True)
+
+
+def write_evaluation(result: Evaluation, run_dir: Path) -> list[Path]:
+    out = run_dir / EVALUATION_DIR
+    out.mkdir(exist_ok=True)
+    write_json(out / "checkpoints.json", result.to_dict(), indent=1)
+    head, body = table_rows(result.rows, result.best)
+    md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in body]
+    write_text(out / "checkpoints.md", f"# Checkpoints of {run_dir.name}\n\n`best` rule: {result.rule}.\n\n"
+               + "\n".join(md) + "\n")
+    write_text(out / "curve.svg", curve_svg(result.rows))
+    return [out / "checkpoints.json", out / "checkpoints.md", out / "curve.svg"]
+
+
+def read_evaluation(run_dir: str | Path) -> dict | None:
+    """RUN/evaluation/checkpoints.json when `evaluate` wrote it (for the report)."""
+    f = Path(run_dir) / EVALUATION_DIR / "checkpoints.json"
+    try:
+        return json.loads(f.read_text()) if f.is_file() else None
+    except ValueError:
+        return None

@@ -1,0 +1,180 @@
+"""How a score was made and what it cost: the `protocol` and `cost` blocks of score.json, the report
+and every export (docs/exporting.md).
+
+Every TRM-family figure is read with its protocol (pass@1 or pass@2, per task or per output, whether
+the evaluation tasks' demonstrations were trained on, extra data, which checkpoint) and its cost
+(ARC Prize reports $ per task). Both blocks are built from what the run directory holds: the resolved
+config, tasks.parquet, the manifest's stage records and the checkpoint predict used.
+
+Prices are an ASSUMPTION unless the user sets `run.device_price`: `PRICES` is a table of on-demand cloud
+rates per device-hour (December 2026, rounded); change it for your provider.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+# $ per device-hour, on-demand cloud rates rounded (an assumption: set run.device_price for your own)
+PRICES: dict[str, float] = {"H200": 3.50, "H100": 2.50, "A100": 1.50, "L40S": 1.00, "L4": 0.80, "A10": 0.75,
+                            "T4": 0.35, "CPU": 0.10}
+PRICE_NOTE = ("assumed on-demand rate per device-hour (arc_pipeline.protocol.PRICES); set run.device_price "
+              "to your own")
+
+METRICS = {
+    "micro": "test outputs right (attempt_1 or attempt_2 exactly equal) / test outputs (Kaggle's per-output wording)",
+    "macro": "mean over tasks of (the task's test outputs right / its test outputs): ARC Prize's scorer, "
+             "arc-agi-benchmarking and the TRM paper (pass@2 per task)",
+    "tasks_solved": "tasks whose every test output is right (the ARC-AGI-2 README's count)",
+    "pass_at_k.per_task": "mean over tasks of the fraction of its test outputs whose truth is among the top K "
+                          "ranked candidates (K = 1, 2: the paper's pass@1 / pass@2)",
+    "pass_at_k.per_output": "fraction of all test outputs whose truth is among the top K ranked candidates",
+}
+STAGE_ORDER = ("ingest", "build", "train", "adapt", "predict", "submit", "score", "report")
+
+
+def protocol_block(cfg, run_dir: str | Path) -> dict[str, Any]:
+    """What produced the run's predictions: protocol, training data, checkpoint, augmentations, halting,
+    ranking and the metric definitions."""
+    from arc_pipeline.manifest import Manifest
+
+    run_dir = Path(run_dir)
+    stages = Manifest(run_dir).stages
+    joint = cfg.run.protocol == "joint"
+    evaluated_as_is = joint and bool(cfg.run.checkpoint)
+    predict = stages["predict"].summary if "predict" in stages else {}
+    out: dict[str, Any] = {
+        "protocol": cfg.run.protocol,
+        "evaluation_demonstrations_trained": not evaluated_as_is or None,
+        "demonstrations_trained_when": ("with pre-training (joint: the target tasks' demonstrations are training "
+                                        "data under their own puzzle rows)" if joint and not evaluated_as_is else
+                                        "at test time (adapt fine-tunes on the target tasks' demonstrations)"
+                                        if not joint else f"by the checkpoint's own run ({cfg.run.checkpoint})"),
+        "competition_valid": not joint,
+        "target": cfg.data.target,
+        "training_sources": _sources(run_dir),  # shares among the training sources (data.train)
+        "target_demonstrations": _target_demos(run_dir, trained=joint and not evaluated_as_is),
+        "checkpoint": _checkpoint(run_dir, predict, cfg),
+        "augmentations_voted": _augmentations(run_dir, predict, cfg),
+        "halting": ({"rule": "every example runs all supervision steps (the reference's evaluation)",
+                     "max_steps": cfg.predict.max_steps or _model_steps(run_dir, predict)} if cfg.predict.halt == "off"
+                    else {"rule": "stop once sigmoid(halting logit) > threshold", "threshold": cfg.predict.threshold,
+                          "min_steps": cfg.predict.min_steps,
+                          "max_steps": cfg.predict.max_steps or _model_steps(run_dir, predict)}),
+        "ranking": {"rule": cfg.vote.rule, "attempts": "the top 2 ranked candidates per test input",
+                    "ties": "mean halting probability" if cfg.vote.rule in ("votes", "checkpoints") else "votes"},
+        "metrics": METRICS,
+    }
+    return out
+
+
+def _sources(run_dir: Path) -> list[dict]:
+    from arc_pipeline.rundir import RunDir
+
+    path = RunDir(run_dir).tasks_parquet
+    if not path.is_file():
+        return []
+    import polars as pl
+
+    from arc_pipeline.mix import source_shares
+
+    return [{k: r[k] for k in ("source", "tasks", "pairs", "weight", "share")} for r in source_shares(pl.read_parquet(path))]
+
+
+def _target_demos(run_dir: Path, trained: bool) -> dict:
+    """The target tasks' demonstrations: how many, and whether pre-training drew them (joint)."""
+    from arc_pipeline.rundir import RunDir
+
+    try:
+        _, target = RunDir(run_dir).tasks()
+    except Exception:  # noqa: BLE001 - before ingest there is nothing to count
+        return {"trained_with_pretraining": trained}
+    return {"tasks": len(target), "pairs": sum(len(t.train) for t in target.values()), "trained_with_pretraining": trained}
+
+
+def _checkpoint(run_dir: Path, predict: dict, cfg) -> dict:
+    """The checkpoint predict used: its step, EMA or live weights, and its held-out evaluation."""
+    rel = predict.get("checkpoint_path") or predict.get("checkpoint")
+    out: dict[str, Any] = {"path": rel, "weights": "+".join(predict.get("passes", [])) or
+                           ("ema" if cfg.predict.use_ema else "live")}
+    if rel:
+        path = Path(rel) if Path(rel).is_absolute() else run_dir / rel
+        meta = path / "meta.json"
+        if meta.is_file():
+            m = json.loads(meta.read_text())
+            out.update(step=m.get("step"), held_out=(m.get("val") or {}).get("exact"),
+                       imported=(m.get("imported") or {}).get("format"))
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _augmentations(run_dir: Path, predict: dict, cfg) -> dict:
+    """Augmented copies predicted per test input (on average), of those built."""
+    from arc_pipeline.rundir import RunDir
+
+    inputs = 0
+    try:
+        _, target = RunDir(run_dir).tasks()
+        inputs = sum(len(t.test) for t in target.values())
+    except Exception:  # noqa: BLE001 - a run without tasks has no block to fill
+        pass
+    made, built = predict.get("predictions"), predict.get("of")
+    per = lambda n: round(n / inputs, 2) if inputs and n is not None else None  # noqa: E731
+    passes = max(1, len(predict.get("passes", [])))
+    return {"per_test_input": per(made / passes if made is not None else None), "built_per_test_input": per(built),
+            "build.augmentations": cfg.build.augmentations, "run.max_test_augs": cfg.run.max_test_augs or "all"}
+
+
+def _model_steps(run_dir: Path, predict: dict) -> int | None:
+    rel = predict.get("checkpoint_path")
+    meta = run_dir / rel / "meta.json" if rel else None
+    if meta is None or not meta.is_file():
+        return None
+    return (json.loads(meta.read_text()).get("model_config") or {}).get("max_steps")
+
+
+def device_type(cfg) -> tuple[str, int]:
+    """(the device kind a price is looked up by, how many): CPU, or the GPU's model (H100, A100, L4, ...)."""
+    devices = max(1, int(cfg.run.devices))
+    if str(cfg.train.device).startswith("cpu"):
+        return "CPU", 1
+    from arc_pipeline.solver.device import device_name
+
+    name = device_name()
+    for kind in PRICES:
+        if kind.lower() in name.lower():
+            return kind, devices
+    return name or "CPU", devices if name and name != "CPU" else 1
+
+
+def cost_block(cfg, run_dir: str | Path, tasks: int, *, price: float | None = None,
+               device: tuple[str, int] | None = None) -> dict[str, Any]:
+    """Device-seconds per stage (the manifest's seconds x the devices the stage held), and $ per task
+    at `price` per device-hour (default run.device_price, else the PRICES assumption)."""
+    from arc_pipeline.manifest import Manifest
+    from arc_pipeline.stages import BY_NAME
+
+    kind, count = device or device_type(cfg)
+    stages = Manifest(run_dir).stages
+    per_stage = {}
+    for name in STAGE_ORDER:
+        rec = stages.get(name)
+        if rec is None or rec.status != "done":
+            continue
+        held = count if BY_NAME[name].distributed else 1
+        per_stage[name] = round(rec.seconds * held, 3)
+    given = price if price is not None else (cfg.run.device_price or None)
+    rate = given if given is not None else PRICES.get(kind)
+    # test time: what runs once the target tasks are known (joint: training holds their demonstrations)
+    test_stages = ("train", "adapt", "predict", "submit") if cfg.run.protocol == "joint" else ("adapt", "predict", "submit")
+    total = sum(per_stage.values())
+    test = sum(v for k, v in per_stage.items() if k in test_stages)
+
+    def dollars(seconds: float) -> float | None:
+        return round(seconds / 3600 * rate / tasks, 6) if rate is not None and tasks else None
+
+    return {"device": kind, "devices": count, "device_seconds": per_stage, "device_seconds_total": round(total, 3),
+            "price_per_device_hour": rate, "price_source": "run.device_price" if given is not None else PRICE_NOTE,
+            "tasks": tasks, "usd_per_task": dollars(total), "test_time_stages": list(test_stages),
+            "usd_per_task_test_time": dollars(test),
+            "note": "seconds are the manifest's wall clock per stage (the last run of each), times the devices it held"}
