@@ -156,27 +156,38 @@ def best_row(rows: list[Row]) -> Row | None:
 def predict_target(path: Path, source, runtime, cfg, weights: str, fingerprint: str | None, *, progress=None,
                    on_note=None):
     """(voted candidates, predictions made) for one checkpoint and weight set: the predict stage's code path."""
+    pcfg = replace(cfg.predict, use_ema=weights == "ema", keep_raw=False)
+    # one weight set per row: the pooled rule ("checkpoints") ranks this set's votes alone, and no
+    # second pass runs for `vote.compare`
+    vote = replace(cfg.vote, rule="votes" if cfg.vote.rule == "checkpoints" else cfg.vote.rule, compare=False)
+    try:
+        from arc_pipeline.solver.predict import predict  # prediction as one library call
+    except ImportError:
+        return _predict_in_stage(path, source, runtime, pcfg, vote, cfg.run.max_test_augs, fingerprint, weights,
+                                 progress, on_note)
+    made = predict(path, source, runtime, pcfg, vote, fingerprint=fingerprint, max_test_augs=cfg.run.max_test_augs,
+                   progress=progress, on_note=on_note)
+    return made.voted, int(made.summary.get("predictions", 0))
+
+
+def _predict_in_stage(path, source, runtime, pcfg, vote, max_test_augs, fingerprint, weights, progress, on_note):
+    """The predict stage's own loop, for a tree where prediction is not yet one library call."""
     from arc_pipeline.solver.checkpoint import build_model
     from arc_pipeline.solver.infer import canvas_of
     from arc_pipeline.solver.raw import rank_predictions
     from arc_pipeline.stages.predict import _test_inputs, aug_order, predict_in_rounds
 
-    import polars as pl
-
-    pcfg = replace(cfg.predict, use_ema=weights == "ema", keep_raw=cfg.vote.scored)
-    model = build_model(path, device=runtime.device, use_ema=weights == "ema", fingerprint=fingerprint)
+    pcfg = replace(pcfg, keep_raw=vote.scored)
+    model = build_model(path, device=runtime.device, use_ema=pcfg.use_ema, fingerprint=fingerprint)
     order = aug_order(source)
-    if cfg.run.max_test_augs:
-        order = order[: cfg.run.max_test_augs * max(1, _test_inputs(source))]
-    tables: list | None = [] if cfg.vote.scored else None
-    # one weight set per row, so the pooled rule ("checkpoints") ranks this set's votes alone
-    vote = replace(cfg.vote, rule="votes") if cfg.vote.rule == "checkpoints" else cfg.vote
-    progress = progress or _quiet
-    with progress(f"evaluate {path.name} {weights}", len(order), unit="pred") as advance:
+    if max_test_augs:
+        order = order[: max_test_augs * max(1, _test_inputs(source))]
+    tables: list | None = [] if vote.scored else None
+    with (progress or _quiet)("predict", len(order), unit="pred") as advance:
         frame, raw, _ = predict_in_rounds(model, source, order, runtime, pcfg, advance, weights=weights, primary=True,
                                           tables=tables, failed={}, on_note=on_note)
     voted, _ = rank_predictions(frame, raw, tables, vote, canvas_of(source))
-    return voted, len(frame) if isinstance(frame, pl.DataFrame) else 0
+    return voted, len(frame)
 
 
 def held_out(path: Path, val, runtime, use_ema: bool, fingerprint: str | None, cfg) -> dict:

@@ -222,42 +222,62 @@ def strip_prefix(sd: dict[str, torch.Tensor], origin: str) -> dict[str, torch.Te
     raise ArcError(f"{origin}: no key starts with {' or '.join(PREFIXES)}; is this a reference step_N checkpoint?")
 
 
-def convert_state(ref: dict[str, torch.Tensor], cfg: ModelConfig, origin: str) -> dict[str, torch.Tensor]:
-    """Our TRM state dict from the reference's (prefix already stripped)."""
-    h, d = cfg.hidden, cfg.hidden // cfg.heads
-    used: set[str] = set()
+class Taker:
+    """Tensors out of a reference state dict by name, fp32 and shape-checked, remembering which were taken
+    (what is left over is refused: a weight dropped silently is a model not reproduced)."""
 
-    def take(key: str, shape: tuple[int, ...] | None = None) -> torch.Tensor:
-        used.add(key)
-        if key not in ref:
-            raise ArcError(f"{origin}: key {key!r} is missing from the checkpoint")
-        t = ref[key].detach().float()
+    def __init__(self, ref: dict[str, torch.Tensor], origin: str):
+        self.ref, self.origin, self.used = ref, origin, set()
+
+    def __call__(self, key: str, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+        self.used.add(key)
+        if key not in self.ref:
+            raise ArcError(f"{self.origin}: key {key!r} is missing from the checkpoint")
+        t = self.ref[key].detach().float()
         if shape is not None and tuple(t.shape) != shape:
-            raise ArcError(f"{origin}: {key} has shape {tuple(t.shape)}, the config implies {shape}")
+            raise ArcError(f"{self.origin}: {key} has shape {tuple(t.shape)}, the config implies {shape}")
         return t
 
-    q_w, q_b = take("q_head.weight", (2, h)), take("q_head.bias", (2,))
-    out = {"tokens.weight": take("embed_tokens.embedding_weight", (cfg.vocab_size, h)),
-           "lm_head.weight": take("lm_head.weight", (cfg.vocab_size, h)),
-           "halt_head.weight": q_w[:1].clone(), "halt_head.bias": q_b[:1].clone(),  # row 0 = halt
-           "y_init": take("H_init", (h,)), "z_init": take("L_init", (h,))}
-    if cfg.puzzle_emb_len:
-        out["puzzle_emb.table"] = take("puzzle_emb.weights", (cfg.num_puzzles, h))
-    qk = rope_order(cfg.heads, d)
-    order = torch.cat([qk, qk + h, torch.arange(2 * h, 3 * h)])  # q rows, k rows, v rows unchanged
+    def heads_and_tables(self, cfg: ModelConfig) -> dict[str, torch.Tensor]:
+        """Token embedding, output head, the q_head's halt row (row 0; with no_ACT_continue only it
+        decides) and the puzzle table: named alike by the reference TRM and URM."""
+        h = cfg.hidden
+        q_w, q_b = self("q_head.weight", (2, h)), self("q_head.bias", (2,))
+        out = {"tokens.weight": self("embed_tokens.embedding_weight", (cfg.vocab_size, h)),
+               "lm_head.weight": self("lm_head.weight", (cfg.vocab_size, h)),
+               "halt_head.weight": q_w[:1].clone(), "halt_head.bias": q_b[:1].clone()}
+        if cfg.puzzle_emb_len:
+            out["puzzle_emb.table"] = self("puzzle_emb.weights", (cfg.num_puzzles, h))
+        return out
+
+    def attention(self, src: str, dst: str, cfg: ModelConfig) -> dict[str, torch.Tensor]:
+        """One block's attention: q and k rows reordered head by head (rotate_half -> pairs), v as is."""
+        h = cfg.hidden
+        qk = rope_order(cfg.heads, h // cfg.heads)
+        order = torch.cat([qk, qk + h, torch.arange(2 * h, 3 * h)])
+        return {dst + "mixer.qkv.weight": self(src + "self_attn.qkv_proj.weight", (3 * h, h))[order].clone(),
+                dst + "mixer.out.weight": self(src + "self_attn.o_proj.weight", (h, h))}
+
+    def leftover(self, what: str) -> None:
+        unknown = sorted(set(self.ref) - self.used)
+        if unknown:
+            raise ArcError(f"{self.origin}: {len(unknown)} tensor(s) this importer does not know, e.g. {unknown[0]!r}; "
+                           f"only {what} imports")
+
+
+def convert_state(ref: dict[str, torch.Tensor], cfg: ModelConfig, origin: str) -> dict[str, torch.Tensor]:
+    """Our TRM state dict from the reference's (prefix already stripped)."""
+    take = Taker(ref, origin)
+    out = take.heads_and_tables(cfg) | {"y_init": take("H_init", (cfg.hidden,)), "z_init": take("L_init", (cfg.hidden,))}
     for i in range(cfg.layers):
         src, dst = f"L_level.layers.{i}.", f"blocks.{i}."
-        out[dst + "mixer.qkv.weight"] = take(src + "self_attn.qkv_proj.weight", (3 * h, h))[order].clone()
-        out[dst + "mixer.out.weight"] = take(src + "self_attn.o_proj.weight", (h, h))
+        out |= take.attention(src, dst, cfg)
         out[dst + "mlp.gate_up.weight"] = take(src + "mlp.gate_up_proj.weight")
         out[dst + "mlp.down.weight"] = take(src + "mlp.down_proj.weight")
     extra = sorted(k for k in ref if k.startswith("L_level.layers.") and int(k.split(".")[2]) >= cfg.layers)
     if extra:
         raise ArcError(f"{origin}: {extra[0]} exists but arch.L_layers = {cfg.layers}; the config does not match the weights")
-    unknown = sorted(set(ref) - used)
-    if unknown:  # a weight we would drop silently is a model we would not reproduce
-        raise ArcError(f"{origin}: {len(unknown)} tensor(s) this importer does not know, e.g. {unknown[0]!r}; "
-                       "only the reference TRM (attention, RoPE; LoRA merged) imports")
+    take.leftover("the reference TRM (attention, RoPE; LoRA merged)")
     return out
 
 

@@ -23,7 +23,7 @@ import torch
 
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.solver.config import ModelConfig
-from arc_pipeline.solver.reference import (CONFIG_FILE, check_rows, load_state, read_rows, read_yaml, rope_order,
+from arc_pipeline.solver.reference import (CONFIG_FILE, Taker, check_rows, load_state, read_rows, read_yaml,
                                            save_imported, strip_prefix)
 
 CONFIG_FILES = (CONFIG_FILE, "config.yaml", ".hydra/config.yaml")
@@ -76,40 +76,17 @@ def model_config(arch: dict, *, seq_len: int, num_puzzles: int, vocab_size: int,
 
 def convert_state(ref: dict[str, torch.Tensor], cfg: ModelConfig, origin: str) -> dict[str, torch.Tensor]:
     """Our TRM state dict (URM options) from URM's (prefix already stripped)."""
-    h, d = cfg.hidden, cfg.hidden // cfg.heads
-    used: set[str] = set()
-
-    def take(key: str, shape: tuple[int, ...] | None = None) -> torch.Tensor:
-        used.add(key)
-        if key not in ref:
-            raise ArcError(f"{origin}: key {key!r} is missing from the checkpoint")
-        t = ref[key].detach().float()
-        if shape is not None and tuple(t.shape) != shape:
-            raise ArcError(f"{origin}: {key} has shape {tuple(t.shape)}, the config implies {shape}")
-        return t
-
-    q_w, q_b = take("q_head.weight", (2, h)), take("q_head.bias", (2,))
-    start = take("init_hidden", (h,))
-    out = {"tokens.weight": take("embed_tokens.embedding_weight", (cfg.vocab_size, h)),
-           "lm_head.weight": take("lm_head.weight", (cfg.vocab_size, h)),
-           "halt_head.weight": q_w[:1].clone(), "halt_head.bias": q_b[:1].clone(),  # row 0 = halt
-           "y_init": start, "z_init": start.clone()}  # z is carried unused under recursion "urm"
-    if cfg.puzzle_emb_len:
-        out["puzzle_emb.table"] = take("puzzle_emb.weights", (cfg.num_puzzles, h))
-    qk = rope_order(cfg.heads, d)
-    order = torch.cat([qk, qk + h, torch.arange(2 * h, 3 * h)])
+    take = Taker(ref, origin)
+    start = take("init_hidden", (cfg.hidden,))
+    out = take.heads_and_tables(cfg) | {"y_init": start, "z_init": start.clone()}  # z is carried unused under "urm"
     for i in range(cfg.layers):
         src, dst = f"layers.{i}.", f"blocks.{i}."
-        out[dst + "mixer.qkv.weight"] = take(src + "self_attn.qkv_proj.weight", (3 * h, h))[order].clone()
-        out[dst + "mixer.out.weight"] = take(src + "self_attn.o_proj.weight", (h, h))
+        out |= take.attention(src, dst, cfg)
         out[dst + "mlp.gate_up.weight"] = take(src + "mlp.gate_up_proj.weight")
         out[dst + "mlp.conv.weight"] = take(src + "mlp.dwconv.weight")
         out[dst + "mlp.conv.bias"] = take(src + "mlp.dwconv.bias")
         out[dst + "mlp.down.weight"] = take(src + "mlp.down_proj.weight")
-    unknown = sorted(set(ref) - used)
-    if unknown:
-        raise ArcError(f"{origin}: {len(unknown)} tensor(s) the URM importer does not know, e.g. {unknown[0]!r} "
-                       f"(arch.num_layers = {cfg.layers}?); pass a URM step_N.pt with its own config")
+    take.leftover(f"URM with its own config (arch.num_layers = {cfg.layers}?)")
     return out
 
 

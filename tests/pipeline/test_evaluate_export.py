@@ -105,20 +105,36 @@ def test_the_best_row_cannot_stick_on_ties():
 
 @pytest.mark.integration
 def test_the_benchmarking_export_reads_back_to_our_score_exactly(run, cli, tmp_path):
+    import shutil
+
+    import arc_pipeline
     from arc_pipeline.rundir import RunDir
 
+    # a copy whose submission is right on some outputs (a tiny model solves none): the first task by its
+    # first attempt, the first test output of the last task by its second, the rest as predicted
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    _, target = RunDir(copy).tasks()
+    sub = json.loads((copy / "submission.json").read_text())
+    ids = sorted(target)
+    sub[ids[0]] = [{"attempt_1": p.output.tolist(), "attempt_2": p.input.tolist()} for p in target[ids[0]].test]
+    sub[ids[-1]][0]["attempt_2"] = target[ids[-1]].test[0].output.tolist()
+    (copy / "submission.json").write_text(json.dumps(sub))
+    arc_pipeline.score(run_dir=copy, force=True)
+    score = json.loads((copy / "score.json").read_text())
+    assert score["macro"] > 0
+
     out = tmp_path / "bench"
-    result = cli("export", run, "--format", "arc-agi-benchmarking", "--out", out)
+    result = cli("export", copy, "--format", "arc-agi-benchmarking", "--out", out)
     assert result.exit_code == 0, result.output
-    score = json.loads((run / "score.json").read_text())
-    _, target = RunDir(run).tasks()
     solutions = {i: [p.output.tolist() for p in t.test] for i, t in target.items()}
     total, files, cost = score_like_the_benchmarking_tool(out, solutions)
     assert files == len(target) == score["tasks"]  # every target task is present: the denominator is whole
     assert total / files == score["macro"]
     per_task = score["cost"]["usd_per_task_test_time"]
     assert per_task > 0 and all(abs(c - per_task) < 1e-12 for c in cost.values())
-    first = json.loads(next(out.glob("*.json")).read_text())[0]["attempt_1"]
+    first = json.loads((out / f"{ids[0]}.json").read_text())[0]["attempt_1"]
+    assert first["correct"] is True
     meta = first["metadata"]
     for key in ("model", "provider", "start_timestamp", "end_timestamp", "choices", "kwargs", "usage", "cost",
                 "task_id", "pair_index", "test_id"):
