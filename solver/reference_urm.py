@@ -23,8 +23,8 @@ import torch
 
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.solver.config import ModelConfig
-from arc_pipeline.solver.reference import (CONFIG_FILE, Taker, check_rows, load_state, read_rows, read_yaml,
-                                           save_imported, strip_prefix)
+from arc_pipeline.solver.reference import (CONFIG_FILE, Taker, check_out_dir, check_rows, load_state, read_rows,
+                                           read_yaml, save_imported, strip_prefix, tensors_only)
 
 CONFIG_FILES = (CONFIG_FILE, "config.yaml", ".hydra/config.yaml")
 
@@ -93,13 +93,14 @@ def convert_state(ref: dict[str, torch.Tensor], cfg: ModelConfig, origin: str) -
 def import_checkpoint(step_file: str | Path, identifiers: str | Path, out_dir: str | Path, *, canvas: int = 30):
     """Convert a URM `step_N.pt` (+ its config and the dataset's identifiers.json) into our checkpoint folder."""
     step_file = Path(step_file)
+    check_out_dir(out_dir)
     raw = load_state(step_file)
     state = raw.get("model_state_dict") if "model_state_dict" in raw else raw  # early URM files: weights only
     if not isinstance(state, dict):
         raise ArcError(f"{step_file}: model_state_dict is a {type(state).__name__}, not a state dict")
     config = read_config(step_file)
     names, pmap = read_rows(identifiers)
-    ref = strip_prefix(state, str(step_file))
+    ref = strip_prefix(tensors_only(state, step_file), str(step_file))
     rows = check_rows(ref.get("puzzle_emb.weights"), names, identifiers)
     conv = ref.get("layers.0.mlp.dwconv.weight")
     if conv is None:
