@@ -1,8 +1,8 @@
 """`arc-pipeline evaluate RUN --checkpoints all|latest|best|STEP[,STEP...]` (docs/evaluating.md).
 
 Every chosen checkpoint of a run is scored, with its EMA weights and its live weights where both exist,
-on the run's target tasks through the same predict and vote code as the predict stage (every augmented
-copy of every test input, `[predict]` and `[vote]` as the run's config says), and on the build's
+on the run's target tasks through the same call as the predict stage (`solver.predict.predict`: every
+augmented copy of every test input, `[predict]` and `[vote]` as the run's config says), and on the build's
 held-out split (`val`: pairs of training tasks, never the target) with the trainer's own evaluation.
 One row per (checkpoint, weights): step, pass@1 / pass@2 per task and per output on the target,
 held-out exact and token accuracy. The rows go to RUN/evaluation/checkpoints.json and checkpoints.md,
@@ -160,34 +160,11 @@ def predict_target(path: Path, source, runtime, cfg, weights: str, fingerprint: 
     # one weight set per row: the pooled rule ("checkpoints") ranks this set's votes alone, and no
     # second pass runs for `vote.compare`
     vote = replace(cfg.vote, rule="votes" if cfg.vote.rule == "checkpoints" else cfg.vote.rule, compare=False)
-    try:
-        from arc_pipeline.solver.predict import predict  # prediction as one library call
-    except ImportError:
-        return _predict_in_stage(path, source, runtime, pcfg, vote, cfg.run.max_test_augs, fingerprint, weights,
-                                 progress, on_note)
+    from arc_pipeline.solver.predict import predict  # the predict stage's one library call
+
     made = predict(path, source, runtime, pcfg, vote, fingerprint=fingerprint, max_test_augs=cfg.run.max_test_augs,
                    progress=progress, on_note=on_note)
     return made.voted, int(made.summary.get("predictions", 0))
-
-
-def _predict_in_stage(path, source, runtime, pcfg, vote, max_test_augs, fingerprint, weights, progress, on_note):
-    """The predict stage's own loop, for a tree where prediction is not yet one library call."""
-    from arc_pipeline.solver.checkpoint import build_model
-    from arc_pipeline.solver.infer import canvas_of
-    from arc_pipeline.solver.raw import rank_predictions
-    from arc_pipeline.stages.predict import _test_inputs, aug_order, predict_in_rounds
-
-    pcfg = replace(pcfg, keep_raw=vote.scored)
-    model = build_model(path, device=runtime.device, use_ema=pcfg.use_ema, fingerprint=fingerprint)
-    order = aug_order(source)
-    if max_test_augs:
-        order = order[: max_test_augs * max(1, _test_inputs(source))]
-    tables: list | None = [] if vote.scored else None
-    with (progress or _quiet)("predict", len(order), unit="pred") as advance:
-        frame, raw, _ = predict_in_rounds(model, source, order, runtime, pcfg, advance, weights=weights, primary=True,
-                                          tables=tables, failed={}, on_note=on_note)
-    voted, _ = rank_predictions(frame, raw, tables, vote, canvas_of(source))
-    return voted, len(frame)
 
 
 def held_out(path: Path, val, runtime, use_ema: bool, fingerprint: str | None, cfg) -> dict:

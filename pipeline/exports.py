@@ -166,9 +166,9 @@ def predicted_checkpoint(cfg, run_dir: Path) -> Path:
         path = Path(rel) if Path(rel).is_absolute() else run_dir / rel
         if ckpt.problem(path) is None:
             return path
-    from arc_pipeline.stages.predict import checkpoint_path
+    from arc_pipeline.rundir import RunDir
 
-    path = checkpoint_path(cfg, run_dir)
+    path = RunDir(run_dir).checkpoint(cfg.run)
     if path is None:
         raise ArcError(f"{run_dir}: no checkpoint; train first (`arc-pipeline run --run-dir {run_dir}`)")
     return ckpt.resolve(path)

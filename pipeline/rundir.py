@@ -146,8 +146,8 @@ class RunDir:
 
     def checkpoint(self, run, on_note: Callable[[str], None] | None = None) -> Path | None:
         """The checkpoint to predict with under [run] (`run.protocol`, `run.checkpoint`): adapt/
-        (pretrain-adapt) or checkpoints/ (else run.checkpoint); the best by the held-out split when it
-        beats the latest, else the latest. None when there is none. `on_note` hears of each broken
+        (pretrain-adapt) or checkpoints/ (else run.checkpoint); its `best` (the tie-proof rule of
+        `solver.checkpoint.BEST_RULE`), else its latest. None when there is none. `on_note` hears of each broken
         pointer or step passed over for an intact one."""
         path = self._checkpoint(run)
         if path is not None and on_note is not None and (path.parent / "latest").is_file():
@@ -175,15 +175,13 @@ class RunDir:
             folder = ckpt.follow(run.checkpoint)  # a pointer file (checkpoints/best) names its step
         if (folder / "meta.json").is_file():
             return folder
-        best, latest = ckpt.best(folder), ckpt.latest(folder)
-        if best is None or latest is None:
-            return best or latest
-
-        def val(path: Path) -> float:
-            return float((ckpt.read_meta(path).get("val") or {}).get("exact", -1.0))
-
-        # ties go to the latest: on equal held-out accuracy, more training is the better bet
-        return best if val(best) > val(latest) else latest
+        # the rule `best` follows (solver.checkpoint.BEST_RULE: held-out exact, then token accuracy, then
+        # the later step), applied to `best` and `latest` again so a pointer left by the older strict rule
+        # (which kept the first of tied steps) loses the tie to the later step
+        found = [p for p in (ckpt.best(folder), ckpt.latest(folder)) if p is not None]
+        if not found:
+            return None
+        return max(found, key=lambda p: ckpt.best_key((meta := ckpt.read_meta(p)).get("val"), meta.get("step", 0)))
 
     def examples_per_s(self) -> float:
         """The last training speed metrics.jsonl logged (0 when none)."""

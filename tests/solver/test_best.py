@@ -111,7 +111,7 @@ def test_run_checkpoint_accepts_a_pointer(tmp_path, toy_configs, toy_source, cpu
     import dataclasses
 
     from arc_pipeline.config import load_config
-    from arc_pipeline.stages.predict import checkpoint_path
+    from arc_pipeline.rundir import RunDir
     from arc_pipeline.solver.train import Trainer
 
     mcfg, tcfg = toy_configs()
@@ -122,6 +122,6 @@ def test_run_checkpoint_accepts_a_pointer(tmp_path, toy_configs, toy_source, cpu
         tr.save(d, meta={"dataset_fingerprint": "fp"}, puzzle_map=None, is_best=best)
     cfg = load_config("smoke")
     cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, checkpoint=str(d / "best")))
-    assert checkpoint_path(cfg, tmp_path / "run") == d / "step_00000005"
+    assert RunDir(tmp_path / "run").checkpoint(cfg.run) == d / "step_00000005"
     cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, checkpoint=str(d / "latest")))
-    assert checkpoint_path(cfg, tmp_path / "run") == d / "step_00000007"
+    assert RunDir(tmp_path / "run").checkpoint(cfg.run) == d / "step_00000007"
