@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.exports import SLIM_FILES, slim_copy, write_model_folder  # noqa: F401 (the model folder's, reused here)
 
 PROJECT = "arc-pipeline"
 EXCLUDED = ("torch",)  # on the Kaggle image already; never downloaded
@@ -37,8 +38,6 @@ PUBLIC = ("kaggle2025/evaluation", "kaggle2025/training", "kaggle2024/evaluation
 ENTRY_NAME = "run_kaggle.py"
 NOTEBOOK_NAME = "arc_pipeline.ipynb"
 METADATA_NAME = "dataset-metadata.json"
-# what inference and adaptation read from a step directory (optim.pt and carry_rank*.pt are left out)
-SLIM_FILES = ("meta.json", "weights.pt", "ema.pt", "state.pt", "puzzle_map.parquet")
 DATASET_DICTATES = ("seq_len", "vocab_size", "num_puzzles")  # model fields the build sets, not the preset
 
 
@@ -87,27 +86,6 @@ def check_checkpoint(meta: dict, preset: str = "kaggle", sets: tuple[str, ...] =
         if have != value:
             problems.append(f"model.{key}: the checkpoint has {have!r}, the preset {value!r}")
     return problems
-
-
-def slim_copy(src: Path, dest: Path) -> list[str]:
-    """Copy what adapt and predict read from step directory `src` into `dest`; the names copied."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    copied = []
-    for name in SLIM_FILES:
-        if (src / name).is_file():
-            shutil.copy2(src / name, dest / name)
-            copied.append(name)
-    for need in ("meta.json", "weights.pt"):
-        if need not in copied:
-            raise ArcError(f"{src}: no {need}; bundle a complete step directory written by `arc-pipeline train`")
-    # meta.json lists every file's size and digest (what makes a step intact): only the kept ones now
-    meta = json.loads((dest / "meta.json").read_text())
-    if "files" in meta:
-        meta["files"] = {k: v for k, v in meta["files"].items() if k in copied}
-        (dest / "meta.json").write_text(json.dumps(meta, indent=1))
-    return copied
 
 
 def notebook(slug: str, dataset_id: str) -> dict:
@@ -252,8 +230,6 @@ def make_bundle(
     if leaked:
         raise ArcError(f"a dependency pulled in {', '.join(leaked)}; the Kaggle image has it, so the bundle must not")
     dest = out / "checkpoint"
-    from arc_pipeline.exports import write_model_folder
-
     write_model_folder(src, out)  # checkpoint/ (slim), model.safetensors, puzzle_map.parquet, the model card
     copied = sorted(p.name for p in dest.iterdir())
     src_mb, ckpt_mb = folder_mb(src), folder_mb(dest)

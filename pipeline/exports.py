@@ -31,6 +31,8 @@ from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.arc.io import atomic_path, write_json, write_text
 
 FORMATS = ("arc-agi-benchmarking", "model-card")
+# what inference and adaptation read from a step directory (optim.pt and carry_rank*.pt are left out)
+SLIM_FILES = ("meta.json", "weights.pt", "ema.pt", "state.pt", "puzzle_map.parquet")
 PROVIDER = "arc-pipeline"
 
 
@@ -190,7 +192,6 @@ def write_model_folder(checkpoint: str | Path, out: str | Path, *, use_ema: bool
                        card: str | None = None) -> list[Path]:
     """The model folder: checkpoint/ (our slim step directory), model.safetensors, puzzle_map.parquet,
     config.toml (when given) and README.md (the card; a plain one when not given). `bundle` writes it too."""
-    from arc_pipeline.bundle import slim_copy
     from arc_pipeline.solver import checkpoint as ckpt
 
     src, out = ckpt.resolve(checkpoint), Path(out)
@@ -212,6 +213,27 @@ def write_model_folder(checkpoint: str | Path, out: str | Path, *, use_ema: bool
     write_text(out / "README.md", card or model_card(f"arc-pipeline step {meta.get('step')}", {}, {}, {}, src))
     files.append(out / "README.md")
     return files
+
+
+def slim_copy(src: Path, dest: Path) -> list[str]:
+    """Copy what adapt and predict read from step directory `src` into `dest`; the names copied."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    copied = []
+    for name in SLIM_FILES:
+        if (src / name).is_file():
+            shutil.copy2(src / name, dest / name)
+            copied.append(name)
+    for need in ("meta.json", "weights.pt"):
+        if need not in copied:
+            raise ArcError(f"{src}: no {need}; bundle a complete step directory written by `arc-pipeline train`")
+    # meta.json lists every file's size and digest (what makes a step intact): only the kept ones now
+    meta = json.loads((dest / "meta.json").read_text())
+    if "files" in meta:
+        meta["files"] = {k: v for k, v in meta["files"].items() if k in copied}
+        (dest / "meta.json").write_text(json.dumps(meta, indent=1))
+    return copied
 
 
 _DTYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16", "float64": "F64", "int64": "I64", "int32": "I32",

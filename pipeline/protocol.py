@@ -152,7 +152,6 @@ def cost_block(cfg, run_dir: str | Path, tasks: int, *, price: float | None = No
     """Device-seconds per stage (the manifest's seconds x the devices the stage held), and $ per task
     at `price` per device-hour (default run.device_price, else the PRICES assumption)."""
     from arc_pipeline.manifest import Manifest
-    from arc_pipeline.stages import BY_NAME
 
     kind, count = device or device_type(cfg)
     stages = Manifest(run_dir).stages
@@ -161,7 +160,8 @@ def cost_block(cfg, run_dir: str | Path, tasks: int, *, price: float | None = No
         rec = stages.get(name)
         if rec is None or rec.status != "done":
             continue
-        held = count if BY_NAME[name].distributed else 1
+        # a stage held run.devices devices when the runner launched it under torchrun (its summary says so)
+        held = count if int((rec.summary or {}).get("devices", 1)) > 1 else 1
         per_stage[name] = round(rec.seconds * held, 3)
     given = price if price is not None else (cfg.run.device_price or None)
     rate = given if given is not None else PRICES.get(kind)
