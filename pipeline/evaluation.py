@@ -199,7 +199,7 @@ def table_rows(rows: list[Row], best: Row | None) -> tuple[list[str], list[list[
 
 def curve_svg(rows: list[Row]) -> str:
     """pass@2 per task on the target and held-out exact against the step, one line per weight set."""
-    from arc_pipeline.report_charts import line_chart
+    from arc_pipeline.report.charts import line_chart
 
     series: dict[str, list[tuple[float, float]]] = {}
     for r in rows:
