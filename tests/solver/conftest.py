@@ -56,3 +56,13 @@ def halting_source():
         return ArraySource(inputs, inputs.copy(), halt_at, vocab_size=V, num_puzzles=9), halt_at
 
     return make
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (MASTER_PORT for spawned gloo ranks)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

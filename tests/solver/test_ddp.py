@@ -5,7 +5,6 @@ grouped source: the ranks share one stream of whole variants)."""
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 import torch
@@ -55,16 +54,11 @@ def _worker(rank: int, world: int, port: int, out: str, configs, source) -> None
         teardown()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # 2: each rank accumulates two chunks and DDP reduces only in the last (slow: a second pair of processes)
 @pytest.mark.parametrize("micro_batch", [0, pytest.param(2, marks=pytest.mark.slow)])
-def test_two_gloo_ranks_match_one_process_with_the_combined_batch(tmp_path, micro_batch, cpu_runtime, grouped_toy_source, toy_configs):
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), _configs(toy_configs, micro_batch), grouped_toy_source()),
+def test_two_gloo_ranks_match_one_process_with_the_combined_batch(tmp_path, micro_batch, cpu_runtime, grouped_toy_source, toy_configs,
+                                                                  free_port):
+    mp.spawn(_worker, args=(2, free_port, str(tmp_path), _configs(toy_configs, micro_batch), grouped_toy_source()),
              nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -86,14 +85,8 @@ def _worker(rank: int, world: int, port: int, out: str, configs, source) -> None
         teardown()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_two_gloo_ranks_share_one_host_table_and_match_the_device_table(tmp_path, toy_configs, grouped_toy_source):
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), _configs(toy_configs), grouped_toy_source()), nprocs=2, join=True)
+def test_two_gloo_ranks_share_one_host_table_and_match_the_device_table(tmp_path, toy_configs, grouped_toy_source, free_port):
+    mp.spawn(_worker, args=(2, free_port, str(tmp_path), _configs(toy_configs), grouped_toy_source()), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
     for r in ranks:
         assert r["host_losses"] == r["dev_losses"]  # through a checkpoint and a resume too
