@@ -14,6 +14,11 @@ Files in the dataset directory (all written to a temporary directory, then renam
     grids.npy          all base grids, packed (uint8)      grid_index.npy  (G, 3) int64: start, h, w
     augs.npy           (P, 11) uint8 record per puzzle id (row 0 = the blank puzzle, identity)
     examples_<split>.npy  (E, 5) int32: puzzle_id, grid_in, grid_out (-1 = hidden), pair, test_index
+    task_index.npy     (T, 6) int64, one row per task in puzzle-id order (TASK_COLUMNS): first puzzle id,
+                       variants (its augmentations), split of its examples, first row there, rows per
+                       variant, role (0 train, 1 target); variant k's rows follow at first + k * rows.
+                       What the trainer's sampler reads (memory-mapped), instead of puzzles.parquet
+    task_ids.npy       (T,) the task ids, UTF-8 bytes
     offsets_<split>.npy   (E, 2) uint8: each example's (row, column) on the canvas, drawn at build time
                        (translation "reference"; zeros where the split is not translated)
 
@@ -53,6 +58,8 @@ CHUNK_TASKS = 1024
 CHUNK_PUZZLES = 200_000
 ARRAY_FILES = (("grids.npy", "grid_index.npy", "augs.npy") + tuple(f"examples_{s}.npy" for s in SPLITS)
                + tuple(f"offsets_{s}.npy" for s in SPLITS))
+TASK_COLUMNS = ("puzzle", "variants", "split", "start", "rows", "role")
+INDEX_FILES = ("task_index.npy", "task_ids.npy")  # builds before them have none: read from puzzles.parquet
 
 
 @dataclass(frozen=True)
@@ -191,7 +198,7 @@ def build(
             ids = [*(store.ids if store is not None else train.keys()), *target.keys()]
             n_train = len(train)
             val = _val_tasks(ids[:n_train], counts[:n_train], target, cfg)
-            place, totals = _layout(counts, n_train, [tid in val for tid in ids[:n_train]], cfg)
+            place, totals, index = _layout(counts, n_train, [tid in val for tid in ids[:n_train]], cfg)
             arrays = work / "out"
             _allocate(arrays, totals)
             fills = []
@@ -204,6 +211,8 @@ def build(
             for _ in ordered(ck.fill_chunk, fills, pool):
                 pass
         _puzzle_table(work, jobs, plans, place, n_train, arrays / "puzzles.parquet")
+        np.save(arrays / "task_index.npy", index, allow_pickle=False)
+        np.save(arrays / "task_ids.npy", task_ids(ids), allow_pickle=False)
         meta = {
             "format": FORMAT,
             "fingerprint": fp,
@@ -302,7 +311,15 @@ def _layout(counts: np.ndarray, n_train: int, val: list[bool], cfg: BuildConfig)
     place = _Places(1 + _exclusive(n_aug), _exclusive(grids), _exclusive(cells), is_val,
                     {s: _exclusive(per[s]) for s in SPLITS}, kept_base, dict(totals))
     totals.update(puzzles=int(1 + n_aug.sum()), grids=int(grids.sum()), cells=int(cells.sum()))
-    return place, totals
+    split = np.where(role_train, SPLITS.index("train"), SPLITS.index(demo_split))
+    index = np.stack([place.puzzle, n_aug, split, np.choose(split, [place.rows[s] for s in SPLITS]), demos,
+                      (~role_train).astype(np.int64)], axis=1).astype(np.int64).reshape(-1, len(TASK_COLUMNS))
+    return place, totals, index
+
+
+def task_ids(ids: list[str]) -> np.ndarray:
+    """Task ids as one fixed-width bytes array (UTF-8), memory-mappable."""
+    return np.array([i.encode() for i in ids], dtype=bytes) if ids else np.zeros(0, dtype="S1")
 
 
 @dataclass(frozen=True)
@@ -353,7 +370,8 @@ def _allocate(out: Path, totals: dict) -> None:
 
 def _finish(out_dir: Path, arrays: Path, meta: dict) -> None:
     # meta.json last (it lists every file's size), then the finished folder renamed into place.
-    meta = {**meta, "files": {name: (arrays / name).stat().st_size for name in (*ARRAY_FILES, "puzzles.parquet")}}
+    names = (*ARRAY_FILES, "puzzles.parquet", *INDEX_FILES)
+    meta = {**meta, "files": {name: (arrays / name).stat().st_size for name in names}}
     (arrays / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
     old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
     if old.exists():
@@ -396,6 +414,8 @@ def _existing(out_dir: Path, fp: str) -> BuildResult | None:
     if meta.get("fingerprint") != fp:
         return None
     sizes = meta.get("files", {})
+    if meta.get("format") == FORMAT and any(f not in sizes for f in INDEX_FILES):  # from before the task index
+        return None
     if any(not (out_dir / f).is_file() or (out_dir / f).stat().st_size != n for f, n in sizes.items()):
         return None
     return BuildResult(out_dir, fp, int(meta["num_puzzles"]), dict(meta["counts"]), 0.0, skipped=True)

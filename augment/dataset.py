@@ -7,6 +7,12 @@ offset drawn from a hash of (s, i), uniform over the offsets where the transform
 output both fit; pair 0 of every puzzle stays at the top-left. Either way an example's tokens
 depend on (seed, example index) only, never on what else is in the batch; test inputs sit at the
 top-left.
+
+Memory: the per-example and per-puzzle arrays (examples, offsets, augmentation records) and the
+grids are memory-mapped, never read whole: a rank holds the pages it touches (file pages, shared by
+a node's ranks, dropped by the kernel at will). Opening a split checks what is O(grids) (the grids
+and their index) and every array's shape; a batch checks the rows it reads before the kernel runs.
+The training sampler's groups come from task_index.npy (one row per task), not puzzles.parquet.
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ import numpy as np
 import polars as pl
 
 from arc_pipeline.arc.errors import ArcError
-from arc_pipeline.augment.build import ARRAY_FILES, EXAMPLE_COLUMNS, FORMAT, SPLITS, extents
+from arc_pipeline.augment.build import (
+    ARRAY_FILES, EXAMPLE_COLUMNS, FORMAT, INDEX_FILES, SPLITS, TASK_COLUMNS, extents, task_ids,
+)
 from arc_pipeline.augment.encode import decode_to_original
 from arc_pipeline.augment.kernels import Packed, _encode_examples
 from arc_pipeline.augment.records import Aug
-from arc_pipeline.augment.source import Batch, Groups
+from arc_pipeline.augment.source import Batch, UniformGroups
 from arc_pipeline.augment.transform import check_aug_rows
 
 PUZZLE_FORMAT = "puzzle-dataset/1"  # augment.puzzles.dataset.FORMAT (not imported: ARC never loads it)
@@ -87,9 +95,9 @@ class ArcSource:
     split: str
     meta: dict
     grids: Packed
-    augs: np.ndarray  # (num_puzzles, 11) uint8 records by puzzle id
-    rows: np.ndarray  # (E, 5) int32 example rows, columns EXAMPLE_COLUMNS
-    offsets: np.ndarray  # (E, 2) uint8 build-time offsets (translation "reference")
+    augs: np.ndarray  # (num_puzzles, 11) uint8 records by puzzle id, memory-mapped
+    rows: np.ndarray  # (E, 5) int32 example rows, columns EXAMPLE_COLUMNS, memory-mapped
+    offsets: np.ndarray  # (E, 2) uint8 build-time offsets (translation "reference"), memory-mapped
 
     @property
     def canvas(self) -> int:
@@ -118,9 +126,13 @@ class ArcSource:
         offsets = np.zeros((len(idx), 2), dtype=np.int64)
         if not self.translate or len(idx) == 0:
             return offsets
+        room = self.canvas - extents(rows, self.grids.shapes, self.augs) + 1  # valid offsets per axis
         if self.meta.get("translation") == "reference":
-            return self.offsets[idx].astype(np.int64)
-        room = (self.canvas - extents(rows, self.grids.shapes, self.augs) + 1).astype(np.uint64)  # valid offsets per axis
+            offsets = self.offsets[idx].astype(np.int64)
+            if (offsets >= room).any():  # the kernel writes there unchecked
+                raise self._bad(f"offsets_{self.split}.npy", "an example does not fit the canvas at its offset")
+            return offsets
+        room = room.astype(np.uint64)
         h = _mix(_mix(np.full(len(idx), seed & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64)) + idx.astype(np.uint64))
         offsets[:, 0] = (h & np.uint64(0xFFFFFFFF)) % room[:, 0]
         offsets[:, 1] = (h >> np.uint64(32)) % room[:, 1]
@@ -133,7 +145,9 @@ class ArcSource:
         if len(idx) and (idx.min() < 0 or idx.max() >= len(self.rows)):
             raise IndexError(f"example index out of range 0..{len(self.rows) - 1} in split {self.split!r}")
         rows = np.asarray(self.rows[idx], dtype=np.int64)
+        self._check_rows(rows)
         recs = self.augs[rows[:, 0]]
+        self._check(lambda: check_aug_rows(recs), "augs.npy")
         offsets = self._offsets(idx, rows, recs, seed)
         n = len(idx)
         inputs = np.zeros((n, self.seq_len), dtype=np.uint8)
@@ -145,6 +159,26 @@ class ArcSource:
             recs, offsets, self.canvas, inputs, labels,
         )  # fmt: skip
         return Batch(inputs, labels, rows[:, 0].astype(np.int32))
+
+    def _bad(self, name: str, why: str) -> ArcError:
+        return ArcError(f"{self.dataset_dir / name} is inconsistent ({why}); delete {self.dataset_dir} and run "
+                        "`arc-pipeline build` again")
+
+    def _check(self, fn, name: str) -> None:
+        try:
+            fn()
+        except ValueError as e:
+            raise self._bad(name, str(e)) from e
+
+    def _check_rows(self, rows: np.ndarray) -> None:
+        # what the kernel indexes with these rows, checked here (a batch's rows, not the whole split at open)
+        if len(rows) == 0:
+            return
+        name = f"examples_{self.split}.npy"
+        if rows[:, 0].min() < 1 or rows[:, 0].max() >= len(self.augs):
+            raise self._bad(name, "puzzle id out of range")
+        if rows[:, 1].min() < 0 or max(rows[:, 1].max(), rows[:, 2].max()) >= len(self.grids.starts) or rows[:, 2].min() < -1:
+            raise self._bad(name, "grid index out of range")
 
     def aug(self, index: int) -> Aug:
         """The augmentation record of example `index`."""
@@ -162,22 +196,27 @@ class ArcSource:
     def puzzles(self) -> pl.DataFrame:
         return read_puzzles(self.dataset_dir)
 
-    def groups(self):
+    @cached_property
+    def tasks(self) -> tuple[np.ndarray, np.ndarray]:
+        """(task_index, task_ids) of the build: memory-mapped (builds before them: derived from puzzles.parquet)."""
+        return read_task_index(self.dataset_dir, self.meta)
+
+    def groups(self) -> UniformGroups | None:
         """This split's example rows as groups (one per task) of variants (one per augmentation),
-        for the training sampler (None when the split has no rows)."""
-        p = self.puzzles.filter((pl.col("split") == self.split) & (pl.col("example_count") > 0)).sort("puzzle_id")
-        if p.height == 0 or len(self.rows) == 0:
+        for the training sampler (None when the split has no rows): three per-task arrays from the
+        task index, never a row per puzzle."""
+        index, ids = self.tasks
+        col = {c: index[:, i] for i, c in enumerate(TASK_COLUMNS)}
+        keep = (col["split"] == SPLITS.index(self.split)) & (col["rows"] > 0) & (col["variants"] > 0)
+        if not keep.any() or len(self.rows) == 0:
             return None
-        key = (p["role"] + "\x00" + p["task_id"]).to_numpy()
-        first = np.r_[True, key[1:] != key[:-1]]  # a task's variants are consecutive puzzle ids
-        if len(np.unique(key)) != int(first.sum()):
-            raise ArcError(f"{self.dataset_dir / 'puzzles.parquet'}: a task's puzzles are not consecutive; rebuild the dataset")
-        starts, counts = p["example_start"].to_numpy().astype(np.int64), p["example_count"].to_numpy().astype(np.int64)
-        if int(counts.sum()) != len(self.rows):
-            raise ArcError(f"{self.dataset_dir / 'puzzles.parquet'}: its {self.split} ranges cover {int(counts.sum())} of "
-                           f"{len(self.rows)} examples; rebuild the dataset")
-        ptr = np.r_[np.flatnonzero(first), len(key)].astype(np.int64)
-        return Groups(tuple(p["task_id"].to_numpy()[first].tolist()), ptr, starts, counts)
+        take = slice(None) if keep.all() else np.flatnonzero(keep)  # the whole index: views of the mapped file
+        first, size, count = col["start"][take], col["rows"][take], col["variants"][take]
+        covered = int(np.dot(np.asarray(size, dtype=np.int64), np.asarray(count, dtype=np.int64)))
+        if covered != len(self.rows):
+            raise ArcError(f"{self.dataset_dir / 'task_index.npy'}: its {self.split} ranges cover {covered} of "
+                           f"{len(self.rows)} examples; delete {self.dataset_dir} and run `arc-pipeline build` again")
+        return UniformGroups(first, size, count, lambda: tuple(i.decode() for i in ids[take].tolist()))
 
     @cached_property
     def examples(self) -> pl.DataFrame:
@@ -211,32 +250,47 @@ def open_split(dataset_dir: str | Path, split: str) -> ArcSource:
     missing = [f for f in ARRAY_FILES if f not in meta.get("files", {})]
     if missing:
         raise ArcError(f"{d / 'meta.json'} does not list {', '.join(missing)}; run `arc-pipeline build` again")
-    data = _load(d, "grids.npy")
+    data = _load(d, "grids.npy", mmap=True)
     index = _load(d, "grid_index.npy")
-    augs = _load(d, "augs.npy")
+    augs = _load(d, "augs.npy", mmap=True)
     rows = _load(d, f"examples_{split}.npy", mmap=True)
-    offsets = _load(d, f"offsets_{split}.npy")
-    _validate(d, split, meta, data, index, augs, rows)
-    _validate_offsets(d, split, meta, index, augs, rows, offsets)
+    offsets = _load(d, f"offsets_{split}.npy", mmap=True)
+    _validate(d, split, meta, data, index, augs, rows, offsets)
     grids = Packed(data, np.ascontiguousarray(index[:, 0]), np.ascontiguousarray(index[:, 1:]))
     return ArcSource(d, split, meta, grids, augs, rows, offsets)
 
 
-def _validate_offsets(d: Path, split: str, meta: dict, index, augs, rows, offsets) -> None:
-    # the kernel writes at these offsets unchecked: every transformed grid must fit the canvas there
-    name = f"offsets_{split}.npy"
-    if offsets.dtype != np.uint8 or offsets.shape != (len(rows), 2):
-        raise ArcError(f"{d / name} is inconsistent (shape {offsets.shape}, expected ({len(rows)}, 2) uint8); "
-                       f"delete {d} and run `arc-pipeline build` again")
-    if len(rows) == 0 or not offsets.any():
-        return
-    if (offsets + extents(rows, index[:, 1:], augs) > int(meta["canvas"])).any():
-        raise ArcError(f"{d / name} is inconsistent (an example does not fit the canvas at its offset); "
-                       f"delete {d} and run `arc-pipeline build` again")
+def read_task_index(dataset_dir: str | Path, meta: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(task_index (T, 6) int64 by TASK_COLUMNS, task_ids (T,) bytes) of an ARC build, memory-mapped; a
+    build from before them (meta.json does not list them) has them derived from puzzles.parquet."""
+    d = Path(dataset_dir)
+    if all(f in meta.get("files", {}) for f in INDEX_FILES):
+        index, ids = _load(d, "task_index.npy", mmap=True), _load(d, "task_ids.npy", mmap=True)
+        if index.ndim != 2 or index.shape[1] != len(TASK_COLUMNS) or index.dtype != np.int64 or ids.shape != (len(index),):
+            raise ArcError(f"{d / 'task_index.npy'} is inconsistent (shape {index.shape}, ids {ids.shape}); "
+                           f"delete {d} and run `arc-pipeline build` again")
+        return index, ids
+    return index_from_puzzles(read_puzzles(d))
 
 
-def _validate(d: Path, split: str, meta: dict, data, index, augs, rows) -> None:
-    # The loader calls the kernel without checks, so everything it could index is checked here.
+def index_from_puzzles(puzzles: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The task index of a puzzle table (one row per puzzle; a task's puzzles consecutive ids)."""
+    p = puzzles.sort("puzzle_id")
+    key = (p["role"] + "\x00" + p["task_id"]).to_numpy()
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
+    if len(np.unique(key)) != len(first):
+        raise ArcError("puzzles.parquet: a task's puzzles are not consecutive; rebuild the dataset")
+    head = p[first]
+    index = np.stack([head["puzzle_id"].to_numpy(), np.diff(np.r_[first, len(key)]),
+                      np.array([SPLITS.index(s) for s in head["split"].to_list()], dtype=np.int64),
+                      head["example_start"].to_numpy(), head["example_count"].to_numpy(),
+                      (head["role"] == "target").to_numpy()], axis=1).astype(np.int64).reshape(-1, len(TASK_COLUMNS))
+    return index, task_ids(head["task_id"].to_list())
+
+
+def _validate(d: Path, split: str, meta: dict, data, index, augs, rows, offsets) -> None:
+    # The grids (O(pairs)) are checked whole; the per-example and per-puzzle arrays by shape here and
+    # row by row as batches read them (ArcSource.batch), so opening a split reads none of them.
     def bad(name: str, why: str) -> ArcError:
         return ArcError(f"{d / name} is inconsistent ({why}); delete {d} and run `arc-pipeline build` again")
 
@@ -247,17 +301,10 @@ def _validate(d: Path, split: str, meta: dict, data, index, augs, rows) -> None:
         raise bad("grid_index.npy", "grid ranges outside grids.npy")
     if len(index) and (index[:, 1:].max() > canvas or index[:, 1:].min() < 1):
         raise bad("grid_index.npy", f"grid sides must be 1..{canvas}")
-    if augs.shape != (int(meta["num_puzzles"]), 11):
-        raise bad("augs.npy", f"shape {augs.shape}, expected ({meta['num_puzzles']}, 11)")
-    try:
-        check_aug_rows(augs)
-    except ValueError as e:
-        raise bad("augs.npy", str(e)) from e
+    if augs.dtype != np.uint8 or augs.shape != (int(meta["num_puzzles"]), 11):
+        raise bad("augs.npy", f"shape {augs.shape}, expected ({meta['num_puzzles']}, 11) uint8")
     name = f"examples_{split}.npy"
     if rows.ndim != 2 or rows.shape[1] != len(EXAMPLE_COLUMNS) or len(rows) != meta["counts"][split]:
         raise bad(name, f"shape {rows.shape}, expected ({meta['counts'][split]}, {len(EXAMPLE_COLUMNS)})")
-    if len(rows):
-        if rows[:, 0].min() < 1 or rows[:, 0].max() >= len(augs):
-            raise bad(name, "puzzle id out of range")
-        if rows[:, 1].min() < 0 or max(rows[:, 1].max(), rows[:, 2].max()) >= len(index) or rows[:, 2].min() < -1:
-            raise bad(name, "grid index out of range")
+    if offsets.dtype != np.uint8 or offsets.shape != (len(rows), 2):
+        raise bad(f"offsets_{split}.npy", f"shape {offsets.shape}, expected ({len(rows)}, 2) uint8")

@@ -7,7 +7,8 @@ the predictor read nothing else. Token 0 is PAD in every domain and is ignored b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from functools import cached_property
+from typing import Callable, NamedTuple, Protocol
 
 import numpy as np
 
@@ -24,17 +25,74 @@ class Batch(NamedTuple):
 class Groups:
     """Example rows of a source as groups (tasks) of variants (augmentations), each a row range.
 
-    The variants of group g are ptr[g]..ptr[g+1]-1; variant v holds rows starts[v]..starts[v]+counts[v]-1."""
+    The variants of group g are ptr[g]..ptr[g+1]-1; variant v holds rows starts[v]..starts[v]+counts[v]-1.
+    What the sampler reads is the methods below, which `UniformGroups` answers from per-group arrays."""
 
     names: tuple[str, ...]
     ptr: np.ndarray  # (G+1,) int64
     starts: np.ndarray  # (V,) int64
     counts: np.ndarray  # (V,) int64
 
+    def __len__(self) -> int:
+        return len(self.ptr) - 1
+
+    def variants(self) -> np.ndarray:
+        """(G,) variants of each group."""
+        return np.diff(self.ptr)
+
+    def ranges(self, group: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(first row, rows) of variant k[i] of group group[i], for every i."""
+        v = self.ptr[group] + k
+        return self.starts[v], self.counts[v]
+
+    def rows(self) -> int:
+        """Example rows over every variant of every group."""
+        return int(self.counts.sum())
+
+    def variant_rows(self) -> np.ndarray | None:
+        """(G,) rows of each group's variants when every variant of a group has as many, else None."""
+        first = self.counts[self.ptr[:-1]]
+        return first if np.array_equal(self.counts, np.repeat(first, self.variants())) else None
+
     def mean_pairs(self) -> np.ndarray:
         """(G,) mean pairs per variant of each group: what one visit streams on average."""
         sums = np.add.reduceat(self.counts.astype(np.float64), self.ptr[:-1]) if len(self.counts) else np.zeros(0)
         return sums / np.diff(self.ptr)
+
+
+@dataclass(frozen=True)
+class UniformGroups:
+    """Groups whose variants are all one size and lie one after another, as an ARC build's tasks do:
+    variant k of group g holds rows first[g] + k * size[g] .. + size[g] - 1. Three (G,) arrays (which may
+    be memory-mapped), never one entry per variant; `names` is read when first asked for."""
+
+    first: np.ndarray  # (G,) first row of the group's first variant
+    size: np.ndarray  # (G,) rows per variant
+    count: np.ndarray  # (G,) variants
+    read_names: Callable[[], tuple[str, ...]]
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        return self.read_names()
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+    def variants(self) -> np.ndarray:
+        return np.asarray(self.count, dtype=np.int64)
+
+    def ranges(self, group: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        size = np.asarray(self.size[group], dtype=np.int64)
+        return np.asarray(self.first[group], dtype=np.int64) + k * size, size
+
+    def rows(self) -> int:
+        return int(np.dot(np.asarray(self.size, dtype=np.int64), np.asarray(self.count, dtype=np.int64)))
+
+    def variant_rows(self) -> np.ndarray:
+        return np.asarray(self.size, dtype=np.int64)
+
+    def mean_pairs(self) -> np.ndarray:
+        return np.asarray(self.size, dtype=np.float64)
 
 
 class ExampleSource(Protocol):
@@ -48,7 +106,7 @@ class ExampleSource(Protocol):
         """Examples at `indices`; any randomness (e.g. translation) derives from `seed` alone."""
         ...
 
-    # optional: `groups() -> Groups | None`, the rows as tasks of augmented variants (the reference's
+    # optional: `groups() -> Groups | UniformGroups | None`, the rows as tasks of augmented variants (the reference's
     # sampling rule visits each task once per epoch); without it every example is its own group
 
 

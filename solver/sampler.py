@@ -30,7 +30,7 @@ from typing import Literal, Mapping
 import numpy as np
 
 from arc_pipeline.arc.errors import ArcError
-from arc_pipeline.augment.source import Groups
+from arc_pipeline.augment.source import Groups, UniformGroups
 
 Rule = Literal["reference", "uniform"]
 RULES: tuple[str, ...] = ("reference", "uniform")
@@ -112,23 +112,25 @@ class GroupSampler(Sampler):
 
     rule = "reference"
 
-    def __init__(self, groups: Groups, seed: int, position: int = 0, weights: np.ndarray | None = None) -> None:
-        g = len(groups.names)
-        if g == 0 or int(groups.counts.sum()) == 0:
+    def __init__(self, groups: Groups | UniformGroups, seed: int, position: int = 0,
+                 weights: np.ndarray | None = None) -> None:
+        g = len(groups)
+        if g == 0 or groups.rows() == 0:
             raise ValueError("cannot sample from an empty source")
-        if np.any(np.diff(groups.ptr) < 1):
+        self._nvar = groups.variants()
+        if np.any(self._nvar < 1):
             raise ValueError("every group needs at least one variant")
         w = np.ones(g) if weights is None else np.asarray(weights, dtype=np.float64)
         if w.shape != (g,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
             raise ValueError(f"group weights must be {g} finite values >= 0, not all 0")
-        super().__init__(int(groups.counts.sum()), seed, position)
+        super().__init__(groups.rows(), seed, position)
         self.groups, self.weights = groups, w
-        self._nvar = np.diff(groups.ptr)
         whole, frac = np.floor(w).astype(np.int64), w - np.floor(w)
         self._whole, self._frac = whole, frac
-        same = np.all(groups.counts == np.repeat(groups.counts[groups.ptr[:-1]], self._nvar))
+        size = groups.variant_rows()
+        same = size is not None
         # every epoch has the same length unless a weight is fractional or a group's variants differ in size
-        self._fixed = int((whole * groups.counts[groups.ptr[:-1]]).sum()) if same and not frac.any() else 0
+        self._fixed = int((whole * size).sum()) if same and not frac.any() else 0
         if self._fixed == 0 and not frac.any() and same:
             raise ValueError("group weights give empty epochs")
         self._cursor = (0, 0)  # (epoch, its first position): walking point for epochs of varying length
@@ -140,8 +142,7 @@ class GroupSampler(Sampler):
         rng = np.random.default_rng(derive_seed(self.seed, epoch, 0x6A))
         reps = self._whole + (rng.random(len(self._whole)) < self._frac) if self._frac.any() else self._whole
         order = rng.permutation(np.repeat(np.arange(len(reps)), reps))
-        variant = self.groups.ptr[order] + rng.integers(0, self._nvar[order])
-        starts, counts = self.groups.starts[variant], self.groups.counts[variant]
+        starts, counts = self.groups.ranges(order, rng.integers(0, self._nvar[order]))
         # concatenated ranges starts[i] .. starts[i]+counts[i]-1, without a Python loop
         ends = np.cumsum(counts)
         idx = np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
@@ -175,7 +176,7 @@ class GroupSampler(Sampler):
             self._cursor = (int(state["epoch"]), int(state["epoch_start"]))
 
 
-def source_groups(source) -> Groups | None:
+def source_groups(source) -> Groups | UniformGroups | None:
     """The source's groups of variants (`source.groups()`), or None when it has none."""
     fn = getattr(source, "groups", None)
     return fn() if callable(fn) else None
