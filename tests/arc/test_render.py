@@ -6,7 +6,8 @@ import zlib
 import numpy as np
 import pytest
 
-from arc_pipeline.arc.render import PALETTE, PALETTE_RGB, grid_pixels, grid_text, png_bytes, task_pixels, task_renderable, write_task_png
+from arc_pipeline.arc.render import (PALETTE, PALETTE_RGB, _TEXT, grid_pixels, grid_text, overlay_pixels, png_bytes,
+                                     task_pixels, task_renderable, text_pixels, write_task_png)
 from arc_pipeline.arc.task import Pair, Task
 
 
@@ -59,9 +60,9 @@ def test_grid_pixels_paint_each_cell_in_its_colour():
 def test_task_png_file_holds_every_pair(tmp_path):
     task = Task("t", (Pair(GRID, GRID.T.copy()),), (Pair(GRID, None),))
     path = tmp_path / "t.png"
-    write_task_png(task, path, cell=4)
+    write_task_png(task, path, cell=4, labels=False)
     img = decode_png(path.read_bytes())
-    assert np.array_equal(img, task_pixels(task, 4))
+    assert np.array_equal(img, task_pixels(task, 4, labels=False))
     gap = 4
     # The first input sits at (gap, gap); its cell (1, 3) has colour 8.
     y, x = gap + 1 * 4 + 2, gap + 3 * 4 + 2
@@ -70,6 +71,36 @@ def test_task_png_file_holds_every_pair(tmp_path):
     divider = gap + (5 * 4 + 1) + gap // 2 - 1  # the line between train and test pairs
     assert (img[divider, gap : img.shape[1] - gap] == [85, 85, 85]).all()
     assert (img[divider - 1, gap] == [30, 30, 30]).all()
+
+
+def test_task_png_is_labelled_with_the_task_id_and_each_grid_role():
+    task = Task("t1", (Pair(GRID, GRID.T.copy()),), (Pair(GRID, None),))
+    plain, labelled = task_pixels(task, 16, labels=False), task_pixels(task, 16)
+    scale, text = 2, list(_TEXT)
+    cap = 7 * scale + 16 // 2
+    # a title line, then a caption over each pair's row
+    assert labelled.shape[0] == plain.shape[0] + (7 * scale + 16) + 2 * cap
+    title = text_pixels("task t1", scale)
+    assert np.array_equal(labelled[16 : 16 + title.shape[0], 16 : 16 + title.shape[1]], title)
+    top = 16 + title.shape[0] + 16
+    for y, words in ((top, ("demo 1 input", "demo 1 output")), (top + cap + 5 * 16 + 1 + 16, ("test 1 input", "test 1 output ?"))):
+        left = text_pixels(words[0], scale)
+        assert np.array_equal(labelled[y : y + left.shape[0], 16 : 16 + left.shape[1]], left)
+        assert (labelled[y : y + left.shape[0]] == text).all(axis=2).sum() > (left == text).all(axis=2).sum()  # + output's
+    assert (text_pixels("1") == text).all(axis=2)[:, 2].all()  # the stem of a 1
+    assert np.array_equal(text_pixels("\u00e9"), text_pixels("?"))  # a character the font lacks
+
+
+def test_overlay_marks_each_wrong_cell_with_the_truth_colour_at_its_centre():
+    truth = GRID.copy()
+    attempt = GRID.copy()
+    attempt[1, 2] = 0
+    img = overlay_pixels(attempt, truth, 16)
+    assert np.array_equal(img[:17, :17], grid_pixels(attempt, 16)[:17, :17])  # a right cell as drawn
+    y, x = 16 + 1, 2 * 16 + 1
+    assert img[y, x].tolist() == [255, 255, 255] and img[y + 1, x + 1].tolist() == PALETTE_RGB[0].tolist()
+    assert img[y + 7, x + 7].tolist() == PALETTE_RGB[truth[1, 2]].tolist()  # the truth's colour at the centre
+    assert np.array_equal(overlay_pixels(attempt, truth[:1], 16), grid_pixels(attempt, 16))  # another shape: plain
 
 
 def test_terminal_text_uses_palette_backgrounds_or_digits():
