@@ -164,6 +164,13 @@ def resolve_device(device: str = "auto", local_rank: int = 0) -> torch.device:
     return dev
 
 
+def describe_device(device: str = "auto", processes: int = 1) -> str:
+    """What `device` resolves to, in words (the GPU's name, or "cpu"), for reports."""
+    dev = resolve_device(device)
+    name = gpu_name(dev) if dev.type == "cuda" else "cpu"
+    return name + (f" x {processes} processes" if processes > 1 else "")
+
+
 def bf16_supported(device: torch.device) -> bool:
     """Native bf16 on this device: always on the CPU; on a GPU compute capability 8.0+ (A100, L4,
     H100...), not the emulation torch offers on older cards (T4, V100, P100), which is slower than fp32."""

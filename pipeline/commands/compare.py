@@ -1,26 +1,42 @@
-"""`arc-pipeline compare RUN_A RUN_B`: two runs side by side (scores, stage seconds, the tasks each
-solves that the other does not) printed and written as one self-contained HTML page."""
+"""`arc-pipeline compare RUN...`: two or more runs side by side (a warning when their target task sets
+differ, with the figures on the common tasks; scores; config differences; training curves overlaid;
+the tasks and outputs each run alone solves), printed and written as one self-contained HTML page."""
 
+import json
 from pathlib import Path
 
 import click
 
 
 @click.command("compare")
-@click.argument("run_a", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.argument("run_b", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("compare.html"),
               show_default=True, help="Where to write the page.")
-def compare(run_a: Path, run_b: Path, out: Path) -> None:
-    """Two runs side by side: scores, and the tasks each solves that the other does not."""
-    from arc_pipeline.arc.io import write_text
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as one JSON object (the page is still written).")
+def compare(runs: tuple[Path, ...], out: Path, as_json: bool) -> None:
+    """Runs side by side: scores, config differences, curves, and what each run alone solves."""
     from arc_pipeline import ui
-    from arc_pipeline.report.compare import gather_two, render
+    from arc_pipeline.arc.errors import ArcError
+    from arc_pipeline.arc.io import write_text
+    from arc_pipeline.report.compare import gather_runs, render
 
-    c = gather_two(run_a, run_b)
-    ui.table("runs", ["figure", c.names[0], c.names[1]], [list(r) for r in c.score_rows()])
-    for i in (0, 1):
-        only = c.only(i)
-        ui.info(f"solved by {c.names[i]} only ({len(only)}): {', '.join(only) or 'none'}", markup=False)
+    if len(runs) < 2:
+        raise ArcError("compare needs two or more run directories")
+    c = gather_runs(list(runs))
     write_text(out, render(c))
+    if as_json:
+        ui.raw(json.dumps(c.to_json(), default=str))
+        return
+    warning = c.warning()
+    if warning:
+        ui.warn(warning)
+        ui.table(f"on the {len(c.common)} common tasks", ["figure", *c.names], [[k, *v] for k, v in c.common_rows()])
+    ui.table("runs", ["figure", *c.names], [[k, *v] for k, v in c.score_rows()])
+    diff = c.config_rows()
+    if diff:
+        ui.table("config differences", ["key", *c.names], [[k, *map(str, v)] for k, v in diff])
+    for i, name in enumerate(c.names):
+        only, outs = c.only(i), c.only_outputs(i)
+        ui.info(f"solved by {name} alone ({len(only)}): {', '.join(only) or 'none'}; test outputs ({len(outs)}): "
+                f"{', '.join(f'{t} #{j + 1}' for t, j in outs) or 'none'}", markup=False)
     ui.info(f"wrote {out}", markup=False)

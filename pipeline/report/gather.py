@@ -8,20 +8,23 @@ from pathlib import Path
 
 from arc_pipeline.arc.io import write_text
 from arc_pipeline.manifest import Manifest
-from arc_pipeline.report.page import SHOWN, Candidate, InputView, ReportData, TaskRow, read_curves, render
+from arc_pipeline.report.categories import categorise, wrong_cells
+from arc_pipeline.report.facts import run_facts, title
+from arc_pipeline.report.data import SHOWN, Candidate, InputView, ReportData, TaskRow, read_curves
+from arc_pipeline.report.page import render
 from arc_pipeline.rundir import ADAPT, CHECKPOINTS, METRICS, REPORT_HTML, RunDir
 
 CURVES = {"train": METRICS, "train ckpt": f"{CHECKPOINTS}/{METRICS}", "adapt": f"{ADAPT}/{METRICS}"}
 
 
-def gather(run_dir: Path, cfg=None):
-    """Everything the page shows, read from the run directory (`cfg`: the run's config, for the budget)."""
-    import numpy as np
+def gather(run_dir: Path, cfg=None) -> ReportData:
+    """Everything the page shows, read from the run directory (`cfg`: the run's config; default its config.toml)."""
     import polars as pl
 
-    from arc_pipeline.solver.vote import grid_from_bytes
+    from arc_pipeline.solver.vote import VoteConfig, grid_from_bytes
 
     rd = RunDir(run_dir)
+    cfg = cfg if cfg is not None else read_run_config(rd)
     _, target = rd.tasks()
     submission = json.loads(rd.submission.read_text()) if rd.submission.exists() else {}
     scores = json.loads(rd.score_json.read_text()) if rd.score_json.exists() else None
@@ -38,6 +41,8 @@ def gather(run_dir: Path, cfg=None):
     if voted is not None:
         for row in voted.sort("task_id", "test_index", "rank").iter_rows(named=True):
             by_input.setdefault((row["task_id"], row["test_index"]), []).append(row)
+    # predictions.parquet keeps the top_k candidates per input: an input holding that many may have had more
+    top_k = (cfg.vote if cfg is not None else VoteConfig()).top_k
     rows = []
     for tid, task in target.items():
         entries = submission.get(tid) or []
@@ -57,7 +62,10 @@ def gather(run_dir: Path, cfg=None):
                                float(c["mean_halt_prob"]), float(c["mean_steps"]),
                                None if truth is None else _same(g, truth)) for c in cands[:SHOWN]]
             tests.append(InputView(shown, correct, made.get((tid, i), 0), planned.get((tid, i)), rank,
-                                  fallback=not cands))
+                                   fallback=not cands, attempt=att[0], distinct=len(cands),
+                                   capped=bool(top_k) and len(cands) >= top_k,
+                                   category=categorise(att, truth, pair.input, not cands),
+                                   wrong=wrong_cells(att[0], truth)))
         rows.append(TaskRow(task, tests, "predict failed" if tid in failed else None))
     # the report is written while its own stage is still running; it lists the stages before it
     stages = manifest.timeline(leave_out=("report",))
@@ -66,9 +74,22 @@ def gather(run_dir: Path, cfg=None):
     if raw is not None and raw.height:
         counts = raw.group_by("halt_step").len()
         halt_steps = {int(k): int(v) for k, v in counts.iter_rows()}
-    return ReportData(f"arc-pipeline run: {run_dir.resolve().name}", scores, stages, rows, curves,
+    n_out = sum(len(t.test) for t in target.values())
+    return ReportData(title(run_dir, cfg, len(target)), scores, stages, rows, curves,
                       sources=_sources(rd), budget=_budget(manifest, cfg, planned),
-                      halt_steps=halt_steps, aug_pass=_aug_pass(raw_path, target) if scores is not None else [])
+                      halt_steps=halt_steps, aug_pass=_aug_pass(raw_path, target) if scores is not None else [],
+                      facts=run_facts(rd, manifest, cfg, len(target), n_out))
+
+
+def read_run_config(rd: RunDir):
+    """The run's resolved config from its config.toml (None when absent or unreadable: no config rows)."""
+    from arc_pipeline.arc.errors import ArcError
+    from arc_pipeline.config import read_config
+
+    try:
+        return read_config(rd.config) if rd.config.is_file() else None
+    except (ArcError, OSError, ValueError, TypeError):
+        return None
 
 
 def _counts(frame, weight: str | None = None) -> dict[tuple[str, int], int]:

@@ -3,8 +3,8 @@
 The 400 ARC-AGI-1 evaluation tasks (419 test inputs, their demonstrations and truths) with `augs`
 predictions per test input drawn from 30 candidates (the truth and 29 one-cell variants,
 Zipf-weighted in random order), voted through solver.vote into predictions.parquet, the rows as
-predictions_raw.parquet (the columns the report reads; one-step trajectories), a fallback
-submission and a score.
+predictions_raw.parquet (the columns the report reads; one-step trajectories), the submission
+of the top two candidates and its score.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ def synthetic_run(root: Path, augs: int, seed: int = 0) -> int:
 
     from arc_pipeline.arc.load import load
     from arc_pipeline.rundir import PREDICTIONS, PREDICTIONS_RAW, SCORE_JSON, SUBMISSION, TARGET_JSON, TRAIN_JSON
-    from arc_pipeline.solver.vote import VoteConfig, predictions_frame, vote, write_predictions
+    from arc_pipeline.solver.vote import VoteConfig, pass_at_k_both, predictions_frame, to_candidates, vote, write_predictions
+    from arc_pipeline.submissions.score import score
+    from arc_pipeline.submissions.write import write_submission
 
     tasks = load("arc1/evaluation").tasks
     (root / "tasks").mkdir(parents=True, exist_ok=True)
@@ -30,9 +32,8 @@ def synthetic_run(root: Path, augs: int, seed: int = 0) -> int:
                                                 for t in tasks.values()}))
     rng = np.random.default_rng(seed)
     w = 1.0 / np.arange(1, 31) ** 1.2
-    tids, idx, grids, aug, steps, sub = [], [], [], [], [], {}
+    tids, idx, grids, aug, steps = [], [], [], [], []
     for t in tasks.values():
-        sub[t.id] = [{"attempt_1": p.input.tolist(), "attempt_2": p.input.tolist()} for p in t.test]
         for i, p in enumerate(t.test):
             variants = [p.output]
             for _ in range(29):
@@ -46,7 +47,8 @@ def synthetic_run(root: Path, augs: int, seed: int = 0) -> int:
             aug += list(range(augs))
             steps += rng.integers(1, 17, augs).tolist()
     frame = predictions_frame(tids, idx, grids, rng.random(len(tids)), steps)
-    write_predictions(root / PREDICTIONS, vote(frame, VoteConfig()), VoteConfig().top_k)
+    voted = vote(frame, VoteConfig())
+    write_predictions(root / PREDICTIONS, voted, VoteConfig().top_k)
     one = lambda c, dt: pl.Series([[x] for x in frame[c].to_list()], dtype=pl.List(dt))  # noqa: E731
     pl.DataFrame({"task_id": tids, "test_index": pl.Series(idx, dtype=pl.Int32),
                   "aug_index": pl.Series(aug, dtype=pl.Int32), "steps": pl.Series([1] * len(tids), dtype=pl.Int16),
@@ -55,8 +57,7 @@ def synthetic_run(root: Path, augs: int, seed: int = 0) -> int:
                   "step_rows": one("rows", pl.UInt8), "step_cols": one("cols", pl.UInt8),
                   "step_halt_prob": one("halt_prob", pl.Float32)}).write_parquet(root / PREDICTIONS_RAW,
                                                                                  compression="zstd")
-    (root / SUBMISSION).write_text(json.dumps(sub))
-    n_out = sum(len(t.test) for t in tasks.values())
-    (root / SCORE_JSON).write_text(json.dumps({"micro": 0.0, "macro": 0.0, "tasks": len(tasks), "tasks_solved": 0,
-                                               "outputs": n_out, "outputs_correct": 0}))
+    write_submission(root / SUBMISSION, tasks, to_candidates(voted, tasks))
+    scored = score(root / SUBMISSION, tasks).to_dict() | {"pass_at_k": pass_at_k_both(voted, tasks)}
+    (root / SCORE_JSON).write_text(json.dumps(scored))
     return len(tids)

@@ -232,7 +232,7 @@ def report(cfg, run_dir: Path, ctx: Context) -> StageResult:
     from arc_pipeline.arc.io import write_text
     from arc_pipeline.manifest import Manifest
     from arc_pipeline.report.puzzle import PuzzleReport, render
-    from arc_pipeline.report.page import read_curves
+    from arc_pipeline.report.data import read_curves
 
     dom = _domain(cfg)
     _, target = read_sets(cfg, run_dir)

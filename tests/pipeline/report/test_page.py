@@ -8,7 +8,9 @@ import numpy as np
 import polars as pl
 
 from arc_pipeline.arc.task import Pair, Task
-from arc_pipeline.report.page import Candidate, ReportData, TaskRow, InputView, grid_img, loss_svg, read_curves, render
+from arc_pipeline.report.data import Candidate, InputView, ReportData, TaskRow, read_curves
+from arc_pipeline.report.page import loss_svg, render
+from arc_pipeline.report.tasks import grid_img
 from arc_pipeline.report.charts import bar_chart, line_chart
 
 HOSTILE = "<script>alert(1)</script>"
@@ -70,19 +72,21 @@ def test_page_marks_fallbacks_budget_cuts_low_agreement_and_ranking_loss():
                              budget={"predictions": 28, "planned": 32, "fallbacks": 1, "entries": 4,
                                      "stopped": "predict stopped by the time budget after 28 of 32 predictions"},
                              halt_steps={2: 10, 4: 18}, aug_pass=[(1, 0.1, 0.1), (8, 0.3, 0.25)]))
-    assert "pass@2 (per task)" in page and "pass@K against K" in page and "pass@2 against augmentations" in page
+    assert "<th>pass@K per task</th><th>pass@K per output</th>" in page and "pass@K against K" in page
+    assert "<tr class='k2'><td class='num'>2</td><td class='num'>0.2500</td><td class='num'>0.5000</td>" in page
+    assert "<td class='num'>5</td><td class='num'>0.5000</td><td>-</td>" in page  # per output has no K=5 and "pass@2 against augmentations" in page
     assert "halting steps" in page and "learning rate" in page and "training step" in page
     assert "28 of 32 planned" in page and "stopped by the time budget" in page and "1 of 4 test inputs" in page
     assert "75%" in page  # train's share of the stage seconds
     assert page.count("<tr class='ok'") == 1 and page.count("<tr class='bad'") == 2
-    aaa = page.split(">aaa<")[1].split("</tr>")[0]
+    aaa = page.split("id='task-aaa'")[1].split("</tr>")[0]
     # demonstration input + output, test input, truth, two candidates
     assert aaa.count("<img") == 6 and "demo 1 input" in aaa
     assert "6 votes (75%)" in aaa and "2 votes (25%)" in aaa and "halt 0.80" in aaa and "3.0 steps" in aaa
     assert aaa.count("class='right'") == 1
-    bbb = page.split(">bbb<")[1].split("</tr>")[0]
-    assert "m-fallback" in bbb and "no candidate" in bbb
-    ccc = page.split(">ccc<")[1].split("</tr>")[0]
+    bbb = page.split("id='task-bbb'")[1].split("</tr>")[0]
+    assert "m-fallback" in bbb and "no valid grid: 8 predictions made" in bbb
+    ccc = page.split("id='task-ccc'")[1].split("</tr>")[0]
     assert "4 of 8" in ccc and "ranking loss" in ccc and "low agreement" in ccc
     assert "data-f='rankloss'" in page and "(1)</button>" in page and "addEventListener" in page
     assert "nothing to score" in render(ReportData("t", None, [], rows[3:], {}))
@@ -93,10 +97,10 @@ def test_page_of_a_tiny_run_has_demonstrations_votes_fallbacks_and_escapes_ids(t
 
     data = gather(tiny_report_run(tmp_path))
     by_id = {r.task.id: r for r in data.rows}
-    assert by_id["solved1"].tests[0].rank == 1 and by_id["solved1"].tags() == ["solved"]
+    assert by_id["solved1"].tests[0].rank == 1 and by_id["solved1"].tags() == ["solved", "cat-exact"]
     hostile = by_id[HOSTILE].tests[0]
     assert hostile.rank == 3 and [c.votes for c in hostile.candidates] == [3, 2, 1] and hostile.predicted == 6
-    assert by_id[HOSTILE].tags() == ["unsolved", "rankloss"]
+    assert by_id[HOSTILE].tags() == ["unsolved", "rankloss", "cat-shape"]
     assert by_id["nothing"].tests[0].fallback and "fallback" in by_id["nothing"].tags()
     assert data.halt_steps == {1: 1, 2: 8, 3: 1}
     from arc_pipeline.solver.raw import augmentations_voted
@@ -108,5 +112,5 @@ def test_page_of_a_tiny_run_has_demonstrations_votes_fallbacks_and_escapes_ids(t
     page = render(data)
     assert HOSTILE not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert page.count("demo 1 input") == 3
-    assert "3 votes (50%)" in page and "3 votes (75%)" in page and "no candidate" in page
-    assert "truth rank" in page and page.count("m-fallback") >= 2
+    assert "3 votes (50%)" in page and "3 votes (75%)" in page and "not predicted: both attempts" in page
+    assert "best rank of the truth" in page and page.count("m-fallback") == 2  # the style rule, the row mark
