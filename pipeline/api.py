@@ -123,7 +123,7 @@ def run_stage(name: str, config: "PipelineConfig | str | Path | None" = None, ru
 def _execute(cfg, rdir: Path, t0: float, *, deadline: float | None, force: str | None, stages: tuple[str, ...],
              progress=None, on_note=None, on_start=None, on_end=None, impl=None) -> RunResult:
     """The one path of `run`, `run_stage` and the CLI: trackers, the context, the runner (lock, manifest)."""
-    from arc_pipeline.stages import Context
+    from arc_pipeline.stages import STAGES, Context
     from arc_pipeline.stages.runner import execute
     from arc_pipeline.track import for_run
 
@@ -141,6 +141,8 @@ def _execute(cfg, rdir: Path, t0: float, *, deadline: float | None, force: str |
     try:
         records = execute(cfg, rdir, force=force, stages=stages, ctx=ctx, on_start=started_stage, on_end=on_end,
                           impl=impl)
+        if stages[-1] == STAGES[-1]:  # the end of a run: score, pass@K, predict and vote figures, hparams, halting
+            tracker.finish()
     finally:
         tracker.close()
     return RunResult(rdir, cfg, records, ctx.notes, time.time() - t0, plan)
