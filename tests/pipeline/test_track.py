@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import time
 
 import numpy as np
 import pytest
@@ -143,5 +144,10 @@ def test_wandb_gets_the_end_of_run_figures_offline(tmp_path, monkeypatch, crafte
     tracker = track.Tracker(("wandb",), run, {})
     tracker.finish()
     tracker.close()
-    log = next((run / track.WANDB_DIR).glob("offline-run-*/*.wandb")).read_bytes()  # W&B's own record stream
+    path = next((run / track.WANDB_DIR).glob("offline-run-*/*.wandb"))  # W&B's own record stream
+    for _ in range(100):  # its service process may still be writing it
+        log = path.read_bytes()
+        if b"vote/top_share_mean" in log:
+            break
+        time.sleep(0.1)
     assert b"score/pass@2/per_output" in log and b"predict/halt_step" in log and b"vote/top_share_mean" in log
