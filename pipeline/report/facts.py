@@ -82,7 +82,7 @@ def run_facts(rd, manifest: Manifest, cfg, n_tasks: int, n_outputs: int) -> list
     train = manifest.stages.get("train")
     s = (train.summary or {}) if train is not None else {}
     if train is None:
-        facts.append(("training", "not run"))
+        facts.append(("training", "not run" if manifest.path.is_file() else "unknown (no manifest.json)"))
     elif s.get("skipped"):
         facts.append(("training", f"skipped: {train.note}" if train.note else "skipped"))
     else:

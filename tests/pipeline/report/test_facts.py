@@ -36,7 +36,7 @@ def test_facts_of_a_run_without_its_files_say_what_is_known(tmp_path, tiny_repor
     from arc_pipeline.report import gather
 
     data = gather(tiny_report_run(tmp_path / "run"))
-    assert dict(data.facts) == {"training": "not run", "target": "3 tasks, 3 test outputs"}
+    assert dict(data.facts) == {"training": "unknown (no manifest.json)", "target": "3 tasks, 3 test outputs"}
     assert data.title == f"3 target tasks: {tmp_path.name}/run" and "run: run" not in data.title
 
 
