@@ -35,6 +35,9 @@ def test_the_api_holds_the_lock_and_feeds_the_trackers(tmp_path, tiny_config, fa
         def log(self, stage, row):
             rows.append((stage, row))
 
+        def finish(self):
+            rows.append(("finished", {}))
+
         def close(self):
             rows.append(("closed", {}))
 
@@ -53,6 +56,7 @@ def test_the_api_holds_the_lock_and_feeds_the_trackers(tmp_path, tiny_config, fa
     result = arc_pipeline.run(tiny_config, tmp_path / "run", impl=impl)
     assert fake.calls == list(result.records) and all(r.status == "done" for r in result.records.values())
     assert ("train", {"step": 1, "loss": 2.0}) in rows and rows[-1] == ("closed", {})  # (the refused run closed its own)
+    assert rows[-2] == ("finished", {})  # the end-of-run figures, sent once the whole run is through
     assert {r.action for r in result.plan.values()} == {"run"}
     again = arc_pipeline.train(tiny_config, tmp_path / "run", impl=fake_stages().impl())
     assert again.plan["train"].action == "cached" and list(again.records)[:1] == ["ingest"]
