@@ -39,8 +39,8 @@ class ModelConfig:
     grad_calls: int = option(
         0, "network calls at the END of each supervision step that backpropagate; the calls before run without "
         "gradients (truncated backprop through loops). 0 = the last recursion's calls (TRM's \"T-1 recursions "
-        "without gradients\", URM's \"first H-1 cycles forward-only\"); the total (n_recursions x calls per "
-        "recursion) = full backprop through the step", OPTIONAL, added_later=True)
+        "without gradients\", URM's \"first H-1 cycles forward-only\"); -1 = every call (n_recursions x calls "
+        "per recursion): full backprop through the step", at_least(-1), added_later=True)
     conv_kernel: int = option(
         0, "> 0: ConvSwiGLU (URM): the feed-forward's gated features pass a depthwise convolution over the sequence "
         "of this many taps (padding k//2, first L outputs kept; k=2 mixes each position with the one before) and a "
@@ -91,9 +91,9 @@ class TrainConfig:
     ema: float = option(0.999, "EMA decay of the weights predict uses; 0 disables", UNIT)
     halt_loss_weight: float = option(0.5, "weight of the halting head's loss beside the answer's", OPTIONAL)
     sampling: Literal["reference", "uniform"] = option(
-        "reference", 'how an epoch streams examples: "reference" = every task once, one random augmented variant, '
-        'all its pairs (a task\'s share = its pairs); "uniform" = a permutation of every example row (share = '
-        "variants x pairs; ours before). See solver/sampler.py")
+        "reference", 'how an epoch streams examples: "reference" = every task once, one random puzzle (augmented '
+        'copy), all its pairs (a task\'s share = its pairs); "uniform" = a permutation of every example row (share '
+        "= puzzles x pairs; ours before). See solver/sampler.py")
     exploration: Literal["reference", "per_example"] = option(
         "reference", 'halting exploration (probability model.halt_exploration): "reference" = at every step, for '
         "every slot, a fresh minimum uniform in 2..N_sup the slot must have reached to halt (with an always-halt head "

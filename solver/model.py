@@ -52,7 +52,8 @@ class TRM(nn.Module):
         self.positions = p + cfg.seq_len
         # truncated backprop: the first `free_calls` network calls of a step run without gradients
         per = cfg.calls_per_recursion()
-        self.free_calls = cfg.n_recursions * per - (cfg.grad_calls or per)
+        total = cfg.n_recursions * per
+        self.free_calls = total - (total if cfg.grad_calls < 0 else cfg.grad_calls or per)
 
         self.embed_scale = math.sqrt(h)
         self.tokens = nn.Embedding(cfg.vocab_size, h)

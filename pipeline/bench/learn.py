@@ -1,6 +1,12 @@
 """`arc-pipeline bench learn`: the TRM against the same network without recursion on generated
 6x6 Sudoku (2x3 boxes, random minimal puzzles, 1k train / 1k held out), equal wall-clock each;
-`--variants` picks other networks of VARIANTS (URM and each of its parts alone) to run beside them.
+`--variants` picks other networks (shipped variant overlays, pipeline/presets/variants/NAME.toml:
+URM and each of its parts alone) to run beside them.
+
+Each network's config is the `sudoku6` preset (the same setting through `arc-pipeline run`), then the
+variant's overlay, then `--set section.key=value`: `arc-pipeline run --preset sudoku6 --config
+variants/NAME` trains the same network through the pipeline, and `bench suite` layers the same files.
+The bench keeps its own loop around `solver.train.train` for its held-out learning curves.
 
 The TRM runs n latent updates and T recursions per supervision step, with deep supervision and
 ACT; the baseline is the same network (same parameter count) run once: n = T = N_sup = 1. Both
@@ -27,49 +33,33 @@ import click
 Point = Callable[[str, dict[str, Any]], None]
 
 
+BASE = "sudoku6"  # the preset whose [model] and [train] the bench trains
+
+
 @dataclass(frozen=True)
 class LearnConfig:
     minutes: float = 20.0  # training wall-clock per network (curve evaluations included)
-    seed: int = 0
+    seed: int = 0  # the data's seed and run.seed (which seeds training)
     train_count: int = 1000
     test_count: int = 1000
-    hidden: int = 64
-    layers: int = 2
-    heads: int = 4
-    mixer: str = "mlp"  # the MLP variant: a fixed small context, as the paper uses for Sudoku
-    n_latent: int = 2
-    n_recursions: int = 2
-    max_steps: int = 4  # N_sup: 4 beat 8 at equal wall-clock (more fresh puzzles per step)
-    batch: int = 64
-    lr: float = 3e-3
-    lr_warmup: int = 100
-    weight_decay: float = 0.1
-    ema: float = 0.99  # short runs: a ~100-step average (0.999 would lag most of the run)
-    halt_exploration: float = 0.1
     curve_points: int = 8
     curve_examples: int = 250
     threads: int = 1  # torch intra-op threads per network; 0 = torch's default
     parallel: bool = True  # train the networks at once, one process each
-    device: str = "cpu"
-    variants: str = "trm,baseline"  # comma-separated names of VARIANTS
+    variants: str = "trm,baseline"  # comma-separated names of shipped variant overlays
     steps: int = 0  # > 0: equal optimizer steps per network instead of equal wall-clock (minutes unused)
+    sets: tuple[str, ...] = ()  # section.key=value over the preset and the variant (e.g. model.hidden=128)
 
 
-def configs(cfg: LearnConfig, vocab_size: int, seq_len: int):
-    """(TRM model config, baseline model config, train config); same network, same parameters."""
-    from arc_pipeline.solver.config import ModelConfig, TrainConfig
+def configs(cfg: LearnConfig, name: str, vocab_size: int, seq_len: int):
+    """(model config, train config) of variant `name`: the `sudoku6` preset, the variant's overlay, then
+    cfg.sets, sized to the source; the bench's loop sets the schedule (no checkpoints kept between slices)."""
+    from arc_pipeline.config import load_config
 
-    trm = ModelConfig(
-        vocab_size=vocab_size, seq_len=seq_len, num_puzzles=2, hidden=cfg.hidden, heads=cfg.heads, layers=cfg.layers,
-        n_latent=cfg.n_latent, n_recursions=cfg.n_recursions, max_steps=cfg.max_steps, mixer=cfg.mixer,
-        pos_encoding="none" if cfg.mixer == "mlp" else "rope", puzzle_emb_len=1, halt_exploration=cfg.halt_exploration,
-    )
-    train = TrainConfig(
-        global_batch=cfg.batch, steps=10**9, lr=cfg.lr, lr_warmup=cfg.lr_warmup, weight_decay=cfg.weight_decay,
-        puzzle_lr=1e-3, puzzle_weight_decay=cfg.weight_decay, ema=cfg.ema, seed=cfg.seed, device=cfg.device,
-        checkpoint_every=0, keep_checkpoints=1, log_every=50,
-    )
-    return trm, VARIANTS["baseline"][1](trm, train)[0], train
+    pc = load_config(BASE, files=[f"variants/{name}"], sets=(f"run.seed={cfg.seed}", *cfg.sets))
+    model = replace(pc.model, vocab_size=vocab_size, seq_len=seq_len, num_puzzles=2)
+    train = replace(pc.train, steps=10**9, epochs=0.0, time_budget_s=0.0, checkpoint_every=0, keep_checkpoints=1)
+    return model, train
 
 
 def sudoku_sources(cfg: LearnConfig):
@@ -125,54 +115,26 @@ def train_curve(name: str, mcfg, tcfg, cfg: LearnConfig, train_src, test_src, ou
             "train_minutes": round(spent / 60, 3), "parameters": count_parameters(model), "curve": curve}
 
 
-def _urm_loop(m):
-    # URM's layer count and loop (4 layers; H_cycles 2, L_cycles 6 on one state), the rest TRM's
-    return replace(m, recursion="urm", layers=4, n_recursions=2, n_latent=6)
-
-
-def _urm_matched(m):
-    # URM's one-state loop at TRM's layers and network calls: H_cycles = T, L_cycles = n + 1 (TRM's
-    # n latent updates and one answer update per recursion), so parameters and compute per step match
-    return replace(m, recursion="urm", n_latent=m.n_latent + 1)
-
-
-# name -> (what it is, (TRM model config, train config) -> (model config, train config)); README "Variants"
-VARIANTS: dict[str, tuple[str, Callable]] = {
-    "trm": ("TRM (the bench's setting)", lambda m, t: (m, t)),
-    "baseline": ("the same network without recursion (n = T = N_sup = 1)",
-                 lambda m, t: (replace(m, n_latent=1, n_recursions=1, max_steps=1, halt_exploration=0.0), t)),
-    "urm": ("URM: its loop + ConvSwiGLU (k 2) + its truncation (first H-1 cycles forward-only)",
-            lambda m, t: (replace(_urm_loop(m), conv_kernel=2), t)),
-    "urm_loop": ("URM's 4 layers and H 2 x L 6 loop on one state, plain SwiGLU", lambda m, t: (_urm_loop(m), t)),
-    "urm_matched": ("URM's one-state loop at TRM's layers and calls per step (H = T, L = n + 1): same parameters",
-                    lambda m, t: (_urm_matched(m), t)),
-    "conv": ("TRM + ConvSwiGLU (kernel 2)", lambda m, t: (replace(m, conv_kernel=2), t)),
-    "full_backprop": ("TRM with truncation off (every call of a step backpropagates)",
-                      lambda m, t: (replace(m, grad_calls=m.n_recursions * m.calls_per_recursion()), t)),
-    "muon": ("TRM + Muon for every 2-D weight (URM's ARC-AGI-2 split), AdamATan2 for the rest",
-             lambda m, t: (m, replace(t, muon="matrices"))),
-}
-
-
 def parse_variants(text: str, command: str = "bench learn") -> tuple[str, ...]:
-    """The VARIANTS names in a comma-separated `--variants` value, in its order; an unknown, repeated
-    or missing name is refused with the valid ones (naming `command`, whose option it was)."""
+    """The shipped variant names in a comma-separated `--variants` value, in its order; an unknown,
+    repeated or missing name is refused with the valid ones (naming `command`, whose option it was)."""
     from arc_pipeline.arc.errors import ArcError
+    from arc_pipeline.config.presets import variant_names
 
     names = tuple(n.strip() for n in text.split(",") if n.strip())
-    unknown = [n for n in names if n not in VARIANTS]
+    unknown = [n for n in names if n not in variant_names()]
     if unknown or not names or len(set(names)) != len(names):
-        raise ArcError(f"{command} --variants {text!r}: give distinct names from {', '.join(VARIANTS)}")
+        raise ArcError(f"{command} --variants {text!r}: give distinct names from {', '.join(variant_names())}")
     return names
 
 
 def variant_names(cfg: LearnConfig) -> tuple[str, ...]:
-    """The VARIANTS names cfg.variants gives (`parse_variants`)."""
+    """The variant names cfg.variants gives (`parse_variants`)."""
     return parse_variants(cfg.variants)
 
 
 def train_one(name: str, cfg: LearnConfig, out: Path, on_point: Point | None = None) -> dict:
-    """Generate the data (deterministic from the seed) and train the network VARIANTS[name] describes."""
+    """Generate the data (deterministic from the seed) and train the network variant `name` describes."""
     import torch
 
     from arc_pipeline.solver.device import setup_runtime
@@ -180,9 +142,8 @@ def train_one(name: str, cfg: LearnConfig, out: Path, on_point: Point | None = N
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     train_src, test_src = sudoku_sources(cfg)
-    trm_cfg, _, tcfg = configs(cfg, train_src.vocab_size, train_src.seq_len)
-    mcfg, tcfg = VARIANTS[name][1](trm_cfg, tcfg)
-    return train_curve(name, mcfg, tcfg, cfg, train_src, test_src, out, setup_runtime(cfg.device), on_point)
+    mcfg, tcfg = configs(cfg, name, train_src.vocab_size, train_src.seq_len)
+    return train_curve(name, mcfg, tcfg, cfg, train_src, test_src, out, setup_runtime(tcfg.device), on_point)
 
 
 def _child(name: str, cfg: LearnConfig, out: Path, queue) -> None:
@@ -249,21 +210,28 @@ def run(cfg: LearnConfig, out: Path, on_point: Point | None = None) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--points", type=int, default=8, show_default=True, help="Learning-curve points per network.")
+@click.option("--curve-examples", type=int, default=250, show_default=True,
+              help="Held-out puzzles per curve point (the final figure uses all of them).")
+@click.option("--train-count", type=int, default=1000, show_default=True, help="Generated training puzzles.")
+@click.option("--test-count", type=int, default=1000, show_default=True, help="Generated held-out puzzles.")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads per network (0 = torch's default).")
 @click.option("--sequential", is_flag=True, help="Train the networks one after the other instead of side by side.")
 @click.option("--variants", default="trm,baseline", show_default=True,
-              help="Comma-separated networks: trm, baseline, urm, urm_loop, urm_matched, conv, full_backprop, muon.")
+              help="Comma-separated shipped variant overlays (pipeline/presets/variants: `arc-pipeline presets` lists them).")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Keep checkpoints and metrics here.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a LearnConfig field (e.g. hidden=128).")
-def cmd(minutes: float, steps: int, as_json: bool, seed: int, points: int, threads: int, sequential: bool, variants: str,
-        out: Path | None, overrides: tuple[str, ...]) -> None:
+@click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override a config value over the sudoku6 preset and the variant (e.g. model.hidden=128).")
+def cmd(minutes: float, steps: int, as_json: bool, seed: int, points: int, curve_examples: int, train_count: int,
+        test_count: int, threads: int, sequential: bool, variants: str, out: Path | None, sets: tuple[str, ...]) -> None:
     """TRM vs the same network without recursion (or other --variants) on generated 6x6 Sudoku, equal
     wall-clock (or equal --steps)."""
     from arc_pipeline import ui
 
-    cfg = _with_overrides(LearnConfig(minutes=minutes, seed=seed, curve_points=points, threads=threads, parallel=not sequential,
-                                      variants=variants, steps=steps), overrides)
-    variant_names(cfg)  # refuse a misspelt name before any training
+    cfg = LearnConfig(minutes=minutes, seed=seed, curve_points=points, curve_examples=curve_examples,
+                      train_count=train_count, test_count=test_count, threads=threads, parallel=not sequential,
+                      variants=variants, steps=steps, sets=sets)
+    for name in variant_names(cfg):  # refuse a misspelt name or key before any training
+        configs(cfg, name, vocab_size=8, seq_len=36)
 
     def show(name: str, p: dict) -> None:
         if not as_json:
@@ -273,7 +241,7 @@ def cmd(minutes: float, steps: int, as_json: bool, seed: int, points: int, threa
     with tempfile.TemporaryDirectory() as tmp:
         result = run(cfg, out or Path(tmp), show)
     if as_json:
-        ui.raw(json.dumps(result))
+        ui.verbatim(json.dumps(result))
         return
     each = f"{steps:,} steps" if steps else f"{minutes:g} min"
     ui.table(f"6x6 Sudoku, {cfg.train_count} train / {cfg.test_count} held out, {each} each",
@@ -281,20 +249,3 @@ def cmd(minutes: float, steps: int, as_json: bool, seed: int, points: int, threa
              [[name, r["parameters"], r["steps"], f"{r['train_minutes']:.1f}", f"{r['exact']:.3f}", f"{r['exact_halted']:.3f}",
                f"{r['token_accuracy']:.3f}"]
               for name, r in ((n, result[n]) for n in result["variants"])])
-
-
-def _with_overrides(cfg: LearnConfig, overrides: tuple[str, ...]) -> LearnConfig:
-    from arc_pipeline.arc.errors import ArcError
-
-    fields = asdict(cfg)
-    changes = {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or key not in fields:
-            raise ArcError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(fields)}")
-        kind = type(fields[key])
-        try:
-            changes[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
-        except ValueError as e:
-            raise ArcError(f"--set {item!r}: {key} takes a {kind.__name__} ({e})") from e
-    return replace(cfg, **changes)

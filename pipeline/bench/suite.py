@@ -8,9 +8,11 @@ must collapse: proof the suite can fail; no stage takes a broken transform, so `
 one), and a pretrain-adapt run (pre-train on another generated suite, adapt to the target's
 demonstrations, predict).
 
-`--variants` runs the joint protocol once per network of `bench learn`'s VARIANTS (URM and each of
-its parts, applied to the suite's model and trainer), side by side in their own run directories,
-each given the same `--minutes` of training (equal wall-clock) or the same steps.
+`--variants` runs the joint protocol once per shipped variant overlay (pipeline/presets/variants:
+URM and each of its parts, the files `bench learn` and `run --config variants/NAME` read), layered
+over the suite's config (`arc-pipeline run --config WORK/joint.toml --config variants/NAME`), side by
+side in their own run directories, each given the same `--minutes` of training (equal wall-clock)
+or the same steps.
 """
 
 from __future__ import annotations
@@ -123,15 +125,18 @@ def _config(cfg: SuiteConfig, protocol: str, train_file: Path, target_file: Path
     })  # fmt: skip
 
 
-def _pipeline(run_dir: Path, config: Path, threads: int, *sets: str) -> dict[str, Any]:
-    """`arc-pipeline run` on the suite's config, as a user runs it; returns the manifest's stage summaries."""
+def _pipeline(run_dir: Path, configs: list[str], threads: int, *sets: str) -> dict[str, Any]:
+    """`arc-pipeline run --preset smoke --config ...` (the suite's config, then a variant's) as a user
+    runs it; returns the manifest's stage summaries."""
     import os
     import subprocess
     import sys
 
     from arc_pipeline.arc.errors import ArcError
 
-    args = [sys.executable, "-m", "arc_pipeline", "run", "--preset", "smoke", "--config", str(config), "--run-dir", str(run_dir)]
+    args = [sys.executable, "-m", "arc_pipeline", "run", "--preset", "smoke", "--run-dir", str(run_dir)]
+    for c in configs:
+        args += ["--config", c]
     for s in sets:
         args += ["--set", s]
     log = run_dir.with_name(run_dir.name + ".log")
@@ -161,9 +166,9 @@ def _figures(run_dir: Path, tasks, stages: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None) -> dict[str, Any]:
+def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None, variant: str | None = None) -> dict[str, Any]:
     """Run the proof in `work` (a fresh directory): the generated tasks go through `arc-pipeline run`
-    (ingest .. score); returns the figures."""
+    (ingest .. score), with the shipped `variant` overlay over the suite's config when given; returns the figures."""
     from arc_pipeline.arc.load import save_tasks
     from arc_pipeline.arc.synth import SynthConfig, synth_suite
     from arc_pipeline.augment.dataset import open_split
@@ -190,12 +195,13 @@ def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None) -> dict
     t = time.perf_counter()
     joint = work / "joint"
     (work / "joint.toml").write_text(_config(cfg, "joint", tasks / "extra.json", tasks / "target.json", cfg.train.steps))
-    stages = _pipeline(joint, work / "joint.toml", cfg.threads)
+    configs = [str(work / "joint.toml"), *([f"variants/{variant}"] if variant else [])]
+    stages = _pipeline(joint, configs, cfg.threads)
     timing["joint_train"] = stages["train"]["seconds"]
     on = _figures(joint, target, stages)
     latest = ckpt.latest(joint / "checkpoints")
     out["train_steps"], out["train_metrics"] = stages["train"]["step"], ckpt.read_meta(latest).get("metrics", {})
-    off = _figures(joint, target, _pipeline(joint, work / "joint.toml", cfg.threads, "predict.halt=off"))
+    off = _figures(joint, target, _pipeline(joint, configs, cfg.threads, "predict.halt=off"))
     timing["joint"] = time.perf_counter() - t
     # the negative control: the halting-on predictions mapped back through a wrong inverse (no stage
     # takes a broken transform, so this one run is wired here)
@@ -219,7 +225,7 @@ def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None) -> dict
         save_tasks(pre_tasks, tasks / "pretrain.json")
         (work / "adapt.toml").write_text(_config(cfg, "pretrain-adapt", tasks / "pretrain.json", tasks / "target.json",
                                                  cfg.pretrain_steps))
-        stages = _pipeline(work / "adapt", work / "adapt.toml", cfg.threads)
+        stages = _pipeline(work / "adapt", [str(work / "adapt.toml"), *configs[1:]], cfg.threads)
         timing["pretrain"], timing["adapt"] = stages["train"]["seconds"], stages["adapt"]["seconds"]
         pa = _figures(work / "adapt", target, stages)
         out.update(pass2_pretrain_adapt=pa["pass2"], pass_at_k_pretrain_adapt=pa["pass_at_k"],
@@ -229,18 +235,13 @@ def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None) -> dict
     out["timing_s"] = {k: round(v, 1) for k, v in timing.items()}
     out["seconds"] = round(timing["total"], 1)
     out["config"] = json.loads(json.dumps(asdict(cfg), default=str))
+    out["variant"] = variant
     return out
 
 
-def variant_config(cfg: SuiteConfig, name: str, minutes: float = 0.0) -> SuiteConfig:
-    """The suite with `bench learn`'s VARIANTS[name] applied to its model and trainer, joint protocol
-    only; `minutes` > 0 trains for that wall-clock (steps unbounded) instead of the fixed steps."""
-    from arc_pipeline.bench.learn import VARIANTS
-
-    model, train = VARIANTS[name][1](cfg.model, cfg.train)
-    if minutes > 0:
-        train = replace(train, steps=10**7, time_budget_s=minutes * 60)
-    return replace(cfg, model=model, train=train, adapt_steps=0)
+def timed(cfg: SuiteConfig, minutes: float) -> SuiteConfig:
+    """The joint suite trained for `minutes` of wall-clock (steps unbounded) instead of the fixed steps."""
+    return replace(cfg, train=replace(cfg.train, steps=10**7, time_budget_s=minutes * 60), adapt_steps=0)
 
 
 VARIANT_FIGURES = ("parameters", "train_steps", "pass2", "pass_at_k", "pass_at_k_per_task", "pass2_halt_off",
@@ -255,8 +256,10 @@ def run_variants(cfg: SuiteConfig, names: tuple[str, ...], work: Path, minutes: 
 
     t0 = time.perf_counter()
 
+    each = timed(cfg, minutes) if minutes > 0 else replace(cfg, adapt_steps=0)
+
     def one(name: str) -> tuple[str, dict[str, Any]]:
-        out = run_suite(variant_config(cfg, name, minutes), work / name)
+        out = run_suite(each, work / name, variant=name)
         note(f"{name}: {out['train_steps']} steps, pass@2 {out['pass2']:.3f}")
         return name, {k: out[k] for k in VARIANT_FIGURES}
 
@@ -275,8 +278,8 @@ def run_variants(cfg: SuiteConfig, names: tuple[str, ...], work: Path, minutes: 
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True, help="torch CPU threads (1 on a shared, busy machine).")
 @click.option("--variants", default=None,
-              help="Comma-separated networks of `bench learn --variants` (trm, urm, urm_loop, urm_matched, conv, "
-                   "full_backprop, muon): the joint suite once per network, side by side.")
+              help="Comma-separated shipped variant overlays (pipeline/presets/variants, as `bench learn --variants`): "
+                   "the joint suite once per network, side by side.")
 @click.option("--minutes", type=float, default=0.0, show_default=True,
               help="With --variants: training wall-clock per network (0 = the fixed --steps each).")
 @click.option("--sequential", is_flag=True, help="With --variants: one network after the other.")

@@ -25,12 +25,18 @@ def test_every_preset_header_is_its_command_then_a_one_line_summary(name):
 
 @pytest.mark.integration
 def test_presets_lists_every_preset_with_its_summary_one_line_each(cli):
+    from arc_pipeline.config.presets import variant_names, variant_summary
+
     r = cli("presets")
     assert r.exit_code == 0
-    lines = r.output.strip().splitlines()
+    presets, variants = r.output.strip().split("\n\n")
+    lines = presets.splitlines()
     assert [line.split()[0] for line in lines] == preset_names()
     for line, name in zip(lines, preset_names()):
         assert line.split(None, 1)[1] == preset_header(name)[1]
+    lines = variants.splitlines()[1:]  # after the line that says how to use them
+    assert [line.split()[0] for line in lines] == [f"variants/{n}" for n in variant_names()]
+    assert [line.split(None, 1)[1] for line in lines] == [variant_summary(n) for n in variant_names()]
 
 
 @pytest.mark.integration

@@ -1,5 +1,5 @@
 """Every configuration example the README and docs/*.md show loads: each ```toml block (as a --config
-file) and each `--set` of an `arc-pipeline run|<stage>|config|bundle` command line, driven through
+file) and each `--set` of an `arc-pipeline run|<stage>|config|bundle|bench learn` command line, driven through
 `arc-pipeline config` (the config a run would use, checked; nothing runs). A new example in any of
 those files is picked up here."""
 
@@ -33,9 +33,10 @@ def _set_commands() -> list[tuple[str, list[str]]]:
             if "arc-pipeline " not in line or "..." in line:
                 continue
             words = shlex.split(line[line.index("arc-pipeline "):].split("  #")[0])[1:]
-            if not words or words[0] not in CONFIG_VERBS:
+            learn = words[:2] == ["bench", "learn"]  # its --set are config keys over sudoku6 and each variant
+            if not words or (words[0] not in CONFIG_VERBS and not learn):
                 continue
-            args, preset = [], "smoke"
+            args, preset = [], "sudoku6" if learn else "smoke"
             for flag, value in zip(words, words[1:]):
                 if flag == "--set":
                     args += ["--set", value]
@@ -43,7 +44,11 @@ def _set_commands() -> list[tuple[str, list[str]]]:
                     preset = value
                 elif flag == "--devices":
                     args += ["--set", f"run.devices={value}"]
-            if args or preset != "smoke":
+                elif flag == "--config" and value.startswith("variants/"):  # a shipped overlay
+                    args += ["--config", value]
+                elif flag == "--variants" and learn:
+                    args += [a for v in value.split(",") for a in ("--config", f"variants/{v.strip()}")]
+            if args or preset not in ("smoke", "sudoku6"):
                 out.append((f"{p.name}: {' '.join(words)}", ["--preset", preset, *args]))
     return out
 

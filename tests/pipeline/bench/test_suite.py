@@ -102,19 +102,30 @@ def test_test_inputs_without_predictions_still_get_both_attempts(suite, cpu_runt
     assert res["pass2"] == pytest.approx((total - n_missing) / total)
 
 
-def test_a_suite_variant_is_the_suite_with_that_part_changed():
-    from dataclasses import replace
+def test_a_suite_variant_is_the_shipped_overlay_over_the_suites_config(tmp_path):
+    """The suite writes its config once; a variant is `--config variants/NAME` over it (the file bench
+    learn and `run` read), so the suite's model with that part changed, as before overlays."""
+    from dataclasses import asdict, replace
 
-    from arc_pipeline.bench.suite import SuiteConfig, variant_config
+    from arc_pipeline.bench.suite import SuiteConfig, _config, timed
+    from arc_pipeline.config import load_config
 
     cfg = SuiteConfig()
-    assert variant_config(cfg, "trm") == replace(cfg, adapt_steps=0)
-    urm = variant_config(cfg, "urm")
-    assert (urm.model.recursion, urm.model.layers, urm.model.conv_kernel) == ("urm", 4, 2) and urm.train == cfg.train
-    assert variant_config(cfg, "muon").train.muon == "matrices"
-    timed = variant_config(cfg, "conv", minutes=3)
-    assert timed.train.time_budget_s == 180 and timed.train.steps > 10**6  # the wall-clock stops it, not the steps
-    assert timed.model == replace(cfg.model, conv_kernel=2)
+    (tmp_path / "joint.toml").write_text(_config(cfg, "joint", tmp_path / "a.json", tmp_path / "b.json", 4000))
+
+    def model(variant):
+        files = [tmp_path / "joint.toml", *([f"variants/{variant}"] if variant else [])]
+        got = load_config("smoke", files=files).model
+        return {k: v for k, v in asdict(got).items() if k not in ("seq_len", "vocab_size", "num_puzzles")}
+
+    base = {k: v for k, v in asdict(cfg.model).items() if k not in ("seq_len", "vocab_size", "num_puzzles")}
+    assert model(None) == base == model("trm")
+    assert model("urm") == dict(base, recursion="urm", layers=4, n_recursions=2, n_latent=6, conv_kernel=2)
+    assert model("urm_matched") == dict(base, recursion="urm", n_latent=cfg.model.n_latent + 1)
+    assert load_config("smoke", files=[tmp_path / "joint.toml", "variants/muon"]).train.muon == "matrices"
+    t = timed(cfg, 3)
+    assert t.train.time_budget_s == 180 and t.train.steps > 10**6 and t.adapt_steps == 0  # the clock stops it
+    assert replace(t, train=cfg.train, adapt_steps=cfg.adapt_steps) == cfg
 
 
 def test_bench_suite_refuses_a_misspelt_variant_and_minutes_without_variants():
@@ -141,8 +152,9 @@ def test_bench_suite_variants_run_each_network_through_the_pipeline(tmp_path):
         assert out[name]["train_steps"] == 3 and 0.0 <= out[name]["pass2"] <= 1.0
         assert (tmp_path / name / "joint" / "score.json").is_file()
     assert out["trm"]["parameters"] == out["urm_matched"]["parameters"]
-    assert 'recursion = "urm"' in (tmp_path / "urm_matched" / "joint.toml").read_text()  # the run was given the variant
-    assert 'recursion = "trm"' in (tmp_path / "trm" / "joint.toml").read_text()
+    # the run was given the variant: its resolved config (the suite's layer, then variants/urm_matched)
+    assert 'recursion = "urm"' in (tmp_path / "urm_matched" / "joint" / "config.toml").read_text()
+    assert 'recursion = "trm"' in (tmp_path / "trm" / "joint" / "config.toml").read_text()
     assert not (tmp_path / "trm" / "adapt").exists()  # the variants compare the joint protocol only
 
 
