@@ -14,15 +14,19 @@ import click
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # name -> (module, attribute, one-line help). A stage's verb is its contract, `STAGE` in
-# pipeline/stages/<name>.py (its command built from it); groups (bench, generate) register like commands.
+# pipeline/stages/<name>.py (its command built from it, with the help written here, once: the contract
+# holds none); groups (bench, generate) register like commands.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("arc_pipeline.commands.run", "run", "Run every stage, resuming where a previous run stopped."),
-    "ingest": ("arc_pipeline.stages.ingest", "STAGE", "Stage: load, validate and normalise train and target tasks."),
-    "build": ("arc_pipeline.stages.build", "STAGE", "Stage: build the augmented dataset."),
-    "train": ("arc_pipeline.stages.train", "STAGE", "Stage: train the TRM (resumable, multi-GPU)."),
-    "adapt": ("arc_pipeline.stages.adapt", "STAGE", "Stage: fine-tune on the target tasks' demonstrations."),
-    "predict": ("arc_pipeline.stages.predict", "STAGE", "Stage: predict every augmented test input and vote."),
-    "submit": ("arc_pipeline.stages.submit", "STAGE", "Stage: write submission.json from the votes."),
+    "ingest": ("arc_pipeline.stages.ingest", "STAGE", "Stage: load, validate and normalise train and target tasks (tasks/)."),
+    "build": ("arc_pipeline.stages.build", "STAGE", "Stage: build the augmented dataset (dataset/)."),
+    "train": ("arc_pipeline.stages.train", "STAGE",
+              "Stage: train the TRM, resuming from the last checkpoint (checkpoints/; torchrun with --devices)."),
+    "adapt": ("arc_pipeline.stages.adapt", "STAGE", "Stage: fine-tune on the target tasks' demonstrations (adapt/; no-op for joint)."),
+    "predict": ("arc_pipeline.stages.predict", "STAGE", "Stage: predict every augmented test input and vote (predictions.parquet)."),
+    "submit": ("arc_pipeline.stages.submit", "STAGE", "Stage: write submission.json from the votes, validated."),
+    "score": ("arc_pipeline.commands.score", "score",
+              "Stage: score a run (--run-dir DIR); or score a submission.json against solutions."),
     "report": ("arc_pipeline.stages.report", "STAGE", "Stage: write report.html for a run."),
     "presets": ("arc_pipeline.commands.presets", "presets", "List the shipped presets, one line each."),
     "config": ("arc_pipeline.commands.config", "config", "Print the resolved config (preset + files + --set); run nothing."),
@@ -31,8 +35,6 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "show": ("arc_pipeline.commands.show", "show", "Draw a task in the terminal or to PNG."),
     "overlap": ("arc_pipeline.commands.overlap", "overlap", "Tasks of B identical to, or leaked from, tasks of A."),
     "validate": ("arc_pipeline.commands.validate", "validate", "Check a submission.json as Kaggle would."),
-    "score": ("arc_pipeline.commands.score", "score",
-              "Stage: score a run (--run-dir DIR); or score a submission.json against solutions."),
     "generate": ("arc_pipeline.commands.generate", "generate", "Generate Sudoku or maze data sets."),
     "bench": ("arc_pipeline.commands.bench", "bench", "Benchmarks that print figures."),
     "bundle": ("arc_pipeline.commands.bundle", "bundle", "Build the offline Kaggle folder."),
@@ -58,13 +60,13 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in self.registry:
             return None
-        module, attr, _ = self.registry[name]
+        module, attr, help = self.registry[name]
         obj = getattr(importlib.import_module(module), attr)  # every command ships: a failure is a bug to see
         if isinstance(obj, click.Command):
             return obj
         from arc_pipeline.commands.stage import stage_command  # a stage: the verb built from its contract
 
-        return stage_command(obj)
+        return stage_command(obj, help=help)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, self.registry[name][2]) for name in self.list_commands(ctx)]

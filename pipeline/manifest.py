@@ -85,10 +85,6 @@ class Manifest:
             return f"outputs changed: {'; '.join(changed[:3])}{more}"
         return None
 
-    def is_current(self, stage: str, fingerprint: str) -> bool:
-        """True when `stage` finished with this fingerprint and its outputs are intact."""
-        return self.why_not_current(stage, fingerprint) is None
-
     def start(self, stage: str, fingerprint: str, *, expected: dict | None = None) -> None:
         self.stages[stage] = StageRecord(status="running", fingerprint=fingerprint, start=time.time(),
                                          expected=dict(expected or {}))
@@ -119,11 +115,6 @@ class Manifest:
             return
         rec.status, rec.note, rec.outputs, rec.digests = "stale", why, [], {}
         self.save()
-
-    def invalidate(self, stage: str) -> None:
-        """Forget a stage (it will run again)."""
-        if self.stages.pop(stage, None) is not None:
-            self.save()
 
     def save(self) -> None:
         write_json(self.path, {"stages": {k: asdict(v) for k, v in self.stages.items()}}, indent=2)

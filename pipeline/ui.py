@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -70,7 +69,7 @@ def info(msg: str, *, markup: bool = False) -> None:
     _print(console, msg if markup else plain(msg), soft_wrap=True)
 
 
-def raw(text: str) -> None:
+def verbatim(text: str) -> None:
     """Machine-readable output (e.g. --json): printed exactly, never wrapped or styled."""
     console.print(text, markup=False, highlight=False, soft_wrap=True)
 
@@ -210,7 +209,3 @@ def progress(description: str, total: int | None, *, unit: str = "it", stop_at: 
             yield advance
         finally:
             _live.remove(bar)
-
-
-def debug_enabled() -> bool:
-    return os.environ.get("ARC_PIPELINE_DEBUG") == "1" or "--debug" in sys.argv

@@ -108,9 +108,6 @@ class Runtime:
         torch.cuda.synchronize(self.device)
         return int(torch.cuda.max_memory_allocated(self.device))
 
-    def allocated_memory(self) -> int:
-        return int(torch.cuda.memory_allocated(self.device)) if self.is_gpu else 0
-
     def memory_capacity(self) -> int:
         """Total bytes of this rank's GPU (0 on the CPU)."""
         return int(torch.cuda.get_device_properties(self.device).total_memory) if self.is_gpu else 0

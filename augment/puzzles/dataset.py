@@ -127,10 +127,6 @@ class PuzzleSplit:
         names = tuple(f"{self.domain.name}-{int(b)}" for b in base[first])
         return Groups(names, ptr, np.arange(len(base), dtype=np.int64), np.ones(len(base), np.int64))
 
-    def base_rows(self) -> np.ndarray:
-        """The base puzzle row of every example (test and val: one example per puzzle)."""
-        return np.asarray(self.rows[:, 0])
-
 
 def open_split(dataset_dir: str | Path, split: str, meta: dict) -> PuzzleSplit:
     """One split of a puzzle build, checked against its meta.json (`augment.dataset.read_meta`)."""

@@ -10,8 +10,9 @@ from arc_pipeline.commands.options import (config_options, data_options, devices
                                           resolve_from_options)
 
 
-def stage_command(stage, params: tuple[click.Parameter, ...] = (), other_form=None) -> click.Command:
-    """`arc-pipeline <stage.name>`: the stage in a run directory, through the manifest.
+def stage_command(stage, params: tuple[click.Parameter, ...] = (), other_form=None, help: str = "") -> click.Command:
+    """`arc-pipeline <stage.name>`: the stage in a run directory, through the manifest; `help` is the
+    verb's line in the CLI registry (written there once: the contract holds none).
 
     `params` and `other_form(**their values) -> bool` add a second form of the verb (score a file):
     when it returns True the stage does not run."""
@@ -32,7 +33,7 @@ def stage_command(stage, params: tuple[click.Parameter, ...] = (), other_form=No
     if any(r == "data" or r.startswith("data.") for r in stage.config):
         command = data_options(command)
     command = config_options(command)
-    cmd = click.command(stage.name, help=stage.help)(command)
+    cmd = click.command(stage.name, help=help)(command)
     cmd.params[:0] = list(params)  # the other form's argument first, as its usage reads
     return cmd
 

@@ -86,7 +86,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
 
 
 STAGE = Stage(
-    "adapt", run, "Fine-tune on the target tasks' demonstrations (adapt/; no-op for joint).",
+    "adapt", run,
     reads=(DATASET,), optional=(CHECKPOINTS, METRICS), writes=(ADAPT,),  # or from run.checkpoint
     config=("adapt", "run.protocol", "run.checkpoint"),
     unhashed=("adapt.time_budget_s",),

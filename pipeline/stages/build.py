@@ -102,7 +102,7 @@ def checkpoint_augs(path: Path, target, canvas: int) -> dict:
 
 
 STAGE = Stage(
-    "build", run, "Build the augmented dataset (dataset/).",
+    "build", run,
     reads=(TASKS,), writes=(DATASET,),
     config=("build", "run.protocol", "run.seed", "run.checkpoint"),
 )

@@ -64,7 +64,6 @@ class Stage:
 
     name: str
     run: StageFn
-    help: str  # one line, the help of its CLI verb
     writes: tuple[str, ...]  # what it owns: cleared before a fresh (not resumed) run, digests verified when cached
     reads: tuple[str, ...] = ()  # what it needs from earlier stages (a path, or one under a path they write)
     optional: tuple[str, ...] = ()  # what it reads when present

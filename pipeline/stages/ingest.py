@@ -339,7 +339,7 @@ def _source_files(cfg) -> list:
 
 
 STAGE = Stage(
-    "ingest", run, "Load, validate and normalise train and target tasks (tasks/).",
+    "ingest", run,
     writes=(TASKS,),  # train.json, target.json, tasks.parquet (Sudoku/maze runs: train.csv, target.csv)
     config=("data", "run.protocol"),
     inputs=_source_files,

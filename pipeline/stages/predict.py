@@ -62,7 +62,7 @@ def _relative(path: Path, run_dir: Path) -> str:
 
 
 STAGE = Stage(
-    "predict", run, "Predict every augmented test input and vote (predictions.parquet).",
+    "predict", run,
     reads=(DATASET,), optional=(CHECKPOINTS, ADAPT), writes=(PREDICTIONS, PREDICTIONS_RAW),  # or run.checkpoint
     config=("predict", "vote"),
     distributed=True, budget="deadline",

@@ -20,7 +20,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
 
 
 STAGE = Stage(
-    "report", run, "Write report.html for a run.",
+    "report", run,
     reads=(TASKS,), writes=(REPORT_HTML, REPORT_DIR),
     optional=(DATASET, METRICS, CHECKPOINTS, ADAPT, PREDICTIONS, PREDICTIONS_RAW, SUBMISSION, SCORE_JSON, MANIFEST),
 )

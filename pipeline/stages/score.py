@@ -59,6 +59,6 @@ def _mean_candidates(voted, target) -> float:
 
 
 STAGE = Stage(
-    "score", run, "Score the run's submission.json (score.json, scores.parquet).",
+    "score", run,
     reads=(TASKS,), optional=(SUBMISSION, PREDICTIONS), writes=(SCORE_JSON, SCORES_PARQUET),
 )

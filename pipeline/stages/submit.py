@@ -102,7 +102,7 @@ def _undecoded(run_dir: Path, entries: list) -> int | None:
 
 
 STAGE = Stage(
-    "submit", run, "Write submission.json from the votes, validated.",
+    "submit", run,
     reads=(TASKS,), optional=(PREDICTIONS,), writes=(SUBMISSION,),
     verify=verify,
     placeholder=write_fallback,  # a valid submission.json exists from ingest on, whatever happens later

@@ -169,7 +169,7 @@ def source_weights(run_dir: Path, source) -> dict[str, float] | None:
 
 
 STAGE = Stage(
-    "train", run, "Train the TRM, resuming from the last checkpoint (checkpoints/).",
+    "train", run,
     reads=(DATASET,), optional=(TASKS_PARQUET,), writes=(CHECKPOINTS, METRICS),
     config=("model", "train", "run.checkpoint"),
     unhashed=("train.device", "train.compile", "train.log_every", "train.time_budget_s", "train.puzzle_table",

@@ -99,9 +99,9 @@ def test_manifest_survives_reload_and_rejects_garbage(tmp_path):
     m.finish("ingest", ["x"], summary={"n": 1})
     again = Manifest(tmp_path)
     assert again.get("ingest").fingerprint == "abc" and again.get("ingest").summary == {"n": 1}
-    assert not again.is_current("ingest", "abc")  # output x does not exist
+    assert again.why_not_current("ingest", "abc") is not None  # output x does not exist
     (tmp_path / "x").write_text("")
-    assert again.is_current("ingest", "abc") and not again.is_current("ingest", "abd")
+    assert again.why_not_current("ingest", "abc") is None and again.why_not_current("ingest", "abd") is not None
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(ArcError, match="manifest"):
         Manifest(tmp_path)
