@@ -15,8 +15,8 @@ Files in the dataset directory (all written to a temporary directory, then renam
     augs.npy           (P, 11) uint8 record per puzzle id (row 0 = the blank puzzle, identity)
     examples_<split>.npy  (E, 5) int32: puzzle_id, grid_in, grid_out (-1 = hidden), pair, test_index
     task_index.npy     (T, 6) int64, one row per task in puzzle-id order (TASK_COLUMNS): first puzzle id,
-                       variants (its augmentations), split of its examples, first row there, rows per
-                       variant, role (0 train, 1 target); variant k's rows follow at first + k * rows.
+                       puzzles (its augmented copies), split of its examples, first row there, rows per
+                       puzzle, role (0 train, 1 target); puzzle k's rows follow at first + k * rows.
                        What the trainer's sampler reads (memory-mapped), instead of puzzles.parquet
     task_ids.npy       (T,) the task ids, UTF-8 bytes
     offsets_<split>.npy   (E, 2) uint8: each example's (row, column) on the canvas, drawn at build time
@@ -58,7 +58,7 @@ CHUNK_TASKS = 1024
 CHUNK_PUZZLES = 200_000
 ARRAY_FILES = (("grids.npy", "grid_index.npy", "augs.npy") + tuple(f"examples_{s}.npy" for s in SPLITS)
                + tuple(f"offsets_{s}.npy" for s in SPLITS))
-TASK_COLUMNS = ("puzzle", "variants", "split", "start", "rows", "role")
+TASK_COLUMNS = ("puzzle", "puzzles", "split", "start", "rows", "role")
 INDEX_FILES = ("task_index.npy", "task_ids.npy")  # builds before them have none: read from puzzles.parquet
 
 

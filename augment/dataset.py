@@ -202,16 +202,16 @@ class ArcSource:
         return read_task_index(self.dataset_dir, self.meta)
 
     def groups(self) -> UniformGroups | None:
-        """This split's example rows as groups (one per task) of variants (one per augmentation),
+        """This split's example rows as groups (one per task) of puzzles (one per augmentation),
         for the training sampler (None when the split has no rows): three per-task arrays from the
         task index, never a row per puzzle."""
         index, ids = self.tasks
         col = {c: index[:, i] for i, c in enumerate(TASK_COLUMNS)}
-        keep = (col["split"] == SPLITS.index(self.split)) & (col["rows"] > 0) & (col["variants"] > 0)
+        keep = (col["split"] == SPLITS.index(self.split)) & (col["rows"] > 0) & (col["puzzles"] > 0)
         if not keep.any() or len(self.rows) == 0:
             return None
         take = slice(None) if keep.all() else np.flatnonzero(keep)  # the whole index: views of the mapped file
-        first, size, count = col["start"][take], col["rows"][take], col["variants"][take]
+        first, size, count = col["start"][take], col["rows"][take], col["puzzles"][take]
         covered = int(np.dot(np.asarray(size, dtype=np.int64), np.asarray(count, dtype=np.int64)))
         if covered != len(self.rows):
             raise ArcError(f"{self.dataset_dir / 'task_index.npy'}: its {self.split} ranges cover {covered} of "

@@ -166,6 +166,6 @@ def sample_augs(task: Task, n: int, seed: int, *, permute_zero: bool = False) ->
     """Up to n augmentations of `task` with pairwise different content, identity first.
 
     Derived from (seed, task.id) alone. Fewer than n when the task's colours and symmetries allow
-    fewer distinct variants (then all of them are returned).
+    fewer distinct augmentations (then all of them are returned).
     """
     return [Aug.from_row(r) for r in sample_aug_rows(task, n, seed, permute_zero=permute_zero)]

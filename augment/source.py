@@ -23,9 +23,9 @@ class Batch(NamedTuple):
 
 @dataclass(frozen=True)
 class Groups:
-    """Example rows of a source as groups (tasks) of variants (augmentations), each a row range.
+    """Example rows of a source as groups (tasks) of puzzles (augmented copies), each a row range.
 
-    The variants of group g are ptr[g]..ptr[g+1]-1; variant v holds rows starts[v]..starts[v]+counts[v]-1.
+    The puzzles of group g are ptr[g]..ptr[g+1]-1; puzzle v holds rows starts[v]..starts[v]+counts[v]-1.
     What the sampler reads is the methods below, which `UniformGroups` answers from per-group arrays."""
 
     names: tuple[str, ...]
@@ -36,39 +36,39 @@ class Groups:
     def __len__(self) -> int:
         return len(self.ptr) - 1
 
-    def variants(self) -> np.ndarray:
-        """(G,) variants of each group."""
+    def puzzles(self) -> np.ndarray:
+        """(G,) puzzles of each group."""
         return np.diff(self.ptr)
 
     def ranges(self, group: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(first row, rows) of variant k[i] of group group[i], for every i."""
+        """(first row, rows) of puzzle k[i] of group group[i], for every i."""
         v = self.ptr[group] + k
         return self.starts[v], self.counts[v]
 
     def rows(self) -> int:
-        """Example rows over every variant of every group."""
+        """Example rows over every puzzle of every group."""
         return int(self.counts.sum())
 
-    def variant_rows(self) -> np.ndarray | None:
-        """(G,) rows of each group's variants when every variant of a group has as many, else None."""
+    def puzzle_rows(self) -> np.ndarray | None:
+        """(G,) rows of each group's puzzles when every puzzle of a group has as many, else None."""
         first = self.counts[self.ptr[:-1]]
-        return first if np.array_equal(self.counts, np.repeat(first, self.variants())) else None
+        return first if np.array_equal(self.counts, np.repeat(first, self.puzzles())) else None
 
     def mean_pairs(self) -> np.ndarray:
-        """(G,) mean pairs per variant of each group: what one visit streams on average."""
+        """(G,) mean pairs per puzzle of each group: what one visit streams on average."""
         sums = np.add.reduceat(self.counts.astype(np.float64), self.ptr[:-1]) if len(self.counts) else np.zeros(0)
         return sums / np.diff(self.ptr)
 
 
 @dataclass(frozen=True)
 class UniformGroups:
-    """Groups whose variants are all one size and lie one after another, as an ARC build's tasks do:
-    variant k of group g holds rows first[g] + k * size[g] .. + size[g] - 1. Three (G,) arrays (which may
-    be memory-mapped), never one entry per variant; `names` is read when first asked for."""
+    """Groups whose puzzles are all one size and lie one after another, as an ARC build's tasks do:
+    puzzle k of group g holds rows first[g] + k * size[g] .. + size[g] - 1. Three (G,) arrays (which may
+    be memory-mapped), never one entry per puzzle; `names` is read when first asked for."""
 
-    first: np.ndarray  # (G,) first row of the group's first variant
-    size: np.ndarray  # (G,) rows per variant
-    count: np.ndarray  # (G,) variants
+    first: np.ndarray  # (G,) first row of the group's first puzzle
+    size: np.ndarray  # (G,) rows per puzzle
+    count: np.ndarray  # (G,) puzzles
     read_names: Callable[[], tuple[str, ...]]
 
     @cached_property
@@ -78,7 +78,7 @@ class UniformGroups:
     def __len__(self) -> int:
         return len(self.first)
 
-    def variants(self) -> np.ndarray:
+    def puzzles(self) -> np.ndarray:
         return np.asarray(self.count, dtype=np.int64)
 
     def ranges(self, group: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +88,7 @@ class UniformGroups:
     def rows(self) -> int:
         return int(np.dot(np.asarray(self.size, dtype=np.int64), np.asarray(self.count, dtype=np.int64)))
 
-    def variant_rows(self) -> np.ndarray:
+    def puzzle_rows(self) -> np.ndarray:
         return np.asarray(self.size, dtype=np.int64)
 
     def mean_pairs(self) -> np.ndarray:
@@ -106,7 +106,7 @@ class ExampleSource(Protocol):
         """Examples at `indices`; any randomness (e.g. translation) derives from `seed` alone."""
         ...
 
-    # optional: `groups() -> Groups | UniformGroups | None`, the rows as tasks of augmented variants (the reference's
+    # optional: `groups() -> Groups | UniformGroups | None`, the rows as tasks of puzzles (augmented copies; the reference's
     # sampling rule visits each task once per epoch); without it every example is its own group
 
 

@@ -2,7 +2,7 @@
 that give the sampler (`solver.sampler`, the reference rule) those shares.
 
 Under the reference rule an epoch visits every task once and streams all pairs of one of its
-variants, so a source's share is its pairs' share. With weights (every [data] train entry weighted)
+puzzles, so a source's share is its pairs' share. With weights (every [data] train entry weighted)
 source s gets share w_s / sum(w): each of its tasks is visited v_s = share_s * P / P_s times per
 epoch (P_s its pairs per epoch, P all training sources' pairs), so an epoch keeps its length and a
 million generated examples no longer drown 400 real tasks. Target tasks trained under protocol

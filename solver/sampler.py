@@ -8,19 +8,19 @@ the current epoch starts), valid for any world size.
 
 Two rules for what an epoch is (`train.sampling`):
 - `reference` (the default; the reference's loader): an epoch visits every group (an ARC task)
-  once, in a seeded shuffled order, picks ONE of its augmented variants at random and streams ALL
-  of that variant's pairs. A task's share of training is its share of pairs, whatever the number
-  of variants it reached. Unlike the reference, nothing is cut: the reference truncates the
-  variant that overflows a batch and drops an epoch's last partial batch; a stream has no batch
-  edge, so every pair of every chosen variant is fed.
+  once, in a seeded shuffled order, picks ONE of its puzzles (augmented copies) at random and
+  streams ALL of that puzzle's pairs. A task's share of training is its share of pairs, whatever the
+  number of puzzles it reached. Unlike the reference, nothing is cut: the reference truncates the
+  puzzle that overflows a batch and drops an epoch's last partial batch; a stream has no batch
+  edge, so every pair of every chosen puzzle is fed.
 - `uniform` (ours before; kept for comparison): an epoch is a seeded permutation of all example
-  rows, so a task's share is variants x pairs (tasks with few colours reach few distinct
-  variants: on the ARC-AGI-1 1000-augmentation build one task gets 0.01x the reference's share).
+  rows, so a task's share is puzzles x pairs (tasks with few colours reach few distinct
+  puzzles: on the ARC-AGI-1 1000-augmentation build one task gets 0.01x the reference's share).
 
 Per-group weights plug into the reference rule: a group of weight w is visited floor(w) times per
 epoch, plus once more with probability frac(w) (seeded per epoch); weight 1 everywhere is the
 reference. A source without groups (Sudoku, mazes) has every example as its own group with one
-variant, and then the two rules coincide (one seeded permutation of the rows per epoch).
+member, and then the two rules coincide (one seeded permutation of the rows per epoch).
 """
 
 from __future__ import annotations
@@ -117,9 +117,9 @@ class GroupSampler(Sampler):
         g = len(groups)
         if g == 0 or groups.rows() == 0:
             raise ValueError("cannot sample from an empty source")
-        self._nvar = groups.variants()
-        if np.any(self._nvar < 1):
-            raise ValueError("every group needs at least one variant")
+        self._npuzzles = groups.puzzles()
+        if np.any(self._npuzzles < 1):
+            raise ValueError("every group needs at least one puzzle")
         w = np.ones(g) if weights is None else np.asarray(weights, dtype=np.float64)
         if w.shape != (g,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
             raise ValueError(f"group weights must be {g} finite values >= 0, not all 0")
@@ -127,9 +127,9 @@ class GroupSampler(Sampler):
         self.groups, self.weights = groups, w
         whole, frac = np.floor(w).astype(np.int64), w - np.floor(w)
         self._whole, self._frac = whole, frac
-        size = groups.variant_rows()
+        size = groups.puzzle_rows()
         same = size is not None
-        # every epoch has the same length unless a weight is fractional or a group's variants differ in size
+        # every epoch has the same length unless a weight is fractional or a group's puzzles differ in size
         self._fixed = int((whole * size).sum()) if same and not frac.any() else 0
         if self._fixed == 0 and not frac.any() and same:
             raise ValueError("group weights give empty epochs")
@@ -142,7 +142,7 @@ class GroupSampler(Sampler):
         rng = np.random.default_rng(derive_seed(self.seed, epoch, 0x6A))
         reps = self._whole + (rng.random(len(self._whole)) < self._frac) if self._frac.any() else self._whole
         order = rng.permutation(np.repeat(np.arange(len(reps)), reps))
-        starts, counts = self.groups.ranges(order, rng.integers(0, self._nvar[order]))
+        starts, counts = self.groups.ranges(order, rng.integers(0, self._npuzzles[order]))
         # concatenated ranges starts[i] .. starts[i]+counts[i]-1, without a Python loop
         ends = np.cumsum(counts)
         idx = np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
@@ -177,7 +177,7 @@ class GroupSampler(Sampler):
 
 
 def source_groups(source) -> Groups | UniformGroups | None:
-    """The source's groups of variants (`source.groups()`), or None when it has none."""
+    """The source's groups of puzzles (`source.groups()`), or None when it has none."""
     fn = getattr(source, "groups", None)
     return fn() if callable(fn) else None
 
@@ -194,7 +194,7 @@ def make_sampler(source, rule: str, seed: int, weights: Mapping[str, float] | No
     if rule != "reference":
         raise ArcError(f"train.sampling must be one of {', '.join(RULES)}, got {rule!r}")
     groups = source_groups(source)
-    if groups is None:  # every example is its own group with one variant: both rules are one permutation
+    if groups is None:  # every example is its own group with one member: both rules are one permutation
         if weights:
             raise ArcError("group weights need a source with groups (an ARC build); this one has none")
         return Sampler(len(source), seed)

@@ -114,12 +114,12 @@ class PuzzleSplit:
         return Batch(x, y, np.full(len(r), SHARED_PUZZLE_ID, np.int32))
 
     def groups(self) -> Groups | None:
-        """Each base puzzle a group whose variants are its augmented copies (one example each), so the
-        reference sampling rule visits every puzzle once per epoch with one random augmentation."""
+        """Each base board a group whose members are its augmented copies (one example each), so the
+        reference sampling rule visits every board once per epoch with one random augmentation."""
         if len(self.rows) == 0:
             return None
         base = np.asarray(self.rows[:, 0], np.int64)
-        first = np.r_[True, base[1:] != base[:-1]]  # a puzzle's copies are consecutive rows
+        first = np.r_[True, base[1:] != base[:-1]]  # a board's copies are consecutive rows
         if len(np.unique(base)) != int(first.sum()):
             raise ArcError(f"{self.split} split of a {self.domain.name} build: a puzzle's copies are not consecutive; "
                            "rebuild the dataset")

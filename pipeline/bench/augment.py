@@ -152,7 +152,7 @@ def cmd(train: str, target: str, augmentations: int, seconds: float, as_json: bo
     with tempfile.TemporaryDirectory(prefix="arc-bench-augment-") as tmp:
         r = measure(train, target, augmentations, seconds, Path(tmp))
     if as_json:
-        ui.raw(json.dumps(r))
+        ui.verbatim(json.dumps(r))
         return
     ui.table(
         f"augment: {train} + {target}, {augmentations} augmentations",

@@ -78,7 +78,7 @@ def cmd(augs: int, scale_augs: int, as_json: bool) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     out = measure(augs, scale_augs)
     if as_json:
-        ui.raw(json.dumps(out))
+        ui.verbatim(json.dumps(out))
         return
     ui.table(f"predictions_raw.parquet, ARC-AGI-1 evaluation ({out['test_inputs']} test inputs), {out['steps']} steps",
              ["trajectories", "rows written", "B/row", f"GB at {scale_augs} augs", "memory B/row", f"memory GB at {scale_augs}"],

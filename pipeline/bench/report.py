@@ -45,7 +45,7 @@ def cmd(augs: int, as_json: bool, out: Path | None) -> None:
 
     result = measure(augs, out)
     if as_json:
-        ui.raw(json.dumps(result))
+        ui.verbatim(json.dumps(result))
         return
     ui.table("report.html at ARC scale", ["tasks", "predictions", "gather s", "render s", "page MB"],
              [[result["tasks"], result["predictions"], result["gather_s"], result["render_s"],

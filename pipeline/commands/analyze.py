@@ -50,7 +50,7 @@ def analyze(run_dir: Path, thresholds: str, min_steps: int | None, as_json: bool
         raise ArcError(f"{path}: not a readable raw-predictions file ({type(e).__name__}: {str(e).splitlines()[0]}); "
                        f"rerun `arc-pipeline predict --run-dir {run_dir} --force`") from None
     if as_json:
-        ui.raw(json.dumps({"run_dir": str(run_dir), "predictions": raw.height, "min_steps": min_steps,
+        ui.verbatim(json.dumps({"run_dir": str(run_dir), "predictions": raw.height, "min_steps": min_steps,
                            "halted_at_inference": halted,
                            "stopping_rules": [r.__dict__ for r in rules], "augmentations": [r.__dict__ for r in augs],
                            "ranking_rules": [r.__dict__ for r in ranked], "ranking_rules_missing": missing,

@@ -25,7 +25,7 @@ def compare(runs: tuple[Path, ...], out: Path, as_json: bool) -> None:
     c = gather_runs(list(runs))
     write_text(out, render(c))
     if as_json:
-        ui.raw(json.dumps(c.to_json(), default=str))
+        ui.verbatim(json.dumps(c.to_json(), default=str))
         return
     warning = c.warning()
     if warning:

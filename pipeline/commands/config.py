@@ -22,4 +22,4 @@ def config(preset: str | None, files: tuple[str, ...], sets: tuple[str, ...], ba
 
     if preset is None and not files:
         preset = default_preset()
-    ui.raw(to_toml(load_config(preset, files, sets), explain=not bare).rstrip("\n"))
+    ui.verbatim(to_toml(load_config(preset, files, sets), explain=not bare).rstrip("\n"))

@@ -42,12 +42,12 @@ def load_config(
             _check_section(sec, origin, *(f"{sec}.{k}" for k in (keys if isinstance(keys, dict) else ())))
             if not isinstance(keys, dict):
                 raise ArcError(f"{origin}: {sec!r} must be a table [{sec}], not a value")
-            layer.update({(sec, key): coerce(SECTIONS[sec], sec, key, raw, origin) for key, raw in keys.items()})
+            layer.update({(sec, key): coerce(SECTIONS[sec], sec, key, given, origin) for key, given in keys.items()})
         _apply(values, layer)
     for s in sets:
-        sec, key, raw = _split_set(s)
+        sec, key, given = _split_set(s)
         _check_section(sec, f"--set {s}", f"{sec}.{key}")
-        _apply(values, {(sec, key): coerce(SECTIONS[sec], sec, key, raw, f"--set {s}", from_text=True)})
+        _apply(values, {(sec, key): coerce(SECTIONS[sec], sec, key, given, f"--set {s}", from_text=True)})
     sections = {name: SECTIONS[name](**values[name]) for name in SECTIONS}
     return validated(_sync(PipelineConfig(**sections), values))
 
@@ -87,9 +87,9 @@ def override(cfg: PipelineConfig, sets: list[str] | tuple[str, ...]) -> Pipeline
     """`cfg` with `section.key=value` overrides applied, each one a layer of its own."""
     out = cfg
     for s in sets:
-        sec, key, raw = _split_set(s)
+        sec, key, given = _split_set(s)
         _check_section(sec, f"--set {s}", f"{sec}.{key}")
-        value = coerce(SECTIONS[sec], sec, key, raw, f"--set {s}", from_text=True)
+        value = coerce(SECTIONS[sec], sec, key, given, f"--set {s}", from_text=True)
         changes: Values = {name: {} for name in SECTIONS}
         _apply(changes, {(sec, key): value})
         out = dataclasses.replace(out, **{name: dataclasses.replace(getattr(out, name), **keys)

@@ -14,16 +14,16 @@ from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.config.names import reference_hint
 
 
-def coerce(cls: type, sec: str, key: str, raw: Any, origin: str, *, from_text: bool = False) -> Any:
-    """`raw` (a TOML value, or text from --set) as the type of field `sec.key` of `cls`."""
+def coerce(cls: type, sec: str, key: str, given: Any, origin: str, *, from_text: bool = False) -> Any:
+    """`given` (a TOML value, or text from --set) as the type of field `sec.key` of `cls`."""
     names = [f.name for f in dataclasses.fields(cls)]
     if key not in names:
         raise ArcError(f"{origin}: unknown key {key!r} in [{sec}]; valid keys: {', '.join(names)}{reference_hint(key)}")
     hint = typing.get_type_hints(cls)[key]
     try:
-        return _as_type(hint, _from_text(raw, hint) if from_text else raw)
+        return _as_type(hint, _from_text(given, hint) if from_text else given)
     except (TypeError, ValueError) as e:
-        raise ArcError(f"{origin}: [{sec}] {key} = {raw!r}: {e}") from None
+        raise ArcError(f"{origin}: [{sec}] {key} = {given!r}: {e}") from None
 
 
 def _from_text(text: str, hint: Any) -> Any:

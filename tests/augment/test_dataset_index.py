@@ -49,8 +49,8 @@ def builds(tmp_path_factory):
 
 
 def _expand(g: UniformGroups) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ptr, starts, counts) of every variant, spelt out."""
-    count = g.variants()
+    """(ptr, starts, counts) of every puzzle, spelt out."""
+    count = g.puzzles()
     group = np.repeat(np.arange(len(g)), count)
     k = np.arange(int(count.sum())) - np.repeat(np.r_[0, np.cumsum(count)[:-1]], count)
     starts, counts = g.ranges(group, k)
@@ -140,7 +140,7 @@ def test_a_batch_checks_the_rows_it_reads_and_names_the_file(builds, tmp_path):
     with pytest.raises(ArcError, match="offsets_train.npy is inconsistent .an example does not fit"):
         open_split(d, "train").batch(np.array([7]), 0)
     d = _copy(builds / "joint", tmp_path / "index")
-    _poke(d / "task_index.npy", 0, 4, 99)  # rows per variant of the first task
+    _poke(d / "task_index.npy", 0, 4, 99)  # rows per puzzle of the first task
     with pytest.raises(ArcError, match="task_index.npy: its train ranges cover"):
         open_split(d, "train").groups()
 

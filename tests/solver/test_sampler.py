@@ -1,4 +1,4 @@
-"""The training sampler: the reference's rule (every task once per epoch, one variant, all its pairs)
+"""The training sampler: the reference's rule (every task once per epoch, one puzzle, all its pairs)
 on the real ARC-AGI-1 1000-augmentation build, the uniform rule kept as an option, ranks, resume
 and group weights."""
 
@@ -46,16 +46,16 @@ def test_reference_rule_gives_each_task_its_pair_share_on_the_arc1_build(arc1_tr
     worst = max(abs(seen[t] / share[t] - 1) for t in share)
     assert worst < 0.01, worst
 
-    # the uniform rule weighs tasks by variants x pairs: the few-colour tasks starve (issue 9: 332efdb3 ~0.01x)
+    # the uniform rule weighs tasks by puzzles x pairs: the few-colour tasks starve (issue 9: 332efdb3 ~0.01x)
     counts = pl.DataFrame({"task": task_of}).group_by("task").len()
     uniform = dict(zip(counts["task"], counts["len"] / len(task_of)))
     ratio = {t: uniform[t] / share[t] for t in share}
-    assert ratio["332efdb3"] == pytest.approx(0.01, abs=0.002)  # 9 distinct variants of 1000 asked
+    assert ratio["332efdb3"] == pytest.approx(0.01, abs=0.002)  # 9 distinct puzzles of 1000 asked
     evaluation = set(load("arc1/evaluation").tasks)
     assert sum(ratio[t] <= 0.08 for t in evaluation) == 11
 
 
-def test_each_epoch_streams_one_whole_variant_per_task(arc1_train):
+def test_each_epoch_streams_one_whole_puzzle_per_task(arc1_train):
     src = arc1_train
     s = make_sampler(src, "reference", seed=1)
     n = int(s.epoch_length)
@@ -64,12 +64,12 @@ def test_each_epoch_streams_one_whole_variant_per_task(arc1_train):
         puzzles = np.asarray(src.rows[idx, 0])
         tasks = _task_of_rows(src)[idx]
         frame = pl.DataFrame({"task": tasks, "puzzle": puzzles})
-        per_task = frame.group_by("task").agg(pl.col("puzzle").n_unique().alias("variants"), pl.len().alias("n"))
-        assert per_task["variants"].max() == 1  # one augmented variant per task per epoch
-        assert len(np.unique(idx)) == n  # all of that variant's pairs, none twice
+        per_task = frame.group_by("task").agg(pl.col("puzzle").n_unique().alias("puzzles"), pl.len().alias("n"))
+        assert per_task["puzzles"].max() == 1  # one puzzle per task per epoch
+        assert len(np.unique(idx)) == n  # all of that puzzle's pairs, none twice
         starts = src.puzzles.filter(pl.col("puzzle_id").is_in(np.unique(puzzles).tolist()))
         assert int(starts["example_count"].sum()) == n
-    # variants differ from epoch to epoch (seeded), and the seed matters
+    # the chosen puzzles differ from epoch to epoch (seeded), and the seed matters
     assert not np.array_equal(s.indices_at(0, n), s.indices_at(n, n))
     assert not np.array_equal(s.indices_at(0, n), make_sampler(src, "reference", seed=2).indices_at(0, n))
     assert np.array_equal(s.indices_at(0, n), make_sampler(src, "reference", seed=1).indices_at(0, n))
