@@ -40,7 +40,7 @@ def variant_text(name: str) -> str:
     """The TOML of a shipped variant overlay, by name."""
     if name not in variant_names():
         raise ArcError(f"unknown variant {name!r}; valid variants: {', '.join(variant_names())}")
-    return resources.files("arc_pipeline").joinpath("presets", VARIANTS, f"{name}.toml").read_text()
+    return resources.files("arc_pipeline").joinpath("presets", VARIANTS, f"{name}.toml").read_text(encoding="utf-8")
 
 
 def _shipped_variant(path: str | Path) -> str | None:
