@@ -112,6 +112,14 @@ class Runtime:
         """Total bytes of this rank's GPU (0 on the CPU)."""
         return int(torch.cuda.get_device_properties(self.device).total_memory) if self.is_gpu else 0
 
+    def memory_available(self) -> int:
+        """Bytes this rank may plan for: the GPU's free memory plus what torch's allocator already holds
+        for this process (its tensors and its cache); not what other processes use (0 on the CPU)."""
+        if not self.is_gpu:
+            return 0
+        free, _ = torch.cuda.mem_get_info(self.device)
+        return int(free + torch.cuda.memory_reserved(self.device))
+
     def free_cached_memory(self) -> None:
         if self.is_gpu:
             torch.cuda.empty_cache()

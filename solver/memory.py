@@ -1,6 +1,8 @@
 """How many examples one forward/backward chunk may hold: `train.micro_batch` validated, and its
 `auto` mode, which measures the GPU's peak memory over probe steps at two chunk sizes, fits
-peak = fixed + per_example * m, and picks the largest divisor of the per-rank batch that fits.
+peak = fixed + per_example * m, and picks the largest divisor of the per-rank batch that fits in
+the memory this rank may use: the GPU's free memory plus what torch already holds for it (another
+process on the same GPU is not ours to plan for), less what a step holds beyond the probe.
 
 The gradients of the chunks accumulate into the same update as the whole batch (solver.train);
 only activation memory scales with the chunk. The per-example figure of the ARC configuration is
@@ -15,7 +17,7 @@ import torch
 
 from arc_pipeline.arc.errors import ArcError
 
-HEADROOM = 0.9  # fraction of the GPU's memory a pick may plan for (allocator fragmentation, kernels' workspaces)
+HEADROOM = 0.9  # fraction of the free GPU memory a pick may plan for (allocator fragmentation, kernels' workspaces)
 PROBE_SIZES = (2, 8)  # chunk sizes of the two probe steps (clipped to divisors of the batch)
 
 
@@ -56,20 +58,28 @@ def probe_sizes(batch: int) -> list[int]:
     return sizes
 
 
-def auto_micro_batch(batch: int, measure: Callable[[int], int], capacity: int, extra: int) -> tuple[int, str]:
+def auto_micro_batch(batch: int, measure: Callable[[int], int], capacity: int, extra: int,
+                     what: str = "train.micro_batch") -> tuple[int, str]:
     """Pick the chunk size from `measure(m)` (peak bytes of a probe step of m examples).
 
-    `extra` is memory the probe does not allocate but training will (optimizer moments, the
-    step's output carries for the whole batch)."""
+    `capacity`: the bytes this rank may use (free + already held). `extra`: memory the probe does
+    not allocate but the real step will (optimizer moments, the carries of the whole batch)."""
     points = [(m, measure(m)) for m in probe_sizes(batch)]
     fixed, per_example = fit_line(points)
     budget = HEADROOM * capacity - extra
     m = pick_micro_batch(batch, fixed, per_example, budget)
     mib, gib = 2**20, 2**30
-    note = (f"train.micro_batch auto: {per_example / mib:.0f} MiB per example + {fixed / gib:.1f} GiB fixed measured "
+    note = (f"{what} auto: {per_example / mib:.0f} MiB per example + {fixed / gib:.1f} GiB fixed measured "
             f"(probe chunks {', '.join(str(p[0]) for p in points)}); chunks of {m} of the per-rank batch {batch}, "
-            f"predicted peak {(fixed + per_example * m + extra) / gib:.1f} of {capacity / gib:.1f} GiB")
+            f"predicted peak {(fixed + per_example * m + extra) / gib:.1f} of {capacity / gib:.1f} GiB free")
     return m, note
+
+
+def carry_bytes(batch: int, positions: int, hidden: int, act_bytes: int) -> int:
+    """The carries a training step holds for the whole batch, beyond its probe's: two sets (the step's
+    input (y, z) and its output (y, z), both alive until the output replaces the input), each
+    (batch, positions, hidden) in the activation dtype."""
+    return 2 * 2 * batch * positions * hidden * act_bytes
 
 
 def probe_step(model, runtime, m: int) -> int:
@@ -101,9 +111,10 @@ def resolve_micro_batch(value: int | str, model, runtime, batch: int, global_bat
         return batch, "train.micro_batch auto on the CPU: the whole per-rank batch (CPU memory is not measured)"
     params = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
     act = torch.finfo(runtime.dtype).bits // 8
-    carries = 2 * batch * model.positions * model.cfg.hidden * act  # the step's new (y, z) for every slot
-    m, note = auto_micro_batch(batch, lambda k: probe_step(model, runtime, k), runtime.memory_capacity(),
-                               extra=2 * params + carries)
+    carries = carry_bytes(batch, model.positions, model.cfg.hidden, act)
+    runtime.free_cached_memory()
+    available = runtime.memory_available()  # before the probes: their cached blocks are ours either way
+    m, note = auto_micro_batch(batch, lambda k: probe_step(model, runtime, k), available, extra=2 * params + carries)
     if runtime.distributed:  # one chunk size for all ranks (the smallest pick)
         picked = runtime.all_gather(torch.tensor([m], device=runtime.device))
         m = int(picked.min())

@@ -120,3 +120,25 @@ def test_auto_on_a_real_meter_picks_the_chunk_the_budget_allows(cpu_runtime, hal
     capacity = int((meter(2) + 6 * per + per // 2) / HEADROOM)  # room for 8 examples, not 16
     m, note = auto_micro_batch(16, meter, capacity, extra=0)
     assert m == 8 and "chunks of 8 of the per-rank batch 16" in note
+
+
+def test_auto_plans_for_the_free_memory_and_two_carry_sets(monkeypatch, halting_trainer):
+    """On a GPU (faked: a runtime that reports memory): the budget is the free memory (plus what this
+    process holds), not the card's total, and the step's input and output carries are both counted."""
+    from types import SimpleNamespace
+
+    from arc_pipeline.solver import memory
+
+    tr = halting_trainer()
+    model, b = tr.model, 16
+    per, fixed = 1_000_000, 5_000_000
+    monkeypatch.setattr(memory, "probe_step", lambda model, runtime, m: fixed + per * m)
+    act = 2  # bf16
+    carries = memory.carry_bytes(b, model.positions, model.cfg.hidden, act)
+    assert carries == 2 * 2 * b * model.positions * model.cfg.hidden * act  # (y, z) in and (y, z) out
+    params = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    free = int((fixed + 4 * per + per // 2 + 2 * params + carries) / memory.HEADROOM)  # room for 4 examples
+    rt = SimpleNamespace(is_gpu=True, distributed=False, world_size=1, dtype=torch.bfloat16, free_cached_memory=lambda: None,
+                         memory_available=lambda: free, memory_capacity=lambda: 10 * free)  # a card 10x larger
+    m, note = memory.resolve_micro_batch("auto", model, rt, b, b)
+    assert m == 4 and "GiB free" in note
