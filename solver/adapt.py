@@ -186,8 +186,8 @@ def adapt(
                 raise ArcError(f"{out_dir} holds an adaptation from another pre-trained checkpoint, build or adapt "
                                f"config; delete {out_dir} (or re-run the stage with --force) to adapt again")
             _write_init(pretrained, pre_meta, out_dir / INIT, mcfg, cfg, puzzles, fp, key)
-    runtime.barrier()
-    init_meta = ckpt.read_meta(out_dir / INIT)
+    # rank 0 finds the starting point (hashing it); the others are told
+    init_meta = runtime.broadcast_object(ckpt.read_meta(out_dir / INIT) if runtime.is_main else None)
     frozen = int(round(cfg.embeddings_only_fraction * cfg.steps))
     result = train(
         mcfg, tcfg, source, out_dir, puzzle_map=puzzles, dataset_fingerprint=fp, init_from=out_dir / INIT,

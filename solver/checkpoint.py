@@ -49,11 +49,20 @@ def _pointer_target(ckpt_dir: Path, name: str) -> Path | None:
     return ckpt_dir / target if target.startswith(STEP_PREFIX) and "/" not in target and "\\" not in target else None
 
 
+_DIGESTS: dict[tuple, str] = {}
+
+
 def _file_digest(path: Path) -> str:
+    """sha256 prefix of a file, memoised per process by (path, inode, size, mtime): a step directory
+    checked at start is not read again when the same process resumes from it."""
     import hashlib
 
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()[:32]
+    st = path.stat()
+    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        with open(path, "rb") as f:
+            _DIGESTS[key] = hashlib.file_digest(f, "sha256").hexdigest()[:32]
+    return _DIGESTS[key]
 
 
 def problem(step_dir: str | Path) -> str | None:
@@ -128,8 +137,12 @@ def best_key(val: Mapping[str, Any] | None, step: int) -> tuple[float, float, in
 
 
 def drop_broken(ckpt_dir: str | Path) -> list[str]:
-    """Delete step directories that are not intact (a kill or corruption); returns what was removed."""
+    """Delete step directories that are not intact (a kill or corruption), and the temporary folders
+    a killed save left; returns what was removed. One process at a time (under torchrun: rank 0)."""
     gone = []
+    for tmp in sorted(Path(ckpt_dir).glob(f".tmp_{STEP_PREFIX}*")):
+        if tmp.is_dir():
+            shutil.rmtree(tmp)
     for step in steps(ckpt_dir):
         why = problem(step)
         if why is not None:
@@ -228,25 +241,32 @@ def save(
     carry: Mapping[str, torch.Tensor] | None = None,
     puzzle_map: pl.DataFrame | None = None,
     rank: int = 0,
+    world_size: int = 1,
     barrier=lambda: None,
     keep: int = 2,
     is_best: bool = False,
 ) -> Path:
     """Write step `step` atomically (every rank calls this; each writes its own carry). A host-held
-    puzzle table is stored apart, as the rows changed since the last checkpoint (table_store)."""
+    puzzle table is stored apart, as the rows changed since the last checkpoint (table_store).
+
+    Each rank writes its carry into a temporary folder it makes itself; after a barrier rank 0 moves
+    them into its own temporary step folder (a rank whose file it cannot find: the checkpoint folder
+    is not shared by every node), records every file's digest and renames the folder into place."""
     ckpt_dir = Path(ckpt_dir)
     final = ckpt_dir / step_dir_name(step)
     tmp = ckpt_dir / f".tmp_{step_dir_name(step)}"
     host = getattr(getattr(model, "puzzle_emb", None), "host", None)
     changed = host.take_changed() if host is not None and host.writer else None  # every node's writer clears its own
+    if carry is not None:
+        mine = _rank_tmp(ckpt_dir, step, rank)
+        if mine.exists():
+            shutil.rmtree(mine)  # left by a crash mid-write
+        mine.mkdir(parents=True)
+        _save({k: v.detach().cpu() for k, v in carry.items()}, mine / f"carry_rank{rank}.pt")
     if rank == 0:
         if tmp.exists():
-            shutil.rmtree(tmp)  # left by a crash mid-write
+            shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
-    barrier()
-    if carry is not None:
-        _save({k: v.detach().cpu() for k, v in carry.items()}, tmp / f"carry_rank{rank}.pt")
-    if rank == 0:
         _save(model.state_dict(), tmp / "weights.pt")
         if ema is not None:
             _save(ema.state_dict(), tmp / "ema.pt")
@@ -257,6 +277,8 @@ def save(
             puzzle_map.write_parquet(tmp / "puzzle_map.parquet")
     barrier()  # every carry is on disk before the directory becomes visible
     if rank == 0:
+        if carry is not None:
+            _gather_carries(ckpt_dir, step, tmp, world_size)
         files = {f.name: [f.stat().st_size, _file_digest(f)] for f in sorted(tmp.iterdir()) if f.is_file()}
         meta = dict(meta, step=step, files=files)
         if host is not None:
@@ -276,10 +298,26 @@ def save(
     return final
 
 
+def _rank_tmp(ckpt_dir: Path, step: int, rank: int) -> Path:
+    return ckpt_dir / f".tmp_{step_dir_name(step)}.rank{rank}"
+
+
+def _gather_carries(ckpt_dir: Path, step: int, tmp: Path, world_size: int) -> None:
+    """Move every rank's carry file into rank 0's temporary step folder."""
+    for r in range(world_size):
+        src = _rank_tmp(ckpt_dir, step, r) / f"carry_rank{r}.pt"
+        if not src.is_file():
+            raise ArcError(f"{ckpt_dir}: rank {r} wrote its carry for step {step}, but rank 0 cannot see it at {src}; "
+                           "the run directory must be one shared directory on every node")
+        os.replace(src, tmp / src.name)
+        shutil.rmtree(src.parent)
+
+
 def _prune(ckpt_dir: Path, keep: int) -> None:
-    """Delete step directories beyond the newest `keep`, never the best or the latest."""
+    """Delete step directories beyond the newest `keep`, never the ones the best or latest pointer
+    names (read from the pointers, not verified: the steps are not hashed again at every save)."""
     steps = sorted(p for p in ckpt_dir.glob(f"{STEP_PREFIX}*") if p.is_dir())
-    protected = {p for p in (best(ckpt_dir), latest(ckpt_dir)) if p is not None}
+    protected = {p for p in (_pointer_target(ckpt_dir, "best"), _pointer_target(ckpt_dir, "latest")) if p is not None}
     for p in steps[: max(0, len(steps) - max(keep, 1))]:
         if p not in protected:
             shutil.rmtree(p)

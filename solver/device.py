@@ -69,6 +69,14 @@ class Runtime:
         dist.all_gather(parts, t.contiguous())
         return torch.cat(parts, dim=0)
 
+    def broadcast_object(self, obj, src: int = 0):
+        """`obj` as rank `src` has it, on every rank (pickled: small things only)."""
+        if not self.distributed:
+            return obj
+        box = [obj if self.rank == src else None]
+        dist.broadcast_object_list(box, src=src)
+        return box[0]
+
     def all_reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
         if self.distributed:
             dist.all_reduce(t, op=dist.ReduceOp.SUM)
@@ -158,7 +166,11 @@ def gpu_name(device: torch.device) -> str:
 
 
 def resolve_device(device: str = "auto", local_rank: int = 0) -> torch.device:
-    """'auto' -> this rank's GPU when there is one, else the CPU."""
+    """'auto' -> this rank's GPU when there is one, else the CPU. A numbered GPU ("cuda:0") is refused
+    when torchrun started several processes on this node: every one of them would compute on it."""
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    if device.startswith("cuda:") and local_world > 1:
+        raise ArcError(_same_gpu(device, local_world))
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
@@ -174,6 +186,28 @@ def describe_device(device: str = "auto", processes: int = 1) -> str:
     dev = resolve_device(device)
     name = gpu_name(dev) if dev.type == "cuda" else "cpu"
     return name + (f" x {processes} processes" if processes > 1 else "")
+
+
+def _same_gpu(device: str, processes: int) -> str:
+    return (f"train.device = {device} with {processes} processes per node would put every process on GPU "
+            f"{device.partition(':')[2]}; use train.device = cuda (or auto): each process takes the GPU of its local "
+            "rank (CUDA_VISIBLE_DEVICES chooses which GPUs are seen)")
+
+
+def processes_fit(device: str, processes: int, gpus: int | None = None) -> str:
+    """Why `processes` ranks on this node cannot each have their own device of `device`'s kind ("" when
+    they can): one GPU per process, never more processes than visible GPUs. `gpus`: the visible count."""
+    gpus = torch.cuda.device_count() if gpus is None else gpus
+    if device == "cpu" or (device == "auto" and gpus == 0):
+        return ""
+    if device.startswith("cuda:") and processes > 1:
+        return _same_gpu(device, processes)
+    if gpus == 0:
+        return f"train.device = {device} but no CUDA device is visible; use train.device = cpu"
+    if processes > gpus:
+        return (f"run.devices = {processes} processes on this node but {gpus} GPU(s) are visible; use --devices {gpus} "
+                "(or fewer), or CUDA_VISIBLE_DEVICES to show more")
+    return ""
 
 
 def bf16_supported(device: torch.device) -> bool:
@@ -224,16 +258,27 @@ def setup_runtime(device: str = "auto", dtype: str = "auto") -> Runtime:
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
         torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls left outside autocast
-    if world_size > 1 and not dist.is_initialized():
-        backend = "nccl" if dev.type == "cuda" else "gloo"
-        # device_id binds NCCL to this rank's GPU up front; gloo takes no device.
-        kwargs = {"device_id": dev} if backend == "nccl" else {}
-        dist.init_process_group(backend=backend, rank=rank, world_size=world_size, **kwargs)
+    join_process_group()
     chosen, note = choose_dtype(dtype, dev)
     if note and rank == 0:
         log.warning(note)
     return Runtime(device=dev, dtype=chosen, rank=rank, world_size=world_size, local_rank=local_rank,
                    notes=(note,) if note else ())
+
+
+def join_process_group() -> None:
+    """Join torchrun's process group (WORLD_SIZE > 1), once. Where CUDA is visible the backend is
+    "cpu:gloo,cuda:nccl": GPU tensors go over NCCL, CPU tensors and object collectives (the run
+    directory handshake, which comes before a stage knows its device) over gloo; elsewhere gloo."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or dist.is_initialized():
+        return
+    rank = int(os.environ.get("RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", str(rank))))
+        dist.init_process_group(backend="cpu:gloo,cuda:nccl", rank=rank, world_size=world)
+    else:
+        dist.init_process_group(backend="gloo", rank=rank, world_size=world)
 
 
 # glibc mallopt parameters (malloc.h)

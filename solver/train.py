@@ -344,7 +344,8 @@ class Trainer:
                     model_config=asdict(self.mcfg), train_config=asdict(self.cfg))
         return ckpt.save(ckpt_dir, self.step_count, model=self.model, ema=self.ema, optimizer=self.optimizer,
                          carry=self.carry, puzzle_map=puzzle_map, meta=meta, rank=self.rt.rank,
-                         barrier=self.rt.barrier, keep=self.cfg.keep_checkpoints, is_best=is_best)
+                         world_size=self.rt.world_size, barrier=self.rt.barrier, keep=self.cfg.keep_checkpoints,
+                         is_best=is_best)
 
     def resume(self, path: Path, fingerprint: str) -> dict:
         """Restore everything from a checkpoint of this same run."""
@@ -487,17 +488,18 @@ def train(
         tr.model.puzzle_emb.host.count_rows(trained, table_store.TRAINED if trained is not None else "rows 1..")
     val_limit = val_limit if val_limit is not None else (train_cfg.eval_examples or None)
     best, last_ckpt, last_val = None, None, None  # best: the `ckpt.best_key` of the best step so far
-    resume_from = ckpt.latest(ckpt_dir)
+    # one rank checks the checkpoints (hashing every file of the newest step) and tells the others
+    resume_from = rt.broadcast_object(ckpt.latest(ckpt_dir) if rt.is_main else None)
     if resume_from is not None:
         meta = tr.resume(resume_from, dataset_fingerprint)
         best, last_ckpt = _resumed_best(meta), resume_from
     elif init_from is not None:
-        src = ckpt.resolve(init_from)
+        src = rt.broadcast_object(ckpt.resolve(init_from) if rt.is_main else None)  # hashed by one rank
         ckpt.load(src, model=tr.model, fingerprint=dataset_fingerprint, puzzle_map=pmap, remap=True, device=rt.device)
         if tr.ema is not None:
             tr.ema = EMA(tr.model, train_cfg.ema)  # average from the loaded weights, not the random init
     if tr.step_count >= train_cfg.steps:
-        return TrainResult(tr.step_count, "already_done", last_ckpt, ckpt.best(ckpt_dir), seconds=time.perf_counter() - t0,
+        return TrainResult(tr.step_count, "already_done", last_ckpt, _best(ckpt_dir, rt), seconds=time.perf_counter() - t0,
                            notes=tr.notes)
 
     def validate() -> dict | None:
@@ -566,5 +568,10 @@ def train(
     if stopped == "sigterm":
         raise Preempted(f"SIGTERM at step {tr.step_count} of {train_cfg.steps}: checkpoint {last_ckpt} written; "
                         "rerun the same command to resume from it")
-    return TrainResult(tr.step_count, stopped, last_ckpt, ckpt.best(ckpt_dir), last_row, last_val, time.perf_counter() - t0,
+    return TrainResult(tr.step_count, stopped, last_ckpt, _best(ckpt_dir, rt), last_row, last_val, time.perf_counter() - t0,
                        tr.notes)
+
+
+def _best(ckpt_dir: Path, rt: Runtime) -> Path | None:
+    """The intact best step, as rank 0 found it (the only rank that hashes checkpoints)."""
+    return rt.broadcast_object(ckpt.best(ckpt_dir) if rt.is_main else None)

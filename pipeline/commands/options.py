@@ -1,5 +1,6 @@
 """The Click options that `run` and the stage verbs share (config, run directory, [data] flags,
---devices, --force) and how they become a resolved config."""
+--devices and the multi-node flags, --force) and how they become a resolved config; a follower
+node's command (`follow_node_0`)."""
 
 from __future__ import annotations
 
@@ -40,13 +41,24 @@ def data_options(f):
 
 
 devices_option = click.option("--devices", type=int, default=None,
-                              help="Processes for train, adapt and predict (torchrun when > 1).")
+                              help="Processes per node for train, adapt and predict (torchrun when > 1).")
+
+
+def nodes_options(f):
+    """Many machines (torchrun's c10d rendezvous): every node runs the same command with its own --node-rank."""
+    return _apply(f, [
+        click.option("--nnodes", type=int, default=None, help="Machines in the run (run.nnodes); each runs this command."),
+        click.option("--node-rank", type=int, default=None, help="This machine's place, 0 .. nnodes-1 (run.node_rank); "
+                     "node 0 runs the pipeline, the others follow it."),
+        click.option("--rdzv-endpoint", default=None, metavar="HOST:PORT",
+                     help="Node 0's address for the rendezvous (run.rdzv_endpoint)."),
+    ])
 force_option = click.option("--force", is_flag=True, help="Rerun even when the inputs are unchanged (and what follows "
                             "goes stale).")
 
 
 def flag_sets(train_sources=(), target=None, keep_overlap=False, skip_invalid=False, devices=None,
-              time_budget=None) -> list[str]:
+              time_budget=None, nnodes=None, node_rank=None, rdzv_endpoint=None) -> list[str]:
     """Command-line flags as `section.key=value` overrides (applied after --set)."""
     sets = []
     if train_sources:
@@ -61,7 +73,24 @@ def flag_sets(train_sources=(), target=None, keep_overlap=False, skip_invalid=Fa
         sets.append(f"run.devices={devices}")
     if time_budget is not None:
         sets.append(f'run.time_budget="{time_budget}"')
+    if nnodes is not None:
+        sets.append(f"run.nnodes={nnodes}")
+    if node_rank is not None:
+        sets.append(f"run.node_rank={node_rank}")
+    if rdzv_endpoint is not None:
+        sets.append(f'run.rdzv_endpoint="{rdzv_endpoint}"')
     return sets
+
+
+def follow_node_0(cfg, rdir) -> None:
+    """On a node other than node 0: follow it to the end of the run and exit with its status."""
+    from arc_pipeline import ui
+    from arc_pipeline.launch import follow
+    from arc_pipeline.stages import Context
+
+    code = follow(cfg, rdir, Context(progress=ui.progress, on_note=ui.note))
+    ui.info(f"node {cfg.run.node_rank}: node 0 ended with exit status {code}")
+    click.get_current_context().exit(code)
 
 
 def resolve_from_options(preset, files, sets, run_dir, **flags):

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import click
 
-from arc_pipeline.commands.options import (config_options, data_options, devices_option, force_option,
-                                          resolve_from_options)
+from arc_pipeline.commands.options import (config_options, data_options, devices_option, follow_node_0, force_option,
+                                          nodes_options, resolve_from_options)
 
 
 @click.command("run")
 @config_options
 @data_options
 @devices_option
+@nodes_options
 @click.option("--time-budget", default=None, metavar="DURATION",
               help="Wall clock for the run, e.g. 12h, 90m; a valid submission.json is always left.")
 @click.option("--from", "from_stage", default=None, metavar="STAGE",
@@ -28,6 +29,8 @@ def run(preset, files, sets, run_dir, from_stage, force, **flags) -> None:
 
     t0 = time.time()
     cfg, rdir, origin = resolve_from_options(preset, files, sets, run_dir, **flags)
+    if cfg.run.nnodes > 1 and cfg.run.node_rank > 0:
+        return follow_node_0(cfg, rdir)
     if from_stage is not None and from_stage not in STAGES:
         raise click.BadParameter(f"{from_stage!r} is not a stage; valid stages: {', '.join(STAGES)}",
                                  param_hint="--from")
@@ -91,6 +94,8 @@ def summary(rdir: Path, records: dict, seconds: float) -> None:
 
 
 def _device_text(cfg) -> str:
+    if cfg.run.nnodes > 1:
+        return f"{cfg.run.nnodes} nodes x {cfg.run.devices} processes (torchrun, rendezvous {cfg.run.rdzv_endpoint})"
     if cfg.run.devices > 1:
         return f"{cfg.run.devices} processes (torchrun)"
     return cfg.train.device

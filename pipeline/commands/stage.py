@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import click
 
-from arc_pipeline.commands.options import (config_options, data_options, devices_option, force_option,
-                                          resolve_from_options)
+from arc_pipeline.commands.options import (config_options, data_options, devices_option, follow_node_0, force_option,
+                                          nodes_options, resolve_from_options)
 
 
 def stage_command(stage, params: tuple[click.Parameter, ...] = (), other_form=None, help: str = "") -> click.Command:
@@ -29,6 +29,7 @@ def stage_command(stage, params: tuple[click.Parameter, ...] = (), other_form=No
     if stage.distributed:
         command = click.option("--no-manifest", is_flag=True, hidden=True,
                                help="Run the stage body only (what each torchrun process does).")(command)
+        command = nodes_options(command)
         command = devices_option(command)
     if any(r == "data" or r.startswith("data.") for r in stage.config):
         command = data_options(command)
@@ -45,12 +46,20 @@ def run_stage(stage, preset, files, sets, run_dir, force: bool, no_manifest: boo
 
     cfg, rdir, _ = resolve_from_options(preset, files, sets, run_dir, **flags)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        # started by torchrun (by the runner, or directly): every rank runs the body; no rank may clear or
-        # record (use --devices N, or `arc-pipeline run`, to keep the manifest)
+        # started by torchrun directly (`torchrun ... -m arc_pipeline train`): every rank runs the body after
+        # checking that all see one run directory; no rank may clear or record (`--devices N`, or
+        # `arc-pipeline run`, keep the manifest)
+        from arc_pipeline.launch import handshake
+        from arc_pipeline.solver.device import join_process_group
+
+        join_process_group()
+        handshake(rdir, {"stage": stage.name})
         no_manifest = True
     if no_manifest:
-        _body_only(stage, cfg, rdir)
+        stage_body(stage, cfg, rdir)
         return
+    if stage.distributed and cfg.run.nnodes > 1 and cfg.run.node_rank > 0:
+        return follow_node_0(cfg, rdir)
     # the one path of the Python API (the lock, the manifest, tracking; a launching run's deadline)
     result = api.run_stage(stage.name, cfg, rdir, force=force, progress=ui.progress, on_note=ui.note)
     rec, row = result.records[stage.name], result.plan.get(stage.name)
@@ -61,8 +70,9 @@ def run_stage(stage, preset, files, sets, run_dir, force: bool, no_manifest: boo
         ui.note("  " + ", ".join(f"{k}={v}" for k, v in rec.summary.items()))
 
 
-def _body_only(stage, cfg, rdir) -> None:
-    """What each torchrun process runs: the stage body, with the launching run's deadline and tracking."""
+def stage_body(stage, cfg, rdir):
+    """What each torchrun process runs: the stage body, with the launching run's deadline and tracking;
+    its StageResult (rank 0's goes back to the launching command's manifest)."""
     import os
 
     from arc_pipeline import ui
@@ -74,7 +84,7 @@ def _body_only(stage, cfg, rdir) -> None:
     tracker = for_run(cfg, rdir)
     ctx = Context(progress=ui.progress, on_note=ui.note, deadline=deadline, on_metrics=tracker.log)
     try:
-        stage.run(cfg, rdir, ctx)
+        return stage.run(cfg, rdir, ctx)
     finally:
         tracker.close()
         from arc_pipeline.solver.device import teardown

@@ -41,20 +41,38 @@ def _grad_calls_within_a_step(cfg) -> str | None:
     return None
 
 
+def _processes(cfg) -> tuple[int, str]:
+    """(processes in all, said in keys): run.devices per node times run.nnodes."""
+    d, n = cfg.run.devices, cfg.run.nnodes
+    return d * n, (f"run.devices = {d}" if n == 1 else f"run.devices {d} x run.nnodes {n} = {d * n} processes")
+
+
 def _batch_over_devices(cfg) -> str | None:
-    b, d = cfg.train.global_batch, cfg.run.devices
-    if b >= 1 and d > 1 and b % d:
-        return f"train.global_batch = {b} is not divisible by run.devices = {d}; valid: a multiple of {d}"
+    b, (w, said) = cfg.train.global_batch, _processes(cfg)
+    if b >= 1 and w > 1 and b % w:
+        return f"train.global_batch = {b} is not divisible by {said}; valid: a multiple of {w}"
     return None
 
 
 def _micro_batch_divides(cfg) -> str | None:
-    m, b, d = cfg.train.micro_batch, cfg.train.global_batch, cfg.run.devices
+    m, b, (d, said) = cfg.train.micro_batch, cfg.train.global_batch, _processes(cfg)
     if m == "auto" or m <= 0 or b < 1 or d < 1 or b % d:
         return None
     if (b // d) % m:
         return (f"train.micro_batch = {m} does not divide the per-device batch {b // d} (train.global_batch {b} / "
-                f"run.devices {d}); valid: a divisor of {b // d}")
+                f"{said}); valid: a divisor of {b // d}")
+    return None
+
+
+def _nodes(cfg) -> str | None:
+    r = cfg.run
+    if r.nnodes < 1:
+        return None
+    if r.node_rank >= r.nnodes:
+        return f"run.node_rank = {r.node_rank} with run.nnodes = {r.nnodes}; valid: 0 .. {r.nnodes - 1}"
+    if r.nnodes > 1 and not r.rdzv_endpoint:
+        return (f"run.nnodes = {r.nnodes} needs run.rdzv_endpoint, node 0's HOST:PORT reachable from every node "
+                "(--rdzv-endpoint node0.cluster:29500)")
     return None
 
 
@@ -91,7 +109,7 @@ def _muon_needs_torch(cfg) -> str | None:
 
 
 RELATIONS: list[Relation] = [_heads_divide_hidden, _grad_calls_within_a_step, _batch_over_devices, _micro_batch_divides,
-                             _predict_steps, _canvas_fits, _muon_needs_torch]
+                             _predict_steps, _canvas_fits, _muon_needs_torch, _nodes]
 
 
 def problems(cfg) -> list[str]:

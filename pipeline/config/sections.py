@@ -74,6 +74,13 @@ def _duration_problem(t: str) -> str | None:
     return None
 
 
+def _endpoint_problem(e: str) -> str | None:
+    host, _, port = e.rpartition(":")
+    if e and (not host or not port.isdigit() or not 0 < int(port) < 65536):
+        return "valid: node 0's HOST:PORT, e.g. node0.cluster:29500 ('' on one node)"
+    return None
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """[data]: where the tasks come from and which of them a run keeps."""
@@ -119,7 +126,17 @@ class RunOptions:
     checkpoint: str = option(
         "", "a checkpoint to start from (train is skipped when set): pretrain-adapt adapts it to the targets; joint "
         "evaluates it as is on the tasks it was trained with, building its own augmentations")
-    devices: int = option(1, "> 1 launches train, adapt and predict under torchrun", COUNT)
+    devices: int = option(1, "processes per node; > 1 (or nnodes > 1) launches train, adapt and predict under "
+                          "torchrun", COUNT)
+    nnodes: int = option(1, "machines; each runs the same command on one shared run directory with its own node_rank",
+                         COUNT, added_later=True)
+    node_rank: int = option(0, "this machine's place, 0 .. nnodes-1: node 0 runs the pipeline and hosts the "
+                            "rendezvous, the others follow it", OPTIONAL, added_later=True)
+    rdzv_endpoint: str = option("", "node 0's HOST:PORT, reachable from every node (torchrun's c10d rendezvous; "
+                                "needed when nnodes > 1)", Rule("HOST:PORT, or '' on one node", _endpoint_problem),
+                                added_later=True)
+    rdzv_timeout: str = option("30m", "how long a node waits for the others to join a distributed stage",
+                               Rule("a duration, e.g. 30m, 2h", _duration_problem), added_later=True)
     time_budget: str = option("", 'wall clock for the whole run, e.g. "12h", "90m", "600s"; "" = none',
                               Rule("seconds or e.g. 12h, 90m, 1h30m, 600s, '' for none", _duration_problem))
     reserve: float = option(0.15, "share of the budget kept for predict/submit after train/adapt", UNIT)

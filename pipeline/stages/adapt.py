@@ -61,9 +61,17 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     mcfg, meta = RunDir(run_dir).model_config(cfg.model)
     from arc_pipeline.solver import checkpoint as ckpt
 
-    for why in ckpt.drop_broken(run_dir / ADAPT):
-        ctx.note(f"adapt: removed a broken checkpoint: {why}")
-    acfg = planned(cfg, run_dir, ctx)
+    from arc_pipeline.solver.adapt import adapt_train_config
+    from arc_pipeline.solver.device import setup_runtime
+
+    tcfg = adapt_train_config(cfg.train, cfg.adapt)
+    runtime = setup_runtime(tcfg.device, tcfg.dtype)
+    acfg = None
+    if runtime.is_main:  # one rank checks (and hashes) the checkpoints and plans; the others are told
+        for why in ckpt.drop_broken(run_dir / ADAPT):
+            ctx.note(f"adapt: removed a broken checkpoint: {why}")
+        acfg = planned(cfg, run_dir, ctx)
+    acfg = runtime.broadcast_object(acfg)
     stop_at = time.time() + acfg.time_budget_s if acfg.time_budget_s else None
     with ctx.progress("adapt", acfg.steps, unit="step", stop_at=stop_at, deadline=ctx.deadline) as advance:
         done = [0]
@@ -76,7 +84,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
 
         result = adapt(source_checkpoint(cfg, run_dir), open_split(ds, "adapt"), run_dir / ADAPT, acfg,
                        model_cfg=mcfg, train_cfg=cfg.train, puzzle_map=read_puzzles(ds),
-                       dataset_fingerprint=meta["fingerprint"], on_metrics=on_metrics)
+                       dataset_fingerprint=meta["fingerprint"], on_metrics=on_metrics, runtime=runtime)
     if result.stopped == "time_budget":
         ctx.note(f"adapt: stopped by the time budget at step {result.step} of {acfg.steps}")
     summary = {"step": result.step, "stopped": result.stopped, "rows_carried": result.rows_carried,

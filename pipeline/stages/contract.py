@@ -73,7 +73,7 @@ class Stage:
     unhashed: tuple[str, ...] = ()  # "section.key"s of those sections that change where or how fast, not what
     # more fingerprint inputs from the config, None for none (ingest: source file stats; predict: [vote] changes)
     inputs: Callable[[Any], Any] | None = None
-    distributed: bool = False  # launched under torchrun (run.devices processes) when run.devices > 1
+    distributed: bool = False  # under torchrun (run.devices per node x run.nnodes) when that is > 1
     resumable: bool = False  # a rerun with unchanged inputs continues from its partial outputs (checkpoints)
     # under the run's deadline: "reserve" = its own time limit cut to the deadline less run.reserve of the
     # budget, skipped when none is left; "deadline" = cut to the deadline, never skipped; "" = untouched.

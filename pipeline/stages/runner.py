@@ -17,13 +17,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from arc_pipeline import launch
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.config import PipelineConfig, to_toml, write_config
 from arc_pipeline.config.root import fingerprint_values
@@ -115,7 +114,7 @@ def plan(cfg: PipelineConfig, run_dir: str | Path, *, force: str | None = None,
 
 
 Launcher = Callable[[str, PipelineConfig, Path, list[str], Context], StageResult]
-DEADLINE_ENV = "ARC_PIPELINE_DEADLINE"  # how torchrun'd stages learn the run's deadline
+DEADLINE_ENV = launch.DEADLINE_ENV  # how torchrun'd stages learn the run's deadline
 StageFn = Callable[[PipelineConfig, Path, Context], StageResult]
 
 
@@ -135,7 +134,8 @@ def execute(
     Returns the records. A read-only run directory is served when every stage is cached.
 
     `force`: rerun that stage and every one after it. `impl` replaces stage functions by name
-    (tests); `launcher` replaces torchrun."""
+    (tests); `launcher` replaces torchrun. On node 0 of a multi-node run the other nodes follow
+    (`pipeline.launch`) and learn at the end how it went."""
     ctx = ctx or Context()
     rd = RunDir(run_dir)
     run_dir = rd.root
@@ -144,7 +144,7 @@ def execute(
                        f"`arc-pipeline {STAGES[0]} --run-dir {rd.root}`) starts one")
     if not rd.writable():
         return _read_only(cfg, rd, force, stages, ctx, on_start, on_end)
-    with rd.lock() as lock:
+    with rd.lock() as lock, launch.session(cfg, run_dir, ctx):
         if lock.previous:
             ctx.note(f"took over the lock of a run that is no longer running ({describe(lock.previous)})")
         for note in rd.guard():  # links refused, killed writes' temp files removed
@@ -312,8 +312,8 @@ def run_one(stage: Stage, cfg: PipelineConfig, run_dir: Path, manifest: Manifest
         if cfg is None:
             result = StageResult([], {"skipped": True}, note="no time left in the budget")
             ctx.note(f"{stage.name}: skipped, no time left in the budget")
-        elif cfg.run.devices > 1 and stage.distributed:
-            result = (launcher or torchrun)(stage.name, cfg, run_dir, sets, ctx)
+        elif launch.distributed(cfg) and stage.distributed:
+            result = (launcher or launch.launch)(stage.name, cfg, run_dir, sets, ctx)
         else:
             result = fn(cfg, run_dir, ctx)
     except BaseException as e:  # record the failure (even Ctrl-C), then let it propagate
@@ -347,18 +347,4 @@ def budgeted(name: str, cfg: PipelineConfig, ctx: Context) -> tuple[PipelineConf
     return new, [f"{name}.time_budget_s={value}"]
 
 
-def torchrun(stage: str, cfg: PipelineConfig, run_dir: Path, sets: list[str], ctx: Context) -> StageResult:
-    """Run one stage under torchrun, `run.devices` processes; the parent keeps the manifest."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.run.devices}",
-           "-m", "arc_pipeline", stage, "--run-dir", str(run_dir), "--no-manifest"]
-    for s in sets:
-        cmd += ["--set", s]
-    env = dict(os.environ)
-    if ctx.deadline is not None:
-        env[DEADLINE_ENV] = repr(ctx.deadline)
-    done = subprocess.run(cmd, env=env, check=False)
-    if done.returncode != 0:
-        raise ArcError(f"{stage} under torchrun ({cfg.run.devices} processes) exited with {done.returncode}; "
-                       f"see the output above, fix, and rerun `arc-pipeline run --run-dir {run_dir}` to resume")
-    written = [rel for rel in BY_NAME[stage].writes if (run_dir / rel).exists()]
-    return StageResult(written, {"devices": cfg.run.devices})
+torchrun = launch.launch  # the default launcher: one stage under torchrun, on one node or many

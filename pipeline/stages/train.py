@@ -97,9 +97,15 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     weights = source_weights(run_dir, source)
     if weights:
         ctx.note(f"train: source weights give {len(weights)} training task(s) their visits per epoch")
-    for why in ckpt.drop_broken(run_dir / CHECKPOINTS):  # killed mid-write or corrupted: resume before it
-        ctx.note(f"train: removed a broken checkpoint: {why}")
-    latest = ckpt.latest(run_dir / CHECKPOINTS)
+    from arc_pipeline.solver.device import setup_runtime
+
+    runtime = setup_runtime(cfg.train.device, cfg.train.dtype)
+    latest = None
+    if runtime.is_main:  # one rank checks (and hashes) the checkpoints; a second would race its deletions
+        for why in ckpt.drop_broken(run_dir / CHECKPOINTS):  # killed mid-write or corrupted: resume before it
+            ctx.note(f"train: removed a broken checkpoint: {why}")
+        latest = ckpt.latest(run_dir / CHECKPOINTS)
+    latest = runtime.broadcast_object(latest)
     resumed = int(ckpt.read_meta(latest)["step"]) if latest is not None else 0
     if resumed:
         ctx.note(f"train: resuming from step {resumed} ({latest})")
@@ -123,7 +129,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
 
         result = train(mcfg, tcfg, source, run_dir / CHECKPOINTS, val_source=val,
                        puzzle_map=read_puzzles(ds), dataset_fingerprint=meta["fingerprint"],
-                       on_metrics=on_metrics, group_weights=weights,
+                       on_metrics=on_metrics, group_weights=weights, runtime=runtime,
                        metrics_path=run_dir / METRICS)
     for note in result.notes:
         ctx.note(f"train: {note}")

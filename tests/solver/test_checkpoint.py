@@ -118,3 +118,51 @@ def test_init_from_another_build_remaps_the_table(tmp_path, cpu_runtime, toy_con
 def test_resolve_names_what_is_missing(tmp_path):
     with pytest.raises(ArcError, match="no checkpoint here"):
         ckpt.resolve(tmp_path)
+
+
+def _tiny_model():
+    from arc_pipeline.solver.config import ModelConfig
+    from arc_pipeline.solver.model import TRM
+
+    return TRM(ModelConfig(vocab_size=6, seq_len=4, num_puzzles=3, hidden=8, heads=2, layers=1, puzzle_emb_len=1))
+
+
+def test_each_rank_writes_its_carry_into_a_folder_it_made_and_rank_0_gathers_them(tmp_path):
+    """Ranks in turn (the barriers are no-ops here): rank 1 makes and fills its own temporary folder, rank 0
+    moves that carry into the step; a rank 0 that cannot see a rank's folder (not one shared directory)
+    says so instead of publishing a step without it."""
+    model, folder = _tiny_model(), tmp_path / "ckpt"
+    carry = {r: {"steps": torch.full((2,), r)} for r in range(2)}
+    ckpt.save(folder, 3, model=model, meta={}, carry=carry[1], rank=1, world_size=2)
+    assert (folder / ".tmp_step_00000003.rank1" / "carry_rank1.pt").is_file() and not (folder / "step_00000003").exists()
+    step = ckpt.save(folder, 3, model=model, meta={}, carry=carry[0], rank=0, world_size=2)
+    assert sorted(p.name for p in folder.iterdir()) == ["latest", "step_00000003"]  # no temporary folder left
+    for r in range(2):
+        assert torch.equal(ckpt.load(step, model=_tiny_model(), rank=r)["carry"]["steps"], carry[r]["steps"])
+    assert ckpt.problem(step) is None  # every carry is listed in meta.json with its digest
+
+    with pytest.raises(ArcError, match="rank 1 wrote its carry for step 4, but rank 0 cannot see it"):
+        ckpt.save(folder, 4, model=model, meta={}, carry=carry[0], rank=0, world_size=2)
+    assert ckpt.latest(folder).name == "step_00000003"
+
+
+def test_pruning_reads_the_pointers_and_hashes_only_the_new_step(tmp_path, monkeypatch):
+    model, folder = _tiny_model(), tmp_path / "ckpt"
+    for step in (1, 2, 3):
+        ckpt.save(folder, step, model=model, meta={}, keep=2, is_best=step == 1)
+    hashed = []
+    real = ckpt._file_digest
+    monkeypatch.setattr(ckpt, "_file_digest", lambda p: hashed.append(p.parent.name) or real(p))
+    ckpt._DIGESTS.clear()
+    ckpt.save(folder, 4, model=model, meta={}, keep=2)
+    assert set(hashed) == {".tmp_step_00000004"}  # not the steps kept before (was: every one, at every save)
+    assert [p.name for p in ckpt.steps(folder)] == ["step_00000004", "step_00000003", "step_00000001"]  # best kept
+
+
+def test_drop_broken_also_clears_what_a_killed_save_left(tmp_path):
+    model, folder = _tiny_model(), tmp_path / "ckpt"
+    ckpt.save(folder, 1, model=model, meta={})
+    for leftover in (".tmp_step_00000002", ".tmp_step_00000002.rank3"):
+        (folder / leftover).mkdir()
+        (folder / leftover / "carry_rank3.pt").write_bytes(b"half")
+    assert ckpt.drop_broken(folder) == [] and sorted(p.name for p in folder.iterdir()) == ["latest", "step_00000001"]
