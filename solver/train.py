@@ -72,12 +72,22 @@ class Preempted(ArcError):
     exit_code = 128 + signal.SIGTERM  # what a shell reports for a process ended by SIGTERM
 
 
+class _Abandoned(BaseException):
+    """Raised by the SIGTERM handler inside a step that may be compiling (a BaseException, so no
+    `except Exception` in the compiler turns it into a compile error or an eager fallback)."""
+
+
 class _StopOnSigterm:
     """While active, SIGTERM (a preemptible VM's notice, Slurm's scancel, `kill`) only sets a
-    flag that the loop reads after each step; the previous handler comes back on exit."""
+    flag that the loop reads after each step; the previous handler comes back on exit.
+
+    While `abandon` is set (the first step of a compiled run: the compile takes minutes, longer than
+    a scheduler's notice) the handler raises `_Abandoned` at once instead: no step has been done
+    since the last checkpoint, so nothing is lost by not finishing it."""
 
     def __init__(self):
         self.requested = False
+        self.abandon = False
         self._previous = None
 
     def __enter__(self) -> "_StopOnSigterm":
@@ -87,6 +97,8 @@ class _StopOnSigterm:
 
     def _handle(self, signum, frame) -> None:  # noqa: ANN001 - signal's signature
         self.requested = True
+        if self.abandon:
+            raise _Abandoned()
 
     def __exit__(self, *exc) -> None:
         if self._previous is not None:
@@ -368,6 +380,17 @@ class Trainer:
         return meta
 
 
+@contextlib.contextmanager
+def _abandoned_first_step(step: int, cfg: TrainConfig, last_good: Path | None):
+    """SIGTERM arrived while the first step compiled: say so as a preemption (exit status 143)."""
+    try:
+        yield
+    except _Abandoned:
+        where = f"the last checkpoint, {last_good.name}," if last_good is not None else "the start"
+        raise Preempted(f"SIGTERM while step {step + 1} of {cfg.steps} was compiling: abandoned at once (nothing to "
+                        f"save since {where}); rerun the same command to resume from there") from None
+
+
 def non_finite(step: int, cfg: TrainConfig, last_good: Path | None) -> ArcError:
     where = f"the last good checkpoint is {last_good}" if last_good is not None else "no checkpoint was kept"
     return ArcError(f"training diverged: the loss or the weights are not finite (nan/inf) by step {step} "
@@ -525,11 +548,14 @@ def train(
         return val is not None and (best is None or ckpt.best_key(val, tr.step_count) > best)
 
     stopped, t_log, n_log, last_row = "steps", time.perf_counter(), 0, {}
-    with _StopOnSigterm() as sigterm:
+    first = tr.step_count
+    with _StopOnSigterm() as sigterm, _abandoned_first_step(first, train_cfg, last_ckpt):
+        sigterm.abandon = train_cfg.compile
         tr.stop_flags = lambda: (train_cfg.time_budget_s > 0 and time.perf_counter() - t0 >= train_cfg.time_budget_s,
                                  sigterm.requested)
         while tr.step_count < train_cfg.steps:
             tr.step()
+            sigterm.abandon = False  # compiled: from now on a step in flight is finished and saved
             n_log += 1
             s = tr.step_count
             over_time, signalled = tr.agreed_flags()  # every rank stops at the same step (no extra read)

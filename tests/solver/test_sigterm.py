@@ -37,3 +37,29 @@ def test_sigterm_checkpoints_the_step_in_flight_and_the_next_call_resumes(tmp_pa
     assert res.stopped == "steps" and res.step == 8 and res.val is not None
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, 9))  # none repeated, none lost
+
+
+def test_sigterm_while_the_first_step_compiles_abandons_it_at_once(tmp_path, cpu_runtime, toy_configs, toy_source, monkeypatch):
+    """A compile takes minutes, longer than a scheduler's notice: a SIGTERM during it stops the run at
+    once (nothing to save: no step since the last checkpoint) instead of after the compiled step."""
+    import time
+
+    import torch
+
+    mcfg, tcfg = toy_configs(steps=4, compile=True, log_every=1, eval_every=0, checkpoint_every=0)
+    real = torch.compile
+    compiled = []
+
+    def backend(gm, example_inputs):  # the compiler, mid-compile, when the notice comes
+        compiled.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # a long compile: the handler must cut it short
+        return gm.forward
+
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: real(model, backend=backend, **kw))
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Preempted, match="SIGTERM while step 1 of 4 was compiling") as err:
+        train(mcfg, tcfg, toy_source(), tmp_path / "ckpt", runtime=cpu_runtime)
+    assert len(compiled) == 1 and time.monotonic() - compiled[0] < 4.5  # abandoned inside the compile, not after it
+    assert err.value.exit_code == 143 and signal.getsignal(signal.SIGTERM) is before
+    assert ckpt.latest(tmp_path / "ckpt") is None and not (tmp_path / "metrics.jsonl").exists()
