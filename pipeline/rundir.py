@@ -67,10 +67,10 @@ IN_PLACE = (LOCK, METRICS)  # files written in place (truncated, appended), not 
 
 # temporary names our writers make: arc.io.atomic_path (.NAME.PID.RANDOM.tmp), the dataset build
 # (.dataset.tmp-PID, .dataset.old-PID: NAME a run-dir folder), the write probe (.write_probe.PID), a checkpoint step being
-# written (.tmp_step_XXXXXXXX, shared by the ranks: no pid)
+# written (.tmp_step_XXXXXXXX, and each rank's .tmp_step_XXXXXXXX.rankR: no pid)
 _TEMP_WITH_PID = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]{8}\.tmp$|^\.(?:dataset|adapt|checkpoints|tasks|report)\.(?:tmp|old)-(\d+)$"
                             r"|^\.write_probe\.(\d+)$")
-_TEMP_NO_PID = re.compile(r"^\.tmp_step_\d+$")
+_TEMP_NO_PID = re.compile(r"^\.tmp_step_\d+(?:\.rank\d+)?$")  # rank 0's step folder, or one rank's carry folder
 STALE_S = 600.0  # a pid-less temp untouched this long has no live writer (steps are written in seconds)
 
 class RunDir:
