@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from arc_pipeline.arc.errors import ArcError
-from arc_pipeline.arc.io import write_json
+from arc_pipeline.arc.io import write_json, write_text
 
 DEADLINE_ENV = "ARC_PIPELINE_DEADLINE"  # how torchrun'd stages learn the run's deadline
 SHUTDOWN_GRACE_S = 600  # torchrun's SIGTERM-to-SIGKILL window for its workers (its default is 30 s)
@@ -201,9 +201,27 @@ def launch(stage: str, cfg, run_dir: Path, sets: list[str], ctx) -> Any:
     if rc != 0:
         raise ArcError(f"{stage} under torchrun ({where} processes) exited with {rc}; see the output above, fix, and "
                        f"rerun `arc-pipeline run --run-dir {run_dir}` to resume")
+    told = _read(_result_file(run_dir, sid, stage)) or {}  # rank 0's StageResult (notes, the stage's summary)
+    _result_file(run_dir, sid, stage).unlink(missing_ok=True)
     written = [rel for rel in BY_NAME[stage].writes if (run_dir / rel).exists()]
-    summary = {"devices": world} if cfg.run.nnodes == 1 else {"devices": world, "nnodes": cfg.run.nnodes}
-    return StageResult(written, summary)
+    summary = {**told.get("summary", {}), "devices": world}
+    if cfg.run.nnodes > 1:
+        summary["nnodes"] = cfg.run.nnodes
+    return StageResult(written, summary, note=told.get("note", ""))
+
+
+def _result_file(run_dir: Path, session_id: str, stage: str) -> Path:
+    return Path(run_dir) / DIST_DIR / f"result-{session_id}-{stage}.json"
+
+
+def write_result(run_dir: Path, session_id: str, stage: str, result) -> None:
+    """Rank 0's StageResult for the command that launched the stage (its manifest record)."""
+    if result is None:
+        return
+    path = _result_file(run_dir, session_id, stage)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, json.dumps({"outputs": list(result.outputs), "summary": result.summary, "note": result.note},
+                                default=str))
 
 
 def _seconds(text: str) -> float:

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from arc_pipeline.arc.errors import ArcError
     from arc_pipeline import ui
-    from arc_pipeline.launch import DEADLINE_ENV, handshake
+    from arc_pipeline.launch import DEADLINE_ENV, handshake, write_result
     from arc_pipeline.solver.device import join_process_group, teardown
 
     run_dir = Path(args.run_dir)
@@ -51,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
             from arc_pipeline.stages import BY_NAME
 
             cfg, rdir, _ = resolve(run_dir, sets=tuple(got["sets"]))  # run_dir/config.toml, as node 0 wrote it
-            stage_body(BY_NAME[got["stage"]], cfg, rdir)
+            rank0 = int(os.environ.get("RANK", "0")) == 0
+            result = stage_body(BY_NAME[got["stage"]], cfg, rdir)
+            if rank0 and got.get("session"):  # what the stage says goes to node 0's manifest
+                write_result(rdir, got["session"], got["stage"], result)
     except ArcError as e:
         ui.error(str(e))
         return getattr(e, "exit_code", 1)

@@ -19,7 +19,8 @@ import torch.distributed as dist
 
 from arc_pipeline.arc.errors import ArcError
 
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+# float16 is for inference only (predict.dtype): train.dtype's check does not offer it (no loss scaling)
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 log = logging.getLogger(__name__)
 
 
@@ -68,6 +69,23 @@ class Runtime:
         parts = [torch.empty_like(t) for _ in range(self.world_size)]
         dist.all_gather(parts, t.contiguous())
         return torch.cat(parts, dim=0)
+
+    def gather_to_main(self, t: torch.Tensor) -> list[torch.Tensor] | None:
+        """Every rank's equal-shaped `t` on rank 0 (rank order), None elsewhere. A host tensor travels
+        over gloo and stays in host memory: nothing lands on a GPU or on the other ranks."""
+        if not self.distributed:
+            return [t]
+        parts = [torch.empty_like(t) for _ in range(self.world_size)] if self.is_main else None
+        dist.gather(t.contiguous(), parts, dst=0)
+        return parts
+
+    def all_gather_object(self, obj) -> list:
+        """Every rank's `obj` (pickled: small things only), in rank order, on every rank."""
+        if not self.distributed:
+            return [obj]
+        out: list = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
 
     def broadcast_object(self, obj, src: int = 0):
         """`obj` as rank `src` has it, on every rank (pickled: small things only)."""
@@ -227,10 +245,11 @@ def choose_dtype(dtype: str, device: torch.device) -> tuple[torch.dtype, str]:
     'auto' -> bfloat16 on a GPU with native bf16, float32 on other GPUs (fp16 would need loss
     scaling and risks overflow in the unnormalised residual stream; float32 is always right, only
     slower) and on the CPU (CPU bf16 autocast is slower than fp32 here). Asking for bfloat16 on a
-    GPU without it is a user error."""
+    GPU without it is a user error. float16 (predict.dtype only: inference needs no loss scaling) is
+    taken as asked, on GPUs without bf16 the fast choice."""
     if dtype != "auto" and dtype not in _DTYPES:
         raise ArcError(f"unknown dtype {dtype!r}; valid: auto, {', '.join(_DTYPES)}")
-    if device.type != "cuda":
+    if device.type != "cuda" or dtype == "float16":  # float16: prediction's choice, taken as asked
         return (torch.float32 if dtype == "auto" else _DTYPES[dtype]), ""
     if bf16_supported(device):
         return (torch.bfloat16 if dtype == "auto" else _DTYPES[dtype]), ""

@@ -9,6 +9,7 @@ mapped back through the inverse augmentation and returned as a `solver.vote` pre
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable, Literal
@@ -18,7 +19,7 @@ import polars as pl
 import torch
 
 from arc_pipeline.arc.errors import ArcError
-from arc_pipeline.arc.fields import COUNT, OPTIONAL, SEED, Range, option
+from arc_pipeline.arc.fields import COUNT, OPTIONAL, SEED, Range, at_least, option
 from arc_pipeline.solver.halting import halts, logit_cut
 from arc_pipeline.solver.likelihood import log_stablemax_table
 from arc_pipeline.solver.vote import PREDICTION_SCHEMA, predictions_frame
@@ -28,7 +29,10 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class PredictConfig:
-    batch_size: int = option(256, "slots run together; freed slots are refilled at once", COUNT)
+    batch_size: int | Literal["auto"] = option(
+        256, 'slots run together; freed slots are refilled at once; "auto" = the most that fit the GPU\'s free memory '
+        "(a no-grad probe at two sizes; halved again if a batch still runs out of memory; 256 on the CPU)",
+        at_least(1, also=("auto",)))
     halt: Literal["on", "off"] = option(
         "off", "off (default): every example runs max_steps, as the reference evaluates. Early halting cost pass@2 "
         "at scale in an outside test (TRM.md); `arc-pipeline analyze` measures it on any run")
@@ -39,6 +43,14 @@ class PredictConfig:
     use_ema: bool = option(True, "evaluate with the EMA weights when the checkpoint has them")
     keep_raw: bool = option(True, "write predictions_raw.parquet (every step's grid; `arc-pipeline analyze` reads it)")
     seed: int = option(0, "passed to the source (test examples are not translated; kept for the contract)", SEED)
+    dtype: Literal["train", "auto", "float32", "bfloat16", "float16"] = option(
+        "train", 'activation dtype of prediction: "train" = train.dtype\'s choice; "float16" = fp16 autocast, for GPUs '
+        "without bf16 (T4, V100), where float32 is several times slower (no gradients, so no loss scaling; checked "
+        "against float32 on the CPU by the tests)", added_later=True)
+
+    def runtime_dtype(self, train_dtype: str) -> str:
+        """The dtype to set up the runtime with: this section's, or train.dtype's when "train"."""
+        return train_dtype if self.dtype == "train" else self.dtype
 
 
 @dataclass(frozen=True)
@@ -140,61 +152,64 @@ def shard(n: int, rank: int, world_size: int) -> np.ndarray:
 
 
 def pack(raw: Raw, per_rank: int) -> np.ndarray:
-    """One rank's results as a (per_rank, L + 3 [+ S*L + S + L*V]) float64 block; rows past the shard carry index -1."""
-    n, seq_len = len(raw.index), raw.tokens.shape[1]
-    recorded = raw.step_tokens is not None
-    n_steps = raw.step_tokens.shape[1] if recorded else 0
-    table = raw.final_logp.shape[1] * raw.final_logp.shape[2] if raw.final_logp is not None else 0
-    # float64 holds tokens, indices, steps, halting probabilities and float16 tables exactly enough for one collective
-    packed = np.zeros((per_rank, seq_len + 3 + n_steps * (seq_len + 1) + table), dtype=np.float64)
-    packed[:, seq_len + 2] = -1
-    packed[:n, :seq_len] = raw.tokens
-    packed[:n, seq_len] = raw.halt_prob
-    packed[:n, seq_len + 1] = raw.steps
-    packed[:n, seq_len + 2] = raw.index
-    if recorded:
-        packed[:n, seq_len + 3:seq_len + 3 + n_steps * seq_len] = raw.step_tokens.reshape(n, -1)
-        packed[:n, seq_len + 3 + n_steps * seq_len:seq_len + 3 + n_steps * (seq_len + 1)] = raw.step_halt
-    if table:
-        packed[:n, seq_len + 3 + n_steps * (seq_len + 1):] = raw.final_logp.reshape(n, -1)
-    return packed
+    """One rank's results as a (per_rank, row bytes) uint8 block: each row holds its fields' own bytes
+    (index int64, tokens uint8, halting probability float32, steps int16, and when recorded: step
+    tokens uint8, step halting float32, final tables float16). Exact, and about 5.7x smaller than
+    one float64 per value; rows past the shard carry index -1."""
+    n = len(raw.index)
+    cols = [np.ascontiguousarray(getattr(raw, f.name)).reshape(n, -1).view(np.uint8).reshape(n, -1)
+            for f in dataclasses.fields(Raw) if getattr(raw, f.name) is not None]
+    block = np.zeros((per_rank, sum(c.shape[1] for c in cols)), dtype=np.uint8)
+    block[:, :8] = np.full(1, -1, dtype=np.int64).view(np.uint8)  # padding rows: index -1
+    lo = 0
+    for c in cols:
+        block[:n, lo:lo + c.shape[1]] = c
+        lo += c.shape[1]
+    return block
 
 
-def unpack(packed: np.ndarray, seq_len: int | None = None, n_steps: int = 0, vocab: int = 0) -> Raw:
-    """Concatenated blocks of every rank back to one Raw, padding dropped, in example order.
-    `seq_len` and `n_steps` (S) are needed only for blocks that carry recorded steps, `vocab` (V)
-    for blocks that carry final tables."""
-    seq_len = packed.shape[1] - 3 if seq_len is None else seq_len
-    out = packed[packed[:, seq_len + 2] >= 0]
-    out = out[np.argsort(out[:, seq_len + 2], kind="stable")]
-    step_tokens = step_halt = final_logp = None
-    end = seq_len + 3 + n_steps * (seq_len + 1)
-    if n_steps:
-        tok = out[:, seq_len + 3:seq_len + 3 + n_steps * seq_len]
-        step_tokens = tok.astype(np.uint8).reshape(len(out), n_steps, seq_len)
-        step_halt = out[:, seq_len + 3 + n_steps * seq_len:end].astype(np.float32)
-    if vocab:
-        final_logp = out[:, end:end + seq_len * vocab].astype(np.float16).reshape(len(out), seq_len, vocab)
-    return Raw(
-        out[:, seq_len + 2].astype(np.int64),
-        out[:, :seq_len].astype(np.uint8),
-        out[:, seq_len].astype(np.float32),
-        out[:, seq_len + 1].astype(np.int16),
-        step_tokens,
-        step_halt,
-        final_logp,
-    )
+def unpack(block: np.ndarray, like: Raw) -> Raw:
+    """Concatenated blocks of every rank back to one Raw (fields, dtypes and shapes as in `like`, one
+    rank's own), padding dropped, in example order."""
+    values, lo = {}, 0
+    for f in dataclasses.fields(Raw):
+        arr = getattr(like, f.name)
+        if arr is None:
+            values[f.name] = None
+            continue
+        width = arr.dtype.itemsize * int(np.prod(arr.shape[1:], dtype=np.int64))
+        values[f.name] = np.ascontiguousarray(block[:, lo:lo + width]).view(arr.dtype).reshape(-1, *arr.shape[1:])
+        lo += width
+    keep = values["index"] >= 0
+    order = np.argsort(values["index"][keep], kind="stable")
+    return Raw(**{k: (v[keep][order] if v is not None else None) for k, v in values.items()})
 
 
-def gather(raw: Raw, n: int, runtime) -> Raw:
-    """Every rank's results concatenated (once, at the end); a no-op on one device."""
+def gather(raw: Raw, n: int, runtime) -> Raw | None:
+    """Every rank's results on rank 0 in example order (once per chunk); None on the other ranks, which
+    decode nothing. A no-op on one device. The blocks are host memory gathered over gloo to rank 0
+    alone (`Runtime.gather_to_main`): no GPU and no other rank holds the whole."""
     if not getattr(runtime, "distributed", False):
         return raw
-    block = pack(raw, math.ceil(n / runtime.world_size))  # equal shapes, as all_gather needs
-    n_steps = raw.step_tokens.shape[1] if raw.step_tokens is not None else 0
-    vocab = raw.final_logp.shape[2] if raw.final_logp is not None else 0
-    gathered = runtime.all_gather(torch.from_numpy(block).to(runtime.device)).cpu().numpy()
-    return unpack(gathered, raw.tokens.shape[1], n_steps, vocab)
+    block = pack(raw, math.ceil(n / runtime.world_size))  # equal shapes, as a collective needs
+    parts = runtime.gather_to_main(torch.from_numpy(block))
+    if parts is None:
+        return None
+    return unpack(np.concatenate([t.numpy() for t in parts]), raw)
+
+
+def in_order(raw: Raw, idx: np.ndarray) -> Raw:
+    """`raw`'s rows in the order of `idx` (the chunk's), whatever order the ranks or a task-by-task
+    retry left them in; examples without a row (a failed task) are skipped."""
+    if np.array_equal(raw.index, idx):
+        return raw
+    by_index = np.argsort(raw.index, kind="stable")
+    pos = np.searchsorted(raw.index, idx, sorter=by_index)
+    pos = np.minimum(pos, max(len(raw.index) - 1, 0))
+    rows = by_index[pos] if len(raw.index) else np.zeros(0, np.int64)
+    rows = rows[raw.index[rows] == idx] if len(raw.index) else rows
+    return Raw(**{f.name: (None if getattr(raw, f.name) is None else getattr(raw, f.name)[rows])
+                  for f in dataclasses.fields(Raw)})
 
 
 def canvas_of(source) -> int:
@@ -240,28 +255,39 @@ TASK_ERRORS = (RuntimeError, ValueError, IndexError, MemoryError, ArcError)
 SAFETY_S = 5.0  # seconds kept after prediction (under a deadline) for voting, submit and report
 
 
-def isolated(run, source, idx: np.ndarray, failed: dict, on_note=None) -> Raw:
-    """`run(idx)` (a Raw for those examples); when it raises, the examples are run again task by
-    task and a task that still fails is left out (its test inputs get the identity fallback in
-    submit) and recorded in `failed`. Rank-local, so every rank still reaches the same gather."""
-    import dataclasses
+def out_of_memory(e: BaseException) -> bool:
+    """True for an allocator's out-of-memory error (torch raises a RuntimeError subclass on GPUs)."""
+    return isinstance(e, MemoryError) or "out of memory" in str(e).lower()
 
+
+def isolated(run, source, idx: np.ndarray, failed: dict, on_note=None, batch_size: int = 1) -> Raw:
+    """`run(idx, batch_size)` (a Raw for those examples); out of memory, it runs again at half the
+    batch, down to 1; when it still raises, the examples are run again task by task and a task that
+    still fails is left out (its test inputs get the identity fallback in submit) and recorded in
+    `failed`. Rank-local, so every rank still reaches the same gather."""
     note = on_note or (lambda msg: None)
-    try:
-        return run(idx)
-    except TASK_ERRORS as e:
-        note(f"predict: a batch of {len(idx)} predictions failed ({type(e).__name__}: {str(e)[:200]}); "
-             "retrying task by task")
+    while True:
+        try:
+            return run(idx, batch_size)
+        except TASK_ERRORS as e:
+            if out_of_memory(e) and batch_size > 1:
+                torch.cuda.empty_cache() if torch.cuda.is_available() else None
+                note(f"predict: out of memory at batch {batch_size}; trying {batch_size // 2}")
+                batch_size //= 2
+                continue
+            note(f"predict: a batch of {len(idx)} predictions failed ({type(e).__name__}: {str(e)[:200]}); "
+                 "retrying task by task")
+            break
     tasks = source.examples["task_id"].to_numpy()[idx]
     parts = []
     for tid in dict.fromkeys(tasks.tolist()):
         try:
-            parts.append(run(idx[tasks == tid]))
+            parts.append(run(idx[tasks == tid], batch_size))
         except TASK_ERRORS as e:
             failed[tid] = f"{type(e).__name__}: {e}"[:300]
             note(f"predict: task {tid} failed ({failed[tid]}); its test inputs fall back to their input grid")
     if not parts:
-        parts.append(run(idx[:0]))
+        parts.append(run(idx[:0], batch_size))
 
     def joined(name):
         values = [getattr(p, name) for p in parts]
@@ -277,8 +303,9 @@ def predict_chunks(model, source, order, runtime, cfg: PredictConfig, on_chunk: 
     `first` and 4 batches per rank) through `run_steps`, each chunk's gathered `Raw` handed to
     `on_chunk`, until done or, with a deadline (`remaining()`: seconds left), until the next chunk
     would not fit. Every rank takes its shard of each chunk and all ranks agree on when to stop.
-    With `failed` (a dict), a task whose batch raises falls back alone (`isolated`). Returns the
-    note ("" when complete)."""
+    With `failed` (a dict), a batch out of memory is halved and a task whose batch raises falls back
+    alone (`isolated`). Under several ranks only rank 0 is handed the chunks (decoded once). Returns
+    the note ("" when complete)."""
     import time
 
     order = np.asarray(order, dtype=np.int64)
@@ -298,11 +325,14 @@ def predict_chunks(model, source, order, runtime, cfg: PredictConfig, on_chunk: 
         idx = order[lo:lo + chunk]
         mine = idx[shard(len(idx), rank, world)]
 
-        def steps(i):
-            return run_steps(model, source, i, runtime, cfg, on_progress, record=cfg.keep_raw)
+        def steps(i, batch_size=cfg.batch_size):
+            return run_steps(model, source, i, runtime, dataclasses.replace(cfg, batch_size=batch_size), on_progress,
+                             record=cfg.keep_raw)
 
-        raw = steps(mine) if failed is None else isolated(steps, source, mine, failed, on_note)
-        on_chunk(gather(raw, len(idx), runtime))
+        raw = steps(mine) if failed is None else isolated(steps, source, mine, failed, on_note, cfg.batch_size)
+        whole = gather(raw, len(idx), runtime)
+        if whole is not None:
+            on_chunk(in_order(whole, idx))
         last = time.time() - t
     return stopped
 

@@ -102,6 +102,49 @@ def probe_step(model, runtime, m: int) -> int:
     return peak
 
 
+PREDICT_BATCH_CPU = 256  # predict.batch_size "auto" on the CPU (its memory is not measured): the field's default
+
+
+def predict_probe(model, runtime, m: int) -> int:
+    """Peak bytes of `m` blank examples through two no-grad supervision steps, as prediction holds
+    them (solver.infer.run_steps): x, the step's input and output carries (two sets), the logits
+    and a final log-stablemax table."""
+    from arc_pipeline.solver.losses import log_stablemax
+
+    cfg, dev = model.cfg, runtime.device
+    runtime.free_cached_memory()
+    runtime.reset_peak_memory()
+    with torch.no_grad(), runtime.autocast():
+        x = model.embed(torch.zeros(m, cfg.seq_len, dtype=torch.long, device=dev), torch.zeros(m, dtype=torch.long, device=dev))
+        y, z = model.initial_state(m, dev, x.dtype)
+        for _ in range(2):
+            y, z, logits, halt_logit = model.step(x, y, z)
+        table = log_stablemax(logits).to(torch.float16)
+    peak = runtime.peak_memory()
+    del x, y, z, logits, halt_logit, table
+    return peak
+
+
+def auto_predict_batch(model, runtime, upper: int, measure: Callable[[int], int] | None = None) -> tuple[int, str]:
+    """predict.batch_size "auto": the most examples (at most `upper`, the largest shard a rank gets)
+    whose no-grad step fits this rank's free memory, from a line through probes at two sizes."""
+    upper = max(int(upper), 1)
+    if not runtime.is_gpu:
+        b = min(PREDICT_BATCH_CPU, upper)
+        return b, f"predict.batch_size auto on the CPU: {b} (CPU memory is not measured)"
+    measure = measure or (lambda k: predict_probe(model, runtime, k))
+    runtime.free_cached_memory()
+    available = runtime.memory_available()
+    points = [(m, measure(m)) for m in sorted({min(s, upper) for s in PROBE_SIZES})]
+    fixed, per_example = fit_line(points)
+    room = HEADROOM * available - fixed
+    b = upper if per_example <= 0 else int(max(room, 0) // per_example)
+    b = min(max(b, 1), upper)
+    mib, gib = 2**20, 2**30
+    return b, (f"predict.batch_size auto: {per_example / mib:.1f} MiB per example + {fixed / gib:.1f} GiB fixed measured; "
+               f"{b} examples, predicted peak {(fixed + per_example * b) / gib:.1f} of {available / gib:.1f} GiB free")
+
+
 def resolve_micro_batch(value: int | str, model, runtime, batch: int, global_batch: int) -> tuple[int, str]:
     """(examples per chunk, a note for the log or ""), for this rank's `batch`."""
     value = check_micro_batch(value, batch, global_batch, runtime.world_size)

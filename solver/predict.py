@@ -75,6 +75,7 @@ def predict(checkpoint: str | Path, source, runtime, cfg: PredictConfig = Predic
     order = aug_order(source)
     if max_test_augs:
         order = order[: max_test_augs * max(1, _test_inputs(source))]
+    cfg = sized(cfg, model, runtime, len(order), note)
     failed: dict[str, str] = {}
     # the ranking rules' extra work (solver.vote.VoteConfig): a second pass with the other weight
     # set, and every view's final table kept for the likelihood matrix
@@ -96,9 +97,12 @@ def predict(checkpoint: str | Path, source, runtime, cfg: PredictConfig = Predic
             frames.append(f)
             raws += [r] if r is not None else []
             stops += [f"{weights} weights: {stopped}" if i else stopped] if stopped else []
-    from arc_pipeline.solver.infer import canvas_of
+    from arc_pipeline.solver.infer import canvas_of, empty_frame
     from arc_pipeline.solver.raw import rank_predictions
 
+    failed = _every_ranks(failed, runtime)
+    if not getattr(runtime, "is_main", True):  # rank 0 alone was handed the predictions, and votes
+        return Prediction(empty_frame(), None, {"checkpoint": checkpoint.name}, "; ".join(stops), failed)
     frame = pl.concat(frames, how="diagonal_relaxed")
     raw = pl.concat(raws, how="diagonal_relaxed") if raws else None
     voted, raw = rank_predictions(frame, raw, tables, vote, canvas_of(source))
@@ -109,6 +113,32 @@ def predict(checkpoint: str | Path, source, runtime, cfg: PredictConfig = Predic
     if failed:
         summary["failed_tasks"] = sorted(failed)
     return Prediction(voted, raw if cfg.keep_raw else None, summary, "; ".join(stops), failed)
+
+
+def sized(cfg: PredictConfig, model, runtime, n: int, note: Callable[[str], None]) -> PredictConfig:
+    """`cfg` with predict.batch_size "auto" measured (`solver.memory.auto_predict_batch`); every rank
+    takes the smallest pick, so all cut the same chunks."""
+    if cfg.batch_size != "auto":
+        return cfg
+    from arc_pipeline.solver.memory import auto_predict_batch
+
+    world = getattr(runtime, "world_size", 1)
+    b, said = auto_predict_batch(model, runtime, -(-n // world))
+    if world > 1:
+        b = min(runtime.all_gather_object(b))
+    if getattr(runtime, "is_main", True):
+        note(said if world == 1 else f"{said} (the smallest of {world} ranks' picks: {b})")
+    return replace(cfg, batch_size=b)
+
+
+def _every_ranks(failed: dict[str, str], runtime) -> dict[str, str]:
+    """The tasks that failed on any rank (each rank predicts its own shard), on every rank."""
+    if not getattr(runtime, "distributed", False):
+        return failed
+    merged: dict[str, str] = {}
+    for part in runtime.all_gather_object(failed):
+        merged.update(part)
+    return dict(sorted(merged.items()))
 
 
 def aug_order(source) -> np.ndarray:
@@ -170,7 +200,7 @@ def _puzzles(model, checkpoint: Path, source, runtime, cfg, remaining, progress,
     from arc_pipeline.solver.infer import predict_chunks
 
     n, parts = len(source), []
-    pcfg = replace(cfg, keep_raw=False)  # every step per puzzle: ARC's analysis file only
+    pcfg = replace(sized(cfg, model, runtime, n, lambda msg: None), keep_raw=False)  # steps per puzzle: ARC's file only
     with progress("predict", n, unit="puzzle") as advance:
         stopped = predict_chunks(model, source, np.arange(n), runtime, pcfg, parts.append, advance, remaining=remaining)
     rows = np.concatenate([p.index for p in parts]) if parts else np.zeros(0, np.int64)

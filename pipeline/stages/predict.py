@@ -30,7 +30,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     if path is None:  # out of time before any checkpoint: the fallback submission stands
         ctx.note("predict: no checkpoint to predict with; submission.json keeps its fallback")
         return StageResult([], {"skipped": True}, note="no checkpoint")
-    runtime = setup_runtime(cfg.train.device, cfg.train.dtype)
+    runtime = setup_runtime(cfg.train.device, cfg.predict.runtime_dtype(cfg.train.dtype))
     evaluated = evaluates_checkpoint(cfg)  # another build's rows: matched, so no fingerprint to check
     own = None if cfg.run.protocol == "pretrain-adapt" or evaluated else read_meta(rd.dataset)["fingerprint"]
     result = predict(path, open_split(rd.dataset, "test"), runtime, cfg.predict, cfg.vote, fingerprint=own,

@@ -157,7 +157,7 @@ def predict(cfg, run_dir: Path, ctx: Context) -> StageResult:
     path = rd.checkpoint(cfg.run, on_note=lambda note: ctx.note(f"predict: {note}"))
     if path is None:
         raise ArcError(f"{run_dir}: no checkpoint to predict with; run `arc-pipeline train --run-dir {run_dir}` first")
-    runtime = setup_runtime(cfg.train.device, cfg.train.dtype)
+    runtime = setup_runtime(cfg.train.device, cfg.predict.runtime_dtype(cfg.train.dtype))
     result = predict_split(path, open_split(rd.dataset, "test"), runtime, cfg.predict,
                            fingerprint=read_meta(rd.dataset)["fingerprint"],
                            remaining=ctx.remaining if ctx.deadline is not None else None, progress=ctx.progress)

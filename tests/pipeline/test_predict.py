@@ -28,7 +28,8 @@ def call(rd, **kw):
 
     cfg = resolve(rd)[0]
     r = RunDir(rd)
-    out = predict(r.checkpoint(cfg.run), open_split(r.dataset, "test"), setup_runtime(cfg.train.device, cfg.train.dtype),
+    runtime = setup_runtime(cfg.train.device, kw.pop("dtype", cfg.train.dtype))
+    out = predict(r.checkpoint(cfg.run), open_split(r.dataset, "test"), runtime,
                   kw.pop("predict", cfg.predict), cfg.vote, fingerprint=read_meta(r.dataset)["fingerprint"], **kw)
     return cfg, out
 
@@ -59,3 +60,75 @@ def test_a_deadline_and_the_augmentation_cut_keep_every_identity_first(run):
     _, cut = call(run, max_test_augs=2)
     primary = cut.raw.filter(pl.col("primary"))
     assert primary.height == 2 * inputs and sorted(primary["aug_index"].unique()) == [0, 1]
+
+
+def _ranks_worker(rank: int, world: int, port: int, rd: str, out: str) -> None:
+    """One rank of a gloo group calling the library as the predict stage does; rank 0 keeps the frames."""
+    import os
+    from pathlib import Path
+
+    import torch
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    from arc_pipeline.solver.device import teardown
+
+    try:
+        _, got = call(Path(rd))
+        if rank == 0:
+            got.voted.write_parquet(f"{out}/voted.parquet")
+            got.raw.write_parquet(f"{out}/raw.parquet")
+            Path(out, "summary.json").write_text(json.dumps({**got.summary, "failed": got.failed}))
+        else:
+            assert got.voted.height == 0  # rank 0 alone was handed the predictions and voted
+    finally:
+        teardown()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("world", [2, pytest.param(4, marks=pytest.mark.slow)])
+def test_several_ranks_predict_what_one_process_predicts(world, run, tmp_path):
+    """Each rank predicts its shard; rank 0 gathers the compact blocks (uint8 tokens, float16 tables, ...)
+    and decodes once: the voted candidates, every raw prediction with its view likelihood, and the
+    summary are those of one process (gloo)."""
+    import torch.multiprocessing as mp
+
+    _, one = call(run)
+    mp.spawn(_ranks_worker, args=(world, _free_port(), str(run), str(tmp_path)), nprocs=world, join=True)
+    assert pl.read_parquet(tmp_path / "voted.parquet").equals(one.voted)
+    raw = pl.read_parquet(tmp_path / "raw.parquet")
+    assert raw.equals(one.raw), [(c, raw[c].head(4).to_list(), one.raw[c].head(4).to_list()) for c in raw.columns
+                                 if not raw[c].equals(one.raw[c])]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["failed"] == {} and summary["predictions"] == one.summary["predictions"]
+
+
+def test_batch_auto_on_the_cpu_and_float16_predicts_as_float32(run):
+    """predict.batch_size = "auto" (no GPU memory to measure: 256) predicts as a fixed batch does;
+    predict.dtype = "float16" (for GPUs without bf16) against float32 on the CPU: the same voted answers
+    for this model, and halting probabilities within float16's precision."""
+    from dataclasses import replace
+
+    from arc_pipeline.config import resolve
+
+    cfg = resolve(run)[0]
+    notes = []
+    _, fixed = call(run)
+    _, auto = call(run, predict=replace(cfg.predict, batch_size="auto"), on_note=notes.append)
+    assert auto.voted.equals(fixed.voted) and any("predict.batch_size auto on the CPU: " in n for n in notes)
+    _, half = call(run, dtype="float16")
+    top = [pl.col("task_id"), pl.col("test_index"), pl.col("rank")]
+    a, b = (f.sort(top).filter(pl.col("rank") <= 2) for f in (fixed.voted, half.voted))
+    assert a["grid"].to_list() == b["grid"].to_list()
+    same = fixed.raw.sort("index").join(half.raw.sort("index"), on=["index", "weights"], suffix="_half")
+    assert same.height == fixed.raw.height
+    assert (same["steps"] == same["steps_half"]).all()
+    assert (same["halt_prob"] - same["halt_prob_half"]).abs().max() < 2e-2

@@ -70,10 +70,12 @@ def test_shards_cover_every_example_once_and_gather_restores_order(cpu_runtime, 
     shards = [shard(23, r, world) for r in range(world)]
     assert sorted(np.concatenate(shards).tolist()) == list(range(23))
     blocks = [pack(run_steps(fake_trm(), src, s, cpu_runtime, PredictConfig(batch_size=4, halt="on")), 8) for s in shards]
-    back = unpack(np.concatenate(blocks))
+    # one row = its fields' own bytes: index int64, tokens uint8, halting probability float32, steps int16
+    assert blocks[0].dtype == np.uint8 and blocks[0].shape == (8, 8 + src.seq_len + 4 + 2)
+    back = unpack(np.concatenate(blocks), whole)
     assert back.index.tolist() == list(range(23))
     assert np.array_equal(back.tokens, whole.tokens) and np.array_equal(back.steps, whole.steps)
-    np.testing.assert_allclose(back.halt_prob, whole.halt_prob)
+    assert np.array_equal(back.halt_prob, whole.halt_prob) and back.halt_prob.dtype == np.float32  # exact
 
 
 def test_config_fields_declare_their_checks():
@@ -160,3 +162,44 @@ def test_every_preset_scores_with_all_steps():
         p = load_config(name).predict
         assert p.halt == "off", f"preset {name} halts at inference by default"
         assert 0 < p.threshold < 1 and p.min_steps >= 1  # halting stays an option with its settings
+
+
+def test_rows_come_back_in_the_chunks_order_whatever_order_ranks_or_retries_left(cpu_runtime, fake_trm, halting_source):
+    from arc_pipeline.solver.infer import in_order
+
+    src, _ = halting_source(n=9)
+    idx = np.array([7, 2, 5, 0, 8])
+    raw = run_steps(fake_trm(), src, np.array([0, 2, 5, 7, 8]), cpu_runtime, PredictConfig(batch_size=2, halt="on"))
+    back = in_order(raw, idx)
+    assert back.index.tolist() == idx.tolist() and np.array_equal(back.tokens[0], raw.tokens[3])
+    assert in_order(raw, np.array([7, 3, 0])).index.tolist() == [7, 0]  # 3 has no row (a failed task): skipped
+
+
+def test_out_of_memory_halves_the_batch_before_going_task_by_task(cpu_runtime, fake_trm, halting_source):
+    """A batch of more than 2 runs out of memory: the chunk runs again at 4, then 2, and every task is
+    predicted (no fallback); an error that is not memory goes task by task at once."""
+    from arc_pipeline.solver.infer import isolated
+
+    src, _ = halting_source(n=12)
+    src.examples = pl.DataFrame({"task_id": [f"t{i // 3}" for i in range(12)]})
+    sizes, notes, failed = [], [], {}
+
+    def run(i, batch_size):
+        sizes.append(batch_size)
+        if batch_size > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return run_steps(fake_trm(), src, i, cpu_runtime, PredictConfig(batch_size=batch_size, halt="on"))
+
+    raw = isolated(run, src, np.arange(12), failed, notes.append, batch_size=8)
+    assert sizes == [8, 4, 2] and failed == {} and raw.index.tolist() == list(range(12))
+    assert [n.split(";")[0] for n in notes] == ["predict: out of memory at batch 8", "predict: out of memory at batch 4"]
+
+    def broken(i, batch_size):
+        sizes.append(batch_size)
+        if "t1" in set(src.examples["task_id"].to_numpy()[i]):
+            raise ValueError("a shape the model rejects")
+        return run_steps(fake_trm(), src, i, cpu_runtime, PredictConfig(batch_size=batch_size, halt="on"))
+
+    sizes.clear()
+    raw = isolated(broken, src, np.arange(12), failed, notes.append, batch_size=8)
+    assert sizes == [8, 8, 8, 8, 8] and list(failed) == ["t1"] and 3 not in raw.index.tolist()

@@ -114,7 +114,7 @@ def test_prediction_records_final_tables_and_own_logprob(built, cpu_runtime):
             continue
         grid = np.frombuffer(g, np.uint8).reshape(r, c)
         assert got == pytest.approx(naive_logprob(grid, records[i], raw.final_logp[i], test.canvas), rel=1e-5)
-    back = unpack(pack_raw(raw, len(test) + 2), test.seq_len, 3, 12)
+    back = unpack(pack_raw(raw, len(test) + 2), raw)
     assert np.array_equal(back.final_logp, raw.final_logp)
 
 

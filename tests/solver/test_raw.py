@@ -43,7 +43,7 @@ def test_recorded_steps_survive_pack_and_unpack(cpu_runtime, fake_trm, halting_s
         for k in range(raw.steps[i]):
             assert np.array_equal(raw.step_tokens[i, k], (src.inputs[i].astype(int) + k + 1) % V)
         assert np.isnan(raw.step_halt[i, raw.steps[i]:]).all() and not np.isnan(raw.step_halt[i, :raw.steps[i]]).any()
-    back = unpack(pack(raw, 12), src.seq_len, 5)
+    back = unpack(pack(raw, 12), raw)
     assert np.array_equal(back.step_tokens, raw.step_tokens) and np.array_equal(back.steps, raw.steps)
     np.testing.assert_allclose(back.step_halt, raw.step_halt)
 
