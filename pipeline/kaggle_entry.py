@@ -244,7 +244,7 @@ def first_failure(stages):
 
 def model_source(predict_summary, run_dir):
     """Which model the predictions came from: by the checkpoint predict read, else (a stage run
-    under torchrun reports no summary) by predict's own rule: adapt/latest, else adapt/init."""
+    recorded no checkpoint_path) by predict's own rule: adapt/latest, else adapt/init."""
     path = str(predict_summary.get("checkpoint_path") or "").replace(os.sep, "/")
     if not path:
         if os.path.isfile(os.path.join(run_dir, "adapt", "latest")):

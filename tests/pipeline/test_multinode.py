@@ -58,7 +58,9 @@ def test_two_nodes_of_one_process_train_and_predict_as_one_node_of_two(tmp_path,
     assert "following node 0" in outs[0] and "node 0 ended with exit status 0" in outs[0]
 
     manifest = json.loads((two / "manifest.json").read_text())["stages"]
-    assert manifest["train"]["summary"] == {"devices": 2, "nnodes": 2}
+    train, predict = manifest["train"]["summary"], manifest["predict"]["summary"]
+    assert (train["devices"], train["nnodes"], train["step"]) == (2, 2, 6)  # rank 0's own summary reaches node 0's manifest
+    assert predict["devices"] == 2 and predict["predictions"] == predict["of"]
     assert _losses(two) == _losses(one) and len(_losses(one)) >= 3
     assert json.loads((two / "submission.json").read_text()) == json.loads((one / "submission.json").read_text())
     assert not (two / "run.lock").read_text().strip()  # released

@@ -101,7 +101,9 @@ def test_devices_2_runs_train_and_predict_under_torchrun(tmp_path, tiny_run):
     result = tiny_run(run_dir, "--devices", "2")
     assert result.exit_code == 0, result.output
     manifest = json.loads((run_dir / "manifest.json").read_text())["stages"]
-    assert manifest["train"]["summary"] == {"devices": 2} and manifest["predict"]["summary"] == {"devices": 2}
+    train, predict = manifest["train"]["summary"], manifest["predict"]["summary"]
+    assert train["devices"] == 2 and train["step"] == 6  # the stage's own summary, from rank 0
+    assert predict["devices"] == 2 and predict["predictions"] == predict["of"] and "failed_tasks" not in predict
     assert ckpt.read_meta(run_dir / "checkpoints")["world_size"] == 2
     assert validate(run_dir / "submission.json", load(str(run_dir / "tasks" / "target.json"))) == []
 
@@ -117,6 +119,6 @@ def test_devices_2_runs_adapt_under_torchrun_too(tmp_path, tiny_run):
     result = tiny_run(run_dir, "--devices", "2", "--set", "run.protocol=pretrain-adapt", "--set", "adapt.steps=3")
     assert result.exit_code == 0, result.output
     manifest = json.loads((run_dir / "manifest.json").read_text())["stages"]
-    assert manifest["adapt"]["summary"] == {"devices": 2}
+    assert manifest["adapt"]["summary"]["devices"] == 2 and manifest["adapt"]["summary"]["step"] == 3
     assert ckpt.read_meta(run_dir / "adapt")["world_size"] == 2
     assert validate(run_dir / "submission.json", load(str(run_dir / "tasks" / "target.json"))) == []
