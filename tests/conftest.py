@@ -112,6 +112,50 @@ def toy_configs():
     return make
 
 
+def _gloo_rank(rank: int, world: int, port: int, fn, args) -> None:
+    """One spawned rank: torchrun's environment for a gloo group on this machine, one thread, then
+    `fn(rank, world, *args)`; the group (if `fn` joined it) is left at the end."""
+    import os
+
+    import torch
+
+    from arc_pipeline.solver.device import teardown
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world), CUDA_VISIBLE_DEVICES="")
+    torch.set_num_threads(1)
+    try:
+        fn(rank, world, *args)
+    finally:
+        teardown()
+
+
+def _local_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (a rendezvous endpoint for spawned processes)."""
+    return _local_port()
+
+
+@pytest.fixture(scope="session")
+def gloo_ranks():
+    """`gloo_ranks(fn, world, *args)`: run `fn(rank, world, *args)` (a module-level function, so it pickles)
+    in `world` spawned processes that form a gloo group on a free local port; raises if any fails."""
+    import torch.multiprocessing as mp
+
+    def spawn(fn, world: int, *args) -> None:
+        mp.spawn(_gloo_rank, args=(world, _local_port(), fn, args), nprocs=world, join=True)
+
+    return spawn
+
+
 # ------------------------------------------------------------------ pipeline: CLI, tiny run config, fake stages
 
 TINY_TOML = """

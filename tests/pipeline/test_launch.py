@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sys
 import threading
 import time
 
 import pytest
-import torch.multiprocessing as mp
 
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.config import load_config, override
@@ -98,41 +96,29 @@ def test_a_sigterm_to_the_command_reaches_the_process_group_and_is_waited_for(tm
     assert signal.getsignal(signal.SIGTERM) is before
 
 
-def _handshake_worker(rank: int, world: int, port: int, dirs: list[str], out: str) -> None:
+def _handshake_worker(rank: int, world: int, dirs: list[str], out: str) -> None:
     import json
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank), CUDA_VISIBLE_DEVICES="")
     from pathlib import Path
 
-    from arc_pipeline.solver.device import join_process_group, teardown
+    from arc_pipeline.solver.device import join_process_group
 
     join_process_group()
     result = {}
+    told = {"stage": "train", "sets": ["train.steps=3"], "session": "s1"} if rank == 0 else None
+    result["shared"] = launch.handshake(Path(dirs[0]), told)  # rank 1 is told by rank 0
     try:
-        told = {"stage": "train", "sets": ["train.steps=3"], "session": "s1"} if rank == 0 else None
-        result["shared"] = launch.handshake(Path(dirs[0]), told)  # rank 1 is told by rank 0
-        try:
-            launch.handshake(Path(dirs[rank]), told)  # rank 1 looks at a directory of its own
-            result["unshared"] = "no error"
-        except ArcError as e:
-            result["unshared"] = str(e)
-    finally:
-        teardown()
+        launch.handshake(Path(dirs[rank]), told)  # rank 1 looks at a directory of its own
+        result["unshared"] = "no error"
+    except ArcError as e:
+        result["unshared"] = str(e)
     Path(out, f"rank{rank}.json").write_text(json.dumps(result))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_handshake_hands_node_0s_stage_to_every_rank_and_refuses_a_run_directory_not_shared(tmp_path):
+def test_handshake_hands_node_0s_stage_to_every_rank_and_refuses_a_run_directory_not_shared(tmp_path, gloo_ranks):
     import json
 
     dirs = [str(tmp_path / "shared"), str(tmp_path / "elsewhere")]
-    mp.spawn(_handshake_worker, args=(2, _free_port(), dirs, str(tmp_path)), nprocs=2, join=True)
+    gloo_ranks(_handshake_worker, 2, dirs, str(tmp_path))
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2))
     assert r1["shared"]["stage"] == "train" and r1["shared"]["sets"] == ["train.steps=3"] and r1["shared"]["session"] == "s1"
     assert r0["shared"]["nonce"] == r1["shared"]["nonce"]

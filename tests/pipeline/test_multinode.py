@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,12 +20,6 @@ from pathlib import Path
 import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _command(config: Path, run_dir: Path, *extra: str) -> list[str]:
@@ -42,14 +35,14 @@ def _losses(run_dir: Path) -> list[tuple[int, float]]:
     return [(r["step"], r["loss"]) for r in rows if "loss" in r]
 
 
-def test_two_nodes_of_one_process_train_and_predict_as_one_node_of_two(tmp_path, tiny_config):
+def test_two_nodes_of_one_process_train_and_predict_as_one_node_of_two(tmp_path, tiny_config, free_port):
     config = tiny_config
     one = tmp_path / "one_node"
     done = subprocess.run(_command(config, one, "--devices", "2"), env=_env(), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     two = tmp_path / "two_nodes"
-    endpoint = f"127.0.0.1:{_free_port()}"
+    endpoint = f"127.0.0.1:{free_port}"
     nodes = [subprocess.Popen(_command(config, two, "--devices", "1", "--nnodes", "2", "--node-rank", str(k),
                                        "--rdzv-endpoint", endpoint), env=_env(), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for k in (1, 0)]  # the follower may start first

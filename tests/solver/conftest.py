@@ -57,12 +57,3 @@ def halting_source():
 
     return make
 
-
-@pytest.fixture
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now (MASTER_PORT for spawned gloo ranks)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -12,21 +12,18 @@ turns any recompile into an exception, so a test that passes saw none.
 from __future__ import annotations
 
 import logging
-import os
 import re
-import socket
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 import arc_pipeline
 from arc_pipeline.augment.source import ArraySource
 from arc_pipeline.solver.config import ModelConfig, TrainConfig
-from arc_pipeline.solver.device import Runtime, setup_runtime, teardown
+from arc_pipeline.solver.device import Runtime, setup_runtime
 from arc_pipeline.solver.train import Trainer
 
 STEPS = 20
@@ -106,26 +103,14 @@ def test_micro_batch_chunks_compile_once_too(one_thread):
     assert r["carry_dtypes"] == ["torch.bfloat16"] and r["breaks"] == {} and r["graphs"] == 1
 
 
-def _worker(rank: int, world: int, port: int, out: str, backend: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
+def _worker(rank: int, world: int, out: str, backend: str) -> None:
     rt = setup_runtime("cpu", "bfloat16")
-    try:
-        torch.save(_compile_steps(rt, backend, replace(TRAIN, global_batch=8)), f"{out}/rank{rank}.pt")
-    finally:
-        teardown()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    torch.save(_compile_steps(rt, backend, replace(TRAIN, global_batch=8)), f"{out}/rank{rank}.pt")
 
 
 @pytest.mark.slow
-def test_two_gloo_ranks_under_ddp_compile_once(tmp_path):
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), "eager"), nprocs=2, join=True)
+def test_two_gloo_ranks_under_ddp_compile_once(tmp_path, gloo_ranks):
+    gloo_ranks(_worker, 2, str(tmp_path), "eager")
     for rank in range(2):
         r = torch.load(tmp_path / f"rank{rank}.pt", weights_only=False)
         # Dynamo steps around DDP's own wrapper on purpose (it marks DistributedDataParallel's forward

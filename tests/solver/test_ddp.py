@@ -4,13 +4,10 @@ grouped source: the ranks share one stream of whole variants)."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
-import torch.multiprocessing as mp
 
-from arc_pipeline.solver.device import setup_runtime, teardown
+from arc_pipeline.solver.device import setup_runtime
 from arc_pipeline.solver.train import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -38,28 +35,22 @@ def _record_grads(tr: Trainer) -> list[list[torch.Tensor]]:
     return seen
 
 
-def _worker(rank: int, world: int, port: int, out: str, configs, source) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
+def _worker(rank: int, world: int, out: str, configs, source) -> None:
     rt = setup_runtime("cpu", "float32")
-    try:
-        tr = Trainer(*configs, source, rt)
-        grads = _record_grads(tr)
-        for _ in range(STEPS):
-            tr.step()
-        state = {k: v.detach().clone() for k, v in tr.model.state_dict().items()}
-        torch.save({"state": state, "grads": grads[-1], "inputs": tr.carry["inputs"], "metrics": torch.tensor(list(tr.take_metrics().values()), dtype=torch.float64)},
-                   f"{out}/rank{rank}.pt")
-    finally:
-        teardown()
+    tr = Trainer(*configs, source, rt)
+    grads = _record_grads(tr)
+    for _ in range(STEPS):
+        tr.step()
+    state = {k: v.detach().clone() for k, v in tr.model.state_dict().items()}
+    torch.save({"state": state, "grads": grads[-1], "inputs": tr.carry["inputs"], "metrics": torch.tensor(list(tr.take_metrics().values()), dtype=torch.float64)},
+               f"{out}/rank{rank}.pt")
 
 
 # 2: each rank accumulates two chunks and DDP reduces only in the last (slow: a second pair of processes)
 @pytest.mark.parametrize("micro_batch", [0, pytest.param(2, marks=pytest.mark.slow)])
-def test_two_gloo_ranks_match_one_process_with_the_combined_batch(tmp_path, micro_batch, cpu_runtime, grouped_toy_source, toy_configs,
-                                                                  free_port):
-    mp.spawn(_worker, args=(2, free_port, str(tmp_path), _configs(toy_configs, micro_batch), grouped_toy_source()),
-             nprocs=2, join=True)
+def test_two_gloo_ranks_match_one_process_with_the_combined_batch(tmp_path, micro_batch, cpu_runtime, grouped_toy_source,
+                                                                  toy_configs, gloo_ranks):
+    gloo_ranks(_worker, 2, str(tmp_path), _configs(toy_configs, micro_batch), grouped_toy_source())
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
 
     single = Trainer(*_configs(toy_configs), grouped_toy_source(), cpu_runtime)

@@ -5,7 +5,6 @@ deltas of changed rows that resume exactly, and inference that reads only the ro
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 from arc_pipeline.solver import checkpoint as ckpt
 from arc_pipeline.solver import table_store
@@ -61,32 +59,26 @@ def test_host_table_trains_exactly_like_the_device_table(cpu_runtime, toy_config
 STEPS = 4
 
 
-def _worker(rank: int, world: int, port: int, out: str, configs, source) -> None:
-    from arc_pipeline.solver.device import setup_runtime, teardown
+def _worker(rank: int, world: int, out: str, configs, source) -> None:
+    from arc_pipeline.solver.device import setup_runtime
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world))
-    torch.set_num_threads(1)
     rt = setup_runtime("cpu", "float32")
     mcfg, tcfg = configs
-    try:
-        device = Trainer(mcfg, tcfg, source, rt)
-        dev_losses = _run(device, STEPS + 2)
-        host = Trainer(mcfg, replace(tcfg, puzzle_table="host"), source, rt)
-        host_losses = _run(host, STEPS)
-        maps = [line for line in Path("/proc/self/maps").read_text().splitlines() if "arc-pipeline-puzzle-table" in line]
-        path = host.save(Path(out) / "ckpt", meta={"dataset_fingerprint": "fp"}, puzzle_map=None, is_best=False)
-        again = Trainer(mcfg, replace(tcfg, puzzle_table="host"), source, rt)  # a fresh shared table, resumed
-        again.resume(path, "fp")
-        host_losses += _run(again, 2)
-        torch.save({"device": _state(device), "host": _state(again), "dev_losses": dev_losses, "host_losses": host_losses,
-                    "maps": maps}, f"{out}/rank{rank}.pt")
-    finally:
-        teardown()
+    device = Trainer(mcfg, tcfg, source, rt)
+    dev_losses = _run(device, STEPS + 2)
+    host = Trainer(mcfg, replace(tcfg, puzzle_table="host"), source, rt)
+    host_losses = _run(host, STEPS)
+    maps = [line for line in Path("/proc/self/maps").read_text().splitlines() if "arc-pipeline-puzzle-table" in line]
+    path = host.save(Path(out) / "ckpt", meta={"dataset_fingerprint": "fp"}, puzzle_map=None, is_best=False)
+    again = Trainer(mcfg, replace(tcfg, puzzle_table="host"), source, rt)  # a fresh shared table, resumed
+    again.resume(path, "fp")
+    host_losses += _run(again, 2)
+    torch.save({"device": _state(device), "host": _state(again), "dev_losses": dev_losses, "host_losses": host_losses,
+                "maps": maps}, f"{out}/rank{rank}.pt")
 
 
-def test_two_gloo_ranks_share_one_host_table_and_match_the_device_table(tmp_path, toy_configs, grouped_toy_source, free_port):
-    mp.spawn(_worker, args=(2, free_port, str(tmp_path), _configs(toy_configs), grouped_toy_source()), nprocs=2, join=True)
+def test_two_gloo_ranks_share_one_host_table_and_match_the_device_table(tmp_path, toy_configs, grouped_toy_source, gloo_ranks):
+    gloo_ranks(_worker, 2, str(tmp_path), _configs(toy_configs), grouped_toy_source())
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
     for r in ranks:
         assert r["host_losses"] == r["dev_losses"]  # through a checkpoint and a resume too

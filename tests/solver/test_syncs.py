@@ -13,8 +13,6 @@ A training step makes exactly one: the read of which slots halted (with the rank
 
 from __future__ import annotations
 
-import os
-import socket
 import traceback
 from collections import Counter
 from contextlib import contextmanager
@@ -22,11 +20,10 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 from torch.overrides import TorchFunctionMode
 
 import arc_pipeline
-from arc_pipeline.solver.device import setup_runtime, teardown
+from arc_pipeline.solver.device import setup_runtime
 from arc_pipeline.solver.train import Trainer, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -102,35 +99,22 @@ def test_the_training_loop_adds_no_read_between_logs(tmp_path, cpu_runtime, grou
     assert sum(others.values()) <= 12, others  # the final log row, checkpoint and finite checks: once each, not per step
 
 
-def _worker(rank: int, world: int, port: int, out: str, configs, source) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
-    rt = setup_runtime("cpu", "float32")
-    try:
-        tr = Trainer(*configs, source, rt)
-        tr.stop_flags = lambda: (False, rank == 1 and tr.step_count == 4)  # rank 1 alone sees a SIGTERM at step 5
-        tr.step()
-        tr.agreed_flags()  # as the training loop does after every step
-        agreed = []
-        with count_host_reads() as sites:
-            for _ in range(6):
-                tr.step()
-                agreed.append(tr.agreed_flags())
-        torch.save({"sites": dict(sites), "agreed": agreed}, f"{out}/rank{rank}.pt")
-    finally:
-        teardown()
+def _worker(rank: int, world: int, out: str, configs, source) -> None:
+    tr = Trainer(*configs, source, setup_runtime("cpu", "float32"))
+    tr.stop_flags = lambda: (False, rank == 1 and tr.step_count == 4)  # rank 1 alone sees a SIGTERM at step 5
+    tr.step()
+    tr.agreed_flags()  # as the training loop does after every step
+    agreed = []
+    with count_host_reads() as sites:
+        for _ in range(6):
+            tr.step()
+            agreed.append(tr.agreed_flags())
+    torch.save({"sites": dict(sites), "agreed": agreed}, f"{out}/rank{rank}.pt")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_two_ranks_read_once_per_step_and_agree_on_stopping(tmp_path, grouped_toy_source, toy_configs):
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), _configs(toy_configs), grouped_toy_source()), nprocs=2,
-             join=True)
+@pytest.mark.slow  # two spawned ranks; the default tier's DDP path is tests/solver/test_ddp.py
+def test_two_ranks_read_once_per_step_and_agree_on_stopping(tmp_path, grouped_toy_source, toy_configs, gloo_ranks):
+    gloo_ranks(_worker, 2, str(tmp_path), _configs(toy_configs), grouped_toy_source())
     for rank in range(2):
         r = torch.load(tmp_path / f"rank{rank}.pt", weights_only=False)
         assert _per_step(Counter(r["sites"]), 6) == {SANCTIONED: 1.0}, r["sites"]
