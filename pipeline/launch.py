@@ -136,6 +136,9 @@ class _Session:
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.id = uuid.uuid4().hex[:16]
         self.launched = 0
+        # what earlier sessions left (node 0 holds the run's lock: none of them is live)
+        for old in (*(self.run_dir / DIST_DIR).glob("end-*.json"), *(self.run_dir / DIST_DIR).glob("result-*.json")):
+            old.unlink(missing_ok=True)
 
     def end(self, code: int) -> str:
         """Tell the followers the session is over with `code`; returns a note when some may not have heard."""
