@@ -175,6 +175,12 @@ class HostRead:
         return self._array
 
 
+def release_cached_memory() -> None:
+    """Hand torch's cached GPU blocks back (after an out-of-memory error, before a smaller retry)."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def gpu_available() -> bool:
     return torch.cuda.is_available()
 

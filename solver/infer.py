@@ -20,6 +20,7 @@ import torch
 
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.arc.fields import COUNT, OPTIONAL, SEED, Range, at_least, option
+from arc_pipeline.solver.device import release_cached_memory
 from arc_pipeline.solver.halting import halts, logit_cut
 from arc_pipeline.solver.likelihood import log_stablemax_table
 from arc_pipeline.solver.vote import PREDICTION_SCHEMA, predictions_frame
@@ -271,7 +272,7 @@ def isolated(run, source, idx: np.ndarray, failed: dict, on_note=None, batch_siz
             return run(idx, batch_size)
         except TASK_ERRORS as e:
             if out_of_memory(e) and batch_size > 1:
-                torch.cuda.empty_cache() if torch.cuda.is_available() else None
+                release_cached_memory()
                 note(f"predict: out of memory at batch {batch_size}; trying {batch_size // 2}")
                 batch_size //= 2
                 continue
