@@ -6,7 +6,8 @@ augmented copy of every test input, `[predict]` and `[vote]` as the run's config
 held-out split (`val`: pairs of training tasks, never the target) with the trainer's own evaluation.
 One row per (checkpoint, weights): step, pass@1 / pass@2 per task and per output on the target,
 held-out exact and token accuracy. The rows go to RUN/evaluation/checkpoints.json and checkpoints.md,
-the pass@2 curve over steps to curve.svg (and into report.html).
+the pass@2 curve over steps to curve.svg; a run whose report stage is done gets its report.html redrawn
+(the report's "Checkpoints" section: the curve and the table, `report.provenance`).
 
 The `best` row follows the rule training uses for the `best` pointer (`solver.checkpoint.BEST_RULE`):
 held-out exact accuracy, then held-out token accuracy, then the later step; never the target's score,
@@ -24,7 +25,6 @@ from typing import Any, Callable
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.arc.io import write_json, write_text
 
-EVALUATION_DIR = "evaluation"
 CHOICES = ("all", "latest", "best")
 
 
@@ -139,7 +139,28 @@ def evaluate(run_dir: str | Path, which: str = "all", *, progress=None, on_note:
         result = Evaluation(run_dir, rows, best_row(rows), ckpt.BEST_RULE)
         if write:
             result.files = write_evaluation(result, run_dir)
+    if write and _has_report(run_dir):
+        result.files.append(redraw_report(cfg, run_dir, note))
     return result
+
+
+def _has_report(run_dir: Path) -> bool:
+    from arc_pipeline.manifest import Manifest
+
+    return Manifest(run_dir).get("report").status == "done"
+
+
+def redraw_report(cfg, run_dir: Path, note: Callable[[str], None]) -> Path:
+    """The run's report stage again (through the runner and its manifest), so report.html shows the
+    checkpoints just evaluated; after the evaluation's lock is let go, as the runner takes it. The
+    runner alone, not `api.run_stage`: a redrawn page is no end of a run to send to `run.track`."""
+    from arc_pipeline.rundir import REPORT_HTML
+    from arc_pipeline.stages import Context
+    from arc_pipeline.stages.runner import execute
+
+    execute(cfg, run_dir, force="report", stages=("report",), ctx=Context(on_note=note))
+    note("evaluate: report.html redrawn with the checkpoints' curve and table")
+    return run_dir / REPORT_HTML
 
 
 def best_row(rows: list[Row]) -> Row | None:
@@ -188,29 +209,23 @@ class _quiet:
 
 
 def table_rows(rows: list[Row], best: Row | None) -> tuple[list[str], list[list[str]]]:
-    """The evaluation as a table: header and one row of text per (checkpoint, weights)."""
-    head = ["step", "weights", "pass@1 task", "pass@2 task", "pass@1 output", "pass@2 output", "held-out exact",
-            "held-out tokens", "best"]
-    fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
-    body = [[str(r.step), r.weights, fmt(r.pass1_task), fmt(r.pass2_task), fmt(r.pass1_output), fmt(r.pass2_output),
-             fmt(r.held_out_exact), fmt(r.held_out_tokens), "*" if r is best else ""] for r in rows]
-    return head, body
+    """The evaluation as a table: header and one row of text per (checkpoint, weights) (the report's too)."""
+    from arc_pipeline.report.provenance import CHECKPOINT_COLUMNS, checkpoint_table
+
+    return list(CHECKPOINT_COLUMNS), checkpoint_table([asdict(r) for r in rows], asdict(best) if best else None)
 
 
 def curve_svg(rows: list[Row]) -> str:
     """pass@2 per task on the target and held-out exact against the step, one line per weight set."""
-    from arc_pipeline.report.charts import line_chart
+    from arc_pipeline.report.provenance import checkpoint_chart
 
-    series: dict[str, list[tuple[float, float]]] = {}
-    for r in rows:
-        series.setdefault(f"target pass@2 per task ({r.weights})", []).append((r.step, r.pass2_task))
-        if r.held_out_exact is not None:
-            series.setdefault(f"held-out exact ({r.weights})", []).append((r.step, r.held_out_exact))
-    return line_chart(series, "checkpoint step", "score", title="checkpoints", markers=True)
+    return checkpoint_chart([asdict(r) for r in rows])
 
 
 def write_evaluation(result: Evaluation, run_dir: Path) -> list[Path]:
-    out = run_dir / EVALUATION_DIR
+    from arc_pipeline.rundir import EVALUATION
+
+    out = run_dir / EVALUATION
     out.mkdir(exist_ok=True)
     write_json(out / "checkpoints.json", result.to_dict(), indent=1)
     head, body = table_rows(result.rows, result.best)
@@ -219,12 +234,3 @@ def write_evaluation(result: Evaluation, run_dir: Path) -> list[Path]:
                + "\n".join(md) + "\n")
     write_text(out / "curve.svg", curve_svg(result.rows))
     return [out / "checkpoints.json", out / "checkpoints.md", out / "curve.svg"]
-
-
-def read_evaluation(run_dir: str | Path) -> dict | None:
-    """RUN/evaluation/checkpoints.json when `evaluate` wrote it (for the report)."""
-    f = Path(run_dir) / EVALUATION_DIR / "checkpoints.json"
-    try:
-        return json.loads(f.read_text()) if f.is_file() else None
-    except ValueError:
-        return None

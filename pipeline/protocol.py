@@ -31,6 +31,10 @@ METRICS = {
                           "ranked candidates (K = 1, 2: the paper's pass@1 / pass@2)",
     "pass_at_k.per_output": "fraction of all test outputs whose truth is among the top K ranked candidates",
 }
+COST_NOTE = ("device-seconds: each stage's wall clock as the manifest records it, times the devices it held. "
+             "Only the last run of each stage counts (the manifest keeps no earlier attempts): a stage resumed after "
+             "a kill or a failure counts its last attempt alone, a stage cached from an earlier invocation counts "
+             "the run that made it; score and report are left out (the block is taken while score runs).")
 STAGE_ORDER = ("ingest", "build", "train", "adapt", "predict", "submit", "score", "report")
 
 
@@ -177,4 +181,4 @@ def cost_block(cfg, run_dir: str | Path, tasks: int, *, price: float | None = No
             "price_per_device_hour": rate, "price_source": "run.device_price" if given is not None else PRICE_NOTE,
             "tasks": tasks, "usd_per_task": dollars(total), "test_time_stages": list(test_stages),
             "usd_per_task_test_time": dollars(test),
-            "note": "seconds are the manifest's wall clock per stage (the last run of each), times the devices it held"}
+            "note": COST_NOTE}

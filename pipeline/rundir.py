@@ -13,6 +13,7 @@ reads and writes what is declared by the stage, `STAGE` in pipeline/stages/<name
     submission.json                                                   submit
     score.json  scores.parquet                                        score
     report.html  report/                                              report
+    evaluation/checkpoints.json  checkpoints.md  curve.svg            `arc-pipeline evaluate` (no stage)
 
 The lock is an advisory `flock` on run.lock: the kernel drops it when its holder dies, so a lock
 left by a killed run is simply taken over (with a note naming the old holder); the file names the
@@ -63,6 +64,8 @@ SCORE_JSON = "score.json"
 SCORES_PARQUET = "scores.parquet"
 REPORT_HTML = "report.html"
 REPORT_DIR = "report"
+EVALUATION = "evaluation"  # `arc-pipeline evaluate`: every saved checkpoint scored (pipeline.evaluation)
+EVALUATION_JSON = "evaluation/checkpoints.json"
 IN_PLACE = (LOCK, METRICS)  # files written in place (truncated, appended), not renamed into place
 
 # temporary names our writers make: arc.io.atomic_path (.NAME.PID.RANDOM.tmp), the dataset build

@@ -3,6 +3,7 @@
 - `gather`: what a run's page shows, read from its run directory; `write` gathers, renders, writes.
 - `page`: the page's data (`ReportData`, `TaskRow`, `InputView`, `Candidate`) and `render`.
 - `charts`: hand-drawn inline SVG line and bar charts.
+- `provenance`: the protocol and cost sections (score.json's blocks) and the evaluated checkpoints (curve, table).
 - `style`: the CSS and JavaScript the pages share.
 - `compare`: runs side by side (`arc-pipeline compare`).
 - `puzzle`: the page of a Sudoku or maze run.

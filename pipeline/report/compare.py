@@ -122,7 +122,7 @@ def _flat(d: ReportData) -> dict[str, str]:
                     "outputs right": f"{s.get('outputs_correct', 0)} / {s.get('outputs', 0)}"})
         for per, ks in (s.get("pass_at_k") or {}).items():
             out.update({f"pass@{k} ({per.replace('_', ' ')})": f"{v:.4f}" for k, v in ks.items()})
-    out.update({label: value for label, value in d.facts if label in ("steps trained", "speed", "model")})
+    out.update({label: value for label, value in d.facts if label in ("steps trained", "speed", "model", "predicted with", "cost")})
     for stage, _, secs, _ in d.stages:
         out[f"{stage} seconds"] = f"{secs:.1f}"
     b = d.budget

@@ -97,6 +97,8 @@ class ReportData:
     halt_steps: dict[int, int] = field(default_factory=dict)  # halting step -> predictions
     aug_pass: list[tuple[int, float, float]] = field(default_factory=list)  # (augmentations, pass@2 task, output)
     facts: list[tuple[str, str]] = field(default_factory=list)  # (label, value): the run-facts box
+    # score.json's protocol and cost blocks and RUN/evaluation/checkpoints.json: report.provenance
+    provenance: dict[str, Any] = field(default_factory=dict)  # protocol, cost, evaluation
 
 
 def read_curves(files: dict[str, Path], keys_with: str = "") -> dict[str, list[tuple[float, float]]]:

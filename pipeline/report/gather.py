@@ -12,6 +12,7 @@ from arc_pipeline.report.categories import categorise, wrong_cells
 from arc_pipeline.report.facts import run_facts, title
 from arc_pipeline.report.data import SHOWN, Candidate, InputView, ReportData, TaskRow, read_curves
 from arc_pipeline.report.page import render
+from arc_pipeline.report import provenance
 from arc_pipeline.rundir import ADAPT, CHECKPOINTS, METRICS, REPORT_HTML, RunDir
 
 CURVES = {"train": METRICS, "train ckpt": f"{CHECKPOINTS}/{METRICS}", "adapt": f"{ADAPT}/{METRICS}"}
@@ -75,10 +76,12 @@ def gather(run_dir: Path, cfg=None) -> ReportData:
         counts = raw.group_by("halt_step").len()
         halt_steps = {int(k): int(v) for k, v in counts.iter_rows()}
     n_out = sum(len(t.test) for t in target.values())
+    prov = provenance.gather(run_dir, cfg, scores)
     return ReportData(title(run_dir, cfg, len(target)), scores, stages, rows, curves,
                       sources=_sources(rd), budget=_budget(manifest, cfg, planned),
                       halt_steps=halt_steps, aug_pass=_aug_pass(raw_path, target) if scores is not None else [],
-                      facts=run_facts(rd, manifest, cfg, len(target), n_out))
+                      facts=provenance.extend_facts(run_facts(rd, manifest, cfg, len(target), n_out), prov),
+                      provenance=prov)
 
 
 def read_run_config(rd: RunDir):

@@ -1,10 +1,12 @@
 """report.html: one self-contained page per run, read as a competitor reads a run.
 
 Top to bottom: the run's facts (steps trained of planned and why training stopped, model, preset,
-protocol, device, seed, speed); the score as pass@K rows; why the test outputs fail (a category per
+protocol, device, seed, speed, the checkpoint predicted with, cost); the score as pass@K rows; the rest
+of score.json's protocol block (`report.provenance`); why the test outputs fail (a category per
 output, `report.categories`, as counts that filter); a gallery of attempt 1 drawn over the truth
-for every test output, failing first; the budget and where it went, the training sources, halting
-and augmentation charts, training curves; then one row per task (`report.tasks`: demonstrations,
+for every test output, failing first; the budget and where it went (with device-seconds and $ per
+task), the training sources, halting and augmentation charts, training curves, every checkpoint
+`arc-pipeline evaluate` scored (curve and table); then one row per task (`report.tasks`: demonstrations,
 each test input, the truth, attempt 1 over the truth, the top candidates with votes, share, mean
 halting probability and steps), with a search box, filters and sortable columns.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import html
 from collections import Counter
 
+from arc_pipeline.report import provenance
 from arc_pipeline.report.categories import CATEGORIES
 from arc_pipeline.report.charts import bar_chart, line_chart
 from arc_pipeline.report.data import ReportData, TaskRow
@@ -55,6 +58,7 @@ def render(data: ReportData) -> str:
          f"<style>{STYLE}</style></head><body><h1>{title}</h1>"]
     h += _facts(data.facts)
     h += _scores(data)
+    h += provenance.protocol_html(data.provenance.get("protocol"))
     if data.notes:
         h.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in data.notes) + "</ul>")
     h += _categories(data.rows)
@@ -84,6 +88,7 @@ def render(data: ReportData) -> str:
     if not data.halt_steps and not data.aug_pass:
         h.append("<p class='none'>no predictions_raw.parquet (or no solutions): no halting or augmentation charts</p>")
     h.append("<h2>Training curves</h2><div class='charts'>" + curve_charts(data.curves) + "</div>")
+    h += provenance.checkpoints_html(data.provenance.get("evaluation"))
     h += task_table(data.rows)
     h.append(f"<script>{SORT_JS}{FILTER_JS}</script></body></html>")
     return "".join(h)
@@ -159,6 +164,8 @@ def _budget(data: ReportData) -> list[str]:
                  f"({b.get('predictions', 0) / b['planned']:.1%})</li>")
     if b.get("stopped"):
         h.append(f"<li class='bad'>{html.escape(str(b['stopped']))}</li>")
+    cost = data.provenance.get("cost")
+    h += provenance.cost_items(cost)
     tests = [t for r in data.rows for t in r.tests]
     if tests:
         no_valid = sum(t.no_valid for t in tests)
@@ -166,11 +173,14 @@ def _budget(data: ReportData) -> list[str]:
         h.append(f"<li>fallbacks: {no_valid + unpredicted} of {len(tests)} test inputs had no candidate "
                  f"({no_valid} whose predictions decoded to no valid grid, {unpredicted} not predicted); "
                  "both their attempts are the test input</li>")
-    h.append("</ul><table id='stages'><tr><th>stage</th><th>status</th><th>seconds</th><th>share</th><th>note</th></tr>")
+    paid = ("<th>device-seconds</th><th>$ per task</th>" if cost else "")
+    h.append(f"</ul><table id='stages'><tr><th>stage</th><th>status</th><th>seconds</th><th>share</th>{paid}"
+             "<th>note</th></tr>")
     for stage, status, secs, note in data.stages:
         share = secs / total if total > 0 else 0.0
+        cells = "".join(f"<td class='num'>{v}</td>" for v in provenance.stage_cost(cost, stage)) if cost else ""
         h.append(f"<tr><td>{html.escape(stage)}</td><td>{html.escape(status)}</td><td class='num'>{secs:.1f}</td>"
                  f"<td><svg width='120' height='10'><rect width='{120 * share:.1f}' height='10' fill='#1E93FF'/></svg> "
-                 f"{share:.0%}</td><td>{html.escape(note)}</td></tr>")
+                 f"{share:.0%}</td>{cells}<td>{html.escape(note)}</td></tr>")
     h.append("</table>")
     return h

@@ -40,8 +40,9 @@ def fingerprints(cfg: PipelineConfig) -> dict[str, str]:
         for r in stage.config:
             sec, _, key = r.partition(".")
             values = fingerprint_values(sec, getattr(cfg, sec))
-            if key:
-                parts.append((r, values.get(key)))
+            if key:  # one key: nothing while it is an added-later key at its default (as for a section)
+                if key in values:
+                    parts.append((r, values[key]))
             elif values:  # a section whose keys are all added-later defaults adds nothing
                 parts.append((r, {k: v for k, v in values.items() if f"{sec}.{k}" not in stage.unhashed}))
         extra = stage.inputs(cfg) if stage.inputs is not None else None

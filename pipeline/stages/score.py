@@ -61,4 +61,6 @@ def _mean_candidates(voted, target) -> float:
 STAGE = Stage(
     "score", run,
     reads=(TASKS,), optional=(SUBMISSION, PREDICTIONS), writes=(SCORE_JSON, SCORES_PARQUET),
+    # the cost block's $ per task: a new price rescores (seconds), so every $ shown follows the config
+    config=("run.device_price",),
 )

@@ -66,6 +66,10 @@ def test_evaluate_scores_every_checkpoint_through_the_predict_code(run, cli):
                                                           score["pass_at_k"]["per_output"]["2"])
     assert "<svg" in (run / "evaluation" / "curve.svg").read_text()
     assert "| step |" in (run / "evaluation" / "checkpoints.md").read_text()
+    # the run's report is redrawn with the checkpoints (curve and table) beside score.json's protocol
+    page = (run / "report.html").read_text()
+    assert "<h2>Checkpoints</h2>" in page and page.count("<td class='num'>3</td><td class='num'>") == 2
+    assert "<table id='protocol'>" in page and "id='cost'" in page
     one = cli("evaluate", run, "--checkpoints", "3", "--json")
     assert one.exit_code == 0 and [r["step"] for r in json.loads(one.output)["rows"]] == [3, 3]
     bad = cli("evaluate", run, "--checkpoints", "4")
@@ -196,3 +200,30 @@ def test_cost_counts_devices_and_the_price_the_user_sets(tmp_path, smoke_config)
     c = cost_block(priced, tmp_path, 10, device=("H100", 4))
     assert c["price_per_device_hour"] == 1.0 and c["price_source"] == "run.device_price"
     assert c["usd_per_task_test_time"] == round(4 * 360 / 3600 / 10, 6)
+
+
+@pytest.mark.integration
+def test_a_new_device_price_rescores_without_retraining(run, tmp_path):
+    """run.device_price changes only the cost block's $: the score stage (and the report after it) reruns
+    in seconds with the new price; ingest to submit stay cached, and the scores are the same."""
+    import shutil
+
+    import arc_pipeline
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    before = json.loads((copy / "score.json").read_text())
+    result = arc_pipeline.run(run_dir=copy, sets=["run.device_price=7"])
+    assert {s: r.action for s, r in result.plan.items()} == {
+        "ingest": "cached", "build": "cached", "train": "cached", "adapt": "cached", "predict": "cached",
+        "submit": "cached",
+        "score": "run", "report": "run"}
+    after = json.loads((copy / "score.json").read_text())
+    assert {k: v for k, v in after.items() if k != "cost"} == {k: v for k, v in before.items() if k != "cost"}
+    cost = after["cost"]
+    assert cost["price_per_device_hour"] == 7 and cost["price_source"] == "run.device_price"
+    assert cost["device_seconds"] == before["cost"]["device_seconds"]  # the same work, priced anew
+    assert cost["usd_per_task"] == round(cost["device_seconds_total"] / 3600 * 7 / cost["tasks"], 6)
+    assert "$7 per device-hour (set by run.device_price)" in (copy / "report.html").read_text()
+    again = arc_pipeline.run(run_dir=copy, sets=["run.device_price=7"])
+    assert {r.action for r in again.plan.values()} == {"cached"}
