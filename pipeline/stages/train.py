@@ -48,7 +48,7 @@ def plan_text(cfg, run_dir: str | Path) -> str | None:
         except ArcError:  # a damaged build: the plan rebuilds it; count from the sources meanwhile
             length = None
     if length is None:
-        length = _pairs_from_sources(cfg) if cfg.train.sampling == "reference" else None
+        length = _pairs_from_sources(cfg, run_dir) if cfg.train.sampling == "reference" else None
         if length is None:
             return f"train: {cfg.train.steps:,} steps" if cfg.train.epochs <= 0 else "train: steps known after the build"
         approx = True  # before ingest's overlap filter and the build's held-out pairs
@@ -64,18 +64,42 @@ def plan_text(cfg, run_dir: str | Path) -> str | None:
     return text
 
 
-def _pairs_from_sources(cfg) -> int | None:
-    """Training pairs per epoch under the reference rule, counted from the ARC sources before any
-    build (None when the sources are not ARC tasks, e.g. generated puzzles, or cannot be read yet)."""
-    from arc_pipeline.arc.errors import ArcError
+PLAN_PIECES = 8  # sources in more pieces than this (2,048 task files) are counted by ingest, not for the plan
+
+
+def _pairs_from_sources(cfg, run_dir: Path) -> int | None:
+    """Training pairs per epoch under the reference rule, before any build: counted from the ARC
+    sources when they are small; for large ones (NVARC's 103k tasks, which this would read whole into
+    memory) from the task table ingest wrote, or None before ingest. None too when the sources are not
+    ARC tasks (e.g. generated puzzles) or cannot be read yet."""
+    from arc_pipeline.arc.load import units
     from arc_pipeline.stages.ingest import load_sources
 
     try:
+        small = sum(len(units(s.source, demos=s.demos)) for s in cfg.data.train_sources()) <= PLAN_PIECES
+        if not small:
+            return _pairs_from_ingest(cfg, RunDir(run_dir).tasks_parquet)
         train_tasks, _, target = load_sources(cfg)
     except (ArcError, OSError, ValueError):
         return None
     length = sum(len(t.train) + sum(p.output is not None for p in t.test) for t in train_tasks.values())
     return length + (sum(len(t.train) for t in target.values()) if cfg.run.protocol == "joint" else 0)
+
+
+def _pairs_from_ingest(cfg, table: Path) -> int | None:
+    """The same count from the task table ingest wrote (train tasks kept: demonstrations + test pairs;
+    the target's demonstrations under joint), None before ingest."""
+    if not table.is_file():
+        return None
+    import polars as pl
+
+    try:
+        rows = pl.read_parquet(table, columns=["split", "pairs", "test_inputs", "dropped"])
+    except (OSError, pl.exceptions.PolarsError):  # damaged: ingest reruns; no count meanwhile
+        return None
+    train = rows.filter((pl.col("split") == "train") & ~pl.col("dropped"))
+    target = rows.filter(pl.col("split") == "target")["pairs"].sum() if cfg.run.protocol == "joint" else 0
+    return int(train["pairs"].sum() + train["test_inputs"].sum() + target)
 
 
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:

@@ -41,3 +41,26 @@ def test_plan_prints_the_reference_schedule_for_the_gpu_preset(tmp_path):
     smoke = plan_text(load_config("smoke"), tmp_path / "run")
     assert "1,500 steps" in smoke  # a fixed step count (issue 26)
     assert plan_text(load_config("gpu", sets=["run.checkpoint=/x"]), tmp_path) is None
+
+
+def test_plan_of_large_sources_reads_ingests_table_not_the_tasks(tmp_path, monkeypatch):
+    """Sources in many pieces (NVARC's 103k tasks) are not read whole for the plan line: before ingest
+    the epochs are unknown, after it they are counted from the task table ingest wrote."""
+    import polars as pl
+
+    import arc_pipeline.stages.ingest as ingest
+    import arc_pipeline.stages.train as train
+
+    def read_everything(*_, **__):
+        raise AssertionError("the plan read every task of a large source")
+
+    monkeypatch.setattr(train, "PLAN_PIECES", 0)
+    monkeypatch.setattr(ingest, "load_sources", read_everything)
+    cfg = load_config("gpu")
+    run = tmp_path / "run"
+    assert plan_text(cfg, run) == "train: steps known after the build"
+    (run / "tasks").mkdir(parents=True)
+    pl.DataFrame({"split": ["train", "train", "train", "target"], "pairs": [3, 4, 100, 2],
+                  "test_inputs": [1, 1, 1, 1], "dropped": [False, False, True, False]}).write_parquet(run / "tasks" / "tasks.parquet")
+    # kept train tasks 3+1 and 4+1, plus the target's 2 demonstrations under joint: 11 examples an epoch
+    assert "about 11 examples per epoch" in plan_text(cfg, run)
