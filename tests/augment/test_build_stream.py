@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
 import arc_pipeline.augment.build as B
@@ -19,36 +20,44 @@ from arc_pipeline.augment import chunks
 from arc_pipeline.augment.build import INDEX_FILES, BuildConfig, build, build_offsets
 
 # sha256 prefixes of every file of the one-pass build (main at 9079257, before the chunked build)
-# of arc1/training -> arc1/evaluation, BuildConfig(augmentations=2). A polars upgrade that changes
-# how it writes parquet changes puzzles.parquet's bytes (its content would not): re-pin it then.
+# of arc1/training -> arc1/evaluation, BuildConfig(augmentations=2); puzzles.parquet and meta.json as
+# _bytes reads them (re-pinned from the byte pins' build under polars 2.1.0, whose bytes matched the
+# one-pass build's: polars 2.2.0 writes the same rows as other bytes).
 PINNED = {
     "augs.npy": "e78e05ad68c76658", "examples_adapt.npy": "39d0bd995b39dc89", "examples_test.npy": "29b12f5b9601dccd",
     "examples_train.npy": "ee199feda6d94aaa", "examples_val.npy": "3a7c55b9daad6c9d", "grid_index.npy": "521267188f3d9dbf",
-    "grids.npy": "4a8dc059bba9253d", "meta.json": "6dea5bf48af95036", "offsets_adapt.npy": "08c1de8ae5cdf18d",
+    "grids.npy": "4a8dc059bba9253d", "meta.json": "949802e0655accd1", "offsets_adapt.npy": "08c1de8ae5cdf18d",
     "offsets_test.npy": "f27c0beafece1039", "offsets_train.npy": "9161095c5d0b0636", "offsets_val.npy": "b2c7f58571f5d859",
-    "puzzles.parquet": "bb85aaf5e219b487", "task_ids.npy": "956de3f8deacd74b", "task_index.npy": "5368d2cb426078a8",
+    "puzzles.parquet": "c1476893995726b0", "task_ids.npy": "956de3f8deacd74b", "task_index.npy": "5368d2cb426078a8",
 }
 # the same with arc1/training + conceptarc, three configurations (slow)
 PINNED_MORE = {
     "joint8": (BuildConfig(augmentations=8), {
         "augs.npy": "4316be59a8c0a663", "examples_test.npy": "f7d056b1dc232439", "examples_train.npy": "96d9ce7c23f85e46",
-        "examples_val.npy": "332398b0934ea3e4", "meta.json": "73972385d1ef2be0", "offsets_train.npy": "0f21d68db6ded310",
-        "puzzles.parquet": "d5ee985073adc438", "grids.npy": "075d2871a93694ec", "grid_index.npy": "7b0b0fa8c3f9bd1e"}),
+        "examples_val.npy": "332398b0934ea3e4", "meta.json": "63fb055bf7eae2ce", "offsets_train.npy": "0f21d68db6ded310",
+        "puzzles.parquet": "a58eda3c70383ac6", "grids.npy": "075d2871a93694ec", "grid_index.npy": "7b0b0fa8c3f9bd1e"}),
     "adapt5": (BuildConfig(augmentations=5, seed=3, protocol="pretrain-adapt"), {
         "augs.npy": "60940bfced422df3", "examples_adapt.npy": "bb6d03d77158db79", "examples_train.npy": "bbe74961fcbd1a30",
-        "meta.json": "6ddcbc2aaee6b8c3", "offsets_adapt.npy": "4e03b35f22368d3d", "offsets_train.npy": "20aabb5fd65e8e13",
-        "puzzles.parquet": "4358f87259937fc7"}),
+        "meta.json": "6420794da8f3af1f", "offsets_adapt.npy": "4e03b35f22368d3d", "offsets_train.npy": "20aabb5fd65e8e13",
+        "puzzles.parquet": "68615f3c177c27a9"}),
     "perdraw3": (BuildConfig(augmentations=3, translation="per_draw", val_fraction=0.1), {
         "augs.npy": "0a8ff12244a7f82c", "examples_train.npy": "c95edc69cc5bbf88", "examples_val.npy": "3e6fc0c5be22c8e1",
-        "meta.json": "515ecccc8d6c0946", "offsets_train.npy": "37ed21d99b710362", "puzzles.parquet": "48e755cbb61769b0"}),
+        "meta.json": "50895f8e610310fe", "offsets_train.npy": "37ed21d99b710362", "puzzles.parquet": "6678e81abb201f37"}),
 }
 
 
 def _bytes(f: Path) -> bytes:
+    """What is pinned of a file: its bytes; puzzles.parquet's rows and schema (polars versions write
+    the same rows as different bytes); meta.json less the entries that came after the one-pass build
+    (the task index's) or that follow the parquet writer (the parquet file's size)."""
+    if f.name == "puzzles.parquet":
+        frame = pl.read_parquet(f)
+        return json.dumps({"schema": {k: str(v) for k, v in frame.schema.items()},
+                           "rows": frame.to_dict(as_series=False)}, sort_keys=True).encode()
     if f.name != "meta.json":
         return f.read_bytes()
-    meta = json.loads(f.read_text())  # less the task index's entries: the one-pass build's meta.json
-    assert all(meta["files"].pop(n) == (f.parent / n).stat().st_size for n in INDEX_FILES)
+    meta = json.loads(f.read_text())
+    assert all(meta["files"].pop(n) == (f.parent / n).stat().st_size for n in (*INDEX_FILES, "puzzles.parquet"))
     return json.dumps(meta, indent=1, sort_keys=True).encode()
 
 
