@@ -216,7 +216,7 @@ def table_rows(rows: list[Row], best: Row | None) -> tuple[list[str], list[list[
 
 
 def curve_svg(rows: list[Row]) -> str:
-    """pass@2 per task on the target and held-out exact against the step, one line per weight set."""
+    """pass@2 per task on the target, held-out exact and token accuracy against the step, one line per weight set."""
     from arc_pipeline.report.provenance import checkpoint_chart
 
     return checkpoint_chart([asdict(r) for r in rows])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,15 @@ def read_evaluation(run_dir: Path) -> dict | None:
 
 
 def _usd(v: Any) -> str:
-    return "-" if v is None else f"${v:.6g}"
+    """Dollars to 3 significant figures, never in exponent form ($0.000871, $1.76, $0; below a millionth
+    of a dollar: <$0.000001)."""
+    if v is None:
+        return "-"
+    if not v:
+        return "$0"
+    if abs(v) < 1e-6:
+        return "<$0.000001"
+    return f"${v:,.{max(2, 2 - math.floor(math.log10(abs(v))))}f}"
 
 
 def price_words(c: dict) -> str:
@@ -138,14 +147,16 @@ def stage_cost(c: dict | None, stage: str) -> tuple[str, str]:
 
 
 def checkpoint_chart(rows: list[dict]) -> str:
-    """pass@2 per task on the target and held-out exact against the step, one line per weight set
-    (legend names short enough for the chart's margin)."""
+    """pass@2 per task on the target, held-out exact and held-out token accuracy against the step, one
+    line per weight set (legend names short enough for the chart's margin; token accuracy moves while
+    nothing is solved yet)."""
     series: dict[str, list[tuple[float, float]]] = {}
     for r in rows:
         series.setdefault(f"target pass@2 ({r['weights']})", []).append((r["step"], r["pass2_task"]))
-        if r.get("held_out_exact") is not None:
-            series.setdefault(f"held-out exact ({r['weights']})", []).append((r["step"], r["held_out_exact"]))
-    return line_chart(series, "checkpoint step", "pass@2 per task / exact", title="checkpoints", markers=True)
+        for key, name in (("held_out_exact", "held-out exact"), ("held_out_tokens", "held-out tokens")):
+            if r.get(key) is not None:
+                series.setdefault(f"{name} ({r['weights']})", []).append((r["step"], r[key]))
+    return line_chart(series, "checkpoint step", "pass@2 per task / accuracy", title="checkpoints", markers=True)
 
 
 def checkpoint_table(rows: list[dict], best: dict | None) -> list[list[str]]:

@@ -50,7 +50,7 @@ def test_page_shows_protocol_cost_and_every_evaluated_checkpoint(tmp_path, tiny_
     assert facts["predicted with"] == "checkpoints/step_00000006 (step 6, ema weights, held-out exact 0.2500)"
     usd = score["cost"]["usd_per_task"]
     assert usd == round(38 / 3600 * 2.0 / 3, 6)
-    assert facts["cost"].startswith(f"${usd:.6g} per task") and "H100 x 1 at $2 per device-hour (set by" in facts["cost"]
+    assert facts["cost"].startswith("$0.00704 per task") and "H100 x 1 at $2 per device-hour (set by" in facts["cost"]
     page = render(data)
     protocol = re.search(r"<table id='protocol'>(.*?)</table>", page, re.S).group(1)
     keys = re.findall(r"data-k='(\w+)'", protocol)
@@ -61,12 +61,12 @@ def test_page_shows_protocol_cost_and_every_evaluated_checkpoint(tmp_path, tiny_
     stages = re.search(r"<table id='stages'>(.*?)</table>", page, re.S).group(1)
     assert "<th>device-seconds</th><th>$ per task</th>" in stages
     predict = re.search(r"<tr><td>predict</td>(.*?)</tr>", stages).group(1)
-    assert "<td class='num'>36.0</td>" in predict and f"${36 / 3600 * 2.0 / 3:.6g}" in predict
+    assert "<td class='num'>36.0</td><td class='num'>$0.00667</td>" in predict  # 36 s / 3600 x $2 / 3 tasks
     assert "id='cost'" in page and "set by run.device_price" in page
     # the checkpoints: a curve (one line per weight set and measure) and the table, best marked
     ck = page[page.index("<h2>Checkpoints</h2>"):]
     assert ck.index("<svg") < ck.index("<table id='checkpoints'")
-    for name in ("target pass@2 (ema)", "target pass@2 (live)", "held-out exact (ema)"):
+    for name in ("target pass@2 (ema)", "target pass@2 (live)", "held-out exact (ema)", "held-out tokens (live)"):
         assert name in ck
     body = re.search(r"<table id='checkpoints'.*?<tbody>(.*?)</tbody>", ck, re.S).group(1)
     cells = [re.findall(r"<td class='num'>(.*?)</td>", r) for r in body.split("</tr>") if r]
