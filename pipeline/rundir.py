@@ -5,7 +5,7 @@ Layout (paths relative to the run directory; stages ask `RunDir` rather than eac
 reads and writes what is declared by the stage, `STAGE` in pipeline/stages/<name>.py):
     config.toml  manifest.json  run.lock
     tasks/train.json  tasks/target.json  tasks/tasks.parquet          ingest
-    (Sudoku/maze runs: tasks/train.csv  tasks/target.csv, no submission.json; see pipeline/stages/puzzles.py)
+    (Sudoku/maze runs: tasks/train.csv  tasks/target.csv, no submission.json; see pipeline/stages/boards.py)
     dataset/                                                          build
     checkpoints/  metrics.jsonl                                       train
     adapt/                                                            adapt

@@ -77,7 +77,7 @@ def summary(rdir: Path, records: dict, seconds: float) -> None:
     except (OSError, ValueError):
         s = None
     if isinstance(s, dict) and "domain" in s:  # a Sudoku or maze run
-        from arc_pipeline.report.puzzle import score_rows
+        from arc_pipeline.report.board import score_rows
 
         ui.table(f"score ({s['domain']}, held-out puzzles)", *score_rows(s))
     elif isinstance(s, dict) and "micro" in s:

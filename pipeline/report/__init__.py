@@ -6,7 +6,7 @@
 - `provenance`: the protocol and cost sections (score.json's blocks) and the evaluated checkpoints (curve, table).
 - `style`: the CSS and JavaScript the pages share.
 - `compare`: runs side by side (`arc-pipeline compare`).
-- `puzzle`: the page of a Sudoku or maze run.
+- `board`: the page of a Sudoku or maze run (a board run).
 - `synthetic`: an ARC-scale synthetic run directory (`arc-pipeline bench report`).
 """
 

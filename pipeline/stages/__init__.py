@@ -1,6 +1,6 @@
 """The pipeline's stages, in order. Each is a module `pipeline/stages/<name>.py` holding its `run`
 and its contract `STAGE` (`pipeline.stages.contract.Stage`); `pipeline.stages.runner` runs them
-against the manifest knowing nothing about any one of them. `pipeline.stages.puzzles` holds the bodies six
+against the manifest knowing nothing about any one of them. `pipeline.stages.boards` holds the bodies six
 of them hand over to on Sudoku and maze runs; it imports the contract, never this package's list."""
 
 from __future__ import annotations

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.rundir import DATASET, TASKS, RunDir
-from arc_pipeline.stages import puzzles
+from arc_pipeline.stages import boards
 from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 
 def run(cfg, run_dir: str | Path, ctx: Context | None = None, workers: int | None = None) -> StageResult:
-    if puzzles.for_run(cfg):  # Sudoku or mazes
-        return puzzles.build(cfg, Path(run_dir), ctx or Context())
+    if boards.for_run(cfg):  # Sudoku or mazes
+        return boards.build(cfg, Path(run_dir), ctx or Context())
     from arc_pipeline.augment.build import build
 
     ctx = ctx or Context()

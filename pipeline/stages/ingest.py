@@ -21,7 +21,7 @@ from arc_pipeline.arc.fingerprint import task_fingerprint
 from arc_pipeline.arc.task import Task
 from arc_pipeline.ingest_units import max_side as _max_side
 from arc_pipeline.rundir import TARGET_JSON, TARGET_SKIPPED, TASKS, TASKS_PARQUET, TRAIN_JSON, TRAIN_STORE, RunDir
-from arc_pipeline.stages import puzzles
+from arc_pipeline.stages import boards
 from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 
@@ -221,8 +221,8 @@ def _work(rd: RunDir, cfg) -> Path:
 
 
 def run(cfg, run_dir: str | Path, ctx: Context | None = None, workers: int | None = None) -> StageResult:
-    if puzzles.for_run(cfg):  # Sudoku or mazes
-        return puzzles.ingest(cfg, Path(run_dir), ctx or Context())
+    if boards.for_run(cfg):  # Sudoku or mazes
+        return boards.ingest(cfg, Path(run_dir), ctx or Context())
     import polars as pl
 
     from arc_pipeline.arc.load import save_tasks

@@ -11,13 +11,13 @@ from pathlib import Path
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.arc.io import atomic_path
 from arc_pipeline.rundir import ADAPT, CHECKPOINTS, DATASET, PREDICTIONS, PREDICTIONS_RAW, RunDir
-from arc_pipeline.stages import puzzles
+from arc_pipeline.stages import boards
 from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
-    if puzzles.for_run(cfg):  # Sudoku or mazes
-        return puzzles.predict(cfg, Path(run_dir), ctx or Context())
+    if boards.for_run(cfg):  # Sudoku or mazes
+        return boards.predict(cfg, Path(run_dir), ctx or Context())
     from arc_pipeline.augment.dataset import open_split, read_meta
     from arc_pipeline.solver.device import setup_runtime
     from arc_pipeline.solver.predict import predict

@@ -6,13 +6,13 @@ from pathlib import Path
 
 from arc_pipeline.rundir import (ADAPT, CHECKPOINTS, DATASET, MANIFEST, METRICS, PREDICTIONS, PREDICTIONS_RAW, REPORT_DIR,
                                  REPORT_HTML, SCORE_JSON, SUBMISSION, TASKS)
-from arc_pipeline.stages import puzzles
+from arc_pipeline.stages import boards
 from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
-    if puzzles.for_run(cfg):  # Sudoku or mazes
-        return puzzles.report(cfg, Path(run_dir), ctx or Context())
+    if boards.for_run(cfg):  # Sudoku or mazes
+        return boards.report(cfg, Path(run_dir), ctx or Context())
     from arc_pipeline.report import write
 
     data = write(Path(run_dir), cfg)

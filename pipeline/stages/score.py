@@ -8,13 +8,13 @@ from pathlib import Path
 
 from arc_pipeline.arc.io import atomic_path, write_json
 from arc_pipeline.rundir import PREDICTIONS, SCORE_JSON, SCORES_PARQUET, SUBMISSION, TASKS, RunDir
-from arc_pipeline.stages import puzzles
+from arc_pipeline.stages import boards
 from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
-    if puzzles.for_run(cfg):  # Sudoku or mazes
-        return puzzles.score(cfg, Path(run_dir), ctx or Context())
+    if boards.for_run(cfg):  # Sudoku or mazes
+        return boards.score(cfg, Path(run_dir), ctx or Context())
     import polars as pl
 
     from arc_pipeline.submissions.score import score

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.rundir import PREDICTIONS, PREDICTIONS_RAW, SUBMISSION, TARGET_JSON, TASKS, RunDir
-from arc_pipeline.stages import puzzles
+from arc_pipeline.stages import boards
 from arc_pipeline.stages.contract import Context, Stage, StageResult
 
 
@@ -58,8 +58,8 @@ def verify(run_dir: Path) -> str | None:
 
 
 def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
-    if puzzles.for_run(cfg):  # Sudoku or mazes
-        return puzzles.submit(cfg, Path(run_dir), ctx or Context())
+    if boards.for_run(cfg):  # Sudoku or mazes
+        return boards.submit(cfg, Path(run_dir), ctx or Context())
     from arc_pipeline.solver.vote import read_predictions, to_candidates
 
     ctx = ctx or Context()

@@ -1,5 +1,5 @@
 """report.html for a Sudoku or maze run: scores per rating bin, stages, the loss curve, and the
-target puzzles drawn (Sudoku as boards with their boxes, mazes as cell maps), wrong ones first.
+target boards drawn (Sudoku with their boxes, mazes as cell maps), wrong ones first.
 
 Boards are inline SVG. Sudoku: givens in black, predicted digits green when the whole board is
 right, red where a digit differs from the solution. Maze: walls dark, S green, G red, path blue;
@@ -17,12 +17,12 @@ import numpy as np
 from arc_pipeline.report.page import loss_svg
 from arc_pipeline.report.style import SORT_JS, STYLE
 
-SHOWN = 48  # puzzles drawn (wrong first, then right; each group by rating, hardest first)
+SHOWN = 48  # boards drawn (wrong first, then right; each group by rating, hardest first)
 _MAZE_FILL = {1: "#333", 2: "#fff", 3: "#2ECC40", 4: "#FF4136", 5: "#0074D9", 0: "#ccc"}
 
 
 @dataclass
-class PuzzleReport:
+class BoardReport:
     title: str
     domain: Any  # augment.puzzles.domain.Sudoku | Maze
     target: Any  # PuzzleSet (domain grids)
@@ -77,7 +77,7 @@ def maze_svg(grid: np.ndarray, size: int, truth: np.ndarray | None = None, max_p
     return "".join(parts) + "</svg>"
 
 
-def _draw(page: PuzzleReport, grid: np.ndarray, row: int, truth: np.ndarray | None) -> str:
+def _draw(page: BoardReport, grid: np.ndarray, row: int, truth: np.ndarray | None) -> str:
     size = page.target.size
     if page.domain.name == "sudoku":
         return sudoku_svg(page.target.questions[row], grid, size, truth)
@@ -93,7 +93,7 @@ def score_rows(s: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def render(page: PuzzleReport) -> str:
+def render(page: BoardReport) -> str:
     h = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(page.title)}</title>",
          f"<style>{STYLE}svg.board{{margin:2px}}</style></head><body><h1>{html.escape(page.title)}</h1><h2>Score</h2>"]
     exact = page.domain.score(np.where(page.predicted[:, None], page.domain.tokens(page.preds), 0), page.target)["exact"]

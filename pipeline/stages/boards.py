@@ -1,7 +1,7 @@
 """The stages for Sudoku and maze data ([data] domain = "sudoku" | "maze").
 
 Each stage module calls `for_run(cfg)` first and hands over to the function of the same name here
-when the run is a puzzle run; train and adapt need no hook (a puzzle build opens through
+when the run is a board run; train and adapt need no hook (a board build opens through
 `augment.dataset.open_split` like an ARC build). Artifacts keep the ARC names:
     tasks/train.csv, tasks/target.csv   the validated sets (published CSV layout)
     dataset/                           augment.puzzles.dataset build
@@ -231,7 +231,7 @@ def report(cfg, run_dir: Path, ctx: Context) -> StageResult:
 
     from arc_pipeline.arc.io import write_text
     from arc_pipeline.manifest import Manifest
-    from arc_pipeline.report.puzzle import PuzzleReport, render
+    from arc_pipeline.report.board import BoardReport, render
     from arc_pipeline.report.data import read_curves
 
     dom = _domain(cfg)
@@ -240,7 +240,7 @@ def report(cfg, run_dir: Path, ctx: Context) -> StageResult:
     scores = json.loads((run_dir / SCORE_JSON).read_text()) if (run_dir / SCORE_JSON).exists() else None
     stages = Manifest(run_dir).timeline(leave_out=("report",))
     curves = read_curves({"train": run_dir / METRICS})
-    page = PuzzleReport(f"arc-pipeline run: {run_dir.resolve().name} ({dom.name})", dom, target,
+    page = BoardReport(f"arc-pipeline run: {run_dir.resolve().name} ({dom.name})", dom, target,
                         np.where(have[:, None], dom.grids(tokens), 0), have, scores, stages, curves)
     write_text(run_dir / REPORT_HTML, render(page))
     return StageResult([REPORT_HTML], {"puzzles": len(target), "curves": len(curves)})
