@@ -138,8 +138,9 @@ def _model_steps(run_dir: Path, predict: dict) -> int | None:
 
 
 def device_type(cfg) -> tuple[str, int]:
-    """(the device kind a price is looked up by, how many): CPU, or the GPU's model (H100, A100, L4, ...)."""
-    devices = max(1, int(cfg.run.devices))
+    """(the device kind a price is looked up by, how many in all): CPU, or the GPU's model (H100, A100,
+    L4, ...); the count is every node's: run.devices per node times run.nnodes."""
+    devices = max(1, int(cfg.run.devices) * int(cfg.run.nnodes))
     if str(cfg.train.device).startswith("cpu"):
         return "CPU", 1
     from arc_pipeline.solver.device import device_name
@@ -164,7 +165,7 @@ def cost_block(cfg, run_dir: str | Path, tasks: int, *, price: float | None = No
         rec = stages.get(name)
         if rec is None or rec.status != "done":
             continue
-        # a stage held run.devices devices when the runner launched it under torchrun (its summary says so)
+        # a stage launched under torchrun held every node's devices (its summary counts the processes)
         held = count if int((rec.summary or {}).get("devices", 1)) > 1 else 1
         per_stage[name] = round(rec.seconds * held, 3)
     given = price if price is not None else (cfg.run.device_price or None)

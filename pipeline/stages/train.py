@@ -163,7 +163,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     from arc_pipeline.solver.device import describe_device
 
     summary = {"step": result.step, "planned": tcfg.steps, "resumed_from": resumed, "stopped": result.stopped,
-               "device": describe_device(cfg.train.device, cfg.run.devices),
+               "device": describe_device(cfg.train.device, cfg.run.devices * cfg.run.nnodes),
                "loss": m.get("loss"), "exact_accuracy": m.get("exact_accuracy"),
                "examples_per_s": m.get("examples_per_s"),
                "val_exact": (result.val or {}).get("exact"), "seconds": round(result.seconds, 1)}

@@ -177,11 +177,13 @@ def test_the_model_card_folder(run, cli, tmp_path):
     assert torch.equal(model.puzzle_emb.table, build_model(src).puzzle_emb.table)
 
 
-def test_cost_counts_devices_and_the_price_the_user_sets(tmp_path, smoke_config):
+def test_cost_counts_devices_and_the_price_the_user_sets(tmp_path, smoke_config, monkeypatch):
     import dataclasses
 
+    from arc_pipeline.solver import device
+
     from arc_pipeline.manifest import Manifest
-    from arc_pipeline.protocol import PRICES, cost_block
+    from arc_pipeline.protocol import PRICES, cost_block, device_type
 
     m = Manifest(tmp_path)
     for stage, seconds in (("ingest", 10), ("train", 3600), ("predict", 360), ("score", 1)):
@@ -200,6 +202,12 @@ def test_cost_counts_devices_and_the_price_the_user_sets(tmp_path, smoke_config)
     c = cost_block(priced, tmp_path, 10, device=("H100", 4))
     assert c["price_per_device_hour"] == 1.0 and c["price_source"] == "run.device_price"
     assert c["usd_per_task_test_time"] == round(4 * 360 / 3600 / 10, 6)
+    # two nodes of two GPUs: four devices are priced, not the two of run.devices
+    monkeypatch.setattr(device, "device_name", lambda: "NVIDIA H100 80GB HBM3")
+    nodes = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, devices=2, nnodes=2),
+                                train=dataclasses.replace(cfg.train, device="cuda"))
+    assert device_type(nodes) == ("H100", 4)
+    assert cost_block(nodes, tmp_path, 10)["device_seconds"]["train"] == 4 * 3600
 
 
 @pytest.mark.integration
