@@ -146,8 +146,9 @@ def _execute(cfg, rdir: Path, t0: float, *, deadline: float | None, force: str |
     try:
         records = execute(cfg, rdir, force=force, stages=stages, ctx=ctx, on_start=started_stage, on_end=on_end,
                           impl=impl)
-        if stages[-1] == STAGES[-1]:  # the end of a run: score, pass@K, predict and vote figures, hparams, halting
-            tracker.finish()
+        last = plan.get(STAGES[-1])
+        if last is not None and last.action != "cached":  # a run's end reached now (not a rerun of a finished
+            tracker.finish()  # run): score, pass@K, predict and vote figures, hparams, halting, sent once
     finally:
         tracker.close()
     return RunResult(rdir, cfg, records, ctx.notes, time.time() - t0, plan)

@@ -60,6 +60,12 @@ def test_the_api_holds_the_lock_and_feeds_the_trackers(tmp_path, tiny_config, fa
     assert {r.action for r in result.plan.values()} == {"run"}
     again = arc_pipeline.train(tiny_config, tmp_path / "run", impl=fake_stages().impl())
     assert again.plan["train"].action == "cached" and list(again.records)[:1] == ["ingest"]
+    rows.clear()  # a finished run run again, or its report verb: every stage cached, nothing sent again
+    arc_pipeline.run(tiny_config, tmp_path / "run", impl=fake_stages().impl())
+    arc_pipeline.api.report(tiny_config, tmp_path / "run", impl=fake_stages().impl())
+    assert ("finished", {}) not in rows
+    arc_pipeline.api.report(tiny_config, tmp_path / "run", force=True, impl=fake_stages().impl())
+    assert rows[-2:] == [("finished", {}), ("closed", {})]  # a report made anew sends them
     with RunDir(tmp_path / "run").lock():
         with pytest.raises(ArcError, match="in use"):
             arc_pipeline.score(tiny_config, tmp_path / "run", impl=fake_stages().impl())
