@@ -67,6 +67,11 @@ def _usd(v: Any) -> str:
     return f"${v:,.{max(2, 2 - math.floor(math.log10(abs(v))))}f}"
 
 
+def _count(v: Any) -> str:
+    """An average count as people write it: 8, 7.5 ("-" when unknown)."""
+    return "-" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def price_words(c: dict) -> str:
     rate = c.get("price_per_device_hour")
     if rate is None:
@@ -109,8 +114,8 @@ def protocol_html(p: dict | None) -> list[str]:
     halting = "; ".join(str(v) if k == "rule" else f"{k} {v}" for k, v in (p.get("halting") or {}).items())
     rows = [_row("evaluation demonstrations trained", e(f"{yes}{count}: {p.get('demonstrations_trained_when', '')}"),
                  "evaluation_demonstrations_trained"),
-            _row("augmentations voted", e(f"{a.get('per_test_input', '-')} per test input, of "
-                                          f"{a.get('built_per_test_input', '-')} built (build.augmentations = "
+            _row("augmentations voted", e(f"{_count(a.get('per_test_input'))} per test input, of "
+                                          f"{_count(a.get('built_per_test_input'))} built (build.augmentations = "
                                           f"{a.get('build.augmentations', '-')}, run.max_test_augs = "
                                           f"{a.get('run.max_test_augs', '-')})"), "augmentations_voted"),
             _row("halting", e(halting or "-"), "halting"),

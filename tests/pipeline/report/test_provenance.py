@@ -29,6 +29,7 @@ def _with_blocks(run, smoke_config):
     (step / "meta.json").write_text(json.dumps({"step": 6, "val": {"exact": 0.25}}))
     score = json.loads((run / "score.json").read_text())
     score.update(protocol=protocol_block(cfg, run), cost=cost_block(cfg, run, 3, device=("H100", 1)))
+    score["protocol"]["augmentations_voted"].update(per_test_input=8.0, built_per_test_input=8.0)  # as a mean reads
     (run / "score.json").write_text(json.dumps(score))
     row = lambda step, weights, p2, exact: {  # noqa: E731
         "step": step, "weights": weights, "pass1_task": p2 / 2, "pass2_task": p2, "pass1_output": p2 / 2,
@@ -56,6 +57,7 @@ def test_page_shows_protocol_cost_and_every_evaluated_checkpoint(tmp_path, tiny_
     keys = re.findall(r"data-k='(\w+)'", protocol)
     assert keys == ["evaluation_demonstrations_trained", "augmentations_voted", "halting", "ranking", "metrics"]
     assert "yes (3 pairs of 3 tasks)" in protocol  # joint (smoke): the target's demonstrations are trained on
+    assert "8 per test input, of 8 built" in protocol  # counts as people write them, not 8.0
     assert "pass_at_k.per_task" in protocol and html.escape(score["protocol"]["halting"]["rule"]) in protocol
     # the budget's stage table gains device-seconds and $ per task from the cost block
     stages = re.search(r"<table id='stages'>(.*?)</table>", page, re.S).group(1)
