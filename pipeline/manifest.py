@@ -30,6 +30,9 @@ class StageRecord:
     start: float = 0.0  # unix seconds
     end: float = 0.0
     seconds: float = 0.0
+    # the seconds of earlier attempts of this stage with the same inputs that failed or were stopped
+    # (SIGTERM, Ctrl-C) before this one resumed their work; an attempt killed outright left no end
+    earlier_seconds: float = 0.0
     note: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
     digests: dict[str, list] = field(default_factory=dict)  # file (relative) -> [size, sha256 prefix]
@@ -86,8 +89,11 @@ class Manifest:
         return None
 
     def start(self, stage: str, fingerprint: str, *, expected: dict | None = None) -> None:
+        prev = self.stages.get(stage)
+        resumed = prev is not None and prev.fingerprint == fingerprint and prev.status == "failed"
+        earlier = round(prev.earlier_seconds + prev.seconds, 3) if resumed else 0.0
         self.stages[stage] = StageRecord(status="running", fingerprint=fingerprint, start=time.time(),
-                                         expected=dict(expected or {}))
+                                         expected=dict(expected or {}), earlier_seconds=earlier)
         self.save()
 
     def finish(self, stage: str, outputs: list[str], *, note: str = "", summary: dict | None = None,

@@ -32,9 +32,10 @@ METRICS = {
     "pass_at_k.per_output": "fraction of all test outputs whose truth is among the top K ranked candidates",
 }
 COST_NOTE = ("device-seconds: each stage's wall clock as the manifest records it, times the devices it held. "
-             "Only the last run of each stage counts (the manifest keeps no earlier attempts): a stage resumed after "
-             "a kill or a failure counts its last attempt alone, a stage cached from an earlier invocation counts "
-             "the run that made it; score and report are left out (the block is taken while score runs).")
+             "A stage resumed after a failure or a stop (SIGTERM, Ctrl-C) counts its earlier attempts too; an "
+             "attempt killed outright (SIGKILL, a lost machine) left no end time and is not counted; a stage cached "
+             "from an earlier invocation counts the run that made it; score and report are left out (the block is "
+             "taken while score runs).")
 STAGE_ORDER = ("ingest", "build", "train", "adapt", "predict", "submit", "score", "report")
 
 
@@ -167,7 +168,7 @@ def cost_block(cfg, run_dir: str | Path, tasks: int, *, price: float | None = No
             continue
         # a stage launched under torchrun held every node's devices (its summary counts the processes)
         held = count if int((rec.summary or {}).get("devices", 1)) > 1 else 1
-        per_stage[name] = round(rec.seconds * held, 3)
+        per_stage[name] = round((rec.seconds + rec.earlier_seconds) * held, 3)
     given = price if price is not None else (cfg.run.device_price or None)
     rate = given if given is not None else PRICES.get(kind)
     # test time: what runs once the target tasks are known (joint: training holds their demonstrations)

@@ -83,6 +83,27 @@ def test_failed_stage_is_recorded_and_resumed_without_clearing(tmp_path, smoke_c
     assert (tmp_path / "checkpoints" / "latest").read_text() == "step_00000005"
 
 
+def test_a_resumed_stage_keeps_the_seconds_of_its_failed_attempts(tmp_path, smoke_config):
+    """What a run cost counts every attempt that resumed: a failure or a stop, then a resume with the
+    same inputs; a rerun with other inputs starts the count again."""
+    from arc_pipeline.protocol import cost_block
+
+    m = Manifest(tmp_path)
+    for seconds in (100.0, 50.0):  # preempted twice
+        m.start("train", "fp")
+        m.stages["train"].start -= seconds
+        m.fail("train", "SIGTERM")
+    m.start("train", "fp")
+    m.stages["train"].start -= 30.0
+    rec = m.finish("train", [])
+    assert rec.earlier_seconds == pytest.approx(150.0, abs=0.1) and rec.seconds == pytest.approx(30.0, abs=0.1)
+    assert Manifest(tmp_path).get("train").earlier_seconds == rec.earlier_seconds  # persisted
+    assert cost_block(smoke_config, tmp_path, 1, device=("CPU", 1))["device_seconds"]["train"] == pytest.approx(180, abs=0.3)
+    m.fail("train", "crash")
+    m.start("train", "other inputs")
+    assert m.stages["train"].earlier_seconds == 0.0
+
+
 def test_changed_inputs_clear_what_the_stage_owns(tmp_path, smoke_config, fake_stages):
     f = fake_stages()
     execute(smoke_config, tmp_path, impl=f.impl())
