@@ -124,3 +124,22 @@ def test_pretrain_adapt_never_gives_a_target_the_row_of_another_task_with_its_id
     tids = puzzles["task_id"].to_list()
     assert all(source[i] == -1 for i, t in zip(ids, tids) if t == shared_id)  # start at the mean instead
     assert all(source[i] > 0 for i, t in zip(ids, tids) if t == same_id)
+
+
+@pytest.mark.integration
+def test_validate_checks_a_submission_against_challenges_holding_an_invalid_task(tmp_path, cli):
+    """Kaggle wants one entry per test input of every task, a task with a ragged demonstration too:
+    validate names the invalid task and checks the submission by its test inputs, not refuses."""
+    ragged = {"train": [{"input": [[1, 2], [3]], "output": [[2]]}], "test": [{"input": [[3]]}, {"input": [[4]]}]}
+    challenges = tmp_path / "arc-agi_test_challenges.json"
+    challenges.write_text(json.dumps({"good": TASK, "ragged": ragged}))
+    entry = {"attempt_1": [[1]], "attempt_2": [[2]]}
+    whole = tmp_path / "whole.json"
+    whole.write_text(json.dumps({"good": [entry], "ragged": [entry, entry]}))
+    r = cli("validate", str(whole), "--challenges", str(challenges))
+    assert r.exit_code == 0 and "answers all 2 tasks" in r.output and "3 test inputs" in r.output, r.output
+    assert "task ragged is checked by its test inputs only" in r.output and "ragged grid" in r.output
+    short = tmp_path / "short.json"
+    short.write_text(json.dumps({"good": [entry], "ragged": [entry]}))
+    r = cli("validate", str(short), "--challenges", str(challenges))
+    assert r.exit_code == 1 and "task ragged: 1 entries but the task has 2 test inputs" in r.output, r.output
