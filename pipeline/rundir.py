@@ -149,8 +149,8 @@ class RunDir:
 
     def checkpoint(self, run, on_note: Callable[[str], None] | None = None) -> Path | None:
         """The checkpoint to predict with under [run] (`run.protocol`, `run.checkpoint`): adapt/
-        (pretrain-adapt) or checkpoints/ (else run.checkpoint); its `best` (the tie-proof rule of
-        `solver.checkpoint.BEST_RULE`), else its latest. None when there is none. `on_note` hears of each broken
+        (pretrain-adapt) or checkpoints/ (else run.checkpoint); its `best` when that beats the latest on
+        held-out exact accuracy, else its latest. None when there is none. `on_note` hears of each broken
         pointer or step passed over for an intact one."""
         path = self._checkpoint(run)
         if path is not None and on_note is not None and (path.parent / "latest").is_file():
@@ -178,13 +178,17 @@ class RunDir:
             folder = ckpt.follow(run.checkpoint)  # a pointer file (checkpoints/best) names its step
         if (folder / "meta.json").is_file():
             return folder
-        # the rule `best` follows (solver.checkpoint.BEST_RULE: held-out exact, then token accuracy, then
-        # the later step), applied to `best` and `latest` again so a pointer left by the older strict rule
-        # (which kept the first of tied steps) loses the tie to the later step
-        found = [p for p in (ckpt.best(folder), ckpt.latest(folder)) if p is not None]
-        if not found:
-            return None
-        return max(found, key=lambda p: ckpt.best_key((meta := ckpt.read_meta(p)).get("val"), meta.get("step", 0)))
+        best, latest = ckpt.best(folder), ckpt.latest(folder)
+        if best is None or latest is None:
+            return best or latest
+
+        def exact(path: Path) -> float:
+            return float((ckpt.read_meta(path).get("val") or {}).get("exact", -1.0))
+
+        # an earlier step only when its held-out exact accuracy beats the latest's; on a tie the latest
+        # (the reference predicts with its final checkpoint; the token-accuracy term that orders `best`
+        # was not measured to pick a better step to predict with: docs/evaluating.md)
+        return best if exact(best) > exact(latest) else latest
 
     def examples_per_s(self) -> float:
         """The last training speed metrics.jsonl logged (0 when none)."""

@@ -125,3 +125,30 @@ def test_run_checkpoint_accepts_a_pointer(tmp_path, toy_configs, toy_source, cpu
     assert RunDir(tmp_path / "run").checkpoint(cfg.run) == d / "step_00000005"
     cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, checkpoint=str(d / "latest")))
     assert RunDir(tmp_path / "run").checkpoint(cfg.run) == d / "step_00000007"
+
+
+def test_predict_takes_best_only_when_its_held_out_exact_beats_the_latest(tmp_path, toy_configs, toy_source, cpu_runtime):
+    """The `best` pointer breaks an exact tie by token accuracy; predict does not follow it there: on
+    equal held-out exact it predicts with the latest step (the reference's final checkpoint)."""
+    from arc_pipeline.config import load_config
+    from arc_pipeline.rundir import RunDir
+    from arc_pipeline.solver.train import Trainer
+
+    mcfg, tcfg = toy_configs()
+    tr = Trainer(mcfg, tcfg, toy_source(), cpu_runtime)
+    run = RunDir(tmp_path / "run")
+    for step, val, best in [(2, {"exact": 0.0, "token_accuracy": 0.9}, True), (4, {"exact": 0.0, "token_accuracy": 0.5}, False)]:
+        tr.step_count = step
+        tr.save(run.checkpoints, meta={"dataset_fingerprint": "fp", "val": val}, puzzle_map=None, is_best=best)
+    assert ckpt.best(run.checkpoints).name == "step_00000002"
+    assert run.checkpoint(load_config("smoke").run).name == "step_00000004"  # a tie on exact: the latest
+    tr.step_count = 6
+    tr.save(run.checkpoints, meta={"dataset_fingerprint": "fp", "val": {"exact": 0.0, "token_accuracy": 0.1}},
+            puzzle_map=None, is_best=False)
+    tr.step_count = 8
+    tr.save(run.checkpoints, meta={"dataset_fingerprint": "fp", "val": {"exact": 0.5, "token_accuracy": 0.1}},
+            puzzle_map=None, is_best=True)
+    tr.step_count = 10
+    tr.save(run.checkpoints, meta={"dataset_fingerprint": "fp", "val": {"exact": 0.25, "token_accuracy": 0.9}},
+            puzzle_map=None, is_best=False)
+    assert run.checkpoint(load_config("smoke").run).name == "step_00000008"  # strictly higher exact: best
