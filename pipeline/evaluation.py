@@ -197,17 +197,6 @@ def held_out(path: Path, val, runtime, use_ema: bool, fingerprint: str | None, c
     return evaluate_split(model, val, runtime, batch_size=cfg.predict.batch_size)
 
 
-class _quiet:
-    def __init__(self, *a, **k):
-        pass
-
-    def __enter__(self):
-        return lambda n=1, metrics=None: None
-
-    def __exit__(self, *exc):
-        return False
-
-
 def table_rows(rows: list[Row], best: Row | None) -> tuple[list[str], list[list[str]]]:
     """The evaluation as a table: header and one row of text per (checkpoint, weights) (the report's too)."""
     from arc_pipeline.report.provenance import CHECKPOINT_COLUMNS, checkpoint_table
