@@ -49,6 +49,9 @@ def protocol_block(cfg, run_dir: str | Path) -> dict[str, Any]:
     joint = cfg.run.protocol == "joint"
     evaluated_as_is = joint and bool(cfg.run.checkpoint)
     predict = stages["predict"].summary if "predict" in stages else {}
+    target = _target(run_dir)
+    meta = _predicted_meta(run_dir, predict)
+    max_steps = cfg.predict.max_steps or (meta.get("model_config") or {}).get("max_steps")
     out: dict[str, Any] = {
         "protocol": cfg.run.protocol,
         "evaluation_demonstrations_trained": not evaluated_as_is or None,
@@ -59,14 +62,14 @@ def protocol_block(cfg, run_dir: str | Path) -> dict[str, Any]:
         "competition_valid": not joint,
         "target": cfg.data.target,
         "training_sources": _sources(run_dir),  # shares among the training sources (data.train)
-        "target_demonstrations": _target_demos(run_dir, trained=joint and not evaluated_as_is),
-        "checkpoint": _checkpoint(run_dir, predict, cfg),
-        "augmentations_voted": _augmentations(run_dir, predict, cfg),
+        "target_demonstrations": _target_demos(target, trained=joint and not evaluated_as_is),
+        "checkpoint": _checkpoint(predict, meta, cfg),
+        "augmentations_voted": _augmentations(target, predict, cfg),
         "halting": ({"rule": "every example runs all supervision steps (the reference's evaluation)",
-                     "max_steps": cfg.predict.max_steps or _model_steps(run_dir, predict)} if cfg.predict.halt == "off"
+                     "max_steps": max_steps} if cfg.predict.halt == "off"
                     else {"rule": "stop once sigmoid(halting logit) > threshold", "threshold": cfg.predict.threshold,
                           "min_steps": cfg.predict.min_steps,
-                          "max_steps": cfg.predict.max_steps or _model_steps(run_dir, predict)}),
+                          "max_steps": max_steps}),
         "ranking": {"rule": cfg.vote.rule, "attempts": "the top 2 ranked candidates per test input",
                     "ties": "mean halting probability" if cfg.vote.rule in ("votes", "checkpoints") else "votes"},
         "metrics": METRICS,
@@ -87,55 +90,50 @@ def _sources(run_dir: Path) -> list[dict]:
     return [{k: r[k] for k in ("source", "tasks", "pairs", "weight", "share")} for r in source_shares(pl.read_parquet(path))]
 
 
-def _target_demos(run_dir: Path, trained: bool) -> dict:
-    """The target tasks' demonstrations: how many, and whether pre-training drew them (joint)."""
+def _target(run_dir: Path) -> dict | None:
+    """The run's target tasks, read once for the block; None before ingest (nothing to count)."""
     from arc_pipeline.rundir import RunDir
 
     try:
-        _, target = RunDir(run_dir).tasks()
+        return RunDir(run_dir).tasks()[1]
     except Exception:  # noqa: BLE001 - before ingest there is nothing to count
+        return None
+
+
+def _predicted_meta(run_dir: Path, predict: dict) -> dict:
+    """meta.json of the checkpoint predict used ({} when none is recorded or it is gone)."""
+    rel = predict.get("checkpoint_path") or predict.get("checkpoint")
+    if not rel:
+        return {}
+    meta = (Path(rel) if Path(rel).is_absolute() else run_dir / rel) / "meta.json"
+    return json.loads(meta.read_text()) if meta.is_file() else {}
+
+
+def _target_demos(target: dict | None, trained: bool) -> dict:
+    """The target tasks' demonstrations: how many, and whether pre-training drew them (joint)."""
+    if target is None:
         return {"trained_with_pretraining": trained}
     return {"tasks": len(target), "pairs": sum(len(t.train) for t in target.values()), "trained_with_pretraining": trained}
 
 
-def _checkpoint(run_dir: Path, predict: dict, cfg) -> dict:
+def _checkpoint(predict: dict, meta: dict, cfg) -> dict:
     """The checkpoint predict used: its step, EMA or live weights, and its held-out evaluation."""
-    rel = predict.get("checkpoint_path") or predict.get("checkpoint")
-    out: dict[str, Any] = {"path": rel, "weights": "+".join(predict.get("passes", [])) or
-                           ("ema" if cfg.predict.use_ema else "live")}
-    if rel:
-        path = Path(rel) if Path(rel).is_absolute() else run_dir / rel
-        meta = path / "meta.json"
-        if meta.is_file():
-            m = json.loads(meta.read_text())
-            out.update(step=m.get("step"), held_out=(m.get("val") or {}).get("exact"),
-                       imported=(m.get("imported") or {}).get("format"))
+    out: dict[str, Any] = {"path": predict.get("checkpoint_path") or predict.get("checkpoint"),
+                           "weights": "+".join(predict.get("passes", [])) or ("ema" if cfg.predict.use_ema else "live")}
+    if meta:
+        out.update(step=meta.get("step"), held_out=(meta.get("val") or {}).get("exact"),
+                   imported=(meta.get("imported") or {}).get("format"))
     return {k: v for k, v in out.items() if v is not None}
 
 
-def _augmentations(run_dir: Path, predict: dict, cfg) -> dict:
+def _augmentations(target: dict | None, predict: dict, cfg) -> dict:
     """Augmented copies predicted per test input (on average), of those built."""
-    from arc_pipeline.rundir import RunDir
-
-    inputs = 0
-    try:
-        _, target = RunDir(run_dir).tasks()
-        inputs = sum(len(t.test) for t in target.values())
-    except Exception:  # noqa: BLE001 - a run without tasks has no block to fill
-        pass
+    inputs = sum(len(t.test) for t in target.values()) if target else 0
     made, built = predict.get("predictions"), predict.get("of")
     per = lambda n: round(n / inputs, 2) if inputs and n is not None else None  # noqa: E731
     passes = max(1, len(predict.get("passes", [])))
     return {"per_test_input": per(made / passes if made is not None else None), "built_per_test_input": per(built),
             "build.augmentations": cfg.build.augmentations, "run.max_test_augs": cfg.run.max_test_augs or "all"}
-
-
-def _model_steps(run_dir: Path, predict: dict) -> int | None:
-    rel = predict.get("checkpoint_path")
-    meta = run_dir / rel / "meta.json" if rel else None
-    if meta is None or not meta.is_file():
-        return None
-    return (json.loads(meta.read_text()).get("model_config") or {}).get("max_steps")
 
 
 def device_type(cfg) -> tuple[str, int]:
