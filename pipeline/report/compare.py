@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,9 @@ class Comparison:
     def task_sets(self) -> list[set[str]]:
         return [{r.task.id for r in d.rows} for d in self.runs]
 
-    @property
+    @cached_property
     def common(self) -> set[str]:
-        """The target tasks every run answers."""
+        """The target tasks every run answers (once: right() and solved() test every row against it)."""
         return set.intersection(*self.task_sets())
 
     @property
