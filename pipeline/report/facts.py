@@ -21,10 +21,9 @@ def run_name(run_dir: Path) -> str:
     return f"{p.parent.name}/{p.name}" if p.name.lower() in GENERIC_NAMES and p.parent.name else p.name
 
 
-def title(run_dir: Path, cfg, n_tasks: int) -> str:
-    """What the page is about: the target set and the run, never just 'run: run'."""
+def title(run_dir: Path, cfg, n_tasks: int, preset: tuple[str, list[str]] | None) -> str:
+    """What the page is about: the target set and the run, never just 'run: run' (`preset`: `nearest_preset`)."""
     target = cfg.data.target if cfg is not None else f"{n_tasks} target tasks"
-    preset = nearest_preset(cfg) if cfg is not None else None
     how = f" ({cfg.run.protocol}" + (f", preset {preset[0]}" if preset else "") + ")" if cfg is not None else ""
     return f"{target}{how}: {run_name(run_dir)}"
 
@@ -76,8 +75,10 @@ def model_size(rd, cfg) -> tuple[int, int] | None:
         return None
 
 
-def run_facts(rd, manifest: Manifest, cfg, n_tasks: int, n_outputs: int) -> list[tuple[str, str]]:
-    """(label, value) rows for the facts box; `cfg` None (a page built from files alone) leaves config rows out."""
+def run_facts(rd, manifest: Manifest, cfg, n_tasks: int, n_outputs: int,
+              preset: tuple[str, list[str]] | None) -> list[tuple[str, str]]:
+    """(label, value) rows for the facts box; `cfg` None (a page built from files alone) leaves config rows out;
+    `preset`: `nearest_preset(cfg)`."""
     facts: list[tuple[str, str]] = []
     train = manifest.stages.get("train")
     s = (train.summary or {}) if train is not None else {}
@@ -112,7 +113,6 @@ def run_facts(rd, manifest: Manifest, cfg, n_tasks: int, n_outputs: int) -> list
         if size:
             shape = f"{size[0] / 1e6:.3g}M parameters + {size[1] / 1e6:.3g}M puzzle-table values; " + shape
         facts.append(("model", shape))
-        preset = nearest_preset(cfg)
         if preset:
             changed = preset[1]
             more = f" and {len(changed) - 6} more" if len(changed) > 6 else ""

@@ -9,7 +9,7 @@ from pathlib import Path
 from arc_pipeline.arc.io import write_text
 from arc_pipeline.manifest import Manifest
 from arc_pipeline.report.categories import categorise, wrong_cells
-from arc_pipeline.report.facts import run_facts, title
+from arc_pipeline.report.facts import nearest_preset, run_facts, title
 from arc_pipeline.report.data import SHOWN, Candidate, InputView, ReportData, TaskRow, read_curves
 from arc_pipeline.report.page import render
 from arc_pipeline.report import provenance
@@ -77,10 +77,12 @@ def gather(run_dir: Path, cfg=None) -> ReportData:
         halt_steps = {int(k): int(v) for k, v in counts.iter_rows()}
     n_out = sum(len(t.test) for t in target.values())
     prov = provenance.gather(run_dir, cfg, scores)
-    return ReportData(title(run_dir, cfg, len(target)), scores, stages, rows, curves,
+    # loads every shipped preset: once for the title and the facts box
+    preset = nearest_preset(cfg) if cfg is not None else None
+    return ReportData(title(run_dir, cfg, len(target), preset), scores, stages, rows, curves,
                       sources=_sources(rd), budget=_budget(manifest, cfg, planned),
                       halt_steps=halt_steps, aug_pass=_aug_pass(raw_path, target) if scores is not None else [],
-                      facts=provenance.extend_facts(run_facts(rd, manifest, cfg, len(target), n_out), prov),
+                      facts=provenance.extend_facts(run_facts(rd, manifest, cfg, len(target), n_out, preset), prov),
                       provenance=prov)
 
 
