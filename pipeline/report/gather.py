@@ -76,7 +76,7 @@ def gather(run_dir: Path, cfg=None) -> ReportData:
         counts = raw.group_by("halt_step").len()
         halt_steps = {int(k): int(v) for k, v in counts.iter_rows()}
     n_out = sum(len(t.test) for t in target.values())
-    prov = provenance.gather(run_dir, cfg, scores)
+    prov = provenance.gather(run_dir, cfg, scores, len(target))
     # loads every shipped preset: once for the title and the facts box
     preset = nearest_preset(cfg) if cfg is not None else None
     return ReportData(title(run_dir, cfg, len(target), preset), scores, stages, rows, curves,

@@ -24,22 +24,17 @@ CHECKPOINT_COLUMNS = ("step", "weights", "pass@1 task", "pass@2 task", "pass@1 o
 _ROW_KEYS = ("pass1_task", "pass2_task", "pass1_output", "pass2_output", "held_out_exact", "held_out_tokens")
 
 
-def gather(run_dir: Path, cfg, scores: dict | None) -> dict[str, Any]:
+def gather(run_dir: Path, cfg, scores: dict | None, tasks: int) -> dict[str, Any]:
     """{protocol, cost, evaluation} for the page: the blocks of score.json, else (a target without
-    solutions: no score.json) made from the run directory and `cfg` as the score stage makes them;
-    the evaluation when `evaluate` has written one."""
+    solutions: no score.json) made from the run directory and `cfg` as the score stage makes them, over
+    `tasks` target tasks; the evaluation when `evaluate` has written one."""
     out: dict[str, Any] = {"protocol": (scores or {}).get("protocol"), "cost": (scores or {}).get("cost"),
                            "evaluation": read_evaluation(run_dir)}
     if out["protocol"] is None and cfg is not None:
         from arc_pipeline.protocol import cost_block, protocol_block
-        from arc_pipeline.rundir import RunDir
 
-        try:
-            _, target = RunDir(run_dir).tasks()
-        except Exception:  # noqa: BLE001 (a page still draws for a run without tasks; it has no blocks)
-            return out
         out["protocol"] = protocol_block(cfg, run_dir)
-        out["cost"] = cost_block(cfg, run_dir, len(target))
+        out["cost"] = cost_block(cfg, run_dir, tasks)
     return out
 
 
