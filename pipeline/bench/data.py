@@ -64,8 +64,7 @@ def generate(out: Path, examples: int, fmt: str, seed: int = 0, source: str = "a
     if lines is not None:
         lines.close()
         files = 1
-    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    return {"examples": written, "files": files, "source_mb": round(size / 1024**2, 1)}
+    return {"examples": written, "files": files, "source_mb": round(folder_bytes(out) / 1024**2, 1)}
 
 
 def generate_nvarc(out: Path, tasks: int, seed: int = 0, source: str = "arc1/training") -> dict:
@@ -91,10 +90,11 @@ def generate_nvarc(out: Path, tasks: int, seed: int = 0, source: str = "arc1/tra
         (folder / f"{t.id}_{n}.json").write_text(json.dumps(
             [{"input": a.tolist(), "output": b.tolist()} for a, b in zip(ins, outs)], separators=(",", ":")))
         pairs += len(ps)
-    return {"tasks": tasks, "pairs": pairs, "source_gb": round(_size(out) / 1e9, 3)}
+    return {"tasks": tasks, "pairs": pairs, "source_gb": round(folder_bytes(out) / 1e9, 3)}
 
 
-def _size(path: Path) -> int:
+def folder_bytes(path: Path) -> int:
+    """Bytes of every file under `path` (bench table's checkpoints too)."""
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
@@ -196,7 +196,7 @@ def measure_nvarc(tasks: int, augmentations: int, target: str, workdir: Path) ->
             "generate_s": round(gen_s, 1), "ingest_s": got["ingest_seconds"], "build_s": got["build_seconds"],
             "ingest_cpu_s": got["ingest_cpu_seconds"], "build_cpu_s": got["build_cpu_seconds"],
             "peak_rss_gb": round(peak / 1e9, 2), "peak_rss_main_gb": max(got["ingest_peak_rss_gb"], got["build_peak_rss_gb"]),
-            "disk_gb": round((_size(run / "tasks") + _size(run / "dataset")) / 1e9, 3), "source_gb": gen["source_gb"],
+            "disk_gb": round((folder_bytes(run / "tasks") + folder_bytes(run / "dataset")) / 1e9, 3), "source_gb": gen["source_gb"],
             "cores": cores(), "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2)}
 
 

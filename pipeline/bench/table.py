@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from arc_pipeline.bench.data import folder_bytes
+
 # hidden 512 = the row width of ARC and NVARC runs. "arc": the paper's ARC step (for a GPU);
 # "cpu": the same width with a 4x4 canvas and one recursion, so a CPU step takes seconds, not minutes
 # (a cheaper step makes the table's share of it larger: the CPU ratio is the harsher one)
@@ -33,10 +35,6 @@ def _source(rows: int, seq_len: int, n: int, seed: int):
     rng = np.random.default_rng(seed)
     x = rng.integers(2, 12, (n, seq_len)).astype(np.uint8)
     return ArraySource(x, x[:, ::-1].copy(), rng.integers(1, rows, n).astype(np.int32), vocab_size=12, num_puzzles=rows)
-
-
-def _bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
 def measure(rows: int, size: str, steps: int, warmup: int, device: str, dtype: str, folder: Path,
@@ -99,14 +97,14 @@ def measure(rows: int, size: str, steps: int, warmup: int, device: str, dtype: s
         meta = {"dataset_fingerprint": "bench"}
         t0 = time.perf_counter()
         trainers["device"].save(tmp / "device", meta=meta, puzzle_map=None, is_best=False)
-        out["device_checkpoint_s"], out["device_checkpoint_gb"] = time.perf_counter() - t0, _bytes(tmp / "device") / 1e9
+        out["device_checkpoint_s"], out["device_checkpoint_gb"] = time.perf_counter() - t0, folder_bytes(tmp / "device") / 1e9
         del trainers["device"], dev_table
         gc.collect()
         host = trainers["host"]
         t0 = time.perf_counter()
         host.save(tmp / "host", meta=meta, puzzle_map=None, is_best=False)
         out["base_checkpoint_s"] = time.perf_counter() - t0
-        out["base_checkpoint_gb"] = _bytes(tmp / "host" / "table") / 1e9
+        out["base_checkpoint_gb"] = folder_bytes(tmp / "host" / "table") / 1e9
         for _ in range(checkpoint_steps):
             host.step()
         t0 = time.perf_counter()
@@ -116,7 +114,7 @@ def measure(rows: int, size: str, steps: int, warmup: int, device: str, dtype: s
         names = [f"{record['deltas'][-1]}.ids.npy", f"{record['deltas'][-1]}.rows.npy"] if record["deltas"] else []
         out["delta_checkpoint_gb"] = sum(record["files"][n][0] for n in names) / 1e9
         out["delta_rows"] = int(np.load(tmp / "host" / "table" / names[0]).size) if names else 0
-        out["step_dir_gb"] = _bytes(path) / 1e9  # weights, EMA, optimizer, carries: written by both placements
+        out["step_dir_gb"] = folder_bytes(path) / 1e9  # weights, EMA, optimizer, carries: written by both placements
         out["checkpoint_steps"] = checkpoint_steps
         live = host.model.puzzle_emb.table.clone()
         del trainers["host"], host
