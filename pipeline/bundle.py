@@ -194,14 +194,15 @@ def make_bundle(
     """Write the bundle folder. `pip_args` go to `pip download` (e.g. --platform, --python-version);
     `sets` are config overrides the entry applies on top of `preset` (checked here against the checkpoint)."""
     from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver import ckpt_folder
 
     step = on_step or (lambda msg: None)
     out = Path(out_dir)
-    src = ckpt.resolve(checkpoint)
-    meta = ckpt.read_meta(src)
+    src = ckpt_folder.resolve(checkpoint)
+    meta = ckpt_folder.read_meta(src)
     if "model_config" not in meta:
         raise ArcError(f"{src}: checkpoint meta has no model_config; bundle a checkpoint written by `arc-pipeline train`")
-    why = ckpt.problem(src)  # every file as meta.json lists it (size and digest)
+    why = ckpt_folder.problem(src)  # every file as meta.json lists it (size and digest)
     if why is not None:
         raise ArcError(f"{src}: {why}; bundle an intact step (the notebook would find it broken hours in)")
     ckpt.build_model(src)  # and it loads: weights that are tensors of the shapes its config implies

@@ -9,7 +9,7 @@ held-out exact and token accuracy. The rows go to RUN/evaluation/checkpoints.jso
 the pass@2 curve over steps to curve.svg; a run whose report stage is done gets its report.html redrawn
 (the report's "Checkpoints" section: the curve and the table, `report.provenance`).
 
-The `best` row follows the rule training uses for the `best` pointer (`solver.checkpoint.BEST_RULE`):
+The `best` row follows the rule training uses for the `best` pointer (`solver.ckpt_folder.BEST_RULE`):
 held-out exact accuracy, then held-out token accuracy, then the later step; never the target's score,
 which would be selection on the test set. EMA weights are preferred at equal keys (what predict uses).
 """
@@ -66,15 +66,15 @@ def checkpoint_folder(cfg, run_dir: Path) -> Path:
 
 def choose(folder: Path, which: str) -> list[Path]:
     """The step directories `which` names (all | latest | best | STEP[,STEP...]), oldest first."""
-    from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver import ckpt_folder
 
-    intact = sorted(p for p in ckpt.steps(folder) if ckpt.problem(p) is None)
+    intact = sorted(p for p in ckpt_folder.steps(folder) if ckpt_folder.problem(p) is None)
     if not intact:
         raise ArcError(f"{folder}: no intact checkpoint to evaluate; train first (`arc-pipeline run --run-dir ...`)")
     if which == "all":
         return intact
     if which in ("latest", "best"):
-        found, note = ckpt.find(folder, which)
+        found, note = ckpt_folder.find(folder, which)
         if found is None:
             raise ArcError(f"{folder}: no usable '{which}' pointer ({note or 'none written'}); "
                            f"saved steps: {', '.join(str(_step(p)) for p in intact)}")
@@ -101,7 +101,7 @@ def evaluate(run_dir: str | Path, which: str = "all", *, progress=None, on_note:
     from arc_pipeline.augment.dataset import open_split, read_meta
     from arc_pipeline.config import read_config
     from arc_pipeline.rundir import DATASET, RunDir
-    from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver import ckpt_folder
     from arc_pipeline.solver.device import setup_runtime
     from arc_pipeline.solver.vote import pass_at_k_both
 
@@ -136,7 +136,7 @@ def evaluate(run_dir: str | Path, which: str = "all", *, progress=None, on_note:
                      + (f", held-out exact {held['exact']:.4f}" if held else ""))
         if val is None:
             note("evaluate: the build has no held-out split (build.val_fraction = 0): `best` is the latest step")
-        result = Evaluation(run_dir, rows, best_row(rows), ckpt.BEST_RULE)
+        result = Evaluation(run_dir, rows, best_row(rows), ckpt_folder.BEST_RULE)
         if write:
             result.files = write_evaluation(result, run_dir)
     if write and _has_report(run_dir):
@@ -165,7 +165,7 @@ def redraw_report(cfg, run_dir: Path, note: Callable[[str], None]) -> Path:
 
 def best_row(rows: list[Row]) -> Row | None:
     """The row the `best` rule picks: held-out exact, then token accuracy, then the later step (EMA first on a tie)."""
-    from arc_pipeline.solver.checkpoint import best_key
+    from arc_pipeline.solver.ckpt_folder import best_key
 
     if not rows:
         return None

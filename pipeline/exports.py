@@ -161,19 +161,19 @@ def _benchmarking_readme(name: str, run_dir: Path, target: dict, protocol: dict,
 def predicted_checkpoint(cfg, run_dir: Path) -> Path:
     """The checkpoint the run predicted with (the predict stage's record), else the one it would use."""
     from arc_pipeline.manifest import Manifest
-    from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver import ckpt_folder
 
     rel = Manifest(run_dir).get("predict").summary.get("checkpoint_path")
     if rel:
         path = Path(rel) if Path(rel).is_absolute() else run_dir / rel
-        if ckpt.problem(path) is None:
+        if ckpt_folder.problem(path) is None:
             return path
     from arc_pipeline.rundir import RunDir
 
     path = RunDir(run_dir).checkpoint(cfg.run)
     if path is None:
         raise ArcError(f"{run_dir}: no checkpoint; train first (`arc-pipeline run --run-dir {run_dir}`)")
-    return ckpt.resolve(path)
+    return ckpt_folder.resolve(path)
 
 
 def export_model_card(cfg, run_dir: Path, out: Path, *, price: float | None = None, model: str | None = None) -> ExportResult:
@@ -193,11 +193,12 @@ def write_model_folder(checkpoint: str | Path, out: str | Path, *, use_ema: bool
     """The model folder: checkpoint/ (our slim step directory), model.safetensors, puzzle_map.parquet,
     config.toml (when given) and README.md (the card; a plain one when not given). `bundle` writes it too."""
     from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver import ckpt_folder
 
-    src, out = ckpt.resolve(checkpoint), Path(out)
+    src, out = ckpt_folder.resolve(checkpoint), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     slim_copy(src, out / "checkpoint")
-    meta = ckpt.read_meta(src)
+    meta = ckpt_folder.read_meta(src)
     model = ckpt.build_model(src, use_ema=use_ema)
     weights = "ema" if use_ema and (src / "ema.pt").is_file() else "live"
     info = {"format": "arc-pipeline TRM", "step": str(meta.get("step")), "weights": weights,

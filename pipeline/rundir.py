@@ -154,36 +154,36 @@ class RunDir:
         pointer or step passed over for an intact one."""
         path = self._checkpoint(run)
         if path is not None and on_note is not None and (path.parent / "latest").is_file():
-            from arc_pipeline.solver import checkpoint as ckpt
+            from arc_pipeline.solver import ckpt_folder
 
             for which in ("latest", "best"):
-                if note := ckpt.find(path.parent, which)[1]:
+                if note := ckpt_folder.find(path.parent, which)[1]:
                     on_note(note)
         return path
 
     def _checkpoint(self, run) -> Path | None:
-        from arc_pipeline.solver import checkpoint as ckpt
+        from arc_pipeline.solver import ckpt_folder
 
         if run.protocol == "pretrain-adapt":
             from arc_pipeline.solver.adapt import INIT
 
             folder = self.adapt
-            if ckpt.latest(folder) is None and ckpt.latest(folder / INIT) is not None:
+            if ckpt_folder.latest(folder) is None and ckpt_folder.latest(folder / INIT) is not None:
                 # adaptation failed before its first checkpoint: the pre-trained model, remapped to
                 # this build but not adapted, still beats the identity fallback
-                return ckpt.latest(folder / INIT)
+                return ckpt_folder.latest(folder / INIT)
         elif self.checkpoints.exists() or not run.checkpoint:
             folder = self.checkpoints
         else:
-            folder = ckpt.follow(run.checkpoint)  # a pointer file (checkpoints/best) names its step
+            folder = ckpt_folder.follow(run.checkpoint)  # a pointer file (checkpoints/best) names its step
         if (folder / "meta.json").is_file():
             return folder
-        best, latest = ckpt.best(folder), ckpt.latest(folder)
+        best, latest = ckpt_folder.best(folder), ckpt_folder.latest(folder)
         if best is None or latest is None:
             return best or latest
 
         def exact(path: Path) -> float:
-            return float((ckpt.read_meta(path).get("val") or {}).get("exact", -1.0))
+            return float((ckpt_folder.read_meta(path).get("val") or {}).get("exact", -1.0))
 
         # an earlier step only when its held-out exact accuracy beats the latest's; on a tie the latest
         # (the reference predicts with its final checkpoint; the token-accuracy term that orders `best`

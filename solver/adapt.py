@@ -26,7 +26,7 @@ import torch
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.arc.fields import COUNT, FRACTION, OPTIONAL, at_least, option
 from arc_pipeline.solver import checkpoint as ckpt
-from arc_pipeline.solver import table_store
+from arc_pipeline.solver import ckpt_folder, puzzle_match, table_store
 from arc_pipeline.solver.config import ModelConfig, TrainConfig
 from arc_pipeline.solver.device import setup_runtime
 
@@ -93,7 +93,7 @@ def plan_rows(puzzles: pl.DataFrame, pre_map: pl.DataFrame | None, trained: np.n
     source[0] = 0
     if pre_map is None or pre_map.height == 0 or puzzles.height == 0:
         return source
-    rows = ckpt.match_rows(puzzles, pre_map.filter(pl.col("puzzle_id").is_in(trained.tolist())))
+    rows = puzzle_match.match_rows(puzzles, pre_map.filter(pl.col("puzzle_id").is_in(trained.tolist())))
     ids = puzzles["puzzle_id"].cast(pl.Int64).to_numpy()
     source[ids[rows >= 0]] = rows[rows >= 0]
     return source
@@ -121,7 +121,7 @@ def _write_init(pretrained: Path, pre_meta: dict, init_dir: Path, mcfg: ModelCon
     model = ckpt.build_model(pretrained, use_ema=cfg.from_ema)
     emb = model.puzzle_emb
     pre_table = emb.table  # a tensor, or a stored table that reads only the rows asked for
-    pre_map = ckpt.read_puzzle_map(pretrained)
+    pre_map = puzzle_match.read_puzzle_map(pretrained)
     trained = trained_ids(pre_table, pre_map)
     mean = trained_mean(pre_table, trained, from_map=table_store.role_train_ids(pre_map) is not None)
     source = plan_rows(puzzles, pre_map, trained, mcfg.num_puzzles)
@@ -159,8 +159,8 @@ def adapt(
     from arc_pipeline.solver.train import train
 
     source, dataset_dir = _dataset(dataset)
-    pretrained = ckpt.resolve(pretrained)
-    pre_meta = ckpt.read_meta(pretrained)
+    pretrained = ckpt_folder.resolve(pretrained)
+    pre_meta = ckpt_folder.read_meta(pretrained)
     if "model_config" not in pre_meta:
         raise ArcError(f"{pretrained}: checkpoint meta has no model_config; pre-train with `arc-pipeline train` first")
     if len(source) == 0:
@@ -180,14 +180,14 @@ def adapt(
     tcfg = adapt_train_config(train_cfg or TrainConfig(), cfg)
     runtime = runtime or setup_runtime(tcfg.device, tcfg.dtype)
     if runtime.is_main:  # under torchrun one rank writes the starting point; the others wait for it
-        init = ckpt.latest(out_dir / INIT)
-        if (ckpt.read_meta(init) if init is not None else {}).get("adapt_key") != key:
-            if ckpt.latest(out_dir) is not None:
+        init = ckpt_folder.latest(out_dir / INIT)
+        if (ckpt_folder.read_meta(init) if init is not None else {}).get("adapt_key") != key:
+            if ckpt_folder.latest(out_dir) is not None:
                 raise ArcError(f"{out_dir} holds an adaptation from another pre-trained checkpoint, build or adapt "
                                f"config; delete {out_dir} (or re-run the stage with --force) to adapt again")
             _write_init(pretrained, pre_meta, out_dir / INIT, mcfg, cfg, puzzles, fp, key)
     # rank 0 finds the starting point (hashing it); the others are told
-    init_meta = runtime.broadcast_object(ckpt.read_meta(out_dir / INIT) if runtime.is_main else None)
+    init_meta = runtime.broadcast_object(ckpt_folder.read_meta(out_dir / INIT) if runtime.is_main else None)
     frozen = int(round(cfg.embeddings_only_fraction * cfg.steps))
     result = train(
         mcfg, tcfg, source, out_dir, puzzle_map=puzzles, dataset_fingerprint=fp, init_from=out_dir / INIT,

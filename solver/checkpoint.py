@@ -21,193 +21,16 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 import polars as pl
 import torch
 
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.arc.io import disk_full, no_space, write_json, write_text
-from arc_pipeline.solver import table_store
+from arc_pipeline.solver import ckpt_folder, table_store
+from arc_pipeline.solver.ckpt_folder import STEP_PREFIX, step_dir_name
+from arc_pipeline.solver.puzzle_match import match_rows, read_puzzle_map, remap_table
 
-STEP_PREFIX = "step_"
 TABLE_KEY = "puzzle_emb.table"  # the puzzle table's key in weights.pt (a device-held table)
-
-
-def step_dir_name(step: int) -> str:
-    return f"{STEP_PREFIX}{step:08d}"
-
-
-def _pointer_target(ckpt_dir: Path, name: str) -> Path | None:
-    """The step directory a pointer file names (a bare step_ name only), whether or not it is intact."""
-    f = ckpt_dir / name
-    if not f.is_file():
-        return None
-    try:
-        target = f.read_text().strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return ckpt_dir / target if target.startswith(STEP_PREFIX) and "/" not in target and "\\" not in target else None
-
-
-_DIGESTS: dict[tuple, str] = {}
-
-
-def _file_digest(path: Path) -> str:
-    """sha256 prefix of a file, memoised per process by (path, inode, size, mtime): a step directory
-    checked at start is not read again when the same process resumes from it."""
-    import hashlib
-
-    st = path.stat()
-    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
-    if key not in _DIGESTS:
-        with open(path, "rb") as f:
-            _DIGESTS[key] = hashlib.file_digest(f, "sha256").hexdigest()[:32]
-    return _DIGESTS[key]
-
-
-def problem(step_dir: str | Path) -> str | None:
-    """Why a step directory is not a usable checkpoint (missing, unreadable meta, a file missing or not
-    as written: `meta.json` lists every file's size and digest), or None when it is intact."""
-    step_dir = Path(step_dir)
-    try:
-        meta = json.loads((step_dir / "meta.json").read_text())
-    except FileNotFoundError:
-        return f"{step_dir.name} does not exist" if not step_dir.exists() else f"{step_dir.name} has no meta.json"
-    except (OSError, ValueError) as e:
-        return f"{step_dir.name}/meta.json is unreadable ({e})"
-    if not isinstance(meta, dict) or not (step_dir / "weights.pt").is_file():
-        return f"{step_dir.name} has no weights.pt"
-    for name, (size, digest) in (meta.get("files") or {}).items():
-        f = step_dir / name
-        if not f.is_file():
-            return f"{step_dir.name}/{name} is missing"
-        if f.stat().st_size != size or _file_digest(f) != digest:
-            return f"{step_dir.name}/{name} is not as written (size or digest differs)"
-    if isinstance(meta.get("table"), dict):
-        why = table_store.problem(step_dir.parent, meta["table"])
-        if why is not None:
-            return f"{step_dir.name}: its puzzle table's {why}"
-    return None
-
-
-def steps(ckpt_dir: str | Path) -> list[Path]:
-    """Every step directory, newest first."""
-    return sorted((p for p in Path(ckpt_dir).glob(f"{STEP_PREFIX}*") if p.is_dir()), reverse=True)
-
-
-def find(ckpt_dir: str | Path, which: str = "latest") -> tuple[Path | None, str]:
-    """(step directory, note): what the `latest` or `best` pointer names when that step is intact;
-    else, for `latest`, the newest intact step, with a note saying why (best: None and a note)."""
-    ckpt_dir = Path(ckpt_dir)
-    target = _pointer_target(ckpt_dir, which)
-    why = problem(target) if target is not None else None
-    if target is not None and why is None:
-        return target, ""
-    if which != "latest":
-        return None, f"{ckpt_dir}/{which} names {target.name}, which is unusable ({why})" if target is not None else ""
-    for step in steps(ckpt_dir):
-        if step != target and problem(step) is None:
-            said = (f"'latest' names {target.name}, which is unusable ({why})" if target is not None
-                    else "no 'latest' pointer")
-            return step, f"{ckpt_dir}: {said}; using the newest intact step {step.name}"
-    return None, (f"{ckpt_dir}: 'latest' names {target.name}, which is unusable ({why}), and no other step is intact"
-                  if target is not None else "")
-
-
-def latest(ckpt_dir: str | Path) -> Path | None:
-    """The newest intact step directory (the `latest` pointer's when intact), or None."""
-    return find(ckpt_dir, "latest")[0]
-
-
-def best(ckpt_dir: str | Path) -> Path | None:
-    """The step directory with the best held-out score when it is intact, or None."""
-    return find(ckpt_dir, "best")[0]
-
-
-# The `best` rule: the higher held-out exact accuracy, then the higher held-out token accuracy, then the
-# later step. The step makes every key distinct, so a tie never keeps an older step as `best` (with a
-# strict ">" on exact alone, a run whose held-out exact stays 0 kept its first evaluated step forever).
-BEST_RULE = "held-out exact accuracy, then held-out token accuracy, then the later step"
-
-
-def best_key(val: Mapping[str, Any] | None, step: int) -> tuple[float, float, int]:
-    """The sort key of the `best` rule for a held-out evaluation `val` (exact, token_accuracy) at `step`."""
-    val = val or {}
-    return (float(val.get("exact", -1.0)), float(val.get("token_accuracy", -1.0)), int(step))
-
-
-def drop_broken(ckpt_dir: str | Path) -> list[str]:
-    """Delete step directories that are not intact (a kill or corruption), and the temporary folders
-    a killed save left; returns what was removed. One process at a time (under torchrun: rank 0)."""
-    gone = []
-    for tmp in sorted(Path(ckpt_dir).glob(f".tmp_{STEP_PREFIX}*")):
-        if tmp.is_dir():
-            shutil.rmtree(tmp)
-    for step in steps(ckpt_dir):
-        why = problem(step)
-        if why is not None:
-            shutil.rmtree(step)
-            gone.append(why)
-    return gone
-
-
-POINTERS = ("latest", "best")
-
-
-def follow(path: str | Path) -> Path:
-    """`path` itself, or the step directory a pointer file (`latest`, `best`) names, so a pointer works
-    wherever a checkpoint path does. A pointer whose step is unusable is an ArcError saying why (a
-    broken `latest` falls back to the newest intact step, as `find` does)."""
-    path = Path(path)
-    if not path.is_file():
-        return path
-    if path.name not in POINTERS:
-        raise ArcError(f"{path} is a file, not a checkpoint; pass a step_XXXXXXXX directory, a checkpoints folder, "
-                       "or one of its pointers (checkpoints/latest, checkpoints/best)")
-    found, note = find(path.parent, path.name)
-    if found is None:
-        raise ArcError(f"{path}: {note or 'names no step directory of ' + str(path.parent)}; pass a step_XXXXXXXX "
-                       f"directory of {path.parent} instead")
-    return found
-
-
-def resolve(path: str | Path) -> Path:
-    """A step directory, a checkpoint folder (its `latest`), or a pointer file (`latest`, `best`: its step)."""
-    path = follow(path)
-    if (path / "meta.json").is_file():
-        return path
-    found = latest(path)
-    if found is None:
-        raise ArcError(f"{path}: no checkpoint here (no meta.json and no 'latest' pointer); pass a step_XXXXXXXX directory or a checkpoints folder")
-    return found
-
-
-def read_meta(path: str | Path) -> dict[str, Any]:
-    """A checkpoint's meta.json (a step directory or a checkpoint folder), or an ArcError naming the file."""
-    f = resolve(path) / "meta.json"
-    try:
-        meta = json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:  # ValueError: bad JSON, bad UTF-8, a number past Python's digit limit
-        raise ArcError(f"{f}: unreadable checkpoint meta ({type(e).__name__}: {e}); the step is damaged: "
-                       "use another step or write it again") from None
-    if not isinstance(meta, dict):
-        raise ArcError(f"{f}: checkpoint meta is a JSON {type(meta).__name__}, not an object; the step is damaged")
-    return meta
-
-
-def puzzle_map_frame(puzzle_map: Any) -> pl.DataFrame | None:
-    """The caller's puzzle-id mapping as a polars frame (a frame or a dict of columns)."""
-    if puzzle_map is None:
-        return None
-    frame = puzzle_map if isinstance(puzzle_map, pl.DataFrame) else pl.DataFrame(dict(puzzle_map))
-    if "puzzle_id" not in frame.columns:
-        raise ValueError(f"puzzle map needs a 'puzzle_id' column; it has {frame.columns}")
-    return frame
-
-
-def read_puzzle_map(path: str | Path) -> pl.DataFrame | None:
-    f = resolve(path) / "puzzle_map.parquet"
-    return pl.read_parquet(f) if f.is_file() else None
 
 
 def _save(obj: Any, path: Path) -> None:
@@ -279,7 +102,7 @@ def save(
     if rank == 0:
         if carry is not None:
             _gather_carries(ckpt_dir, step, tmp, world_size)
-        files = {f.name: [f.stat().st_size, _file_digest(f)] for f in sorted(tmp.iterdir()) if f.is_file()}
+        files = {f.name: [f.stat().st_size, ckpt_folder.file_digest(f)] for f in sorted(tmp.iterdir()) if f.is_file()}
         meta = dict(meta, step=step, files=files)
         if host is not None:
             meta["table"] = table_store.save(ckpt_dir, step, host.tensor, changed, host.chain, host.row_sum,
@@ -317,7 +140,7 @@ def _prune(ckpt_dir: Path, keep: int) -> None:
     """Delete step directories beyond the newest `keep`, never the ones the best or latest pointer
     names (read from the pointers, not verified: the steps are not hashed again at every save)."""
     steps = sorted(p for p in ckpt_dir.glob(f"{STEP_PREFIX}*") if p.is_dir())
-    protected = {p for p in (_pointer_target(ckpt_dir, "best"), _pointer_target(ckpt_dir, "latest")) if p is not None}
+    protected = {p for p in (ckpt_folder.pointer_target(ckpt_dir, name) for name in ckpt_folder.POINTERS) if p is not None}
     for p in steps[: max(0, len(steps) - max(keep, 1))]:
         if p not in protected:
             shutil.rmtree(p)
@@ -330,73 +153,6 @@ def _prune(ckpt_dir: Path, keep: int) -> None:
         if isinstance(record, dict):
             records.append(record)
     table_store.prune(ckpt_dir, records)
-
-
-# the columns that say which puzzle a row is: the task, its augmentation record, and what the
-# task's demonstrations are (a task id alone does not identify a task across datasets)
-MATCH_KEYS = ("task_id", "dihedral", "colors", "demos")
-
-
-def _key_frame(frame: pl.DataFrame, keys: tuple[str, ...]) -> pl.DataFrame:
-    """The key columns of a puzzle frame as strings (records and lists joined), so two frames join."""
-    cols = []
-    for k in keys:
-        col = frame[k]
-        if isinstance(col.dtype, pl.Array):
-            col = col.arr.to_list()
-        if isinstance(col.dtype, pl.List):
-            col = col.list.eval(pl.element().cast(pl.String)).list.join(",")
-        cols.append(col.cast(pl.String).alias(k))
-    return pl.DataFrame(cols)
-
-
-def match_keys(mine: pl.DataFrame, theirs: pl.DataFrame) -> tuple[str, ...]:
-    """The MATCH_KEYS both frames have (older maps lack `demos`; then task and record decide), else
-    every column they share but puzzle_id (puzzle domains' own maps)."""
-    keys = tuple(k for k in MATCH_KEYS if k in mine.columns and k in theirs.columns)
-    if keys and keys != ("demos",):
-        return keys
-    return tuple(sorted((set(mine.columns) & set(theirs.columns)) - {"puzzle_id"}))
-
-
-def match_rows(mine: pl.DataFrame, theirs: pl.DataFrame, keys: tuple[str, ...] | None = None) -> np.ndarray:
-    """The one puzzle-row matcher: for every row of `mine`, the puzzle_id in `theirs` of the same
-    puzzle (same `match_keys`: task, augmentation, demonstrations), or -1. The last of duplicates wins."""
-    keys = match_keys(mine, theirs) if keys is None else tuple(keys)
-    missing = [k for k in keys if k not in mine.columns or k not in theirs.columns]
-    if not keys or missing:
-        raise ArcError(f"cannot match puzzle rows: key columns {missing or 'none'} are not in both puzzle maps "
-                       f"(theirs: {theirs.columns}, ours: {mine.columns})")
-    if mine.height == 0:
-        return np.zeros(0, dtype=np.int64)
-    ours = _key_frame(mine, keys).with_row_index("_at")
-    other = _key_frame(theirs, keys).with_columns(theirs["puzzle_id"].cast(pl.Int64).alias("_row"))
-    joined = ours.join(other.unique(list(keys), keep="last", maintain_order=True), on=list(keys), how="left")
-    out = np.full(mine.height, -1, dtype=np.int64)
-    found = joined.filter(pl.col("_row").is_not_null())
-    out[found["_at"].to_numpy()] = found["_row"].to_numpy()
-    return out
-
-
-def remap_table(
-    old_table: torch.Tensor,
-    old_map: pl.DataFrame,
-    new_map: pl.DataFrame,
-    num_rows: int,
-    keys: tuple[str, ...] | None = None,
-    out: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, int]:
-    """A table of `num_rows` rows: rows `match_rows` finds in the old map copied, the rest at the
-    mean of the old trained rows (1..); row 0 (blank) carried over. Returns (table, rows matched);
-    written into `out` when given (a host table)."""
-    mean = old_table[1:].mean(0) if old_table.shape[0] > 1 else torch.zeros_like(old_table[0])
-    table = mean.expand(num_rows, -1).clone() if out is None else out.copy_(mean.expand(num_rows, -1))
-    table[0] = old_table[0]
-    old_ids = match_rows(new_map, old_map, keys)
-    new_ids = new_map["puzzle_id"].cast(pl.Int64).to_numpy()
-    ok = (old_ids >= 0) & (old_ids < old_table.shape[0]) & (new_ids < num_rows)
-    table[torch.as_tensor(new_ids[ok])] = old_table[torch.as_tensor(old_ids[ok])]
-    return table, int(ok.sum())
 
 
 def _check_build(path: Path, theirs: str, ours: str) -> None:
@@ -427,8 +183,8 @@ def load(
     A checkpoint from another dataset build (fingerprint) is refused unless `remap`: then the
     puzzle table is rebuilt by matching mapping keys, new rows at the mean of the trained rows,
     and the EMA and optimizer state are not restored (they belong to the old table's run)."""
-    path = resolve(path)
-    meta = read_meta(path)
+    path = ckpt_folder.resolve(path)
+    meta = ckpt_folder.read_meta(path)
     old_fp = meta.get("dataset_fingerprint", "")
     weights = _load(path / "weights.pt", device)
     emb = model.puzzle_emb
@@ -558,8 +314,8 @@ def build_model(
     (a host-table run) stays on disk: the model reads only the rows it is asked for (`StoredRows`)."""
     from arc_pipeline.solver.ema import EMA
 
-    path = resolve(checkpoint)
-    meta = read_meta(path)
+    path = ckpt_folder.resolve(checkpoint)
+    meta = ckpt_folder.read_meta(path)
     if fingerprint is not None:
         _check_build(path, meta.get("dataset_fingerprint", ""), fingerprint)
     stored = meta.get("table") if isinstance(meta.get("table"), dict) else None

@@ -347,9 +347,9 @@ def empty_frame() -> pl.DataFrame:
 
 def puzzle_rows(source, puzzle_map: pl.DataFrame) -> tuple[np.ndarray, int]:
     """Table row for every dataset puzzle id the source's examples use, matched in a checkpoint's
-    puzzle map by `solver.checkpoint.match_rows` (task, augmentation, demonstrations); unmatched
+    puzzle map by `solver.puzzle_match.match_rows` (task, augmentation, demonstrations); unmatched
     puzzles get row 0 (blank). Returns (rows by id, unmatched)."""
-    from arc_pipeline.solver.checkpoint import match_rows
+    from arc_pipeline.solver.puzzle_match import match_rows
 
     ids = source.examples["puzzle_id"].cast(pl.Int64).unique()
     table = getattr(source, "puzzles", None)

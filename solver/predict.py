@@ -157,10 +157,10 @@ def _test_inputs(source) -> int:
 def rows_of_checkpoint(source, path: Path, model):
     """The test split read through the checkpoint's puzzle rows, matched by (task, augmentation);
     every test puzzle must be one the checkpoint trained."""
-    from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver import puzzle_match
     from arc_pipeline.solver.infer import RowMapped, puzzle_rows
 
-    pmap = ckpt.read_puzzle_map(path)
+    pmap = puzzle_match.read_puzzle_map(path)
     if pmap is None:
         raise ArcError(f"{path}: the checkpoint has no puzzle_map.parquet, so its rows cannot be matched to the tasks")
     rows, unmatched = puzzle_rows(source, pmap)

@@ -29,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.solver import checkpoint as ckpt
-from arc_pipeline.solver import table_store
+from arc_pipeline.solver import ckpt_folder, puzzle_match, table_store
 from arc_pipeline.solver.config import ModelConfig, TrainConfig
 from arc_pipeline.solver.device import HostRead, Runtime, setup_runtime
 from arc_pipeline.solver.ema import EMA
@@ -492,7 +492,7 @@ def train(
     steps during which only puzzle rows train. `on_metrics(row)` is called every log step (main
     rank); rows also go to `metrics_path` (default ckpt_dir/../metrics.jsonl) as JSON lines.
     `val_source` is evaluated (EMA weights) every eval_every steps and at the end, on `val_limit`
-    (default train_cfg.eval_examples; 0/None = all) evenly spaced examples; the best by `ckpt.BEST_RULE`
+    (default train_cfg.eval_examples; 0/None = all) evenly spaced examples; the best by `ckpt_folder.BEST_RULE`
     (exact, then token accuracy, then the later step) is the `best` checkpoint. `group_weights` (task id -> visits per epoch, default 1)
     weight the reference sampling rule (`solver.sampler.make_sampler`).
     """
@@ -501,7 +501,7 @@ def train(
     rt = runtime or setup_runtime(train_cfg.device, train_cfg.dtype)
     ckpt_dir = Path(ckpt_dir)
     metrics_path = Path(metrics_path) if metrics_path else ckpt_dir.parent / "metrics.jsonl"
-    pmap = ckpt.puzzle_map_frame(puzzle_map)
+    pmap = puzzle_match.puzzle_map_frame(puzzle_map)
     if val_source is not None:
         check_source(model_cfg, val_source, "held-out (val) source")
     tr = Trainer(model_cfg, train_cfg, source, rt, group_weights)
@@ -510,14 +510,14 @@ def train(
         trained = table_store.role_train_ids(pmap)
         tr.model.puzzle_emb.host.count_rows(trained, table_store.TRAINED if trained is not None else "rows 1..")
     val_limit = val_limit if val_limit is not None else (train_cfg.eval_examples or None)
-    best, last_ckpt, last_val = None, None, None  # best: the `ckpt.best_key` of the best step so far
+    best, last_ckpt, last_val = None, None, None  # best: the `ckpt_folder.best_key` of the best step so far
     # one rank checks the checkpoints (hashing every file of the newest step) and tells the others
-    resume_from = rt.broadcast_object(ckpt.latest(ckpt_dir) if rt.is_main else None)
+    resume_from = rt.broadcast_object(ckpt_folder.latest(ckpt_dir) if rt.is_main else None)
     if resume_from is not None:
         meta = tr.resume(resume_from, dataset_fingerprint)
         best, last_ckpt = _resumed_best(meta), resume_from
     elif init_from is not None:
-        src = rt.broadcast_object(ckpt.resolve(init_from) if rt.is_main else None)  # hashed by one rank
+        src = rt.broadcast_object(ckpt_folder.resolve(init_from) if rt.is_main else None)  # hashed by one rank
         ckpt.load(src, model=tr.model, fingerprint=dataset_fingerprint, puzzle_map=pmap, remap=True, device=rt.device)
         if tr.ema is not None:
             tr.ema = EMA(tr.model, train_cfg.ema)  # average from the loaded weights, not the random init
@@ -538,14 +538,14 @@ def train(
         tr.check_finite(last_ckpt)
         is_best = improves(val)
         if is_best:
-            best = ckpt.best_key(val, tr.step_count)
+            best = ckpt_folder.best_key(val, tr.step_count)
         meta = {"dataset_fingerprint": dataset_fingerprint, "best_exact": best[0] if best else None,
                 "best_key": list(best) if best else None,
                 "val": val, "metrics": row, "elapsed_s": time.perf_counter() - t0}
         return tr.save(ckpt_dir, meta=meta, puzzle_map=pmap, is_best=is_best)
 
     def improves(val: dict | None) -> bool:
-        return val is not None and (best is None or ckpt.best_key(val, tr.step_count) > best)
+        return val is not None and (best is None or ckpt_folder.best_key(val, tr.step_count) > best)
 
     stopped, t_log, n_log, last_row = "steps", time.perf_counter(), 0, {}
     first = tr.step_count
@@ -600,4 +600,4 @@ def train(
 
 def _best(ckpt_dir: Path, rt: Runtime) -> Path | None:
     """The intact best step, as rank 0 found it (the only rank that hashes checkpoints)."""
-    return rt.broadcast_object(ckpt.best(ckpt_dir) if rt.is_main else None)
+    return rt.broadcast_object(ckpt_folder.best(ckpt_dir) if rt.is_main else None)

@@ -173,6 +173,7 @@ def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None, variant
     from arc_pipeline.arc.synth import SynthConfig, synth_suite
     from arc_pipeline.augment.dataset import open_split
     from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver import ckpt_folder
     from arc_pipeline.solver.device import set_threads, setup_runtime
     from arc_pipeline.solver.infer import PredictConfig
     from arc_pipeline.solver.model import count_parameters
@@ -199,8 +200,8 @@ def run_suite(cfg: SuiteConfig, work: Path, note: Note = lambda s: None, variant
     stages = _pipeline(joint, configs, cfg.threads)
     timing["joint_train"] = stages["train"]["seconds"]
     on = _figures(joint, target, stages)
-    latest = ckpt.latest(joint / "checkpoints")
-    out["train_steps"], out["train_metrics"] = stages["train"]["step"], ckpt.read_meta(latest).get("metrics", {})
+    latest = ckpt_folder.latest(joint / "checkpoints")
+    out["train_steps"], out["train_metrics"] = stages["train"]["step"], ckpt_folder.read_meta(latest).get("metrics", {})
     off = _figures(joint, target, _pipeline(joint, configs, cfg.threads, "predict.halt=off"))
     timing["joint"] = time.perf_counter() - t
     # the negative control: the halting-on predictions mapped back through a wrong inverse (no stage

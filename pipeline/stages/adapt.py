@@ -24,12 +24,12 @@ def planned(cfg, run_dir: Path, ctx: Context):
     (another machine's: then only the time budget itself guards the deadline)."""
     import dataclasses
 
-    from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver import ckpt_folder
 
     a = cfg.adapt
-    started = ckpt.latest(run_dir / ADAPT)
+    started = ckpt_folder.latest(run_dir / ADAPT)
     if started is not None:
-        tc = ckpt.read_meta(started).get("train_config", {})
+        tc = ckpt_folder.read_meta(started).get("train_config", {})
         return dataclasses.replace(a, steps=int(tc.get("steps", a.steps)),
                                    time_budget_s=float(tc.get("time_budget_s", a.time_budget_s)))
     if not a.time_budget_s:
@@ -37,7 +37,7 @@ def planned(cfg, run_dir: Path, ctx: Context):
     rate = RunDir(run_dir).examples_per_s()
     if not rate:
         try:
-            rate = float(ckpt.read_meta(source_checkpoint(cfg, run_dir)).get("metrics", {}).get("examples_per_s", 0))
+            rate = float(ckpt_folder.read_meta(source_checkpoint(cfg, run_dir)).get("metrics", {}).get("examples_per_s", 0))
         except ArcError:
             rate = 0.0
     if rate <= 0:
@@ -59,7 +59,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
 
     ds = run_dir / DATASET
     mcfg, meta = RunDir(run_dir).model_config(cfg.model)
-    from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver import ckpt_folder
 
     from arc_pipeline.solver.adapt import adapt_train_config
     from arc_pipeline.solver.device import setup_runtime
@@ -68,7 +68,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     runtime = setup_runtime(tcfg.device, tcfg.dtype)
     acfg = None
     if runtime.is_main:  # one rank checks (and hashes) the checkpoints and plans; the others are told
-        for why in ckpt.drop_broken(run_dir / ADAPT):
+        for why in ckpt_folder.drop_broken(run_dir / ADAPT):
             ctx.note(f"adapt: removed a broken checkpoint: {why}")
         acfg = planned(cfg, run_dir, ctx)
     acfg = runtime.broadcast_object(acfg)

@@ -77,14 +77,14 @@ def checkpoint_augs(path: Path, target, canvas: int) -> dict:
     import numpy as np
     import polars as pl
 
-    from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver import ckpt_folder, puzzle_match
 
-    step = ckpt.resolve(path)
-    seq_len = int(ckpt.read_meta(step)["model_config"]["seq_len"])
+    step = ckpt_folder.resolve(path)
+    seq_len = int(ckpt_folder.read_meta(step)["model_config"]["seq_len"])
     if canvas * canvas != seq_len:
         raise ArcError(f"{step}: the checkpoint reads {seq_len} tokens, a {math.isqrt(seq_len)}x{math.isqrt(seq_len)} "
                        f"canvas, but build.canvas = {canvas}; set --set build.canvas={math.isqrt(seq_len)}")
-    pmap = ckpt.read_puzzle_map(step)
+    pmap = puzzle_match.read_puzzle_map(step)
     if pmap is None:
         raise ArcError(f"{step}: no puzzle_map.parquet, so the augmentations it was trained with are unknown")
     known = set(pmap["task_id"].to_list())

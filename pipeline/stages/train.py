@@ -110,7 +110,7 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     if cfg.run.protocol == "joint" and cfg.run.checkpoint:
         return StageResult([], {"skipped": True}, note=f"checkpoint {cfg.run.checkpoint} is evaluated as is")
     from arc_pipeline.augment.dataset import open_split, read_puzzles
-    from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver import ckpt_folder
     from arc_pipeline.solver.sampler import make_sampler
     from arc_pipeline.solver.train import resolve_schedule, train
 
@@ -126,11 +126,11 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     runtime = setup_runtime(cfg.train.device, cfg.train.dtype)
     latest = None
     if runtime.is_main:  # one rank checks (and hashes) the checkpoints; a second would race its deletions
-        for why in ckpt.drop_broken(run_dir / CHECKPOINTS):  # killed mid-write or corrupted: resume before it
+        for why in ckpt_folder.drop_broken(run_dir / CHECKPOINTS):  # killed mid-write or corrupted: resume before it
             ctx.note(f"train: removed a broken checkpoint: {why}")
-        latest = ckpt.latest(run_dir / CHECKPOINTS)
+        latest = ckpt_folder.latest(run_dir / CHECKPOINTS)
     latest = runtime.broadcast_object(latest)
-    resumed = int(ckpt.read_meta(latest)["step"]) if latest is not None else 0
+    resumed = int(ckpt_folder.read_meta(latest)["step"]) if latest is not None else 0
     if resumed:
         ctx.note(f"train: resuming from step {resumed} ({latest})")
     budget = cfg.train.time_budget_s

@@ -68,6 +68,7 @@ def test_slim_checkpoint_keeps_what_adapt_reads(tmp_path):
     import torch
 
     from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver import ckpt_folder
 
     src = ckpt.save(tmp_path / "ck", 10, model=torch.nn.Linear(2, 2), meta={"model_config": {}},
                     optimizer=torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1),
@@ -78,7 +79,7 @@ def test_slim_checkpoint_keeps_what_adapt_reads(tmp_path):
     assert "optim.pt" not in kept and not any(k.startswith("carry") for k in kept)
     assert {"meta.json", "weights.pt", "state.pt"} <= set(kept)
     assert sorted(p.name for p in (tmp_path / "slim").iterdir()) == sorted(kept)
-    assert ckpt.problem(tmp_path / "slim") is None  # still an intact step: meta lists only what was kept
+    assert ckpt_folder.problem(tmp_path / "slim") is None  # still an intact step: meta lists only what was kept
     src = tmp_path / "bare"
     src.mkdir()
     for name in SLIM_FILES:

@@ -89,11 +89,11 @@ def test_sigterm_to_the_command_checkpoints_every_rank_exits_143_and_the_rerun_r
     assert proc.returncode == 143, out[-3000:]
     assert _alive(str(run)) == []  # torchrun and both workers are gone before the command exits
     from arc_pipeline.rundir import RunDir
-    from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver import ckpt_folder
 
     with RunDir(run).lock():  # free
         pass
-    saved = int(ckpt.read_meta(run / "checkpoints")["step"])
+    saved = int(ckpt_folder.read_meta(run / "checkpoints")["step"])
     logged = [s for s, _ in _losses(run)]
     assert saved == logged[-1] and 3 <= saved < steps  # every rank stopped at the same step and saved it
     manifest = json.loads((run / "manifest.json").read_text())["stages"]

@@ -72,7 +72,7 @@ def test_micro_batch_must_divide_the_per_device_batch():
 def test_non_finite_loss_stops_training_and_never_saves_a_best(tmp_path, one_thread, toy_configs, toy_source):
     import math
 
-    from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver import ckpt_folder
     from arc_pipeline.solver.train import train
 
     mcfg, tcfg = toy_configs(steps=6, lr=math.nan, checkpoint_every=1, eval_every=1)
@@ -80,4 +80,4 @@ def test_non_finite_loss_stops_training_and_never_saves_a_best(tmp_path, one_thr
         train(mcfg, tcfg, toy_source(), tmp_path / "ck", val_source=toy_source(seed=1))
     assert not (tmp_path / "ck" / "best").exists()
     for step in (tmp_path / "ck").glob("step_*"):  # whatever was saved came before the divergence
-        assert ckpt.read_meta(step)["step"] <= 1
+        assert ckpt_folder.read_meta(step)["step"] <= 1

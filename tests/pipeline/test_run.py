@@ -94,7 +94,7 @@ def test_unknown_key_on_the_command_line_is_one_line_error(tmp_path, cli):
 @pytest.mark.slow
 def test_devices_2_runs_train_and_predict_under_torchrun(tmp_path, tiny_run):
     from arc_pipeline.arc.load import load
-    from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver import ckpt_folder
     from arc_pipeline.submissions.validate import validate
 
     run_dir = tmp_path / "run"
@@ -104,7 +104,7 @@ def test_devices_2_runs_train_and_predict_under_torchrun(tmp_path, tiny_run):
     train, predict = manifest["train"]["summary"], manifest["predict"]["summary"]
     assert train["devices"] == 2 and train["step"] == 6  # the stage's own summary, from rank 0
     assert predict["devices"] == 2 and predict["predictions"] == predict["of"] and "failed_tasks" not in predict
-    assert ckpt.read_meta(run_dir / "checkpoints")["world_size"] == 2
+    assert ckpt_folder.read_meta(run_dir / "checkpoints")["world_size"] == 2
     assert validate(run_dir / "submission.json", load(str(run_dir / "tasks" / "target.json"))) == []
 
 
@@ -112,7 +112,7 @@ def test_devices_2_runs_train_and_predict_under_torchrun(tmp_path, tiny_run):
 @pytest.mark.slow
 def test_devices_2_runs_adapt_under_torchrun_too(tmp_path, tiny_run):
     from arc_pipeline.arc.load import load
-    from arc_pipeline.solver import checkpoint as ckpt
+    from arc_pipeline.solver import ckpt_folder
     from arc_pipeline.submissions.validate import validate
 
     run_dir = tmp_path / "run"
@@ -120,5 +120,5 @@ def test_devices_2_runs_adapt_under_torchrun_too(tmp_path, tiny_run):
     assert result.exit_code == 0, result.output
     manifest = json.loads((run_dir / "manifest.json").read_text())["stages"]
     assert manifest["adapt"]["summary"]["devices"] == 2 and manifest["adapt"]["summary"]["step"] == 3
-    assert ckpt.read_meta(run_dir / "adapt")["world_size"] == 2
+    assert ckpt_folder.read_meta(run_dir / "adapt")["world_size"] == 2
     assert validate(run_dir / "submission.json", load(str(run_dir / "tasks" / "target.json"))) == []

@@ -10,7 +10,7 @@ from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.arc.synth import SynthConfig, synth_suite
 from arc_pipeline.augment.build import BuildConfig, build
 from arc_pipeline.augment.dataset import open_split, read_meta, read_puzzles
-from arc_pipeline.solver import checkpoint as ckpt
+from arc_pipeline.solver import ckpt_folder
 from arc_pipeline.solver.adapt import AdaptConfig, adapt, plan_rows, trained_ids
 from arc_pipeline.solver.config import ModelConfig, TrainConfig
 from arc_pipeline.solver.device import setup_runtime
@@ -43,7 +43,7 @@ def setup(tmp_path_factory):
 
 
 def weights(path):
-    return torch.load(Path(ckpt.resolve(path)) / "weights.pt", weights_only=True)
+    return torch.load(Path(ckpt_folder.resolve(path)) / "weights.pt", weights_only=True)
 
 
 def trunk(w):
@@ -75,7 +75,7 @@ def test_embeddings_only_phase_extends_the_table_and_touches_nothing_else(setup)
     n_pre, n = pre[TABLE].shape[0], read_meta(setup / "data")["num_puzzles"]
     assert res.step == 3 and n > n_pre
     # stamped with the build's fingerprint: the predict stage loads it against the build
-    assert ckpt.read_meta(res.checkpoint)["dataset_fingerprint"] == read_meta(setup / "data")["fingerprint"]
+    assert ckpt_folder.read_meta(res.checkpoint)["dataset_fingerprint"] == read_meta(setup / "data")["fingerprint"]
     assert (res.rows_carried, res.rows_new) == (n_pre - 1, n - n_pre)
     init, final = weights(setup / "frozen" / "init"), weights(res.checkpoint)
     assert final[TABLE].shape == (n, pre[TABLE].shape[1])
@@ -87,7 +87,7 @@ def test_embeddings_only_phase_extends_the_table_and_touches_nothing_else(setup)
     for k, v in trunk(init).items():  # trunk frozen throughout
         assert torch.equal(final[k], v), k
     # the starting trunk is the pre-trained EMA copy, not the live weights
-    ema = torch.load(Path(ckpt.resolve(setup / "pre")) / "ema.pt", weights_only=True)["shadow"]
+    ema = torch.load(Path(ckpt_folder.resolve(setup / "pre")) / "ema.pt", weights_only=True)["shadow"]
     name = next(iter(ema))
     assert torch.equal(init[name], ema[name]) and not torch.equal(init[name], pre[name])
 
@@ -110,7 +110,7 @@ def test_adapt_resumes_after_a_crash_exactly(setup):
     every = {"train": {"checkpoint_every": 2}}
     with pytest.raises(Crash):
         run_adapt(setup, "crashed", 4, 0.25, on_metrics=crash_at_3, **every)
-    assert ckpt.latest(setup / "crashed").name == "step_00000002"
+    assert ckpt_folder.latest(setup / "crashed").name == "step_00000002"
     resumed = run_adapt(setup, "crashed", 4, 0.25, **every)
     whole = run_adapt(setup, "whole", 4, 0.25, **every)
     assert resumed.step == whole.step == 4

@@ -9,6 +9,7 @@ import pytest
 
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.solver import checkpoint as ckpt
+from arc_pipeline.solver import ckpt_folder
 from arc_pipeline.solver import train as train_mod
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -35,14 +36,14 @@ def test_ties_go_to_the_later_step(tmp_path, monkeypatch, toy_configs, toy_sourc
     scripted_val(monkeypatch, [(0.0, 0.5)] * 3)  # the smoke run's case: held-out exact 0 at every evaluation
     res = run(tmp_path, toy_configs, toy_source)
     assert res.best is not None and res.best.name == "step_00000006"
-    assert ckpt.read_meta(res.best)["best_key"] == [0.0, 0.5, 6]
+    assert ckpt_folder.read_meta(res.best)["best_key"] == [0.0, 0.5, 6]
 
 
 def test_token_accuracy_breaks_an_exact_tie_and_a_better_step_is_kept(tmp_path, monkeypatch, toy_configs, toy_source):
     scripted_val(monkeypatch, [(0.0, 0.9), (0.0, 0.5), (0.0, 0.5)])
     res = run(tmp_path, toy_configs, toy_source)
     assert res.best.name == "step_00000002"  # kept through pruning: best and latest are protected
-    assert ckpt.latest(tmp_path / "ckpt").name == "step_00000006"
+    assert ckpt_folder.latest(tmp_path / "ckpt").name == "step_00000006"
     scripted_val(monkeypatch, [(0.25, 0.1), (0.0, 0.99), (0.25, 0.1)])
     res = run(tmp_path / "again", toy_configs, toy_source)
     assert res.best.name == "step_00000006"  # equal exact and token accuracy: the later step
@@ -57,7 +58,7 @@ def test_a_resumed_run_keeps_its_best_key(tmp_path, monkeypatch, toy_configs, to
 
 
 def test_best_key_orders_exact_then_tokens_then_step():
-    keys = [ckpt.best_key({"exact": e, "token_accuracy": t}, s) for e, t, s in
+    keys = [ckpt_folder.best_key({"exact": e, "token_accuracy": t}, s) for e, t, s in
             [(0.1, 0.2, 5), (0.1, 0.3, 1), (0.2, 0.0, 0), (0.1, 0.3, 2)]]
     assert max(keys) == (0.2, 0.0, 0)
     assert sorted(keys)[-2] == (0.1, 0.3, 2)
@@ -72,17 +73,17 @@ def test_pointer_files_resolve_to_their_step(tmp_path, toy_configs, toy_source, 
     for step, best in [(1, True), (2, False)]:
         tr.step_count = step
         tr.save(d, meta={"dataset_fingerprint": "fp"}, puzzle_map=None, is_best=best)
-    assert ckpt.resolve(d / "best").name == "step_00000001"
-    assert ckpt.resolve(d / "latest").name == "step_00000002"
-    assert ckpt.read_meta(d / "best")["step"] == 1
+    assert ckpt_folder.resolve(d / "best").name == "step_00000001"
+    assert ckpt_folder.resolve(d / "latest").name == "step_00000002"
+    assert ckpt_folder.read_meta(d / "best")["step"] == 1
     model = ckpt.build_model(d / "best")
     assert model.cfg == mcfg
     (d / "best").write_text("step_00000099")
     with pytest.raises(ArcError, match="unusable"):
-        ckpt.resolve(d / "best")
+        ckpt_folder.resolve(d / "best")
     (d / "notes.txt").write_text("x")
     with pytest.raises(ArcError, match="not a checkpoint"):
-        ckpt.resolve(d / "notes.txt")
+        ckpt_folder.resolve(d / "notes.txt")
 
 
 def test_bundle_accepts_a_best_pointer(tmp_path, monkeypatch, toy_configs, toy_source, cpu_runtime):
@@ -107,7 +108,7 @@ def test_bundle_accepts_a_best_pointer(tmp_path, monkeypatch, toy_configs, toy_s
 
 def test_run_checkpoint_accepts_a_pointer(tmp_path, toy_configs, toy_source, cpu_runtime):
     """`run.checkpoint = "RUN/checkpoints/best"`: predict (and build's augmentations, adapt's start,
-    through `ckpt.resolve`) read the step the pointer names."""
+    through `ckpt_folder.resolve`) read the step the pointer names."""
     import dataclasses
 
     from arc_pipeline.config import load_config
@@ -140,7 +141,7 @@ def test_predict_takes_best_only_when_its_held_out_exact_beats_the_latest(tmp_pa
     for step, val, best in [(2, {"exact": 0.0, "token_accuracy": 0.9}, True), (4, {"exact": 0.0, "token_accuracy": 0.5}, False)]:
         tr.step_count = step
         tr.save(run.checkpoints, meta={"dataset_fingerprint": "fp", "val": val}, puzzle_map=None, is_best=best)
-    assert ckpt.best(run.checkpoints).name == "step_00000002"
+    assert ckpt_folder.best(run.checkpoints).name == "step_00000002"
     assert run.checkpoint(load_config("smoke").run).name == "step_00000004"  # a tie on exact: the latest
     tr.step_count = 6
     tr.save(run.checkpoints, meta={"dataset_fingerprint": "fp", "val": {"exact": 0.0, "token_accuracy": 0.1}},

@@ -11,6 +11,7 @@ import torch
 
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.solver import checkpoint as ckpt
+from arc_pipeline.solver import puzzle_match
 from arc_pipeline.solver.train import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -76,18 +77,18 @@ def test_match_rows_needs_task_record_and_demonstrations_when_both_know_them():
     theirs = _map([1, 2, 3], ["a", "b", "c"], [0, 0, 1], demos=["x", "y", "z"])
     mine = _map([1, 2, 3, 4], ["c", "a", "b", "a"], [1, 0, 0, 5], demos=["z", "x", "other", "x"])
     # c matches; a matches; b has another task's demonstrations under its id; a with dihedral 5 is new
-    assert ckpt.match_rows(mine, theirs).tolist() == [3, 1, -1, -1]
+    assert puzzle_match.match_rows(mine, theirs).tolist() == [3, 1, -1, -1]
     older = mine.drop("demos")  # a map without demonstrations: task and record decide
-    assert ckpt.match_rows(older, theirs).tolist() == [3, 1, 2, -1]
+    assert puzzle_match.match_rows(older, theirs).tolist() == [3, 1, 2, -1]
     colors_as_array = theirs.with_columns(pl.col("colors").list.to_array(10).cast(pl.Array(pl.UInt8, 10)))
-    assert ckpt.match_rows(older, colors_as_array).tolist() == [3, 1, 2, -1]
+    assert puzzle_match.match_rows(older, colors_as_array).tolist() == [3, 1, 2, -1]
 
 
 def test_match_rows_falls_back_to_shared_columns_and_refuses_none():
     theirs = pl.DataFrame({"puzzle_id": [1, 2], "board": ["p", "q"]})
-    assert ckpt.match_rows(pl.DataFrame({"puzzle_id": [7, 8], "board": ["q", "r"]}), theirs).tolist() == [2, -1]
+    assert puzzle_match.match_rows(pl.DataFrame({"puzzle_id": [7, 8], "board": ["q", "r"]}), theirs).tolist() == [2, -1]
     with pytest.raises(ArcError, match="cannot match puzzle rows"):
-        ckpt.match_rows(pl.DataFrame({"puzzle_id": [1], "other": ["p"]}), theirs)
+        puzzle_match.match_rows(pl.DataFrame({"puzzle_id": [1], "other": ["p"]}), theirs)
 
 
 def test_halting_rule_in_logit_and_probability_space():

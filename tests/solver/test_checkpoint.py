@@ -11,6 +11,7 @@ import torch
 
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.solver import checkpoint as ckpt
+from arc_pipeline.solver import ckpt_folder, puzzle_match
 from arc_pipeline.solver.train import Trainer, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -55,7 +56,7 @@ def test_layout_pointers_keep_k_and_best(tmp_path, cpu_runtime, toy_configs, toy
         tr.save(d, meta={"dataset_fingerprint": "fp"}, puzzle_map=None, is_best=best)
     names = sorted(p.name for p in d.iterdir() if p.is_dir())
     assert names == ["step_00000002", "step_00000004", "step_00000005"]  # last 2 plus best
-    assert ckpt.latest(d).name == "step_00000005" and ckpt.best(d).name == "step_00000002"
+    assert ckpt_folder.latest(d).name == "step_00000005" and ckpt_folder.best(d).name == "step_00000002"
     step_dir = d / "step_00000005"
     meta = json.loads((step_dir / "meta.json").read_text())
     assert meta["step"] == 5 and meta["sampler_position"] == tr.sampler.position
@@ -92,7 +93,7 @@ def test_remap_matches_rows_by_key_and_starts_new_rows_at_the_mean():
                             "colors": [[0, 1], [0, 1], [0, 2]]})
     new_map = pl.DataFrame({"puzzle_id": [1, 2, 3, 4], "task_id": ["c", "a", "z", "b"], "dihedral": [1, 0, 0, 5],
                             "colors": [[0, 2], [0, 1], [0, 1], [0, 1]]})
-    table, matched = ckpt.remap_table(old, old_map, new_map, num_rows=5)
+    table, matched = puzzle_match.remap_table(old, old_map, new_map, num_rows=5)
     mean = old[1:].mean(0)
     assert matched == 2
     assert torch.equal(table[0], old[0])
@@ -112,12 +113,12 @@ def test_init_from_another_build_remaps_the_table(tmp_path, cpu_runtime, toy_con
     table = torch.load(res.checkpoint / "weights.pt", weights_only=True)["puzzle_emb.table"]
     assert torch.allclose(table[1], old_table[4])
     assert torch.allclose(table[2], old_table[1:].mean(0)) and torch.allclose(table[4], old_table[1:].mean(0))
-    assert ckpt.read_puzzle_map(res.checkpoint)["task_id"].to_list() == ["d", "x", "y", "z"]
+    assert puzzle_match.read_puzzle_map(res.checkpoint)["task_id"].to_list() == ["d", "x", "y", "z"]
 
 
 def test_resolve_names_what_is_missing(tmp_path):
     with pytest.raises(ArcError, match="no checkpoint here"):
-        ckpt.resolve(tmp_path)
+        ckpt_folder.resolve(tmp_path)
 
 
 def _tiny_model():
@@ -139,11 +140,11 @@ def test_each_rank_writes_its_carry_into_a_folder_it_made_and_rank_0_gathers_the
     assert sorted(p.name for p in folder.iterdir()) == ["latest", "step_00000003"]  # no temporary folder left
     for r in range(2):
         assert torch.equal(ckpt.load(step, model=_tiny_model(), rank=r)["carry"]["steps"], carry[r]["steps"])
-    assert ckpt.problem(step) is None  # every carry is listed in meta.json with its digest
+    assert ckpt_folder.problem(step) is None  # every carry is listed in meta.json with its digest
 
     with pytest.raises(ArcError, match="rank 1 wrote its carry for step 4, but rank 0 cannot see it"):
         ckpt.save(folder, 4, model=model, meta={}, carry=carry[0], rank=0, world_size=2)
-    assert ckpt.latest(folder).name == "step_00000003"
+    assert ckpt_folder.latest(folder).name == "step_00000003"
 
 
 def test_pruning_reads_the_pointers_and_hashes_only_the_new_step(tmp_path, monkeypatch):
@@ -151,12 +152,12 @@ def test_pruning_reads_the_pointers_and_hashes_only_the_new_step(tmp_path, monke
     for step in (1, 2, 3):
         ckpt.save(folder, step, model=model, meta={}, keep=2, is_best=step == 1)
     hashed = []
-    real = ckpt._file_digest
-    monkeypatch.setattr(ckpt, "_file_digest", lambda p: hashed.append(p.parent.name) or real(p))
-    ckpt._DIGESTS.clear()
+    real = ckpt_folder.file_digest
+    monkeypatch.setattr(ckpt_folder, "file_digest", lambda p: hashed.append(p.parent.name) or real(p))
+    ckpt_folder._DIGESTS.clear()
     ckpt.save(folder, 4, model=model, meta={}, keep=2)
     assert set(hashed) == {".tmp_step_00000004"}  # not the steps kept before (was: every one, at every save)
-    assert [p.name for p in ckpt.steps(folder)] == ["step_00000004", "step_00000003", "step_00000001"]  # best kept
+    assert [p.name for p in ckpt_folder.steps(folder)] == ["step_00000004", "step_00000003", "step_00000001"]  # best kept
 
 
 def test_drop_broken_also_clears_what_a_killed_save_left(tmp_path):
@@ -165,4 +166,4 @@ def test_drop_broken_also_clears_what_a_killed_save_left(tmp_path):
     for leftover in (".tmp_step_00000002", ".tmp_step_00000002.rank3"):
         (folder / leftover).mkdir()
         (folder / leftover / "carry_rank3.pt").write_bytes(b"half")
-    assert ckpt.drop_broken(folder) == [] and sorted(p.name for p in folder.iterdir()) == ["latest", "step_00000001"]
+    assert ckpt_folder.drop_broken(folder) == [] and sorted(p.name for p in folder.iterdir()) == ["latest", "step_00000001"]

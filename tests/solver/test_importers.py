@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from arc_pipeline.arc.errors import ArcError
-from arc_pipeline.solver.checkpoint import build_model, read_puzzle_map
+from arc_pipeline.solver.checkpoint import build_model
 from arc_pipeline.solver.importers import detect, import_checkpoint
+from arc_pipeline.solver.puzzle_match import read_puzzle_map
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 URM, TRELIS, TRM = DATA / "reference_urm", DATA / "reference_trelis", DATA / "reference_trm"

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from arc_pipeline.solver import checkpoint as ckpt
-from arc_pipeline.solver import table_store
+from arc_pipeline.solver import ckpt_folder, table_store
 from arc_pipeline.solver.train import Trainer, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -118,7 +118,7 @@ def test_host_checkpoints_resume_exactly(tmp_path, cpu_runtime, toy_configs, gro
     assert torch.equal(table_store.read_all(tmp_path / "host", record), want)
     # the store holds what the kept steps reference, nothing else
     kept = set().union(*(table_store.files(json.loads((p / "meta.json").read_text())["table"])
-                         for p in ckpt.steps(tmp_path / "host")))
+                         for p in ckpt_folder.steps(tmp_path / "host")))
     on_disk = {str(p.relative_to(tmp_path / "host" / "table")) for p in (tmp_path / "host" / "table").rglob("*") if p.is_file()}
     assert on_disk == kept
 
@@ -160,8 +160,8 @@ def test_a_missing_table_file_makes_the_step_unusable(tmp_path, cpu_runtime, toy
     train(mcfg, tcfg, grouped_toy_source(), tmp_path, runtime=cpu_runtime)
     record = json.loads((tmp_path / "step_00000004" / "meta.json").read_text())["table"]
     (tmp_path / "table" / f"{record['deltas'][-1]}.rows.npy").unlink()
-    assert "missing" in ckpt.problem(tmp_path / "step_00000004")
-    assert ckpt.latest(tmp_path).name == "step_00000002"  # its chain is intact
+    assert "missing" in ckpt_folder.problem(tmp_path / "step_00000004")
+    assert ckpt_folder.latest(tmp_path).name == "step_00000002"  # its chain is intact
 
 
 # ---- inference and adaptation read only the rows they need ------------------------------------------------
@@ -230,7 +230,7 @@ def test_adaptation_from_a_host_checkpoint_reads_no_row_it_does_not_carry(built,
     inits = {}
     for where in ("device", "host"):
         adapt(built / where, built / "adapt_data", tmp_path / where, AdaptConfig(steps=1, lr_warmup=0), train_cfg=tcfg)
-        inits[where] = torch.load(ckpt.latest(tmp_path / where / "init") / "weights.pt", weights_only=True)[ckpt.TABLE_KEY]
+        inits[where] = torch.load(ckpt_folder.latest(tmp_path / where / "init") / "weights.pt", weights_only=True)[ckpt.TABLE_KEY]
     # no target row was trained before (role 'target' in the joint build): only the blank row 0 is carried,
     # and the mean of the trained rows comes from the sum the host run kept, not from reading them
     assert rows_read == [0]
@@ -246,5 +246,5 @@ def test_a_malformed_table_record_is_named_not_followed(tmp_path, cpu_runtime, t
     meta = json.loads(meta_file.read_text())
     meta["table"].update(bad)
     meta_file.write_text(json.dumps(meta))
-    assert "malformed" in ckpt.problem(tmp_path / "step_00000002")
-    assert ckpt.latest(tmp_path) is None
+    assert "malformed" in ckpt_folder.problem(tmp_path / "step_00000002")
+    assert ckpt_folder.latest(tmp_path) is None

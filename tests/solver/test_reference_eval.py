@@ -11,7 +11,7 @@ import torch
 
 from arc_pipeline.arc.load import load, save_tasks
 from arc_pipeline.augment.reference import parse_name, read_identifiers
-from arc_pipeline.solver import checkpoint as ckpt
+from arc_pipeline.solver import ckpt_folder, puzzle_match
 
 pytestmark = pytest.mark.integration  # every test here drives the CLI
 
@@ -50,8 +50,8 @@ def test_joint_evaluates_the_checkpoint_on_its_own_augmentations(setup, cli):
     raw = pl.read_parquet(rd / "predictions_raw.parquet")
     assert raw.height == 18 and set(raw["steps"]) == {4}  # 3 tasks x 6 augmentations, all N_sup steps
     # each prediction read the checkpoint row whose reference name is that example's augmentation
-    pmap = ckpt.read_puzzle_map(setup / "ckpt")
-    rows = ckpt.match_rows(raw, pmap)
+    pmap = puzzle_match.read_puzzle_map(setup / "ckpt")
+    rows = puzzle_match.match_rows(raw, pmap)
     assert len(rows) == 18 and (rows > 0).all()
     for row in rows:
         assert parse_name(names[row])[0] in TASKS
@@ -89,7 +89,7 @@ def test_pretrain_adapt_starts_from_the_imported_checkpoint(setup, cli):
     rd = setup / "adapt"
     summary = json.loads((rd / "manifest.json").read_text())["stages"]["adapt"]["summary"]
     assert summary["step"] == 2 and summary["rows_carried"] == 0 and summary["rows_new"] > 0
-    init = torch.load(ckpt.latest(rd / "adapt" / "init") / "weights.pt", weights_only=True)["puzzle_emb.table"]
+    init = torch.load(ckpt_folder.latest(rd / "adapt" / "init") / "weights.pt", weights_only=True)["puzzle_emb.table"]
     trained = torch.load(FIXTURE / "step_8", weights_only=True)["_orig_mod.model.inner.puzzle_emb.weights"]
     np.testing.assert_allclose(init[1:].numpy(), trained[1:].mean(0).expand(init.shape[0] - 1, -1).numpy(), rtol=1e-6)
     assert (rd / "submission.json").is_file() and (rd / "predictions_raw.parquet").is_file()

@@ -16,6 +16,7 @@ from arc_pipeline.augment.reference import REFERENCE_DIHEDRAL, parse_name, puzzl
 from arc_pipeline.augment.source import ArraySource
 from arc_pipeline.augment.transform import apply, invert
 from arc_pipeline.solver import checkpoint as ckpt
+from arc_pipeline.solver import ckpt_folder
 from arc_pipeline.solver.infer import PredictConfig, run_steps
 from arc_pipeline.solver.model import TRM
 from arc_pipeline.solver.reference import import_checkpoint, read_yaml
@@ -165,6 +166,6 @@ def test_cli_writes_a_checkpoint_folder(tmp_path, cli):
             "--out", str(out), "--canvas", "6"]
     result = cli(*args)
     assert result.exit_code == 0, result.output
-    assert ckpt.latest(out).name == "step_00000008" and "run.checkpoint" in result.output
-    meta = ckpt.read_meta(out)
+    assert ckpt_folder.latest(out).name == "step_00000008" and "run.checkpoint" in result.output
+    meta = ckpt_folder.read_meta(out)
     assert meta["imported"]["reference_config"]["arch"]["H_cycles"] == 2 and meta["canvas"] == 6

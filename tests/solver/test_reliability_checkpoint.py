@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from arc_pipeline.solver import checkpoint as ckpt
+from arc_pipeline.solver import ckpt_folder
 from arc_pipeline.solver.train import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -21,21 +21,21 @@ def trained(tmp_path, toy_configs, toy_source) -> Path:
 
 def test_pointer_to_a_missing_step_falls_back_to_the_newest_intact_step(trained):
     (trained / "latest").write_text("step_00000099")
-    got, note = ckpt.find(trained)
+    got, note = ckpt_folder.find(trained)
     assert got == trained / "step_00000006" and "step_00000099" in note and "step_00000006" in note
-    assert ckpt.latest(trained) == got and ckpt.resolve(trained) == got
+    assert ckpt_folder.latest(trained) == got and ckpt_folder.resolve(trained) == got
     (trained / "best").write_text("step_00000099")
-    assert ckpt.best(trained) is None and "unusable" in ckpt.find(trained, "best")[1]
+    assert ckpt_folder.best(trained) is None and "unusable" in ckpt_folder.find(trained, "best")[1]
 
 
 def test_a_corrupt_newest_step_is_skipped_for_the_previous_intact_one(trained, toy_configs, toy_source):
     w = trained / "step_00000006" / "weights.pt"
     w.write_bytes(w.read_bytes()[:100])  # truncated by a full disk or a bad copy
-    assert ckpt.latest(trained) == trained / "step_00000004"
-    assert "weights.pt" in ckpt.problem(trained / "step_00000006")
+    assert ckpt_folder.latest(trained) == trained / "step_00000004"
+    assert "weights.pt" in ckpt_folder.problem(trained / "step_00000006")
     mcfg, tcfg = toy_configs(steps=8, checkpoint_every=2, keep_checkpoints=3)
     result = train(mcfg, tcfg, toy_source(), trained)  # resumes from step 4, not from the corrupt 6
-    assert result.step == 8 and ckpt.problem(trained / "step_00000006") is None
+    assert result.step == 8 and ckpt_folder.problem(trained / "step_00000006") is None
     assert json.loads((trained / "step_00000008" / "meta.json").read_text())["files"]["weights.pt"][0] > 0
 
 
@@ -51,7 +51,7 @@ def test_predict_uses_an_intact_step_when_the_pointers_are_broken(trained, tmp_p
     notes = []
     assert RunDir(run_dir).checkpoint(load_config("smoke").run, notes.append) == run_dir / "checkpoints" / "step_00000006"
     assert len(notes) == 2 and all("step_0000009" in n for n in notes), notes  # both broken pointers named
-    for step in ckpt.steps(run_dir / "checkpoints"):
+    for step in ckpt_folder.steps(run_dir / "checkpoints"):
         (step / "meta.json").write_text("{trunc")
     assert RunDir(run_dir).checkpoint(load_config("smoke").run) is None  # nothing usable at all
-    assert len(ckpt.drop_broken(run_dir / "checkpoints")) == 3 and not ckpt.steps(run_dir / "checkpoints")
+    assert len(ckpt_folder.drop_broken(run_dir / "checkpoints")) == 3 and not ckpt_folder.steps(run_dir / "checkpoints")

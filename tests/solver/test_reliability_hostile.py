@@ -9,6 +9,7 @@ import torch
 
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.solver import checkpoint as ckpt
+from arc_pipeline.solver import ckpt_folder
 from arc_pipeline.solver.reference import import_checkpoint
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "reference_trm"
@@ -76,4 +77,4 @@ def test_weights_holding_a_non_tensor_are_refused(tmp_path):
     sd = torch.load(step / "weights.pt", weights_only=True)
     sd["y_init"] = 3
     with pytest.raises(ArcError, match="y_init.*not a tensor"):
-        ckpt.model_from_state(ckpt.model_config(ckpt.read_meta(step)), sd, origin=step / "weights.pt")
+        ckpt.model_from_state(ckpt.model_config(ckpt_folder.read_meta(step)), sd, origin=step / "weights.pt")

@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from arc_pipeline.solver import checkpoint as ckpt
+from arc_pipeline.solver import ckpt_folder
 from arc_pipeline.solver.train import Preempted, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -29,7 +29,7 @@ def test_sigterm_checkpoints_the_step_in_flight_and_the_next_call_resumes(tmp_pa
         train(mcfg, tcfg, src, tmp_path / "ckpt", on_metrics=kill_at_step_3, val_source=val, runtime=cpu_runtime)
     assert err.value.exit_code == 143
     assert signal.getsignal(signal.SIGTERM) is before  # the handler is ours only while training
-    assert ckpt.latest(tmp_path / "ckpt").name == "step_00000004"
+    assert ckpt_folder.latest(tmp_path / "ckpt").name == "step_00000004"
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4] and "val_exact" not in rows[-1]  # saved at once, no evaluation
 
@@ -62,4 +62,4 @@ def test_sigterm_while_the_first_step_compiles_abandons_it_at_once(tmp_path, cpu
         train(mcfg, tcfg, toy_source(), tmp_path / "ckpt", runtime=cpu_runtime)
     assert len(compiled) == 1 and time.monotonic() - compiled[0] < 4.5  # abandoned inside the compile, not after it
     assert err.value.exit_code == 143 and signal.getsignal(signal.SIGTERM) is before
-    assert ckpt.latest(tmp_path / "ckpt") is None and not (tmp_path / "metrics.jsonl").exists()
+    assert ckpt_folder.latest(tmp_path / "ckpt") is None and not (tmp_path / "metrics.jsonl").exists()
