@@ -191,7 +191,7 @@ def predict_target(path: Path, source, runtime, cfg, weights: str, fingerprint: 
 def held_out(path: Path, val, runtime, use_ema: bool, fingerprint: str | None, cfg) -> dict:
     """The trainer's held-out evaluation (exact and token accuracy, every example, all N_sup steps)."""
     from arc_pipeline.solver.checkpoint import build_model
-    from arc_pipeline.solver.train import evaluate as evaluate_split
+    from arc_pipeline.solver.evaluate import evaluate as evaluate_split
 
     model = build_model(path, device=runtime.device, use_ema=use_ema, fingerprint=fingerprint)
     return evaluate_split(model, val, runtime, batch_size=cfg.predict.batch_size)

@@ -16,10 +16,8 @@ import contextlib
 import inspect
 import json
 import math
-import signal
-import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -33,13 +31,16 @@ from arc_pipeline.solver import ckpt_folder, puzzle_match, table_store
 from arc_pipeline.solver.config import ModelConfig, TrainConfig
 from arc_pipeline.solver.device import HostRead, Runtime, setup_runtime
 from arc_pipeline.solver.ema import EMA
+from arc_pipeline.solver.evaluate import evaluate
 from arc_pipeline.solver.halting import halts
 from arc_pipeline.solver.losses import LossTerms, trm_loss
 from arc_pipeline.solver.memory import resolve_micro_batch
 from arc_pipeline.solver.model import TRM
 from arc_pipeline.solver.optim import lr_at, make_dense_optimizer, set_lr
+from arc_pipeline.solver.preempt import Preempted, StopOnSigterm, abandoned_first_step
 from arc_pipeline.solver.puzzle_emb import HostTable
 from arc_pipeline.solver.sampler import derive_seed, make_sampler
+from arc_pipeline.solver.schedule import resolve_schedule
 
 Metrics = Callable[[dict[str, Any]], None]
 
@@ -64,45 +65,6 @@ class TrainResult:
     val: dict[str, Any] | None = None  # the last held-out evaluation
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # choices made for the user (dtype, micro_batch)
-
-
-class Preempted(ArcError):
-    """SIGTERM arrived: the step in flight finished, a checkpoint was written, the run stops."""
-
-    exit_code = 128 + signal.SIGTERM  # what a shell reports for a process ended by SIGTERM
-
-
-class _Abandoned(BaseException):
-    """Raised by the SIGTERM handler inside a step that may be compiling (a BaseException, so no
-    `except Exception` in the compiler turns it into a compile error or an eager fallback)."""
-
-
-class _StopOnSigterm:
-    """While active, SIGTERM (a preemptible VM's notice, Slurm's scancel, `kill`) only sets a
-    flag that the loop reads after each step; the previous handler comes back on exit.
-
-    While `abandon` is set (the first step of a compiled run: the compile takes minutes, longer than
-    a scheduler's notice) the handler raises `_Abandoned` at once instead: no step has been done
-    since the last checkpoint, so nothing is lost by not finishing it."""
-
-    def __init__(self):
-        self.requested = False
-        self.abandon = False
-        self._previous = None
-
-    def __enter__(self) -> "_StopOnSigterm":
-        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:  # noqa: ANN001 - signal's signature
-        self.requested = True
-        if self.abandon:
-            raise _Abandoned()
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
 
 
 def check_source(model_cfg: ModelConfig, source, what: str = "training source") -> None:
@@ -380,17 +342,6 @@ class Trainer:
         return meta
 
 
-@contextlib.contextmanager
-def _abandoned_first_step(step: int, cfg: TrainConfig, last_good: Path | None):
-    """SIGTERM arrived while the first step compiled: say so as a preemption (exit status 143)."""
-    try:
-        yield
-    except _Abandoned:
-        where = f"the last checkpoint, {last_good.name}," if last_good is not None else "the start"
-        raise Preempted(f"SIGTERM while step {step + 1} of {cfg.steps} was compiling: abandoned at once (nothing to "
-                        f"save since {where}); rerun the same command to resume from there") from None
-
-
 def non_finite(step: int, cfg: TrainConfig, last_good: Path | None) -> ArcError:
     where = f"the last good checkpoint is {last_good}" if last_good is not None else "no checkpoint was kept"
     return ArcError(f"training diverged: the loss or the weights are not finite (nan/inf) by step {step} "
@@ -403,68 +354,6 @@ def _resumed_best(meta: Mapping[str, Any]) -> tuple | None:
     if meta.get("best_key"):
         return tuple(meta["best_key"])
     return None if meta.get("best_exact") is None else (float(meta["best_exact"]), -1.0, -1)
-
-
-def planned_steps(cfg: TrainConfig, epoch_length: float) -> int:
-    """Optimizer steps of a run: `cfg.steps`, or epochs x examples per epoch / global batch when cfg.epochs > 0."""
-    if cfg.epochs <= 0:
-        return cfg.steps
-    return max(1, round(cfg.epochs * epoch_length / cfg.global_batch))
-
-
-def resolve_schedule(cfg: TrainConfig, source, group_weights: Mapping[str, float] | None = None) -> TrainConfig:
-    """`cfg` with `steps` from its epochs (the sampler's examples per epoch on `source`); as is without epochs."""
-    if cfg.epochs <= 0:
-        return cfg
-    sampler = make_sampler(source, cfg.sampling, cfg.seed, group_weights)
-    return replace(cfg, steps=planned_steps(cfg, sampler.epoch_length))
-
-
-@torch.no_grad()
-def evaluate(model: TRM, source, runtime: Runtime, *, batch_size: int = 256, max_steps: int | None = None,
-             limit: int | None = None) -> dict[str, Any]:
-    """Run every example (or `limit` evenly spaced ones) for all max_steps supervision steps.
-
-    Returns exact and token accuracy at the last step, exact accuracy after each step
-    (`exact_by_step`) and at the step where the halting head first fired (`exact_halted`)."""
-    was_training = model.training
-    model.eval()
-    n_sup = max_steps or model.cfg.max_steps
-    n = len(source)
-    # a limited evaluation takes evenly spaced examples (a split is often ordered by task)
-    chosen = np.arange(n) if not limit or limit >= n else np.unique(np.linspace(0, n - 1, limit).round().astype(np.int64))
-    mine = chosen[runtime.rank :: runtime.world_size]
-    sums = torch.zeros(n_sup + 5, dtype=torch.float64, device=runtime.device)
-    for lo in range(0, len(mine), batch_size):
-        b = source.batch(mine[lo : lo + batch_size], 0)
-        inputs = torch.from_numpy(np.asarray(b.inputs)).to(runtime.device, torch.long)
-        labels = torch.from_numpy(np.asarray(b.labels)).to(runtime.device, torch.long)
-        ids = torch.from_numpy(np.asarray(b.puzzle_ids)).to(runtime.device, torch.long)
-        y, z = model.initial_state(len(inputs), runtime.device)
-        halted_exact = torch.zeros(len(inputs), dtype=torch.bool, device=runtime.device)
-        halted = torch.zeros_like(halted_exact)
-        halt_step = torch.full((len(inputs),), float(n_sup), dtype=torch.float64, device=runtime.device)
-        with runtime.autocast():
-            x = model.embed(inputs, ids)
-            for s in range(n_sup):
-                y, z, logits, halt_logit = model.step(x, y, z)
-                terms = trm_loss(logits.float(), halt_logit.float(), labels)
-                sums[s] += terms.exact.double().sum()
-                fire = ~halted & halts(halt_logit, s + 1, max_steps=n_sup)
-                halted_exact |= fire & terms.exact
-                halt_step[fire] = s + 1
-                halted |= fire
-        sums[n_sup] += len(inputs)
-        sums[n_sup + 1] += terms.token_correct.double().sum()
-        sums[n_sup + 2] += terms.token_count.double().sum()
-        sums[n_sup + 3] += halted_exact.double().sum()
-        sums[n_sup + 4] += halt_step.sum()
-    s = runtime.all_reduce_sum(sums).tolist()
-    model.train(was_training)
-    count = max(s[n_sup], 1.0)
-    by_step = [v / count for v in s[:n_sup]]
-    return {"exact": by_step[-1], "token_accuracy": s[n_sup + 1] / max(s[n_sup + 2], 1.0), "exact_by_step": by_step,
-            "exact_halted": s[n_sup + 3] / count, "mean_halt_step": s[n_sup + 4] / count, "examples": int(s[n_sup])}
 
 
 def train(
@@ -549,7 +438,7 @@ def train(
 
     stopped, t_log, n_log, last_row = "steps", time.perf_counter(), 0, {}
     first = tr.step_count
-    with _StopOnSigterm() as sigterm, _abandoned_first_step(first, train_cfg, last_ckpt):
+    with StopOnSigterm() as sigterm, abandoned_first_step(first, train_cfg, last_ckpt):
         sigterm.abandon = train_cfg.compile
         tr.stop_flags = lambda: (train_cfg.time_budget_s > 0 and time.perf_counter() - t0 >= train_cfg.time_budget_s,
                                  sigterm.requested)

@@ -80,7 +80,8 @@ def train_curve(name: str, mcfg, tcfg, cfg: LearnConfig, train_src, test_src, ou
     and every curve point, whatever its wall-clock)."""
     from arc_pipeline.solver import checkpoint as ckpt
     from arc_pipeline.solver.model import count_parameters
-    from arc_pipeline.solver.train import evaluate, train
+    from arc_pipeline.solver.evaluate import evaluate
+    from arc_pipeline.solver.train import train
 
     budget_s = cfg.minutes * 60
     slice_s = budget_s / cfg.curve_points

@@ -52,7 +52,7 @@ def plan_text(cfg, run_dir: str | Path) -> str | None:
         if length is None:
             return f"train: {cfg.train.steps:,} steps" if cfg.train.epochs <= 0 else "train: steps known after the build"
         approx = True  # before ingest's overlap filter and the build's held-out pairs
-    from arc_pipeline.solver.train import planned_steps
+    from arc_pipeline.solver.schedule import planned_steps
 
     steps = planned_steps(cfg.train, length)
     text = "train: " + schedule_text(cfg.train, steps, length, approx=approx)
@@ -112,7 +112,8 @@ def run(cfg, run_dir: str | Path, ctx: Context | None = None) -> StageResult:
     from arc_pipeline.augment.dataset import open_split, read_puzzles
     from arc_pipeline.solver import ckpt_folder
     from arc_pipeline.solver.sampler import make_sampler
-    from arc_pipeline.solver.train import resolve_schedule, train
+    from arc_pipeline.solver.schedule import resolve_schedule
+    from arc_pipeline.solver.train import train
 
     ds = run_dir / DATASET
     mcfg, meta = RunDir(run_dir).model_config(cfg.model)

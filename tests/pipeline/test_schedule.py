@@ -5,7 +5,7 @@ import dataclasses
 from arc_pipeline.config import load_config, override, read_config, write_config
 from arc_pipeline.stages.train import plan_text
 from arc_pipeline.solver.adapt import AdaptConfig, adapt_train_config
-from arc_pipeline.solver.train import planned_steps, resolve_schedule
+from arc_pipeline.solver.schedule import planned_steps, resolve_schedule
 
 
 def test_epochs_give_steps_from_the_samplers_epoch_length(grouped_toy_source, toy_configs, toy_source):

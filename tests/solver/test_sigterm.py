@@ -10,7 +10,8 @@ import signal
 import pytest
 
 from arc_pipeline.solver import ckpt_folder
-from arc_pipeline.solver.train import Preempted, train
+from arc_pipeline.solver.preempt import Preempted
+from arc_pipeline.solver.train import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

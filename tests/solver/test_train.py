@@ -12,7 +12,8 @@ import torch
 from arc_pipeline.solver.config import ModelConfig, TrainConfig
 from arc_pipeline.solver.device import Runtime
 from arc_pipeline.solver.sampler import Sampler
-from arc_pipeline.solver.train import Trainer, evaluate, train
+from arc_pipeline.solver.evaluate import evaluate
+from arc_pipeline.solver.train import Trainer, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
