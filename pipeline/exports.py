@@ -233,7 +233,7 @@ def slim_copy(src: Path, dest: Path) -> list[str]:
     meta = json.loads((dest / "meta.json").read_text())
     if "files" in meta:
         meta["files"] = {k: v for k, v in meta["files"].items() if k in copied}
-        (dest / "meta.json").write_text(json.dumps(meta, indent=1))
+        write_json(dest / "meta.json", meta, indent=1)
     return copied
 
 
