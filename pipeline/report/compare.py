@@ -11,10 +11,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from arc_pipeline.report.charts import line_chart
 from arc_pipeline.report.data import ReportData, TaskRow
 from arc_pipeline.report.facts import config_diff, run_name
-from arc_pipeline.report.page import CURVE_GROUPS
+from arc_pipeline.report.page import curve_charts
 from arc_pipeline.report.style import SORT_JS, STYLE
 from arc_pipeline.report.tasks import task_row
 
@@ -147,13 +146,9 @@ def gather_runs(paths: list[Path]) -> Comparison:
 
 
 def _curves(c: Comparison) -> str:
-    out = []
-    for title, ylabel, pick in CURVE_GROUPS:
-        group = {f"{n}: {name}": pts for n, d in zip(c.names, c.runs) for name, pts in d.curves.items()
-                 if pick(name.rsplit(" ", 1)[-1]) and not name.startswith("train ckpt")}
-        if group:
-            out.append(line_chart(group, "training step", ylabel, title=title))
-    return "".join(out) or "<p class='none'>no training metrics found</p>"
+    """report.html's curve charts over every run's curves, each named by its run."""
+    return curve_charts({f"{n}: {name}": pts for n, d in zip(c.names, c.runs) for name, pts in d.curves.items()
+                         if not name.startswith("train ckpt")})
 
 
 def _row(label: str, values: list[Any]) -> str:
