@@ -123,7 +123,9 @@ def run_stage(name: str, config: "PipelineConfig | str | Path | None" = None, ru
 def _execute(cfg, rdir: Path, t0: float, *, deadline: float | None, force: str | None, stages: tuple[str, ...],
              progress=None, on_note=None, on_start=None, on_end=None, impl=None) -> RunResult:
     """The one path of `run`, `run_stage` and the CLI: trackers, the context, the runner (lock, manifest)."""
-    if cfg.run.nnodes > 1 and cfg.run.node_rank > 0:
+    from arc_pipeline import launch
+
+    if launch.follower(cfg):
         from arc_pipeline.arc.errors import ArcError
 
         raise ArcError(f"run.node_rank = {cfg.run.node_rank}: this node follows node 0 and runs no pipeline of its own; "

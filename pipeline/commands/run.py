@@ -24,12 +24,13 @@ from arc_pipeline.commands.options import (config_options, data_options, devices
 def run(preset, files, sets, run_dir, from_stage, force, **flags) -> None:
     """Run every stage (ingest .. report), resuming where a previous run stopped."""
     from arc_pipeline import api, ui
+    from arc_pipeline.launch import follower
     from arc_pipeline.stages import STAGES
     from arc_pipeline.stages.runner import plan
 
     t0 = time.time()
     cfg, rdir, origin = resolve_from_options(preset, files, sets, run_dir, **flags)
-    if cfg.run.nnodes > 1 and cfg.run.node_rank > 0:
+    if follower(cfg):
         return follow_node_0(cfg, rdir)
     if from_stage is not None and from_stage not in STAGES:
         raise click.BadParameter(f"{from_stage!r} is not a stage; valid stages: {', '.join(STAGES)}",

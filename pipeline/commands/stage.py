@@ -43,6 +43,7 @@ def run_stage(stage, preset, files, sets, run_dir, force: bool, no_manifest: boo
     import os
 
     from arc_pipeline import api, ui
+    from arc_pipeline.launch import follower
 
     cfg, rdir, _ = resolve_from_options(preset, files, sets, run_dir, **flags)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -58,7 +59,7 @@ def run_stage(stage, preset, files, sets, run_dir, force: bool, no_manifest: boo
     if no_manifest:
         stage_body(stage, cfg, rdir)
         return
-    if stage.distributed and cfg.run.nnodes > 1 and cfg.run.node_rank > 0:
+    if stage.distributed and follower(cfg):
         return follow_node_0(cfg, rdir)
     # the one path of the Python API (the lock, the manifest, tracking; a launching run's deadline)
     result = api.run_stage(stage.name, cfg, rdir, force=force, progress=ui.progress, on_note=ui.note)
