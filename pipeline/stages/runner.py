@@ -347,5 +347,3 @@ def budgeted(name: str, cfg: PipelineConfig, ctx: Context) -> tuple[PipelineConf
     new = dataclasses.replace(cfg, **{name: dataclasses.replace(section, time_budget_s=value)})
     return new, [f"{name}.time_budget_s={value}"]
 
-
-torchrun = launch.launch  # the default launcher: one stage under torchrun, on one node or many
