@@ -2,18 +2,18 @@
 against the target for leaks, and written to the work folder as a small task store plus an index.
 
 Workers run in separate processes (every core); what one writes depends on its piece alone, and
-its index file is written last, under a temporary name then renamed: a piece whose index exists
+its index file is written last, atomically (`arc.io.write_json`): a piece whose index exists
 is done, so a killed ingest resumes with the pieces it finished.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from arc_pipeline.arc.task import Pair, Task
+from arc_pipeline.arc.io import write_json
+from arc_pipeline.arc.task import Task
 
 
 def max_side(task: Task) -> int:
@@ -127,9 +127,4 @@ def ingest_unit(unit, seed: int, max_side_limit: int, targets: Targets, folder: 
         "sym": [s[1] for s in sym],
         "text_end": ends,
     }
-    tmp = folder / f"index.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(index))
-    os.replace(tmp, folder / "index.json")
-
-
-__all__ = ["Pair", "Targets", "ingest_unit", "make_targets", "max_side"]
+    write_json(folder / "index.json", index)  # atomic: a piece whose index exists is whole
