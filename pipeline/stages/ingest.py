@@ -38,37 +38,32 @@ def load_sources(cfg, skipped: dict[str, str] | None = None) -> tuple[dict[str, 
     from arc_pipeline.arc.load import load as load_all
 
     d = cfg.data
-    skip = bool(getattr(d, "skip_invalid", False))
-
-    def load(src, **kw):
-        ts = load_all(src, skip_invalid=skip, **kw)
-        if skipped is not None:
-            skipped.update({f"{src}: {k}": v for k, v in ts.skipped.items()})
-        return ts
-
-    if not d.target:
-        raise ArcError("no target source: set data.target (or pass --target SRC)")
-    target = load(d.target)
+    skipped = {} if skipped is None else skipped
+    tgt = _target(cfg, skipped)
     train: dict[str, Task] = {}
     origin: dict[str, str] = {}
     for src in d.train_sources():
-        loaded = load(src.source, demos=src.demos, seed=cfg.run.seed).tasks
-        for tid, task in _filter(dict(loaded), d.max_side, src.limit).items():
+        ts = load_all(src.source, skip_invalid=bool(getattr(d, "skip_invalid", False)), demos=src.demos,
+                      seed=cfg.run.seed)
+        skipped.update({f"{src.source}: {k}": v for k, v in ts.skipped.items()})
+        for tid, task in _filter(dict(ts.tasks), d.max_side, src.limit).items():
             key = tid
             if key in train:  # the same id in two sources: keep both unless identical
                 if _same(train[key], task):
                     continue
-                key = f"{tid}@{src.source}"
-                n = 2
-                while key in train:  # the new name may be taken too (a real task of that name): never overwrite
-                    key, n = f"{tid}@{src.source}#{n}", n + 1
+                key = _renamed(tid, src.source, train)
             train[key] = Task(key, task.train, task.test) if key != tid else task
             origin[key] = src.source
-    tgt = _filter(dict(target.tasks), d.max_side, d.limit_target)
-    if not tgt:
-        raise ArcError(f"target {d.target!r}: no task left after data.max_side={d.max_side}, "
-                       f"data.limit_target={d.limit_target}; loosen them")
     return _filter(train, d.max_side, d.limit_train), origin, tgt
+
+
+def _renamed(tid: str, source: str, taken) -> str:
+    """The id of a task of `source` whose id `tid` another source's task holds: id@source, or
+    id@source#2, #3, ... while that is taken too (a real task of that name: never overwritten)."""
+    key, n = f"{tid}@{source}", 2
+    while key in taken:
+        key, n = f"{tid}@{source}#{n}", n + 1
+    return key
 
 
 def _same(a: Task, b: Task) -> bool:
@@ -159,10 +154,7 @@ def _merge(cfg, plan: list[tuple], skipped: dict[str, str]) -> tuple[_Index, lis
             if key in seen:  # the same id in two sources: keep both unless identical
                 if idx.cols["fingerprint"][seen[key]] == index["fingerprint"][k]:
                     continue
-                key = f"{tid}@{src.source}"
-                n = 2
-                while key in seen:  # the new name may be taken too (a real task of that name): never overwrite
-                    key, n = f"{tid}@{src.source}#{n}", n + 1
+                key = _renamed(tid, src.source, seen)
             seen[key] = len(idx.key)
             idx.key.append(key)
             idx.at.append((p, k))
