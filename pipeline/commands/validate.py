@@ -57,7 +57,6 @@ def _stand_ins(source: str, skipped: dict[str, str]) -> dict:
     if not skipped:
         return {}
     from arc_pipeline.arc.load import fallback_tests
-    from arc_pipeline.arc.task import Pair, Task, as_grid
+    from arc_pipeline.stages.submit import stand_ins
 
-    return {tid: Task(tid, (), tuple(Pair(as_grid(g)) for g in grids))
-            for tid, grids in fallback_tests(source, skipped).items()}
+    return stand_ins(fallback_tests(source, skipped))

@@ -18,7 +18,7 @@ def write(run_dir: Path, target: dict, candidates: dict) -> dict:
 
     skipped = RunDir(run_dir).skipped_targets()
     if skipped:
-        target = {**target, **_shells(skipped)}
+        target = {**target, **stand_ins(skipped)}
     report = write_submission(run_dir / SUBMISSION, target, candidates)
     problems = validate(run_dir / SUBMISSION, target)
     if problems:  # the writer should make this impossible; never leave a file Kaggle rejects
@@ -27,8 +27,9 @@ def write(run_dir: Path, target: dict, candidates: dict) -> dict:
     return report.to_dict()
 
 
-def _shells(skipped: dict[str, list]) -> dict:
-    """Tasks holding only the fallback guesses as test inputs (the writer answers each with it)."""
+def stand_ins(skipped: dict[str, list]) -> dict:
+    """Tasks holding only their fallback guesses as test inputs (id -> a grid per test input), for
+    tasks that do not load: the writer answers each test input with its guess, the validator checks them."""
     from arc_pipeline.arc.task import Pair, Task, as_grid
 
     return {tid: Task(tid, (), tuple(Pair(as_grid(g), None) for g in grids)) for tid, grids in skipped.items()}
@@ -51,7 +52,7 @@ def verify(run_dir: Path) -> str | None:
     if not rd.submission.exists() or not rd.target_json.exists():
         return None
     try:
-        problems = validate(rd.submission, {**rd.tasks()[1], **_shells(rd.skipped_targets())})
+        problems = validate(rd.submission, {**rd.tasks()[1], **stand_ins(rd.skipped_targets())})
     except ArcError as e:
         problems = [str(e)]
     return f"{SUBMISSION} fails validation: {problems[0]}" if problems else None
