@@ -107,13 +107,13 @@ def run_stage(name: str, config: "PipelineConfig | str | Path | None" = None, ru
     no deadline unless `deadline` (unix seconds) is given or the run that launched it set one (the
     environment torchrun'd stages inherit)."""
     from arc_pipeline.arc.errors import ArcError
+    from arc_pipeline.launch import inherited_deadline
     from arc_pipeline.stages import STAGES
-    from arc_pipeline.stages.runner import DEADLINE_ENV
 
     if name not in STAGES:
         raise ArcError(f"{name!r} is not a stage; valid stages: {', '.join(STAGES)}")
-    if deadline is None and os.environ.get(DEADLINE_ENV):
-        deadline = float(os.environ[DEADLINE_ENV])
+    if deadline is None:
+        deadline = inherited_deadline()
     t0 = time.time()
     cfg, rdir, _ = resolve_config(config, run_dir, sets=sets)
     return _execute(cfg, rdir, t0, deadline=deadline, force=name if force else None, stages=(name,), progress=progress,

@@ -93,6 +93,12 @@ def _env(deadline: float | None = None) -> dict[str, str]:
     return env
 
 
+def inherited_deadline() -> float | None:
+    """The run's deadline (unix seconds) the launching command passed on in `DEADLINE_ENV`; None when none did."""
+    text = os.environ.get(DEADLINE_ENV)
+    return float(text) if text else None
+
+
 def run_group(argv: list[str], env: dict[str, str], what: str, *, stop=None, poll_s: float = 1.0) -> int:
     """Run `argv` in a process group of its own and return its exit status. SIGTERM/SIGINT to this
     process go on to the whole group and are waited out, then raise `Signalled`. `stop()`, asked

@@ -74,16 +74,13 @@ def run_stage(stage, preset, files, sets, run_dir, force: bool, no_manifest: boo
 def stage_body(stage, cfg, rdir):
     """What each torchrun process runs: the stage body, with the launching run's deadline and tracking;
     its StageResult (rank 0's goes back to the launching command's manifest)."""
-    import os
-
     from arc_pipeline import ui
+    from arc_pipeline.launch import inherited_deadline
     from arc_pipeline.stages import Context
-    from arc_pipeline.stages.runner import DEADLINE_ENV
     from arc_pipeline.track import for_run
 
-    deadline = float(os.environ[DEADLINE_ENV]) if os.environ.get(DEADLINE_ENV) else None
     tracker = for_run(cfg, rdir)
-    ctx = Context(progress=ui.progress, on_note=ui.note, deadline=deadline, on_metrics=tracker.log)
+    ctx = Context(progress=ui.progress, on_note=ui.note, deadline=inherited_deadline(), on_metrics=tracker.log)
     try:
         return stage.run(cfg, rdir, ctx)
     finally:

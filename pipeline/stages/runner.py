@@ -115,7 +115,6 @@ def plan(cfg: PipelineConfig, run_dir: str | Path, *, force: str | None = None,
 
 
 Launcher = Callable[[str, PipelineConfig, Path, list[str], Context], StageResult]
-DEADLINE_ENV = launch.DEADLINE_ENV  # how torchrun'd stages learn the run's deadline
 StageFn = Callable[[PipelineConfig, Path, Context], StageResult]
 
 

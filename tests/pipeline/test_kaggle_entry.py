@@ -82,7 +82,7 @@ def test_model_source_without_a_summary_follows_predict_s_rule(tmp_path):
 
 
 def test_the_entry_deadline_variable_is_the_runner_s():
-    from arc_pipeline.stages.runner import DEADLINE_ENV
+    from arc_pipeline.launch import DEADLINE_ENV
 
     assert kaggle_entry.DEADLINE_ENV == DEADLINE_ENV
 
