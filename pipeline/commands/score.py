@@ -110,7 +110,7 @@ def score_file(submission: Path, source: str | None, as_json: bool, per_task: Pa
         _write_table(result.per_task_frame(), per_task)
     if as_json:
         out = {"submission": str(submission), "solutions": source, **result.to_dict()}
-        ui.console.print(json.dumps(out), markup=False, highlight=False, soft_wrap=True)
+        ui.verbatim(json.dumps(out))
         return
     ui.table(
         ui.plain(f"{submission} against {source}"),
