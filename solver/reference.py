@@ -149,14 +149,33 @@ def read_config(step_file: Path) -> dict:
     path = step_file.parent / CONFIG_FILE
     if not path.is_file():
         raise ArcError(f"{path} not found: the reference writes {CONFIG_FILE} beside its step_N files; copy it there")
+    return read_arch_config(path, f"the reference's own {CONFIG_FILE}", f"is this the reference's {CONFIG_FILE}?")
+
+
+def read_arch_config(path: Path, own: str, question: str) -> dict:
+    """A YAML config with an `arch` section (every importer's), read as UTF-8; a fault is an ArcError
+    naming `path`: `own` says what to pass instead, `question` what a config without `arch` may be."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise ArcError(f"{path}: cannot read it as UTF-8 text ({e}); pass the reference's own {CONFIG_FILE}") from None
+        raise ArcError(f"{path}: cannot read it as UTF-8 text ({e}); pass {own}") from None
     cfg = read_yaml(text, str(path))
     if not isinstance(cfg, dict) or not isinstance(cfg.get("arch"), dict):
-        raise ArcError(f"{path}: no 'arch' section; is this the reference's {CONFIG_FILE}?")
+        raise ArcError(f"{path}: no 'arch' section; {question}")
     return cfg
+
+
+def arch_number(raw: Any, key: str, kind: type, origin: str, *, low: float = 1) -> Any:
+    """`raw` (arch.key) as `kind`, at least `low` (ints) or finite and at least `low` (floats), or an
+    ArcError naming it (every importer's numbers)."""
+    try:
+        v = kind(raw)
+        if isinstance(raw, bool) or (kind is int and v != raw) or not math.isfinite(v) or v < low:
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        want = f"an integer >= {low:g}" if kind is int else f"a finite number >= {low:g}"
+        raise ArcError(f"{origin}: arch.{key} = {raw!r}; valid: {want}") from None
+    return v
 
 
 def model_config(arch: dict, *, seq_len: int, num_puzzles: int, vocab_size: int, origin: str) -> ModelConfig:
@@ -168,16 +187,7 @@ def model_config(arch: dict, *, seq_len: int, num_puzzles: int, vocab_size: int,
         return arch[key]
 
     def number(key: str, kind: type, default: Any = None, *, low: float = 1) -> Any:
-        """arch.key as `kind`, at least `low` (ints) or finite and above 0 (floats), or an ArcError naming it."""
-        raw = need(key) if default is None else arch.get(key, default)
-        try:
-            v = kind(raw)
-            if isinstance(raw, bool) or (kind is int and v != raw) or not math.isfinite(v) or v < low:
-                raise ValueError
-        except (TypeError, ValueError, OverflowError):
-            want = f"an integer >= {low:g}" if kind is int else f"a finite number >= {low:g}"
-            raise ArcError(f"{origin}: arch.{key} = {raw!r}; valid: {want}") from None
-        return v
+        return arch_number(need(key) if default is None else arch.get(key, default), key, kind, origin, low=low)
 
     name = str(arch.get("name", ""))
     if "trm" not in name.split("@")[0]:

@@ -23,8 +23,8 @@ import torch
 
 from arc_pipeline.arc.errors import ArcError
 from arc_pipeline.solver.config import ModelConfig
-from arc_pipeline.solver.reference import (CONFIG_FILE, Taker, check_out_dir, check_rows, load_state, read_rows,
-                                           read_yaml, save_imported, strip_prefix, tensors_only)
+from arc_pipeline.solver.reference import (CONFIG_FILE, Taker, arch_number, check_out_dir, check_rows, load_state,
+                                           read_arch_config, read_rows, save_imported, strip_prefix, tensors_only)
 
 CONFIG_FILES = (CONFIG_FILE, "config.yaml", ".hydra/config.yaml")
 
@@ -34,10 +34,7 @@ def read_config(step_file: Path) -> dict:
     for name in CONFIG_FILES:
         path = step_file.parent / name
         if path.is_file():
-            cfg = read_yaml(path.read_text(), str(path))
-            if not isinstance(cfg, dict) or not isinstance(cfg.get("arch"), dict):
-                raise ArcError(f"{path}: no 'arch' section; is this the config of a URM run?")
-            return cfg
+            return read_arch_config(path, "the URM run's own config", "is this the config of a URM run?")
     raise ArcError(f"{step_file.parent}: none of {', '.join(CONFIG_FILES)} found; URM's config (its `arch` section: "
                    "loops, H_cycles, L_cycles, num_layers, hidden_size, num_heads, expansion) must sit beside the step file")
 
@@ -58,17 +55,22 @@ def model_config(arch: dict, *, seq_len: int, num_puzzles: int, vocab_size: int,
     name = str(arch.get("name", ""))
     if not name.startswith("urm."):
         raise ArcError(f"{origin}: arch.name {name!r} is not URM (urm.urm@URM); import TRM checkpoints with --format trm")
-    hidden = int(_value(arch, "hidden_size", origin))
-    ndim = int(_value(arch, "puzzle_emb_ndim", origin)) if "puzzle_emb_ndim" in arch else 0
+
+    def number(key: str, kind: type, default=None, *, low: float = 1):
+        raw = _value(arch, key, origin) if default is None or key in arch else default
+        return arch_number(raw, key, kind, origin, low=low)
+
+    hidden = number("hidden_size", int)
+    ndim = number("puzzle_emb_ndim", int, 0, low=0)
     if ndim not in (0, hidden):
         raise ArcError(f"{origin}: arch.puzzle_emb_ndim = {ndim} differs from hidden_size = {hidden}; not supported")
     return ModelConfig(
         vocab_size=vocab_size, seq_len=seq_len, num_puzzles=num_puzzles, hidden=hidden,
-        heads=int(_value(arch, "num_heads", origin)), expansion=float(_value(arch, "expansion", origin)),
-        layers=int(_value(arch, "num_layers", origin)), n_latent=int(_value(arch, "L_cycles", origin)),
-        n_recursions=int(_value(arch, "H_cycles", origin)), max_steps=int(_value(arch, "loops", origin)),
+        heads=number("num_heads", int), expansion=number("expansion", float, low=1e-9),
+        layers=number("num_layers", int), n_latent=number("L_cycles", int),
+        n_recursions=number("H_cycles", int), max_steps=number("loops", int),
         mixer="attention", pos_encoding="rope", puzzle_emb_len=1 if ndim else 0,
-        rope_theta=float(arch.get("rope_theta", 10000.0)), rms_eps=float(arch.get("rms_norm_eps", 1e-5)),
+        rope_theta=number("rope_theta", float, 10000.0, low=1e-9), rms_eps=number("rms_norm_eps", float, 1e-5, low=1e-30),
         halt_exploration=0.1,  # URM draws exploration at 0.1, fixed in its code
         recursion="urm", grad_calls=0, conv_kernel=conv_kernel,
     )

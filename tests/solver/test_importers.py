@@ -90,3 +90,17 @@ def test_urm_needs_its_config_beside_the_file(tmp_path):
     (tmp_path / ".hydra" / "config.yaml").write_text(text)  # hydra's own dump keeps the interpolation
     r = import_checkpoint(tmp_path / "step_8.pt", URM / "identifiers.json", tmp_path / "out", canvas=6)
     assert r.model_config.puzzle_emb_len == 1
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda t: t.replace("hidden_size: 64", "hidden_size: wide"), "hidden_size = 'wide'"),
+    (lambda t: t.replace("loops: 4", "loops: 0"), "loops = 0"),
+    (lambda t: "arch:\n  name: \xff".encode("latin-1"), "cannot read it as UTF-8"),
+])
+def test_a_hostile_urm_config_is_one_line(tmp_path, edit, match):
+    """URM's config goes through the TRM importer's checks (issue 23): one ArcError, never a traceback."""
+    shutil.copy(URM / "step_8.pt", tmp_path / "step_8.pt")
+    text = edit((URM / "all_config.yaml").read_text())
+    (tmp_path / "all_config.yaml").write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ArcError, match=match):
+        import_checkpoint(tmp_path / "step_8.pt", URM / "identifiers.json", tmp_path / "out", canvas=6)
