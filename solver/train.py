@@ -331,13 +331,12 @@ class Trainer:
         self.step_count = int(meta["step"])
         self.sampler.restore(meta.get("sampler_state") or {"position": int(meta["sampler_position"])})
         carry = meta.get("carry")
+        self._pending = None  # the halted mask is read afresh from the restored carry
         if carry is not None and meta.get("world_size") == self.rt.world_size and carry["inputs"].shape[0] == self.batch:
-            self._pending = None
             self.carry = {k: v.to(self.rt.device) for k, v in carry.items()}
             for k in ("y", "z"):  # checkpoints before the carry took the activation dtype hold float32
                 self.carry[k] = self.carry[k].to(self.rt.dtype)
         else:  # another world size or batch: start every slot afresh (the stream position still holds)
-            self._pending = None
             self.carry = self._empty_carry()
         return meta
 
