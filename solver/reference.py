@@ -341,7 +341,7 @@ def check_out_dir(out_dir: str | Path) -> None:
     from arc_pipeline.solver import ckpt_folder
 
     out_dir = Path(out_dir)
-    there = ([p.name for p in ckpt_folder.steps(out_dir)] + [n for n in ("latest", "best") if (out_dir / n).exists()]
+    there = ([p.name for p in ckpt_folder.steps(out_dir)] + [n for n in ckpt_folder.POINTERS if (out_dir / n).exists()]
              if out_dir.is_dir() else [])
     if there or (out_dir.exists() and not out_dir.is_dir()):
         held = f"already holds checkpoints ({', '.join(there[:4])})" if there else "is not a folder"
