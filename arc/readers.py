@@ -156,7 +156,7 @@ def line_rows(path: Path, lo: int = 0, hi: int | None = None, first_line: int = 
                 out.append((f"{path.stem}_{n}", place, None, f"{place}: invalid JSON at column {e.colno}: {e.msg}; fix the line"))
                 continue
             except ValueError as e:  # a number past Python's int-string limit
-                _add(tasks, problems, where, f"{path.stem}_{n}", place, None, f"{place}: {str(e).split(';')[0]}; fix the line")
+                out.append((f"{path.stem}_{n}", place, None, f"{place}: {str(e).split(';')[0]}; fix the line"))
                 continue
             tid = _record_id(raw, f"{path.stem}_{n}")
             try:

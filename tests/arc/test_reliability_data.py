@@ -65,3 +65,10 @@ def test_puzzle_csv_fields_round_trip_with_commas_quotes_and_line_breaks(tmp_pat
     write_rows(tmp_path / "p.csv", [(s, "1.2", "312", 1.5) for s in sources])
     rows = read_rows(tmp_path / "p.csv", "Sudoku")
     assert list(rows.sources) == sources and rows.questions == ["1.2"] * 3
+
+
+def test_jsonl_line_with_a_number_past_the_int_digit_limit_is_that_line_s_problem(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"id": "a", "train": [{"input": [[' + "1" * 5000 + ']], "output": [[1]]}], "test": []}\n')
+    with pytest.raises(ArcError, match=r"line 1: Exceeds the limit .* fix the line"):
+        load(path)
