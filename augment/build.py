@@ -32,7 +32,6 @@ augmented copy of every target test input, top-left).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -91,6 +90,8 @@ class BuildResult:
 
 
 def _fingerprint_head(cfg: BuildConfig, augs: Mapping[str, np.ndarray] | None) -> "hashlib._Hash":
+    """The build fingerprint's hash (format, config, the fixed augmentation records when given), to
+    which `build` adds every task's `task_blob` in order."""
     h = hashlib.sha256()
     h.update(json.dumps({"format": FORMAT, "config": asdict(cfg)}, sort_keys=True).encode())
     for tid in sorted(augs or {}):
@@ -108,17 +109,6 @@ def task_blob(role: str, tid: str, task: Task) -> bytes:
             else:
                 parts.append(np.array(g.shape, dtype=np.int64).tobytes() + np.ascontiguousarray(g).tobytes())
     return b"".join(parts)
-
-
-def fingerprint(train: Mapping[str, Task], target: Mapping[str, Task], cfg: BuildConfig,
-                augs: Mapping[str, np.ndarray] | None = None) -> str:
-    """Content hash of a build's inputs: format, config, every task (ids, order and grids), and
-    the fixed augmentation records when given."""
-    h = _fingerprint_head(cfg, augs)
-    for role, tasks in (("train", train), ("target", target)):
-        for tid, task in tasks.items():
-            h.update(task_blob(role, tid, task))
-    return h.hexdigest()
 
 
 def demos_key(task: Task) -> str:
@@ -368,9 +358,9 @@ def _allocate(out: Path, totals: dict) -> None:
     mm.flush()
 
 
-def _finish(out_dir: Path, arrays: Path, meta: dict) -> None:
+def _finish(out_dir: Path, arrays: Path, meta: dict,
+            names: tuple[str, ...] = (*ARRAY_FILES, "puzzles.parquet", *INDEX_FILES)) -> None:
     # meta.json last (it lists every file's size), then the finished folder renamed into place.
-    names = (*ARRAY_FILES, "puzzles.parquet", *INDEX_FILES)
     meta = {**meta, "files": {name: (arrays / name).stat().st_size for name in names}}
     (arrays / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
     old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
@@ -421,35 +411,18 @@ def _existing(out_dir: Path, fp: str) -> BuildResult | None:
     return BuildResult(out_dir, fp, int(meta["num_puzzles"]), dict(meta["counts"]), 0.0, skipped=True)
 
 
-def _npy_bytes(a: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
-    return buf.getvalue()
-
-
 def _write(out_dir: Path, arrays: dict[str, np.ndarray], puzzles: pl.DataFrame, meta: dict) -> None:
-    # Everything goes to a sibling temp dir first; only a complete build is renamed into place.
+    # A build held in memory (augment.puzzles): written to a sibling temp dir, then `_finish`ed into place.
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-    for p in (tmp, old):
-        if p.exists():
-            shutil.rmtree(p)
+    if tmp.exists():
+        shutil.rmtree(tmp)
     tmp.mkdir()
     try:
-        sizes = {}
         for name, a in arrays.items():
-            data = _npy_bytes(a)
-            (tmp / name).write_bytes(data)
-            sizes[name] = len(data)
+            np.save(tmp / name, np.ascontiguousarray(a), allow_pickle=False)
         puzzles.write_parquet(tmp / "puzzles.parquet", statistics=False)
-        sizes["puzzles.parquet"] = (tmp / "puzzles.parquet").stat().st_size
-        meta = {**meta, "files": sizes}
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
-        if out_dir.exists():
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
+        _finish(out_dir, tmp, meta, (*arrays, "puzzles.parquet"))
     finally:
-        for p in (tmp, old):
-            if p.exists():
-                shutil.rmtree(p)
+        if tmp.exists():
+            shutil.rmtree(tmp)
