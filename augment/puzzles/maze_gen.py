@@ -17,10 +17,11 @@ from typing import Callable
 import numpy as np
 
 from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.pool import worker_pool, workers_for
 from arc_pipeline.augment.jit import KERNEL, njit
 from arc_pipeline.augment.puzzles.maze import GOAL, OPEN, START, WALL, MazeSet, _bfs, _mark_path
 from arc_pipeline.augment.puzzles.csvfile import generated_split
-from arc_pipeline.augment.puzzles.pool import Distinct, in_order, worker_pool, workers_for
+from arc_pipeline.augment.puzzles.pool import Distinct, in_order
 from arc_pipeline.augment.puzzles.rng import below, stream, uniform
 
 

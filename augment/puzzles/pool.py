@@ -6,37 +6,22 @@ milliseconds instead of the seconds a spawned interpreter needs to import numba 
 
 from __future__ import annotations
 
-from collections import deque
+import itertools
 from concurrent.futures import Executor
 from typing import Callable, Iterator
 
-from arc_pipeline.arc.pool import cores, worker_pool, workers_for  # noqa: F401 (the generators import them from here)
+from arc_pipeline.arc.pool import ordered
 
 
 def in_order(fn: Callable[..., list], args: tuple, *, block: int, pool: Executor | None) -> Iterator[tuple[int, object]]:
     """(index, item) for index 0, 1, 2, ... where `fn(*args, lo, hi)` returns the items of lo..hi-1.
 
-    With a pool, up to 2 blocks per worker run ahead; closing the iterator cancels those not started."""
-    if pool is None:
-        lo = 0
-        while True:
-            for k, item in enumerate(fn(*args, lo, lo + block)):
-                yield lo + k, item
-            lo += block
-    ahead = 2 * pool._max_workers
-    pending: deque = deque()
-    nxt = 0
-    try:
-        while True:
-            while len(pending) < ahead:
-                pending.append((nxt, pool.submit(fn, *args, nxt, nxt + block)))
-                nxt += block
-            lo, fut = pending.popleft()
-            for k, item in enumerate(fut.result()):
-                yield lo + k, item
-    finally:
-        for _, fut in pending:
-            fut.cancel()
+    The blocks run through `arc.pool.ordered`: with a pool, up to 2 per worker run ahead; closing the
+    iterator cancels those not started."""
+    blocks = ((*args, lo, lo + block) for lo in itertools.count(0, block))
+    for n, items in enumerate(ordered(fn, blocks, pool)):
+        for k, item in enumerate(items):
+            yield n * block + k, item
 
 
 class Distinct:

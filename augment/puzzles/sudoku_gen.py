@@ -17,9 +17,10 @@ from typing import Callable, Literal
 import numpy as np
 
 from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.pool import worker_pool, workers_for
 from arc_pipeline.augment.jit import KERNEL, njit
 from arc_pipeline.augment.puzzles.csvfile import generated_split
-from arc_pipeline.augment.puzzles.pool import Distinct, in_order, worker_pool, workers_for
+from arc_pipeline.augment.puzzles.pool import Distinct, in_order
 from arc_pipeline.augment.puzzles.rng import below, shuffle, stream
 from arc_pipeline.augment.puzzles.sudoku import SudokuSet, line_perms, shape_of
 from arc_pipeline.augment.puzzles.sudoku_solve import _candidates, _rate, _search, _search_cand, geometry
