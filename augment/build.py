@@ -380,22 +380,6 @@ def extents(rows: np.ndarray, shapes: np.ndarray, augs: np.ndarray) -> np.ndarra
     return np.where(swap[:, None], extent[:, ::-1], extent)
 
 
-def build_offsets(rows: np.ndarray, grid_index: np.ndarray, augs: np.ndarray, ranges: tuple[np.ndarray, np.ndarray],
-                  canvas: int, rng: np.random.Generator) -> np.ndarray:
-    """(E, 2) uint8 offsets, one per example row, uniform over where its transformed input and output
-    both fit; in every puzzle's row range (starts, counts) one pair, chosen at random, stays at (0, 0)."""
-    out = np.zeros((len(rows), 2), dtype=np.uint8)
-    if len(rows) == 0:
-        return out
-    room = canvas - extents(rows, grid_index[:, 1:], augs) + 1  # number of valid offsets per axis
-    out[:] = np.floor(rng.random((len(rows), 2)) * room).astype(np.uint8)
-    starts, counts = ranges
-    keep = counts > 0
-    home = starts[keep] + np.floor(rng.random(int(keep.sum())) * counts[keep]).astype(np.int64)
-    out[home] = 0
-    return out
-
-
 def _existing(out_dir: Path, fp: str) -> BuildResult | None:
     try:
         meta = json.loads((out_dir / "meta.json").read_text())

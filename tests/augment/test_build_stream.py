@@ -17,7 +17,7 @@ import arc_pipeline.augment.build as B
 from arc_pipeline.arc.load import load
 from arc_pipeline.arc.store import StoreWriter, TaskStore
 from arc_pipeline.augment import chunks
-from arc_pipeline.augment.build import INDEX_FILES, BuildConfig, build, build_offsets
+from arc_pipeline.augment.build import INDEX_FILES, BuildConfig, build, extents
 
 # sha256 prefixes of every file of the one-pass build (main at 9079257, before the chunked build)
 # of arc1/training -> arc1/evaluation, BuildConfig(augmentations=2); puzzles.parquet and meta.json as
@@ -140,6 +140,23 @@ def test_a_killed_build_of_a_store_resumes_with_its_finished_chunks(small, refer
     assert planned == [] and filled[:3] == [0, 1, 2] and filled[3:] == list(range(3, 10))
     assert files(tmp_path / "ds") == reference
     assert not (tmp_path / ".ds.work").exists()
+
+
+def build_offsets(rows: np.ndarray, grid_index: np.ndarray, augs: np.ndarray, ranges: tuple[np.ndarray, np.ndarray],
+                  canvas: int, rng: np.random.Generator) -> np.ndarray:
+    """The twin (the one-pass build's drawing, kept here since the build draws chunk by chunk): (E, 2)
+    uint8 offsets, one per example row, uniform over where its transformed input and output
+    both fit; in every puzzle's row range (starts, counts) one pair, chosen at random, stays at (0, 0)."""
+    out = np.zeros((len(rows), 2), dtype=np.uint8)
+    if len(rows) == 0:
+        return out
+    room = canvas - extents(rows, grid_index[:, 1:], augs) + 1  # number of valid offsets per axis
+    out[:] = np.floor(rng.random((len(rows), 2)) * room).astype(np.uint8)
+    starts, counts = ranges
+    keep = counts > 0
+    home = starts[keep] + np.floor(rng.random(int(keep.sum())) * counts[keep]).astype(np.int64)
+    out[home] = 0
+    return out
 
 
 def test_chunked_offsets_are_the_one_pass_offsets(small, reference, tmp_path):
