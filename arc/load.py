@@ -128,7 +128,7 @@ def read_unit(unit: Unit, *, seed: int = 0) -> list[Row]:
     if unit.kind == "parquet":
         got = read_parquet(path)
     elif unit.kind == "tree":
-        return read_tree(path, [Path(f) for f in unit.files], demos=unit.demos, seed=seed, rows=True)
+        return read_tree(path, [Path(f) for f in unit.files], demos=unit.demos, seed=seed)
     else:
         got = _load_file(path, demos=unit.demos, seed=seed)
     return [*((tid, str(path), t, None) for tid, t in got[0].items()),

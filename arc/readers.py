@@ -263,9 +263,8 @@ def split_folders(root: Path) -> list[str]:
     return sorted(d.name for d in root.iterdir() if d.is_dir() and d.name.lower() in _SPLIT_DIRS)
 
 
-def read_tree(root: Path, files: list[Path], *, demos: int, seed: int, rows: bool = False) -> Loaded | list[Row]:
-    """Every task in `files` (found below `root`): as (tasks, problems), where an id seen in two files
-    is an ArcError, or as rows (`rows=True`, the caller checks ids)."""
+def read_tree(root: Path, files: list[Path], *, demos: int, seed: int) -> list[Row]:
+    """Every task in `files` (found below `root`) as rows; the caller checks ids (`collect`)."""
     out: list[Row] = []
     for f in files:
         if f.suffix == ".jsonl":
@@ -281,4 +280,4 @@ def read_tree(root: Path, files: list[Path], *, demos: int, seed: int, rows: boo
                 got = {}, {f.stem: f"{f}: a collection of tasks ({{id: task}}) inside a folder tree; pass the file itself"}
         out += [(tid, str(f), task, None) for tid, task in got[0].items()]
         out += [(tid, str(f), None, msg) for tid, msg in got[1].items()]
-    return out if rows else collect(out)
+    return out
