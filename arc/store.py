@@ -103,20 +103,9 @@ class StoreWriter:
     def add_from(self, store: "TaskStore", i: int, task_id: str | None = None) -> None:
         """Task `i` of another store, copied as arrays (no Task objects are made)."""
         first, n_train, n_test = (int(v) for v in store.task_rows[i])
-        pairs = np.asarray(store.pair_rows[first:first + n_train + n_test])
         base = len(self.pairs) // 2
-        for gi, go in pairs.tolist():
-            ids = []
-            for g in (gi, go):
-                if g < 0:
-                    ids.append(-1)
-                    continue
-                s, h, w = (int(v) for v in store.grid_rows[g])
-                self.cells.append(store.cells[s:s + h * w])
-                self.grid_index.extend((self.ncells, h, w))
-                self.ncells += h * w
-                ids.append(len(self.grid_index) // 3 - 1)
-            self.pairs.extend(ids)
+        for gi, go in np.asarray(store.pair_rows[first:first + n_train + n_test]).tolist():
+            self.pairs.extend((self._grid(store._grid(gi)), self._grid(store._grid(go))))
         self.tasks.extend((base, n_train, n_test))
         self.ids.append(store.ids[i] if task_id is None else task_id)
 
