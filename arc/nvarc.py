@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from arc_pipeline.arc.errors import ArcError
+from arc_pipeline.arc.readers import Row
 from arc_pipeline.arc.task import MAX_SIDE, Pair, Task
 from arc_pipeline.arc.validate import TaskProblem
 
@@ -34,8 +35,6 @@ STATE = "state.json"  # a Hugging Face save_to_disk folder: its shards, in order
 _WHAT = {"nvarc_training": "mixes of ARC-AGI-2 training puzzles",
          "nvarc_full": "also mixes involving ARC-AGI-2 evaluation puzzles: not for scoring on arc2/evaluation",
          "arc2_evaluation6": "the ARC-AGI-2 evaluation tasks themselves: never train on it when scoring them"}
-
-Row = tuple[str, str, "Task | None", "str | None"]  # id, where, task or None, problem or None
 
 
 def is_hf_dataset(path: Path) -> bool:
