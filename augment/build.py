@@ -173,6 +173,14 @@ def build(
     try:
         with worker_pool(n_workers) as pool:  # forked: the chunk workers use no polars
             h = _fingerprint_head(cfg, given or None)
+            if (out_dir / "meta.json").is_file():  # a build is there: is it this one? (hashing only, no sampling)
+                seen = h.copy()
+                for blob in ordered(ck.blob_chunk, [(c,) for c in jobs], pool):
+                    seen.update(blob)
+                existing = _existing(out_dir, seen.hexdigest())
+                if existing is not None:
+                    shutil.rmtree(work, ignore_errors=True)
+                    return existing
             plans = [work / f"plan_{c.index:06d}.npz" for c in jobs]
             calls = [(c,) if plans[c.index].is_file() else (c, cfg, given, plans[c.index]) for c in jobs]
             for c, blob in zip(jobs, ordered(ck.plan_or_blob, calls, pool)):
@@ -180,10 +188,6 @@ def build(
                 if on_progress is not None:
                     on_progress(c.hi - c.lo)
             fp = h.hexdigest()
-            existing = _existing(out_dir, fp)
-            if existing is not None:
-                shutil.rmtree(work, ignore_errors=True)
-                return existing
             counts = np.concatenate([np.load(p)["counts"] for p in plans]) if plans else np.zeros((0, 6), np.int64)
             ids = [*(store.ids if store is not None else train.keys()), *target.keys()]
             n_train = len(train)

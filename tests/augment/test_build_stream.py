@@ -172,3 +172,12 @@ def test_chunked_offsets_are_the_one_pass_offsets(small, reference, tmp_path):
     ranges = (p["example_start"].to_numpy(), p["example_count"].to_numpy().astype(np.int64))
     whole = build_offsets(rows, index, augs, ranges, 30, np.random.default_rng([0, chunks.OFFSET_STREAM, 0]))
     assert np.array_equal(whole, np.load(d / "offsets_train.npy"))
+
+
+def test_an_identical_rebuild_is_found_by_hashing_alone(small, reference, tmp_path, monkeypatch):
+    cfg = BuildConfig(augmentations=6, val_fraction=0.2)
+    build(*small, cfg, tmp_path / "ds", workers=1)
+    planned = []
+    monkeypatch.setattr(chunks, "plan_chunk", lambda c, *a: planned.append(c.index))  # sampling: the costly part
+    assert build(*small, cfg, tmp_path / "ds", workers=1).skipped and planned == []
+    assert files(tmp_path / "ds") == reference
