@@ -39,7 +39,8 @@ def visible_grids(task: Task) -> list[np.ndarray]:
 
 
 def _dihedral_view(g: np.ndarray, d: int) -> np.ndarray:
-    # dihedral_numpy as a view (slices, no copies): the symmetry search calls it for every grid
+    # dihedral_numpy spelt as slices: the same views without np.rot90's call overhead (~1 us a grid
+    # instead of ~16), as the symmetry search calls it for every grid and transform
     if d >= 4:
         g = g.T
     k = d % 4

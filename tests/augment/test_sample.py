@@ -114,3 +114,12 @@ GOLDEN = [[0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [2, 0, 7, 2, 5, 6, 9, 3, 8, 4, 1], 
 def test_rejects_n_below_one():
     with pytest.raises(ValueError):
         sample_augs(SMALL_TASKS["blank"][0], 0, 0)
+
+
+def test_the_symmetry_search_s_dihedral_views_are_the_reference_transforms():
+    from arc_pipeline.augment.records import N_DIHEDRAL
+    from arc_pipeline.augment.sample import _dihedral_view
+
+    g = np.arange(12).reshape(3, 4)  # no symmetry: every transform differs
+    for d in range(N_DIHEDRAL):
+        assert np.array_equal(_dihedral_view(g, d), dihedral_numpy(g, d)), d
