@@ -161,8 +161,7 @@ class ArcSource:
         return Batch(inputs, labels, rows[:, 0].astype(np.int32))
 
     def _bad(self, name: str, why: str) -> ArcError:
-        return ArcError(f"{self.dataset_dir / name} is inconsistent ({why}); delete {self.dataset_dir} and run "
-                        "`arc-pipeline build` again")
+        return _inconsistent(self.dataset_dir, name, why)
 
     def _check(self, fn, name: str) -> None:
         try:
@@ -267,8 +266,7 @@ def read_task_index(dataset_dir: str | Path, meta: dict) -> tuple[np.ndarray, np
     if all(f in meta.get("files", {}) for f in INDEX_FILES):
         index, ids = _load(d, "task_index.npy", mmap=True), _load(d, "task_ids.npy", mmap=True)
         if index.ndim != 2 or index.shape[1] != len(TASK_COLUMNS) or index.dtype != np.int64 or ids.shape != (len(index),):
-            raise ArcError(f"{d / 'task_index.npy'} is inconsistent (shape {index.shape}, ids {ids.shape}); "
-                           f"delete {d} and run `arc-pipeline build` again")
+            raise _inconsistent(d, "task_index.npy", f"shape {index.shape}, ids {ids.shape}")
         return index, ids
     return index_from_puzzles(read_puzzles(d))
 
@@ -288,11 +286,16 @@ def index_from_puzzles(puzzles: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return index, task_ids(head["task_id"].to_list())
 
 
+def _inconsistent(d: Path, name: str, why: str) -> ArcError:
+    """The error for file `name` of build `d` that does not agree with the rest of it."""
+    return ArcError(f"{d / name} is inconsistent ({why}); delete {d} and run `arc-pipeline build` again")
+
+
 def _validate(d: Path, split: str, meta: dict, data, index, augs, rows, offsets) -> None:
     # The grids (O(pairs)) are checked whole; the per-example and per-puzzle arrays by shape here and
     # row by row as batches read them (ArcSource.batch), so opening a split reads none of them.
     def bad(name: str, why: str) -> ArcError:
-        return ArcError(f"{d / name} is inconsistent ({why}); delete {d} and run `arc-pipeline build` again")
+        return _inconsistent(d, name, why)
 
     canvas = int(meta["canvas"])
     if data.dtype != np.uint8 or data.ndim != 1 or (len(data) and data.max() > 9):
