@@ -20,6 +20,7 @@ import os
 import shutil
 from array import array
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Iterator
 
@@ -139,7 +140,6 @@ class TaskStore(Mapping):
         except (OSError, ValueError) as e:
             raise ArcError(f"{self.folder}: a task store file cannot be read ({e}); run `arc-pipeline ingest` again") from e
         self._ids: list[str] | None = None
-        self._where: dict[str, int] | None = None
 
     def __reduce__(self):
         return (TaskStore, (str(self.folder),))
@@ -159,14 +159,14 @@ class TaskStore(Mapping):
     def __iter__(self) -> Iterator[str]:
         return iter(self.ids)
 
+    @cached_property
+    def _where(self) -> dict[str, int]:
+        return {tid: i for i, tid in enumerate(self.ids)}
+
     def __getitem__(self, task_id: str) -> Task:
-        if self._where is None:
-            self._where = {tid: i for i, tid in enumerate(self.ids)}
         return self.task(self._where[task_id])
 
     def __contains__(self, task_id: object) -> bool:
-        if self._where is None:
-            self._where = {tid: i for i, tid in enumerate(self.ids)}
         return task_id in self._where
 
     def _grid(self, g: int) -> np.ndarray | None:
